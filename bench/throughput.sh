@@ -1,0 +1,211 @@
+#!/usr/bin/env bash
+# throughput.sh — non-streaming throughput of fleetmock against nginx (SPEC §8:
+# with --timing instant, fleetmock must do at least 0.7x what nginx does
+# serving an equal body, same load generator, same run).
+#
+# It starts fleetmock with --timing instant, takes one real non-streaming chat
+# completion body from it, and has nginx (1 worker, access log off, keep-alive)
+# serve exactly those bytes as a static file at the same path. Then the same
+# wrk command runs against each, alternating, ROUNDS times; the median req/s
+# of each side is compared. fleetmock gets the POST a client sends; nginx gets
+# a GET, because nginx's static handler answers POST with 405. Both answer
+# with the same body, so what differs is the request parsing and fleetmock's
+# routing, validation, simulation and JSON work — which is the point.
+#
+# Builds nothing: uses build/fleetmock or $FLEETMOCK_BIN. Everything it starts
+# runs on 127.0.0.1, is stopped by PID, and lives in a temp dir removed at exit.
+#
+# Environment: FLEETMOCK_BIN, DURATION (s, 10), CONNS (64), THREADS (1),
+# ROUNDS (3), WARMUP (s, 2), TOKENS (max_tokens of the request, 64), PIN (1|0),
+# BAR (0.7), NGINX_BIN (nginx).
+# Exit status: 0 PASS, 1 FAIL, 2 could not run.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BIN=${FLEETMOCK_BIN:-$ROOT/build/fleetmock}
+DURATION=${DURATION:-10}
+CONNS=${CONNS:-64}
+THREADS=${THREADS:-1}
+ROUNDS=${ROUNDS:-3}
+WARMUP=${WARMUP:-2}
+TOKENS=${TOKENS:-64}
+PIN=${PIN:-1}
+BAR=${BAR:-0.7}
+NGINX_BIN=${NGINX_BIN:-$(command -v nginx || echo /usr/sbin/nginx)}
+ROUTE=/inference/v1/chat/completions
+
+die() { echo "throughput: $*" >&2; exit 2; }
+[[ -x $BIN ]] || die "no fleetmock binary at $BIN (build it, or set FLEETMOCK_BIN)"
+[[ -x $NGINX_BIN ]] || die "nginx not found (apt-get install nginx-light)"
+command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
+command -v curl >/dev/null || die "curl not found"
+
+TMP=$(mktemp -d /tmp/fleetmock-throughput.XXXXXX)
+FM_PID= NGX_PID=
+cleanup() {
+  # Stop only what this script started, by PID.
+  if [[ -n $FM_PID ]]; then kill -TERM "$FM_PID" 2>/dev/null || true; fi
+  if [[ -n $NGX_PID ]]; then kill -QUIT "$NGX_PID" 2>/dev/null || true; fi
+  for pid in $FM_PID $NGX_PID; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 2' INT TERM
+
+# CPU pinning. fleetmock serves from one event loop and nginx here from one
+# worker, so each server needs exactly one core. On a 2-core box, leaving the
+# scheduler free lets wrk and the server land on the same core for part of a
+# run, which adds noise that differs run to run. Pinning both servers to the
+# same last CPU and wrk to the others gives each server the same dedicated
+# core and wrk the rest, which makes the two numbers comparable. PIN=0 turns
+# it off (and it is skipped on a 1-CPU machine).
+NCPU=$(nproc 2>/dev/null || echo 1)
+SRV_PIN=() WRK_PIN=()
+if [[ $PIN == 1 ]] && command -v taskset >/dev/null && ((NCPU >= 2)); then
+  SRV_PIN=(taskset -c $((NCPU - 1)))
+  WRK_PIN=(taskset -c 0-$((NCPU - 2)))
+fi
+
+# ---- fleetmock --------------------------------------------------------------
+# Lift every account and fleet limit that could turn this into a test of
+# 429/503 answers: one bearer key sends tens of thousands of requests a second.
+cat >"$TMP/fleetmock.json" <<'EOF'
+{"pool_defaults": {"slots": 100000}}
+EOF
+"${SRV_PIN[@]}" "$BIN" --timing instant --port 0 --port-file "$TMP/fm.port" \
+  --log-level error --config "$TMP/fleetmock.json" 2>"$TMP/fm.log" &
+FM_PID=$!
+for _ in $(seq 100); do [[ -s $TMP/fm.port ]] && break; kill -0 $FM_PID 2>/dev/null || break; sleep 0.1; done
+[[ -s $TMP/fm.port ]] || { cat "$TMP/fm.log" >&2; die "fleetmock did not write its port file"; }
+FM_PORT=$(head -n1 "$TMP/fm.port")
+FM_URL="http://127.0.0.1:$FM_PORT$ROUTE"
+
+REQ_BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'
+mkdir -p "$TMP/www${ROUTE%/*}"
+BODY_FILE="$TMP/www$ROUTE"
+code=$(curl -sS -o "$BODY_FILE" -w '%{http_code}' -X POST "$FM_URL" \
+  -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$REQ_BODY") ||
+  die "curl to fleetmock failed"
+[[ $code == 200 ]] || die "fleetmock answered $code: $(head -c 300 "$BODY_FILE")"
+BODY_BYTES=$(stat -c %s "$BODY_FILE")
+
+cat >"$TMP/post.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$REQ_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+EOF
+
+# ---- nginx ------------------------------------------------------------------
+# A free port: ask the kernel for an ephemeral one via bash's /dev/tcp is not
+# possible, so try random high ports until nginx binds one.
+USER_LINE=
+if [[ $(id -u) == 0 ]]; then USER_LINE="user $(id -un) $(id -gn);"; fi
+start_nginx() {
+  local port=$1
+  cat >"$TMP/nginx.conf" <<EOF
+$USER_LINE
+worker_processes 1;
+daemon off;
+pid $TMP/nginx.pid;
+error_log $TMP/nginx-error.log error;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  default_type application/json;
+  sendfile on;
+  tcp_nodelay on;
+  keepalive_timeout 65;
+  keepalive_requests 100000000;
+  open_file_cache max=16 inactive=60s;
+  client_body_temp_path $TMP/nginx-body;
+  proxy_temp_path $TMP/nginx-proxy;
+  fastcgi_temp_path $TMP/nginx-fastcgi;
+  uwsgi_temp_path $TMP/nginx-uwsgi;
+  scgi_temp_path $TMP/nginx-scgi;
+  server {
+    listen 127.0.0.1:$port;
+    root $TMP/www;
+    location / { }
+  }
+}
+EOF
+  "${SRV_PIN[@]}" "$NGINX_BIN" -p "$TMP" -e "$TMP/nginx-error.log" -c "$TMP/nginx.conf" &
+  NGX_PID=$!
+  for _ in $(seq 50); do
+    curl -s -o /dev/null "http://127.0.0.1:$port$ROUTE" && return 0
+    kill -0 $NGX_PID 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -QUIT $NGX_PID 2>/dev/null || true
+  wait $NGX_PID 2>/dev/null || true
+  NGX_PID=
+  return 1
+}
+NGX_PORT=
+for _ in $(seq 20); do
+  p=$((20000 + RANDOM % 12000))
+  if start_nginx $p; then NGX_PORT=$p; break; fi
+done
+[[ -n $NGX_PORT ]] || { cat "$TMP/nginx-error.log" >&2 2>/dev/null; die "nginx did not start"; }
+NGX_URL="http://127.0.0.1:$NGX_PORT$ROUTE"
+curl -sS -o "$TMP/nginx.body" "$NGX_URL"
+cmp -s "$BODY_FILE" "$TMP/nginx.body" || die "nginx does not serve the same body"
+
+# ---- runs -------------------------------------------------------------------
+WRK=(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+run_wrk() { # name out-file wrk-args...
+  local name=$1 out=$2
+  shift 2
+  timeout $((DURATION + 30)) "${WRK_PIN[@]}" "${WRK[@]}" "$@" >"$out" 2>&1 ||
+    { cat "$out" >&2; die "wrk against $name failed"; }
+}
+rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
+pct() { awk -v p="$2%" '$1 == p {print $2}' "$1"; }
+non2xx() { awk '/Non-2xx or 3xx responses:/ {print $NF}' "$1"; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2 ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "throughput: fleetmock $("$BIN" --version 2>/dev/null | head -n1 || true) on 127.0.0.1:$FM_PORT (pid $FM_PID)," \
+  "nginx $("$NGINX_BIN" -v 2>&1 | sed 's/.*\///') on 127.0.0.1:$NGX_PORT (pid $NGX_PID)"
+PIN_NOTE="no CPU pinning"
+((${#SRV_PIN[@]} == 0)) || PIN_NOTE="servers pinned with '${SRV_PIN[*]}', wrk with '${WRK_PIN[*]}'"
+echo "throughput: body $BODY_BYTES bytes; ${WRK[*]}; $ROUNDS rounds, alternating; $PIN_NOTE"
+if ((WARMUP > 0)); then
+  timeout $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$FM_URL" >/dev/null 2>&1 || true
+  timeout $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$NGX_URL" >/dev/null 2>&1 || true
+fi
+
+FAIL_NOTE=
+for r in $(seq "$ROUNDS"); do
+  run_wrk fleetmock "$TMP/fm.$r" -s "$TMP/post.lua" "$FM_URL"
+  run_wrk nginx "$TMP/ngx.$r" "$NGX_URL"
+  bad=$(non2xx "$TMP/fm.$r")
+  [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx responses in round $r"
+  printf 'round %d: fleetmock %10.0f req/s (p50 %s p99 %s)   nginx %10.0f req/s (p50 %s p99 %s)\n' "$r" \
+    "$(rps "$TMP/fm.$r")" "$(pct "$TMP/fm.$r" 50)" "$(pct "$TMP/fm.$r" 99)" \
+    "$(rps "$TMP/ngx.$r")" "$(pct "$TMP/ngx.$r" 50)" "$(pct "$TMP/ngx.$r" 99)"
+done
+kill -0 $FM_PID 2>/dev/null || die "fleetmock died during the run: $(tail -n5 "$TMP/fm.log")"
+
+FM_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/fm.$r"; done | median)
+NGX_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/ngx.$r"; done | median)
+RATIO=$(awk -v a="$FM_RPS" -v b="$NGX_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+VERDICT=$(awk -v r="$RATIO" -v bar="$BAR" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
+[[ -z $FAIL_NOTE ]] || VERDICT=FAIL
+
+printf 'fleetmock  POST %s  %.0f req/s (median of %d)\n' "$ROUTE" "$FM_RPS" "$ROUNDS"
+printf 'nginx      GET  %s  %.0f req/s (median of %d; static file with the same %d-byte body;\n' \
+  "$ROUTE" "$NGX_RPS" "$ROUNDS" "$BODY_BYTES"
+printf '           GET because the nginx static handler answers POST with 405)\n'
+printf 'ratio fleetmock/nginx = %s (bar %s): %s\n' "$RATIO" "$BAR" "$VERDICT"
+if [[ -n $FAIL_NOTE ]]; then
+  echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
+  curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
+    --data-binary "$REQ_BODY" | head -c 600
+  echo
+fi
+echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES verdict=$VERDICT"
+[[ $VERDICT == PASS ]]

@@ -1,0 +1,131 @@
+/* buf.c — growable byte buffer and JSON string escaping. */
+#include "buf.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void fm_buf_init(fm_buf *b) {
+  memset(b, 0, sizeof(*b));
+}
+
+void fm_buf_free(fm_buf *b) {
+  free(b->data);
+  fm_buf_init(b);
+}
+
+void fm_buf_reset(fm_buf *b) {
+  b->len = 0;
+  if (b->data) b->data[0] = '\0';
+}
+
+bool fm_buf_reserve(fm_buf *b, size_t n) {
+  if (b->oom) return false;
+  if (b->len + n + 1 <= b->cap) return true;
+  size_t cap = b->cap ? b->cap : 256;
+  while (cap < b->len + n + 1) cap *= 2;
+  char *p = realloc(b->data, cap);
+  if (!p) {
+    b->oom = true;
+    return false;
+  }
+  b->data = p;
+  b->cap = cap;
+  return true;
+}
+
+void fm_buf_put(fm_buf *b, const void *p, size_t n) {
+  if (!fm_buf_reserve(b, n)) return;
+  memcpy(b->data + b->len, p, n);
+  b->len += n;
+  b->data[b->len] = '\0';
+}
+
+void fm_buf_puts(fm_buf *b, const char *s) {
+  fm_buf_put(b, s, strlen(s));
+}
+
+void fm_buf_putc(fm_buf *b, char c) {
+  fm_buf_put(b, &c, 1);
+}
+
+void fm_buf_vprintf(fm_buf *b, const char *fmt, va_list ap) {
+  va_list ap2;
+  va_copy(ap2, ap);
+  char small[256];
+  int n = vsnprintf(small, sizeof(small), fmt, ap);
+  if (n < 0) {
+    va_end(ap2);
+    return;
+  }
+  if ((size_t)n < sizeof(small)) {
+    fm_buf_put(b, small, (size_t)n);
+  } else if (fm_buf_reserve(b, (size_t)n)) {
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap2);
+    b->len += (size_t)n;
+  }
+  va_end(ap2);
+}
+
+void fm_buf_printf(fm_buf *b, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fm_buf_vprintf(b, fmt, ap);
+  va_end(ap);
+}
+
+void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  if (!fm_buf_reserve(b, n + 2)) return;
+  fm_buf_putc(b, '"');
+  size_t run = 0; /* bytes that need no escaping are copied in runs */
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = (unsigned char)s[i];
+    if (c >= 0x20 && c != '"' && c != '\\') {
+      run++;
+      continue;
+    }
+    fm_buf_put(b, s + i - run, run);
+    run = 0;
+    switch (c) {
+    case '"': fm_buf_put(b, "\\\"", 2); break;
+    case '\\': fm_buf_put(b, "\\\\", 2); break;
+    case '\n': fm_buf_put(b, "\\n", 2); break;
+    case '\r': fm_buf_put(b, "\\r", 2); break;
+    case '\t': fm_buf_put(b, "\\t", 2); break;
+    default: {
+      char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+      fm_buf_put(b, e, 6);
+    }
+    }
+  }
+  fm_buf_put(b, s + n - run, run);
+  fm_buf_putc(b, '"');
+}
+
+void fm_buf_json_str(fm_buf *b, const char *s) {
+  if (!s) {
+    fm_buf_put(b, "null", 4);
+    return;
+  }
+  fm_buf_json_strn(b, s, strlen(s));
+}
+
+void fm_buf_json_num(fm_buf *b, double v) {
+  if (!isfinite(v)) {
+    fm_buf_put(b, "null", 4);
+  } else if (v == floor(v) && fabs(v) < 9e15) {
+    fm_buf_printf(b, "%lld", (long long)v);
+  } else {
+    fm_buf_printf(b, "%.10g", v);
+  }
+}
+
+char *fm_buf_steal(fm_buf *b, size_t *len) {
+  if (!b->data) fm_buf_reserve(b, 0);
+  char *p = b->data;
+  if (len) *len = b->len;
+  fm_buf_init(b);
+  return p;
+}

@@ -1,0 +1,512 @@
+/* config.c — loading, merging and checking the fleet configuration.
+ *
+ * The checker walks the merged document once, collecting every problem with
+ * its JSON path instead of stopping at the first, because a user fixing a
+ * config wants the whole list in one go. */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+extern const char fm_default_config_json[];
+
+const char *const fm_tier_names[FM_TIER_N] = {"priority", "standard", "background"};
+const char *const fm_path_names[FM_PATH_N] = {"standard", "priority", "background", "fast"};
+
+/* ---- errors and paths ---------------------------------------------------- */
+
+typedef struct check {
+  fm_config_errors *errs;
+  char path[768];
+  size_t len;
+} check;
+
+static void check_error(check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void check_error(check *c, const char *fmt, ...) {
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  size_t n = strlen(c->path) + strlen(msg) + 3;
+  char *line = malloc(n);
+  char **items = realloc(c->errs->items, (c->errs->n + 1) * sizeof(char *));
+  if (!line || !items) {
+    free(line);
+    if (items) c->errs->items = items;
+    return;
+  }
+  snprintf(line, n, "%s: %s", c->len ? c->path : "(top level)", msg);
+  c->errs->items = items;
+  c->errs->items[c->errs->n++] = line;
+}
+
+static bool is_plain_key(const char *k) {
+  if (!*k) return false;
+  for (const char *p = k; *p; p++) {
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-') return false;
+  }
+  return true;
+}
+
+/* Appends a key to the path; returns the old length for check_pop. */
+static size_t check_push(check *c, const char *key) {
+  size_t old = c->len;
+  int n;
+  if (is_plain_key(key)) n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s",
+                                       c->len ? "." : "", key);
+  else n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[\"%s\"]", key);
+  if (n > 0) c->len = strlen(c->path);
+  return old;
+}
+
+static size_t check_push_index(check *c, int i) {
+  size_t old = c->len;
+  snprintf(c->path + c->len, sizeof(c->path) - c->len, "[%d]", i);
+  c->len = strlen(c->path);
+  return old;
+}
+
+static void check_pop(check *c, size_t old) {
+  c->len = old;
+  c->path[old] = '\0';
+}
+
+void fm_config_errors_free(fm_config_errors *e) {
+  for (size_t i = 0; i < e->n; i++) free(e->items[i]);
+  free(e->items);
+  e->items = NULL;
+  e->n = 0;
+}
+
+/* ---- field readers ------------------------------------------------------- */
+
+static void check_unknown(check *c, const cJSON *obj, const char *const *known) {
+  for (const cJSON *it = obj->child; it; it = it->next) {
+    bool ok = false;
+    for (const char *const *k = known; *k; k++) ok = ok || strcmp(*k, it->string) == 0;
+    if (ok) continue;
+    char list[512] = "";
+    for (const char *const *k = known; *k; k++) {
+      strncat(list, *k, sizeof(list) - strlen(list) - 1);
+      if (k[1]) strncat(list, ", ", sizeof(list) - strlen(list) - 1);
+    }
+    size_t m = check_push(c, it->string);
+    check_error(c, "unknown field (known fields: %s)", list);
+    check_pop(c, m);
+  }
+}
+
+/* Reads obj[key] as a number in [min, max]; min_open makes the bound exclusive. */
+static double read_num(check *c, const cJSON *obj, const char *key, double min, bool min_open,
+                       double max, bool integer) {
+  size_t m = check_push(c, key);
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  double d = 0;
+  if (!v) {
+    check_error(c, "is required");
+  } else if (!cJSON_IsNumber(v)) {
+    check_error(c, "must be a number");
+  } else {
+    d = v->valuedouble;
+    if (!isfinite(d) || (min_open ? !(d > min) : !(d >= min)) || d > max) {
+      if (max >= 1e15) check_error(c, "must be %s %g", min_open ? ">" : ">=", min);
+      else check_error(c, "must be between %g and %g", min, max);
+      d = min_open ? min + 1 : min;
+    } else if (integer && d != floor(d)) {
+      check_error(c, "must be a whole number");
+    }
+  }
+  check_pop(c, m);
+  return d;
+}
+
+static const cJSON *read_obj(check *c, const cJSON *obj, const char *key) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (v && cJSON_IsObject(v)) return v;
+  size_t m = check_push(c, key);
+  check_error(c, v ? "must be an object" : "is required");
+  check_pop(c, m);
+  return NULL;
+}
+
+/* ---- merge patch --------------------------------------------------------- */
+
+void fm_json_merge_patch(cJSON *target, const cJSON *patch) {
+  for (const cJSON *p = patch->child; p; p = p->next) {
+    if (cJSON_IsNull(p)) {
+      cJSON_DeleteItemFromObjectCaseSensitive(target, p->string);
+      continue;
+    }
+    cJSON *t = cJSON_GetObjectItemCaseSensitive(target, p->string);
+    if (cJSON_IsObject(p) && t && cJSON_IsObject(t)) {
+      fm_json_merge_patch(t, p);
+      continue;
+    }
+    cJSON *copy = cJSON_Duplicate(p, true);
+    if (!copy) continue;
+    if (cJSON_IsObject(copy)) { /* nulls inside a new object mean "absent" */
+      cJSON *fresh = cJSON_CreateObject();
+      if (fresh) {
+        fm_json_merge_patch(fresh, copy);
+        cJSON_Delete(copy);
+        copy = fresh;
+      }
+    }
+    if (t) cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, copy);
+    else cJSON_AddItemToObject(target, p->string, copy);
+  }
+}
+
+/* ---- pools and models ---------------------------------------------------- */
+
+static const char *const pool_fields[] = {"slots",        "replicas",     "ttft_ms",
+                                          "prefill_tps",  "decode_tps",   "jitter",
+                                          "slowdown_at_full", "output_tokens", "tenant_load",
+                                          "tenant_priority_share", "shed", "queue_timeout_ms",
+                                          NULL};
+
+static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
+  check_unknown(c, j, pool_fields);
+  p->slots = (int)read_num(c, j, "slots", 1, false, 1e6, true);
+  p->replicas = (int)read_num(c, j, "replicas", 1, false, 1024, true);
+  p->ttft_ms = read_num(c, j, "ttft_ms", 0, false, 600000, false);
+  p->prefill_tps = read_num(c, j, "prefill_tps", 0, true, 1e9, false);
+  p->decode_tps = read_num(c, j, "decode_tps", 0, true, 1e6, false);
+  p->jitter = read_num(c, j, "jitter", 0, false, 0.9, false);
+  p->slowdown_at_full = read_num(c, j, "slowdown_at_full", 0, false, 100, false);
+  p->tenant_load = read_num(c, j, "tenant_load", 0, false, 100, false);
+  p->tenant_priority_share = read_num(c, j, "tenant_priority_share", 0, false, 1, false);
+
+  const cJSON *o = read_obj(c, j, "output_tokens");
+  if (o) {
+    size_t m = check_push(c, "output_tokens");
+    static const char *const f[] = {"min", "mean", "max", NULL};
+    check_unknown(c, o, f);
+    p->out_min = (int)read_num(c, o, "min", 1, false, 1e7, true);
+    p->out_mean = (int)read_num(c, o, "mean", 1, false, 1e7, true);
+    p->out_max = (int)read_num(c, o, "max", 1, false, 1e7, true);
+    if (p->out_min > p->out_mean || p->out_mean > p->out_max)
+      check_error(c, "must satisfy min <= mean <= max (got %d, %d, %d)", p->out_min, p->out_mean,
+                  p->out_max);
+    check_pop(c, m);
+  }
+
+  static const char *const tiers[] = {"priority", "standard", "background", NULL};
+  const cJSON *s = read_obj(c, j, "shed");
+  if (s) {
+    size_t m = check_push(c, "shed");
+    check_unknown(c, s, tiers);
+    for (int t = 0; t < FM_TIER_N; t++) {
+      const cJSON *curve = read_obj(c, s, fm_tier_names[t]);
+      if (!curve) continue;
+      size_t m2 = check_push(c, fm_tier_names[t]);
+      static const char *const f[] = {"start", "end", NULL};
+      check_unknown(c, curve, f);
+      p->shed[t].start = read_num(c, curve, "start", 0, false, 100, false);
+      p->shed[t].end = read_num(c, curve, "end", 0, false, 100, false);
+      if (p->shed[t].end < p->shed[t].start)
+        check_error(c, "end must be >= start (got start %g, end %g)", p->shed[t].start,
+                    p->shed[t].end);
+      check_pop(c, m2);
+    }
+    check_pop(c, m);
+  }
+  const cJSON *q = read_obj(c, j, "queue_timeout_ms");
+  if (q) {
+    size_t m = check_push(c, "queue_timeout_ms");
+    check_unknown(c, q, tiers);
+    for (int t = 0; t < FM_TIER_N; t++)
+      p->queue_timeout_ms[t] = read_num(c, q, fm_tier_names[t], 0, false, 86400000, false);
+    check_pop(c, m);
+  }
+}
+
+static const char *const model_fields[] = {"pool",     "paths",         "context_length",
+                                           "owned_by", "supports_chat", "prices",
+                                           NULL};
+
+static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_config *cfg) {
+  check_unknown(c, j, model_fields);
+  const cJSON *pool = cJSON_GetObjectItemCaseSensitive(j, "pool");
+  size_t m = check_push(c, "pool");
+  md->pool = -1;
+  if (!cJSON_IsString(pool)) {
+    check_error(c, pool ? "must be a string naming a pool" : "is required (name of a pool)");
+  } else if ((md->pool = fm_config_find_pool(cfg, pool->valuestring)) < 0) {
+    check_error(c, "no pool named \"%s\" (define it under pools)", pool->valuestring);
+  }
+  check_pop(c, m);
+
+  const cJSON *paths = cJSON_GetObjectItemCaseSensitive(j, "paths");
+  m = check_push(c, "paths");
+  if (!cJSON_IsArray(paths) || cJSON_GetArraySize(paths) == 0) {
+    check_error(c, "must be a non-empty array of \"standard\", \"priority\", \"background\", \"fast\"");
+  } else {
+    int i = 0;
+    for (const cJSON *it = paths->child; it; it = it->next, i++) {
+      int found = -1;
+      for (int k = 0; k < FM_PATH_N && cJSON_IsString(it); k++)
+        if (strcmp(it->valuestring, fm_path_names[k]) == 0) found = k;
+      size_t m2 = check_push_index(c, i);
+      if (found < 0) check_error(c, "must be one of \"standard\", \"priority\", \"background\", \"fast\"");
+      else md->paths |= 1u << found;
+      check_pop(c, m2);
+    }
+    if ((md->paths & (1u << FM_PATH_FAST)) && (md->paths & ~(1u << FM_PATH_FAST)))
+      check_error(c, "a fast model serves only \"fast\" (Priority and Fast are not stackable)");
+  }
+  check_pop(c, m);
+
+  md->context_length = (long)read_num(c, j, "context_length", 16, false, 1e8, true);
+  const cJSON *owned = cJSON_GetObjectItemCaseSensitive(j, "owned_by");
+  md->owned_by = strdup(cJSON_IsString(owned) ? owned->valuestring : "fireworks");
+  if (owned && !cJSON_IsString(owned)) {
+    m = check_push(c, "owned_by");
+    check_error(c, "must be a string");
+    check_pop(c, m);
+  }
+  const cJSON *chat = cJSON_GetObjectItemCaseSensitive(j, "supports_chat");
+  md->supports_chat = chat ? cJSON_IsTrue(chat) : true;
+  if (chat && !cJSON_IsBool(chat)) {
+    m = check_push(c, "supports_chat");
+    check_error(c, "must be true or false");
+    check_pop(c, m);
+  }
+
+  const cJSON *prices = read_obj(c, j, "prices");
+  if (!prices) return;
+  m = check_push(c, "prices");
+  static const char *const rows[] = {"standard", "priority", "background", "fast", NULL};
+  check_unknown(c, prices, rows);
+  bool have[FM_PATH_N] = {0};
+  for (int k = 0; k < FM_PATH_N; k++) {
+    const cJSON *row = cJSON_GetObjectItemCaseSensitive(prices, fm_path_names[k]);
+    if (!row) continue;
+    size_t m2 = check_push(c, fm_path_names[k]);
+    if (!cJSON_IsObject(row)) {
+      check_error(c, "must be an object {input, cached, output} in USD per million tokens");
+    } else {
+      static const char *const f[] = {"input", "cached", "output", NULL};
+      check_unknown(c, row, f);
+      md->prices[k].input = read_num(c, row, "input", 0, false, 1e6, false);
+      md->prices[k].cached = read_num(c, row, "cached", 0, false, 1e6, false);
+      md->prices[k].output = read_num(c, row, "output", 0, false, 1e6, false);
+      have[k] = true;
+    }
+    check_pop(c, m2);
+  }
+  for (int k = 0; k < FM_PATH_N; k++) {
+    if (!(md->paths & (1u << k)) || have[k]) continue;
+    if (k == FM_PATH_BACKGROUND && have[FM_PATH_STANDARD]) {
+      md->prices[k].input = 0.25 * md->prices[FM_PATH_STANDARD].input;
+      md->prices[k].cached = 0.25 * md->prices[FM_PATH_STANDARD].cached;
+      md->prices[k].output = 0.25 * md->prices[FM_PATH_STANDARD].output;
+      continue;
+    }
+    check_error(c, "needs a \"%s\" price row because the model serves that path", fm_path_names[k]);
+  }
+  check_pop(c, m);
+}
+
+static const char *const top_fields[] = {"server", "pool_defaults", "pools", "models", NULL};
+
+static void read_config(check *c, const cJSON *root, fm_config *cfg) {
+  if (!cJSON_IsObject(root)) {
+    check_error(c, "the config must be a JSON object");
+    return;
+  }
+  check_unknown(c, root, top_fields);
+  const cJSON *server = read_obj(c, root, "server");
+  if (server) {
+    size_t m = check_push(c, "server");
+    static const char *const f[] = {"max_body_bytes", NULL};
+    check_unknown(c, server, f);
+    cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
+    check_pop(c, m);
+  }
+  const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(root, "pool_defaults");
+  if (defaults && !cJSON_IsObject(defaults)) {
+    size_t m = check_push(c, "pool_defaults");
+    check_error(c, "must be an object of pool settings");
+    check_pop(c, m);
+    defaults = NULL;
+  }
+  const cJSON *pools = read_obj(c, root, "pools");
+  const cJSON *models = read_obj(c, root, "models");
+  if (!pools || !models) return;
+
+  size_t np = (size_t)cJSON_GetArraySize(pools), nm = (size_t)cJSON_GetArraySize(models);
+  cfg->pools = calloc(np ? np : 1, sizeof(fm_pool_cfg));
+  cfg->models = calloc(nm ? nm : 1, sizeof(fm_model_cfg));
+  if (!cfg->pools || !cfg->models) {
+    check_error(c, "out of memory");
+    return;
+  }
+  size_t m = check_push(c, "pools");
+  if (np == 0) check_error(c, "must define at least one pool");
+  for (const cJSON *it = pools->child; it; it = it->next) {
+    size_t m2 = check_push(c, it->string);
+    fm_pool_cfg *p = &cfg->pools[cfg->n_pools++];
+    p->name = strdup(it->string);
+    if (!cJSON_IsObject(it)) {
+      check_error(c, "must be an object of pool settings");
+    } else {
+      cJSON *eff = defaults ? cJSON_Duplicate(defaults, true) : cJSON_CreateObject();
+      if (eff) {
+        fm_json_merge_patch(eff, it);
+        read_pool(c, eff, p);
+        cJSON_Delete(eff);
+      }
+    }
+    check_pop(c, m2);
+  }
+  check_pop(c, m);
+
+  m = check_push(c, "models");
+  if (nm == 0) check_error(c, "must define at least one model");
+  for (const cJSON *it = models->child; it; it = it->next) {
+    size_t m2 = check_push(c, it->string);
+    fm_model_cfg *md = &cfg->models[cfg->n_models++];
+    md->id = strdup(it->string);
+    if (!cJSON_IsObject(it)) check_error(c, "must be an object describing the model");
+    else read_model(c, it, md, cfg);
+    check_pop(c, m2);
+  }
+  check_pop(c, m);
+}
+
+/* ---- loading ------------------------------------------------------------- */
+
+char *fm_read_file(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  if (!f) return NULL;
+  char *data = NULL;
+  size_t n = 0, cap = 0;
+  for (;;) {
+    if (n + 4096 + 1 > cap) {
+      cap = cap ? cap * 2 : 8192;
+      char *p = realloc(data, cap);
+      if (!p) {
+        free(data);
+        fclose(f);
+        errno = ENOMEM;
+        return NULL;
+      }
+      data = p;
+    }
+    size_t r = fread(data + n, 1, cap - n - 1, f);
+    n += r;
+    if (r == 0) break;
+  }
+  int bad = ferror(f);
+  fclose(f);
+  if (bad) {
+    free(data);
+    errno = EIO;
+    return NULL;
+  }
+  data[n] = '\0';
+  if (len) *len = n;
+  return data;
+}
+
+static void add_error(fm_config_errors *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(fm_config_errors *errs, const char *fmt, ...) {
+  check c = {.errs = errs};
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  check_error(&c, "%s", msg);
+}
+
+/* Reports where a JSON parse stopped as line:column. */
+static void parse_error(fm_config_errors *errs, const char *label, const char *text) {
+  const char *at = cJSON_GetErrorPtr();
+  int line = 1, col = 1;
+  for (const char *p = text; at && p < at && *p; p++) {
+    if (*p == '\n') line++, col = 1;
+    else col++;
+  }
+  add_error(errs, "%s is not valid JSON (line %d, column %d): fix the syntax there", label, line,
+            col);
+}
+
+int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
+                        fm_config_errors *errs) {
+  memset(cfg, 0, sizeof(*cfg));
+  cJSON *root = cJSON_Parse(fm_default_config_json);
+  if (!root) {
+    add_error(errs, "the embedded default config does not parse (a build problem)");
+    return -1;
+  }
+  if (patch) {
+    cJSON *p = cJSON_Parse(patch);
+    if (!p) {
+      parse_error(errs, label, patch);
+      cJSON_Delete(root);
+      return -1;
+    }
+    if (!cJSON_IsObject(p)) {
+      add_error(errs, "%s must hold a JSON object (a merge patch over the default config)", label);
+      cJSON_Delete(p);
+      cJSON_Delete(root);
+      return -1;
+    }
+    fm_json_merge_patch(root, p);
+    cJSON_Delete(p);
+  }
+  check c = {.errs = errs};
+  size_t before = errs->n;
+  read_config(&c, root, cfg);
+  cJSON_Delete(root);
+  if (errs->n > before) {
+    fm_config_free(cfg);
+    return -1;
+  }
+  return 0;
+}
+
+int fm_config_load(fm_config *cfg, const char *path, fm_config_errors *errs) {
+  if (!path) return fm_config_load_text(cfg, NULL, "default", errs);
+  char *text = fm_read_file(path, NULL);
+  if (!text) {
+    memset(cfg, 0, sizeof(*cfg));
+    add_error(errs, "cannot read %s: %s", path, strerror(errno));
+    return -1;
+  }
+  int rc = fm_config_load_text(cfg, text, path, errs);
+  free(text);
+  return rc;
+}
+
+void fm_config_free(fm_config *cfg) {
+  for (size_t i = 0; i < cfg->n_pools; i++) free(cfg->pools[i].name);
+  for (size_t i = 0; i < cfg->n_models; i++) {
+    free(cfg->models[i].id);
+    free(cfg->models[i].owned_by);
+  }
+  free(cfg->pools);
+  free(cfg->models);
+  memset(cfg, 0, sizeof(*cfg));
+}
+
+int fm_config_find_pool(const fm_config *cfg, const char *name) {
+  for (size_t i = 0; i < cfg->n_pools; i++)
+    if (strcmp(cfg->pools[i].name, name) == 0) return (int)i;
+  return -1;
+}
+
+int fm_config_find_model(const fm_config *cfg, const char *id) {
+  for (size_t i = 0; i < cfg->n_models; i++)
+    if (strcmp(cfg->models[i].id, id) == 0) return (int)i;
+  return -1;
+}

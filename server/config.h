@@ -1,0 +1,94 @@
+/* config.h — the fleet configuration: pools, models, prices.
+ *
+ * A config is the embedded default (default-config.json) with the user's
+ * file applied on top as a JSON merge patch (RFC 7386: objects merge key by
+ * key, null deletes). `pool_defaults` is merged under every pool, so one
+ * line can change a setting fleet-wide. The result is checked as a whole and
+ * every problem is reported with its JSON path; a config with any error is
+ * never used. */
+#ifndef FM_CONFIG_H
+#define FM_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct cJSON;
+
+/* Admission tiers: the order is the queue order (Priority is served first). */
+typedef enum { FM_TIER_PRIORITY, FM_TIER_STANDARD, FM_TIER_BACKGROUND, FM_TIER_N } fm_tier;
+
+/* Serving paths: what a model offers and what a request is billed at. */
+typedef enum { FM_PATH_STANDARD, FM_PATH_PRIORITY, FM_PATH_BACKGROUND, FM_PATH_FAST, FM_PATH_N } fm_path;
+
+extern const char *const fm_tier_names[FM_TIER_N];
+extern const char *const fm_path_names[FM_PATH_N];
+
+typedef struct fm_curve {
+  double start, end; /* shed probability rises 0 → 1 linearly between these demands */
+} fm_curve;
+
+typedef struct fm_price {
+  double input, cached, output; /* USD per million tokens */
+} fm_price;
+
+typedef struct fm_pool_cfg {
+  char *name;
+  int slots;
+  int replicas;
+  double ttft_ms;
+  double prefill_tps;
+  double decode_tps;
+  double jitter;           /* each gap is scaled by 1 ± jitter (uniform) */
+  double slowdown_at_full; /* gaps grow by this fraction per unit of utilisation */
+  int out_min, out_mean, out_max;
+  double tenant_load;
+  double tenant_priority_share;
+  fm_curve shed[FM_TIER_N];
+  double queue_timeout_ms[FM_TIER_N];
+} fm_pool_cfg;
+
+typedef struct fm_model_cfg {
+  char *id;
+  char *owned_by;
+  int pool; /* index into fm_config.pools */
+  unsigned paths; /* bit (1u << fm_path) for each path the model serves */
+  long context_length;
+  bool supports_chat;
+  fm_price prices[FM_PATH_N]; /* background is derived: 0.25 × standard unless set */
+} fm_model_cfg;
+
+typedef struct fm_config {
+  size_t max_body_bytes;
+  fm_pool_cfg *pools;
+  size_t n_pools;
+  fm_model_cfg *models;
+  size_t n_models;
+} fm_config;
+
+/* Problems found while loading, each "path: what is wrong (how to fix)". */
+typedef struct fm_config_errors {
+  char **items;
+  size_t n;
+} fm_config_errors;
+
+void fm_config_errors_free(fm_config_errors *e);
+
+/* Loads the default config with the file at path (NULL: none) merged on top.
+ * Returns 0, or -1 with every problem in errs (cfg is then left empty). */
+int fm_config_load(fm_config *cfg, const char *path, fm_config_errors *errs);
+/* Same, from a JSON patch already in memory (label names it in errors). */
+int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
+                        fm_config_errors *errs);
+void fm_config_free(fm_config *cfg);
+
+/* Reads a whole file; returns NULL (and sets errno) on failure. */
+char *fm_read_file(const char *path, size_t *len);
+
+/* Returns the pool / model with that name / id, or -1. */
+int fm_config_find_pool(const fm_config *cfg, const char *name);
+int fm_config_find_model(const fm_config *cfg, const char *id);
+
+/* Applies an RFC 7386 merge patch to target in place (patch is not consumed). */
+void fm_json_merge_patch(struct cJSON *target, const struct cJSON *patch);
+
+#endif

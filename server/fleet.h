@@ -1,0 +1,65 @@
+/* fleet.h — the simulated GPU fleet: pools, admission, and serving speed.
+ *
+ * A pool is the capacity behind one or more model ids. Each request holds a
+ * ticket on its pool from admission until it ends for any reason; releasing
+ * the ticket frees its slot at once. The fleet knows nothing of HTTP: it is
+ * driven by the clock it is given, so tests run it with a manual clock. */
+#ifndef FM_FLEET_H
+#define FM_FLEET_H
+
+#include "clock.h"
+#include "config.h"
+#include "rng.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum { FM_ADMIT_OK, FM_ADMIT_QUEUED, FM_ADMIT_SHED } fm_admit;
+
+typedef struct fm_ticket fm_ticket;
+struct fm_ticket {
+  fm_ticket *prev, *next; /* links in the pool's queue while queued */
+  int pool;
+  fm_tier tier;
+  enum { FM_TICKET_IDLE, FM_TICKET_QUEUED, FM_TICKET_RUNNING } state;
+  uint64_t queued_at_us;
+  uint64_t deadline_us;
+  /* Called once when a queued ticket is admitted (FM_ADMIT_OK) or times out (FM_ADMIT_SHED). */
+  void (*decided)(fm_ticket *t, fm_admit outcome);
+};
+
+typedef struct fm_pool {
+  fm_pool_cfg cfg;             /* live settings; PATCH and scenarios change them */
+  int running[FM_TIER_N];      /* fleetmock's own requests holding a slot */
+  int queued[FM_TIER_N];
+  fm_ticket *queue_head[FM_TIER_N], *queue_tail[FM_TIER_N];
+} fm_pool;
+
+typedef struct fm_fleet {
+  fm_pool *pools;
+  size_t n_pools;
+  const fm_clock *clock;
+  fm_rng rng;   /* admission draws and timing jitter */
+  bool instant; /* --timing instant: every simulated delay is zero */
+} fm_fleet;
+
+/* Builds the fleet from a config (pools are copied). Returns 0 or -1 on OOM. */
+int fm_fleet_init(fm_fleet *f, const fm_config *cfg, const fm_clock *clock, uint64_t seed,
+                  bool instant);
+void fm_fleet_free(fm_fleet *f);
+
+/* Admits a request to a pool on a tier. FM_ADMIT_QUEUED means the ticket
+ * waits and t->decided will be called later. */
+fm_admit fm_fleet_admit(fm_fleet *f, fm_ticket *t, int pool, fm_tier tier);
+/* Ends the ticket's claim, whatever state it is in. Safe to call twice. */
+void fm_fleet_release(fm_fleet *f, fm_ticket *t);
+
+/* Utilisation of a pool: (tenant demand + own running) / slots. */
+double fm_pool_utilisation(const fm_pool *p);
+
+/* Simulated time from admission to the first token, in microseconds. */
+uint64_t fm_fleet_first_token_us(fm_fleet *f, int pool, uint32_t uncached_prompt_tokens);
+/* Simulated gap before the next token, with jitter and the load slowdown. */
+uint64_t fm_fleet_token_gap_us(fm_fleet *f, int pool, fm_rng *rng);
+
+#endif

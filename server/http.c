@@ -1,0 +1,532 @@
+/* http.c — libmicrohttpd inside the libuv loop.
+ *
+ * MHD runs in external-epoll mode. Its epoll fd is level-watched by a
+ * uv_poll, so MHD_run() is called whenever a socket it owns is ready or a
+ * resumed connection has been signalled; a uv_timer covers MHD's own
+ * timeouts. A request that waits is suspended with MHD_suspend_connection()
+ * and resumed from its own uv_timer: timers fire in the loop's timer phase,
+ * the resumes signal MHD's inter-thread channel, and the next poll phase runs
+ * MHD once for all of them.
+ *
+ * Request lifecycle: the access handler collects the body, then dispatches
+ * to a route handler (api_*.c) once. A handler answers now (fm_req_reply),
+ * streams (fm_req_stream), or waits (fm_req_wait_until / fm_req_park); after
+ * a wait MHD calls the access handler again and the continuation runs there,
+ * which is the only place MHD allows a response to be queued. When MHD
+ * reports the request complete, on_close runs and the request is freed. */
+#include "server.h"
+
+#include "log.h"
+#include "routes.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <math.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* ---- time --------------------------------------------------------------- */
+
+static uint64_t server_clock_now(void *ctx) {
+  fm_server *s = ctx;
+  double real_us = (double)(uv_hrtime() - s->t0_ns) / 1000.0;
+  return (uint64_t)(real_us * s->opt.time_scale);
+}
+
+/* Milliseconds of loop time until the simulated time due_us (rounded up). */
+static uint64_t delay_ms_until(fm_server *s, uint64_t due_us) {
+  double real_due_ns = (double)s->t0_ns + (double)due_us * 1000.0 / s->opt.time_scale;
+  double loop_now_ns = (double)uv_now(s->loop) * 1e6;
+  if (real_due_ns <= loop_now_ns) return 0;
+  return (uint64_t)ceil((real_due_ns - loop_now_ns) / 1e6);
+}
+
+/* ---- running MHD from the loop -------------------------------------------- */
+
+static void mhd_run(fm_server *s);
+
+static void on_mhd_timer(uv_timer_t *t) {
+  mhd_run(t->data);
+}
+
+static void on_mhd_poll(uv_poll_t *p, int status, int events) {
+  (void)status;
+  (void)events;
+  mhd_run(p->data);
+}
+
+static void mhd_run(fm_server *s) {
+  if (!s->mhd) return;
+  MHD_run(s->mhd);
+  if (!s->mhd) return;
+  MHD_UNSIGNED_LONG_LONG to;
+  if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
+  else uv_timer_stop(&s->mhd_timer);
+}
+
+/* ---- request bookkeeping ------------------------------------------------ */
+
+static void req_free(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void req_destroy(fm_req *r) {
+  fm_server *s = r->srv;
+  if (r->on_close) r->on_close(r);
+  r->on_close = NULL;
+  if (r->prev) r->prev->next = r->next;
+  else s->live = r->next;
+  if (r->next) r->next->prev = r->prev;
+  s->n_live--;
+  fm_buf_free(&r->body);
+  fm_buf_free(&r->out);
+  fm_buf_free(&r->hdrs);
+  if (r->timer_ready) {
+    uv_timer_stop(&r->timer);
+    r->timer.data = r;
+    uv_close((uv_handle_t *)&r->timer, req_free);
+  } else {
+    free(r);
+  }
+}
+
+static void finish_shutdown(fm_server *s);
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe) {
+  (void)c;
+  fm_server *s = cls;
+  fm_req *r = *con_cls;
+  if (!r) return;
+  *con_cls = NULL;
+  if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && fm_log_enabled(FM_LOG_DEBUG)) {
+    char code[16];
+    snprintf(code, sizeof(code), "%d", (int)toe);
+    fm_log(FM_LOG_DEBUG, "request ended early", "request_id", r->request_id, "reason", code, NULL);
+  }
+  req_destroy(r);
+  if (s->draining && s->n_live == 0) finish_shutdown(s);
+}
+
+/* In external-epoll mode a resumed connection is only processed by the next
+ * MHD_run(); the prepare handle runs it once per loop iteration, after the
+ * timers that resumed connections and before the loop blocks in poll. */
+static void req_resume(fm_req *r) {
+  if (!r->suspended) return;
+  r->suspended = false;
+  MHD_resume_connection(r->conn);
+  r->srv->resume_pending = true;
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  fm_server *s = h->data;
+  if (!s->resume_pending) return;
+  s->resume_pending = false;
+  mhd_run(s);
+}
+
+static void on_req_timer(uv_timer_t *t) {
+  req_resume(t->data);
+}
+
+static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
+  fm_server *s = r->srv;
+  if (!r->timer_ready) {
+    uv_timer_init(s->loop, &r->timer);
+    r->timer.data = r;
+    r->timer_ready = true;
+  }
+  MHD_suspend_connection(r->conn);
+  r->suspended = true;
+  uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
+}
+
+/* ---- what handlers call ------------------------------------------------- */
+
+const char *fm_req_header_in(fm_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+}
+
+void fm_req_header(fm_req *r, const char *name, const char *fmt, ...) {
+  fm_buf_puts(&r->hdrs, name);
+  fm_buf_putc(&r->hdrs, '\0');
+  va_list ap;
+  va_start(ap, fmt);
+  fm_buf_vprintf(&r->hdrs, fmt, ap);
+  va_end(ap);
+  fm_buf_putc(&r->hdrs, '\0');
+}
+
+static void add_headers(fm_req *r, struct MHD_Response *resp) {
+  MHD_add_response_header(resp, "x-request-id", r->request_id);
+  if (r->srv->draining) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  const char *p = r->hdrs.data, *end = r->hdrs.data + r->hdrs.len;
+  while (p && p < end) {
+    const char *name = p;
+    const char *value = name + strlen(name) + 1;
+    MHD_add_response_header(resp, name, value);
+    p = value + strlen(value) + 1;
+  }
+}
+
+static void log_request(fm_req *r, int status) {
+  if (!fm_log_enabled(FM_LOG_DEBUG)) return;
+  char st[8];
+  snprintf(st, sizeof(st), "%d", status);
+  fm_log(FM_LOG_DEBUG, "request", "method", r->method, "path", r->url, "status", st, "request_id",
+         r->request_id, NULL);
+}
+
+void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body) {
+  if (r->responded) return;
+  size_t len = 0;
+  char *data = fm_buf_steal(body, &len);
+  struct MHD_Response *resp =
+      MHD_create_response_from_buffer_with_free_callback(len, data, free);
+  if (!resp) {
+    free(data);
+    return;
+  }
+  if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+  add_headers(r, resp);
+  MHD_queue_response(r->conn, (unsigned)status, resp);
+  MHD_destroy_response(resp);
+  r->responded = true;
+  log_request(r, status);
+}
+
+/* Streams whatever the handler's fill function has due; suspends when nothing is. */
+static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
+  (void)pos;
+  fm_req *r = cls;
+  fm_server *s = r->srv;
+  if (r->out_pos >= r->out.len) {
+    fm_buf_reset(&r->out);
+    r->out_pos = 0;
+    uint64_t next_due = 0;
+    bool done = false;
+    r->fill(r, &r->out, fm_server_now(s), &next_due, &done);
+    if (r->out.len == 0) {
+      if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
+      req_suspend_for(r, delay_ms_until(s, next_due));
+      return 0;
+    }
+    if (done) r->fill = NULL; /* the next call after this data ends the stream */
+  }
+  size_t n = r->out.len - r->out_pos;
+  if (n > max) n = max;
+  memcpy(buf, r->out.data + r->out_pos, n);
+  r->out_pos += n;
+  return (ssize_t)n;
+}
+
+static ssize_t stream_reader_entry(void *cls, uint64_t pos, char *buf, size_t max) {
+  fm_req *r = cls;
+  if (!r->fill && r->out_pos >= r->out.len) return MHD_CONTENT_READER_END_OF_STREAM;
+  return stream_reader(cls, pos, buf, max);
+}
+
+void fm_req_stream(fm_req *r) {
+  if (r->responded) return;
+  struct MHD_Response *resp =
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader_entry, r, NULL);
+  if (!resp) return;
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
+  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+  add_headers(r, resp);
+  MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
+  MHD_destroy_response(resp);
+  r->responded = true;
+  r->streaming = true;
+  log_request(r, 200);
+}
+
+void fm_req_wait_until(fm_req *r, uint64_t due_us, void (*cb)(fm_req *r)) {
+  r->resume_cb = cb;
+  req_suspend_for(r, delay_ms_until(r->srv, due_us));
+}
+
+void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
+  r->resume_cb = cb;
+  MHD_suspend_connection(r->conn);
+  r->suspended = true;
+}
+
+void fm_req_wake(fm_req *r) {
+  if (r->timer_ready) uv_timer_stop(&r->timer);
+  req_resume(r);
+}
+
+bool fm_req_peer_is_loopback(fm_req *r) {
+  const union MHD_ConnectionInfo *ci =
+      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+  if (!ci || !ci->client_addr) return false;
+  const struct sockaddr *sa = ci->client_addr;
+  if (sa->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+  }
+  if (sa->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr)) return true;
+    return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) && in6->sin6_addr.s6_addr[12] == 127;
+  }
+  return false;
+}
+
+/* ---- the access handler ------------------------------------------------- */
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls) {
+  (void)version;
+  fm_server *s = cls;
+  fm_req *r = *con_cls;
+  if (!r) {
+    r = calloc(1, sizeof(*r));
+    if (!r) return MHD_NO;
+    r->srv = s;
+    r->conn = conn;
+    r->method = method;
+    r->url = url;
+    uint64_t id = ++s->request_seq;
+    snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
+             (unsigned long long)fm_mix64(s->opt.seed ^ id), (unsigned long long)id);
+    r->next = s->live;
+    if (s->live) s->live->prev = r;
+    s->live = r;
+    s->n_live++;
+    *con_cls = r;
+    return MHD_YES;
+  }
+  if (*upload_data_size) {
+    size_t limit = s->cfg.max_body_bytes;
+    if (!r->too_large && r->body.len + *upload_data_size <= limit)
+      fm_buf_put(&r->body, upload_data, *upload_data_size);
+    else
+      r->too_large = true;
+    *upload_data_size = 0;
+    return MHD_YES;
+  }
+  if (r->responded) return MHD_YES;
+  if (r->resume_cb) { /* back from a wait */
+    void (*cb)(fm_req *) = r->resume_cb;
+    r->resume_cb = NULL;
+    cb(r);
+  } else {
+    fm_route(r);
+  }
+  if (!r->responded && !r->suspended) {
+    /* A handler must answer or wait; this is a bug, so say so rather than hang. */
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_puts(&b, "{\"error\":{\"object\":\"error\",\"type\":\"internal_error\",\"code\":"
+                    "\"INTERNAL\",\"message\":\"handler produced no response\",\"param\":null}}");
+    fm_req_reply(r, 500, "application/json", &b);
+  }
+  return MHD_YES;
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
+  (void)cls;
+  char msg[512];
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  size_t n = strlen(msg);
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.')) msg[--n] = '\0';
+  fm_log(FM_LOG_DEBUG, "libmicrohttpd", "detail", msg, NULL);
+}
+
+/* ---- listening, signals, shutdown ---------------------------------------- */
+
+static int open_listener(fm_server *s) {
+  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+                           .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
+  struct addrinfo *res = NULL;
+  char port[8];
+  snprintf(port, sizeof(port), "%d", s->opt.port);
+  int rc = getaddrinfo(s->opt.host, port, &hints, &res);
+  if (rc != 0) {
+    fm_log(FM_LOG_ERROR, "--host must be a numeric IPv4 or IPv6 address", "host", s->opt.host,
+           "detail", gai_strerror(rc), NULL);
+    return -1;
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+    fm_log(FM_LOG_ERROR, "cannot listen", "host", s->opt.host, "port", port, "detail",
+           strerror(errno), NULL);
+    if (fd >= 0) close(fd);
+    freeaddrinfo(res);
+    return -1;
+  }
+  freeaddrinfo(res);
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  getsockname(fd, (struct sockaddr *)&ss, &sl);
+  s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                           : ((struct sockaddr_in *)&ss)->sin_port);
+  return fd;
+}
+
+static int write_port_file(fm_server *s) {
+  if (!s->opt.port_file) return 0;
+  char tmp[4096];
+  snprintf(tmp, sizeof(tmp), "%s.tmp.%d", s->opt.port_file, (int)getpid());
+  FILE *f = fopen(tmp, "w");
+  if (!f || fprintf(f, "%u\n", (unsigned)s->port) < 0 || fclose(f) != 0 ||
+      rename(tmp, s->opt.port_file) != 0) {
+    fm_log(FM_LOG_ERROR, "cannot write --port-file", "path", s->opt.port_file, "detail",
+           strerror(errno), NULL);
+    return -1;
+  }
+  return 0;
+}
+
+static void close_handle(uv_handle_t *h) {
+  if (!uv_is_closing(h)) uv_close(h, NULL);
+}
+
+/* Everything has ended (or the grace period is over): stop MHD and let the loop exit. */
+static void finish_shutdown(fm_server *s) {
+  if (s->stopped) return;
+  s->stopped = true;
+  /* MHD may not be stopped with suspended connections; wake them so they end. */
+  for (fm_req *r = s->live; r; r = r->next) req_resume(r);
+  uv_poll_stop(&s->mhd_poll);
+  close_handle((uv_handle_t *)&s->mhd_poll);
+  close_handle((uv_handle_t *)&s->mhd_timer);
+  close_handle((uv_handle_t *)&s->prepare);
+  close_handle((uv_handle_t *)&s->grace_timer);
+  close_handle((uv_handle_t *)&s->sig_term);
+  close_handle((uv_handle_t *)&s->sig_int);
+  struct MHD_Daemon *d = s->mhd;
+  s->mhd = NULL;
+  MHD_stop_daemon(d);
+  fm_log(FM_LOG_INFO, "stopped", NULL);
+}
+
+/* Grace period over: every request still running ends now, with a final event. */
+static void on_grace_over(uv_timer_t *t) {
+  fm_server *s = t->data;
+  if (s->n_live == 0) {
+    finish_shutdown(s);
+    return;
+  }
+  if (!s->force_end) {
+    s->force_end = true;
+    char n[24];
+    snprintf(n, sizeof(n), "%zu", s->n_live);
+    fm_log(FM_LOG_WARN, "grace period over; ending requests still running", "requests", n, NULL);
+    for (fm_req *r = s->live; r; r = r->next) {
+      if (r->timer_ready) uv_timer_stop(&r->timer);
+      req_resume(r);
+    }
+    /* Give the final events a moment to be written, then stop regardless. */
+    uv_timer_start(&s->grace_timer, on_grace_over, 1000, 0);
+    return;
+  }
+  finish_shutdown(s);
+}
+
+static void on_signal(uv_signal_t *h, int signum) {
+  fm_server *s = h->data;
+  if (s->draining) {
+    fm_log(FM_LOG_WARN, "second signal: ending every request now", NULL);
+    uv_timer_start(&s->grace_timer, on_grace_over, 0, 0);
+    return;
+  }
+  s->draining = true;
+  fm_log(FM_LOG_INFO, "draining: no longer accepting connections", "signal",
+         signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
+  int fd = MHD_quiesce_daemon(s->mhd);
+  if (fd >= 0) close(fd);
+  if (s->n_live == 0) {
+    finish_shutdown(s);
+    return;
+  }
+  uv_timer_start(&s->grace_timer, on_grace_over, (uint64_t)(s->opt.grace_period_s * 1000), 0);
+}
+
+static void raise_fd_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+  }
+}
+
+int fm_server_start(fm_server *s, uv_loop_t *loop) {
+  s->loop = loop;
+  s->t0_ns = uv_hrtime();
+  s->clock.now_us = server_clock_now;
+  s->clock.ctx = s;
+  s->listen_fd = -1;
+  if (s->opt.max_body_bytes > 0) s->cfg.max_body_bytes = (size_t)s->opt.max_body_bytes;
+  if (fm_fleet_init(&s->fleet, &s->cfg, &s->clock, s->opt.seed, s->opt.instant) != 0) {
+    fm_log(FM_LOG_ERROR, "out of memory building the fleet", NULL);
+    return -1;
+  }
+  raise_fd_limit();
+  s->listen_fd = open_listener(s);
+  if (s->listen_fd < 0) return -1;
+  struct rlimit rl;
+  unsigned limit = 60000;
+  if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < limit + 64)
+    limit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
+  s->mhd = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+      MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+  if (!s->mhd) {
+    fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
+    close(s->listen_fd);
+    return -1;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  uv_poll_init(loop, &s->mhd_poll, di->epoll_fd);
+  s->mhd_poll.data = s;
+  uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
+  uv_timer_init(loop, &s->mhd_timer);
+  s->mhd_timer.data = s;
+  uv_prepare_init(loop, &s->prepare);
+  s->prepare.data = s;
+  uv_prepare_start(&s->prepare, on_prepare);
+  uv_timer_init(loop, &s->grace_timer);
+  s->grace_timer.data = s;
+  uv_signal_init(loop, &s->sig_term);
+  s->sig_term.data = s;
+  uv_signal_start(&s->sig_term, on_signal, SIGTERM);
+  uv_signal_init(loop, &s->sig_int);
+  s->sig_int.data = s;
+  uv_signal_start(&s->sig_int, on_signal, SIGINT);
+
+  char url[300];
+  bool v6 = strchr(s->opt.host, ':') != NULL;
+  snprintf(url, sizeof(url), "http://%s%s%s:%u", v6 ? "[" : "", s->opt.host, v6 ? "]" : "",
+           (unsigned)s->port);
+  char msg[320];
+  snprintf(msg, sizeof(msg), "listening on %s", url);
+  fm_log(FM_LOG_INFO, msg, NULL);
+  if (write_port_file(s) != 0) return -1;
+  mhd_run(s);
+  return 0;
+}
+
+void fm_server_free(fm_server *s) {
+  if (s->mhd) MHD_stop_daemon(s->mhd);
+  s->mhd = NULL;
+  fm_fleet_free(&s->fleet);
+  fm_config_free(&s->cfg);
+}

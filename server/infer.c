@@ -1,0 +1,232 @@
+/* infer.c — admission, pacing and generation for one inference request. */
+#include "infer.h"
+
+#include "log.h"
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Stop filling a stream buffer past this size and let MHD send it first. */
+#define FILL_HIGH_WATER (64 * 1024)
+
+void fm_infer_params_free(fm_infer_params *p) {
+  free(p->model_name);
+  for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
+  memset(p, 0, sizeof(*p));
+}
+
+static void job_close(fm_req *r) {
+  fm_job *j = r->ctx;
+  if (!j) return;
+  fm_fleet_release(&j->srv->fleet, &j->ticket);
+  if (j->choices) {
+    for (int i = 0; i < j->p.n; i++) fm_buf_free(&j->choices[i].text);
+    free(j->choices);
+  }
+  fm_buf_free(&j->prefix);
+  fm_infer_params_free(&j->p);
+  free(j);
+  r->ctx = NULL;
+}
+
+static void stop_set(const fm_job *j, fm_stops *st) {
+  st->n = j->p.n_stop;
+  for (int i = 0; i < j->p.n_stop; i++) {
+    st->s[i] = j->p.stop[i];
+    st->len[i] = strlen(j->p.stop[i]);
+  }
+}
+
+/* Advances every unfinished choice by one token; out == NULL keeps the text
+ * in the choice (non-streaming), otherwise the renderer writes it. */
+static void step(fm_job *j, fm_buf *out) {
+  fm_stops st;
+  stop_set(j, &st);
+  char tok[FM_TOKEN_MAX_BYTES];
+  for (int i = 0; i < j->p.n; i++) {
+    fm_choice *c = &j->choices[i];
+    if (c->finished) continue;
+    size_t n = fm_gen_next(&c->gen, &st, tok);
+    if (n > 0) {
+      if (out) j->render->stream_token(j, out, i, tok, n);
+      else fm_buf_put(&c->text, tok, n);
+    }
+    if (!fm_gen_done(&c->gen)) continue;
+    c->finished = true;
+    bool capped = j->p.max_tokens && c->gen.target == j->p.max_tokens;
+    c->finish_reason = fm_gen_finish_reason(&c->gen, capped);
+    j->completion_tokens += c->gen.produced;
+    j->choices_left--;
+    if (out) j->render->stream_choice_end(j, out, i, c->finish_reason);
+  }
+}
+
+static void end_generation(fm_job *j, uint64_t now) {
+  j->done_us = now;
+  fm_fleet_release(&j->srv->fleet, &j->ticket); /* the slot is free the moment generation ends */
+}
+
+static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due, bool *done) {
+  fm_job *j = r->ctx;
+  if (j->closed) {
+    *done = true;
+    return;
+  }
+  if (j->srv->force_end) {
+    end_generation(j, now);
+    j->render->stream_error(j, out, 503, "SERVICE_UNAVAILABLE",
+                            "the server is shutting down and its grace period ended; retry the "
+                            "request against a running server");
+    j->closed = true;
+    *done = true;
+    return;
+  }
+  while (j->choices_left > 0 && now >= j->next_due_us && out->len < FILL_HIGH_WATER) {
+    if (!j->opened) {
+      j->render->stream_open(j, out);
+      j->opened = true;
+    }
+    step(j, out);
+    j->next_due_us += fm_fleet_token_gap_us(&j->srv->fleet, j->p.pool, &j->timing_rng);
+  }
+  if (j->choices_left == 0) {
+    if (!j->opened) { /* zero-token completions still open the stream */
+      j->render->stream_open(j, out);
+      j->opened = true;
+    }
+    end_generation(j, now);
+    j->render->stream_close(j, out);
+    j->closed = true;
+    *done = true;
+    return;
+  }
+  *next_due = j->next_due_us;
+}
+
+static void reply_full(fm_req *r) {
+  fm_job *j = r->ctx;
+  fm_server *s = r->srv;
+  if (s->force_end) {
+    j->render->error(r, 503, "SERVICE_UNAVAILABLE",
+                     NULL, "the server is shutting down and its grace period ended; retry the "
+                           "request against a running server");
+    return;
+  }
+  end_generation(j, fm_server_now(s));
+  fm_req_header(r, "fireworks-server-processing-time", "%.3f",
+                fm_us_to_s(j->done_us - j->arrived_us));
+  fm_buf body;
+  fm_buf_init(&body);
+  j->render->body(j, &body);
+  fm_req_reply(r, 200, "application/json", &body);
+  fm_buf_free(&body);
+}
+
+/* The request holds a slot: send headers, then pace or compute the tokens. */
+static void admitted(fm_job *j) {
+  fm_req *r = j->req;
+  fm_server *s = j->srv;
+  uint64_t now = fm_server_now(s);
+  j->admitted_us = now;
+  uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
+  j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
+  j->next_due_us = j->first_token_us;
+
+  fm_req_header(r, "fireworks-prompt-tokens", "%u", j->p.prompt_tokens);
+  fm_req_header(r, "fireworks-cached-prompt-tokens", "%u", j->p.cached_tokens);
+  fm_req_header(r, "fireworks-server-time-to-first-token", "%.3f",
+                fm_us_to_s(j->first_token_us - j->arrived_us));
+  fm_req_header(r, "x-fleetmock-pool", "%s", s->fleet.pools[j->p.pool].cfg.name);
+  fm_req_header(r, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
+  fm_req_header(r, "x-fleetmock-queue-ms", "%.0f", (double)(now - j->arrived_us) / 1000.0);
+
+  if (j->p.stream) {
+    r->fill = stream_fill;
+    fm_req_stream(r);
+    return;
+  }
+  /* Non-streaming: produce everything now, answer when the last token would be out. */
+  uint64_t due = j->first_token_us;
+  bool first = true;
+  while (j->choices_left > 0) {
+    if (!first) due += fm_fleet_token_gap_us(&s->fleet, j->p.pool, &j->timing_rng);
+    first = false;
+    step(j, NULL);
+  }
+  if (due <= now) reply_full(r);
+  else fm_req_wait_until(r, due, reply_full);
+}
+
+static void on_shed(fm_job *j) {
+  fm_pool *p = &j->srv->fleet.pools[j->p.pool];
+  char msg[512];
+  snprintf(msg, sizeof(msg),
+           "Service overloaded: pool %s is shedding %s traffic (utilisation %.2f). Priority is "
+           "shed last: retry with service_tier \"priority\", or back off and retry later.",
+           p->cfg.name, fm_path_names[j->p.path], fm_pool_utilisation(p));
+  j->render->error(j->req, 503, "SERVICE_OVERLOADED", NULL, msg);
+}
+
+static void after_queue(fm_req *r) {
+  fm_job *j = r->ctx;
+  if (j->ticket.state == FM_TICKET_RUNNING) admitted(j);
+  else on_shed(j);
+}
+
+static void on_decided(fm_ticket *t, fm_admit outcome) {
+  (void)outcome;
+  fm_job *j = (fm_job *)((char *)t - offsetof(fm_job, ticket));
+  fm_req_wake(j->req);
+}
+
+void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
+  fm_server *s = r->srv;
+  fm_job *j = calloc(1, sizeof(*j));
+  fm_choice *choices = calloc((size_t)p->n, sizeof(fm_choice));
+  if (!j || !choices) {
+    free(j);
+    free(choices);
+    fm_infer_params_free(p);
+    render->error(r, 500, "INTERNAL", NULL, "out of memory; retry later");
+    return;
+  }
+  j->req = r;
+  j->srv = s;
+  j->render = render;
+  j->p = *p;
+  memset(p, 0, sizeof(*p));
+  j->choices = choices;
+  j->choices_left = (uint32_t)j->p.n;
+  j->created = (long long)time(NULL);
+  snprintf(j->id, sizeof(j->id), "%.39s", r->request_id);
+  j->arrived_us = fm_server_now(s);
+  fm_rng_seed(&j->timing_rng, fm_rng_next(&s->fleet.rng));
+  r->ctx = j;
+  r->on_close = job_close;
+
+  const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
+  long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
+  for (int i = 0; i < j->p.n; i++) {
+    uint64_t seed = fm_gen_seed(j->p.seed, j->p.prompt_digest, (uint32_t)i);
+    uint32_t target;
+    if (j->p.ignore_eos && j->p.max_tokens) {
+      target = j->p.max_tokens;
+    } else {
+      fm_rng lr;
+      fm_rng_seed(&lr, seed ^ 0x1e46e7ULL);
+      target = fm_gen_draw_length(&lr, pc->out_min, pc->out_mean, pc->out_max);
+      if (j->p.max_tokens && target > j->p.max_tokens) target = j->p.max_tokens;
+    }
+    if (room > 0 && (long)target > room) target = (uint32_t)room;
+    fm_gen_start(&choices[i].gen, seed, target);
+  }
+
+  j->ticket.decided = on_decided;
+  switch (fm_fleet_admit(&s->fleet, &j->ticket, j->p.pool, j->p.tier)) {
+  case FM_ADMIT_OK: admitted(j); break;
+  case FM_ADMIT_QUEUED: fm_req_park(r, after_queue); break;
+  case FM_ADMIT_SHED: on_shed(j); break;
+  }
+}

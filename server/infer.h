@@ -1,0 +1,94 @@
+/* infer.h — one inference request from admission to its last token.
+ *
+ * The API modules translate a request body into fm_infer_params and supply
+ * a renderer for their wire format; this module does the rest the same way
+ * for every API: admission on the fleet, time to first token, token pacing,
+ * generation, usage and the final events. */
+#ifndef FM_INFER_H
+#define FM_INFER_H
+
+#include "buf.h"
+#include "fleet.h"
+#include "server.h"
+#include "textgen.h"
+
+typedef struct fm_job fm_job;
+
+typedef struct fm_infer_params {
+  int model;          /* index into the config's models */
+  int pool;
+  fm_path path;       /* serving path, for billing and the echo */
+  fm_tier tier;       /* admission tier */
+  char *model_name;   /* as the client sent it */
+  uint32_t max_tokens; /* 0: not given */
+  bool ignore_eos;
+  int n;
+  char *stop[FM_STOP_MAX];
+  int n_stop;
+  uint64_t seed;
+  uint64_t prompt_digest;
+  uint32_t prompt_tokens;
+  uint32_t cached_tokens;
+  bool stream;
+  bool include_usage;
+  bool perf_metrics;
+} fm_infer_params;
+
+/* How one API writes what the job produces. */
+typedef struct fm_renderer {
+  /* Stream: first event(s), before any token. */
+  void (*stream_open)(fm_job *j, fm_buf *out);
+  /* Stream: one token of one choice. */
+  void (*stream_token)(fm_job *j, fm_buf *out, int choice, const char *text, size_t len);
+  /* Stream: a choice has finished. */
+  void (*stream_choice_end)(fm_job *j, fm_buf *out, int choice, const char *finish_reason);
+  /* Stream: everything after the last choice ended (usage, terminators). */
+  void (*stream_close)(fm_job *j, fm_buf *out);
+  /* Stream: a failure after the stream started; the stream ends after it. */
+  void (*stream_error)(fm_job *j, fm_buf *out, int status, const char *code, const char *msg);
+  /* Non-streaming body. */
+  void (*body)(fm_job *j, fm_buf *out);
+  /* Error response before anything was sent. */
+  void (*error)(fm_req *r, int status, const char *code, const char *param, const char *msg);
+} fm_renderer;
+
+typedef struct fm_choice {
+  fm_gen gen;
+  bool finished;
+  const char *finish_reason;
+  fm_buf text; /* non-streaming only: the whole text */
+} fm_choice;
+
+struct fm_job {
+  fm_req *req;
+  fm_server *srv;
+  const fm_renderer *render;
+  fm_infer_params p;
+  fm_ticket ticket;
+  fm_rng timing_rng;
+  char id[40];
+  long long created;       /* unix seconds */
+  uint64_t arrived_us;     /* simulated time the request arrived */
+  uint64_t admitted_us;
+  uint64_t first_token_us; /* simulated time the first token is due */
+  uint64_t next_due_us;
+  uint64_t done_us;
+  uint32_t completion_tokens;
+  uint32_t choices_left;
+  bool opened;
+  bool closed;
+  fm_buf prefix; /* a renderer's per-stream constant chunk prefix, built once */
+  fm_choice *choices;
+};
+
+/* Starts the job for an already validated request; answers through r. Takes
+ * ownership of p's strings. */
+void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render);
+void fm_infer_params_free(fm_infer_params *p);
+
+/* Milliseconds between two simulated times, for headers and perf_metrics. */
+static inline double fm_us_to_s(uint64_t us) {
+  return (double)us / 1e6;
+}
+
+#endif

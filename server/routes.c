@@ -1,0 +1,79 @@
+/* routes.c — the route table. Paths under /inference/v1 and /v1 are the
+ * same API (SDKs with a custom base URL call the latter). */
+#include "routes.h"
+
+#include "api.h"
+
+#include <string.h>
+
+static bool has_prefix(const char *s, const char *p, const char **rest) {
+  size_t n = strlen(p);
+  if (strncmp(s, p, n) != 0) return false;
+  *rest = s + n;
+  return true;
+}
+
+static void method_not_allowed(fm_req *r, const char *allow) {
+  fm_req_header(r, "Allow", "%s", allow);
+  fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", r->method,
+                  r->url, allow);
+}
+
+/* Returns true when the method is the allowed one; otherwise answers 405. */
+static bool want(fm_req *r, const char *method) {
+  if (strcmp(r->method, method) == 0) return true;
+  method_not_allowed(r, method);
+  return false;
+}
+
+static bool authorized(fm_req *r) {
+  if (fm_bearer_key(r)) return true;
+  fm_openai_error(r, 401, "UNAUTHENTICATED", NULL,
+                  "missing API key: send the header 'Authorization: Bearer <your key>' (any "
+                  "non-empty key works unless the config rejects unknown keys)");
+  return false;
+}
+
+static void health(fm_req *r) {
+  fm_buf b;
+  fm_buf_init(&b);
+  fm_buf_puts(&b, r->srv->draining ? "{\"status\":\"draining\"}" : "{\"status\":\"ok\"}");
+  fm_req_reply(r, r->srv->draining ? 503 : 200, "application/json", &b);
+}
+
+static void inference(fm_req *r, const char *rest) {
+  r->kind = FM_ROUTE_OPENAI;
+  const char *id;
+  if (strcmp(rest, "chat/completions") == 0) {
+    if (want(r, "POST") && authorized(r)) fm_api_chat(r);
+  } else if (strcmp(rest, "completions") == 0) {
+    if (want(r, "POST") && authorized(r)) fm_api_completions(r);
+  } else if (strcmp(rest, "models") == 0) {
+    if (want(r, "GET") && authorized(r)) fm_api_models(r);
+  } else if (has_prefix(rest, "models/", &id) && *id) {
+    if (want(r, "GET") && authorized(r)) fm_api_model(r, id);
+  } else {
+    fm_openai_error(r, 404, "NOT_FOUND", NULL,
+                    "no route %s %s; the API serves chat/completions, completions, models and "
+                    "models/{id} under /inference/v1 and /v1",
+                    r->method, r->url);
+  }
+}
+
+void fm_route(fm_req *r) {
+  const char *rest;
+  if (r->too_large) {
+    fm_openai_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
+                    "request body is larger than %zu bytes; send a smaller body (the limit is "
+                    "server.max_body_bytes in the config, or --max-body-bytes)",
+                    r->srv->cfg.max_body_bytes);
+  } else if (strcmp(r->url, "/healthz") == 0) {
+    if (want(r, "GET")) health(r);
+  } else if (has_prefix(r->url, "/inference/v1/", &rest) || has_prefix(r->url, "/v1/", &rest)) {
+    inference(r, rest);
+  } else {
+    fm_openai_error(r, 404, "NOT_FOUND", NULL,
+                    "no route %s %s; inference routes live under /inference/v1 and /v1",
+                    r->method, r->url);
+  }
+}

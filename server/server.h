@@ -1,0 +1,110 @@
+/* server.h — the running server: options, config, fleet, and the HTTP glue.
+ *
+ * One libuv loop owns all of it. libmicrohttpd runs inside that loop in
+ * external-epoll mode: its epoll fd is watched by a uv_poll, a uv_timer
+ * covers its timeouts, and a request that has to wait (for admission, for
+ * its first token, for its next token) is suspended and resumed from a uv
+ * timer. Handlers in the api_* files receive an fm_req and answer through the
+ * fm_req_* calls below; they never touch libmicrohttpd or libuv directly. */
+#ifndef FM_SERVER_H
+#define FM_SERVER_H
+
+#include "buf.h"
+#include "clock.h"
+#include "config.h"
+#include "fleet.h"
+#include "options.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct MHD_Daemon;
+struct MHD_Connection;
+
+typedef struct fm_req fm_req;
+
+typedef struct fm_server {
+  fm_options opt;
+  fm_config cfg;
+  fm_fleet fleet;
+  fm_clock clock;
+  uint64_t t0_ns; /* monotonic time of simulated zero */
+  uv_loop_t *loop;
+  struct MHD_Daemon *mhd;
+  int listen_fd;
+  uint16_t port;
+  uv_poll_t mhd_poll;
+  uv_timer_t mhd_timer;
+  uv_timer_t grace_timer;
+  uv_prepare_t prepare;
+  bool resume_pending; /* a connection was resumed since MHD last ran */
+  uv_signal_t sig_term, sig_int;
+  fm_req *live; /* every request not yet completed */
+  size_t n_live;
+  uint64_t request_seq;
+  bool draining;   /* stopped accepting; waiting for requests to end */
+  bool force_end;  /* grace period over: requests still running are ended now */
+  bool stopped;
+} fm_server;
+
+/* Builds the server from options (config already loaded). Returns 0 or -1 with a logged reason. */
+int fm_server_start(fm_server *s, uv_loop_t *loop);
+/* Frees what fm_server_start took; call after the loop has stopped. */
+void fm_server_free(fm_server *s);
+
+/* ---- what handlers use -------------------------------------------------- */
+
+typedef enum { FM_ROUTE_OPENAI, FM_ROUTE_ANTHROPIC, FM_ROUTE_ADMIN, FM_ROUTE_OTHER } fm_route_kind;
+
+struct fm_req {
+  fm_server *srv;
+  struct MHD_Connection *conn;
+  fm_req *prev, *next;
+  const char *method;
+  const char *url;
+  fm_route_kind kind;
+  fm_buf body;
+  bool too_large;
+  bool responded;  /* a response has been queued */
+  bool suspended;
+  bool streaming;
+  bool timer_ready; /* timer has been uv_timer_init'ed */
+  uv_timer_t timer;
+  char request_id[40];
+  /* A continuation to run, inside the access handler, after a wait. */
+  void (*resume_cb)(fm_req *r);
+  /* Streaming: fills out with whatever is due at now_us; sets *next_due_us when
+   * more will come later and *done when the stream is over. */
+  void (*fill)(fm_req *r, fm_buf *out, uint64_t now_us, uint64_t *next_due_us, bool *done);
+  fm_buf out;
+  size_t out_pos;
+  /* Called exactly once when the request ends for any reason. */
+  void (*on_close)(fm_req *r);
+  void *ctx; /* the handler's own state */
+  /* Headers collected for the response. */
+  fm_buf hdrs;      /* "name\0value\0" pairs */
+};
+
+/* Looks up a request header (case-insensitive); NULL when absent. */
+const char *fm_req_header_in(fm_req *r, const char *name);
+/* Adds a response header; the value is formatted. */
+void fm_req_header(fm_req *r, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Queues a complete response now. The body is taken over (left empty). */
+void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body);
+/* Starts a 200 text/event-stream response driven by r->fill. */
+void fm_req_stream(fm_req *r);
+/* Suspends the request until the simulated time due_us, then runs cb. */
+void fm_req_wait_until(fm_req *r, uint64_t due_us, void (*cb)(fm_req *r));
+/* Wakes a request parked by fm_req_park (e.g. its queued ticket was decided). */
+void fm_req_park(fm_req *r, void (*cb)(fm_req *r));
+void fm_req_wake(fm_req *r);
+/* The peer is a loopback address. */
+bool fm_req_peer_is_loopback(fm_req *r);
+
+static inline uint64_t fm_server_now(const fm_server *s) {
+  return fm_clock_now(&s->clock);
+}
+
+#endif

@@ -1,0 +1,226 @@
+// Every bad input gets a clear 4xx and the server keeps serving (SPEC §8).
+// Table-driven: each case names the status, the error code, and what the
+// message must mention (the field, where one is involved). After every case
+// the server must still answer /healthz and serve a good request.
+//
+// Choice documented here: a valid JSON body is accepted whatever its
+// Content-Type (missing, text/plain), as curl users often forget the header
+// and the real API is lenient about it; only the body decides.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { startServer, post, get, rawRequest, AUTH } from '../lib/server.mjs';
+
+const K26 = 'accounts/fireworks/models/kimi-k2p6';
+const GOOD = { model: K26, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3 };
+const good = (patch) => JSON.stringify({ ...GOOD, ...patch });
+const without = (key) => { const o = { ...GOOD }; delete o[key]; return JSON.stringify(o); };
+const CHAT = '/v1/chat/completions';
+
+let server; // default limits
+let small; // --max-body-bytes 1024
+before(async () => {
+  [server, small] = await Promise.all([
+    startServer({ args: ['--timing', 'instant'] }),
+    startServer({ args: ['--timing', 'instant', '--max-body-bytes', '1024'] }),
+  ]);
+});
+after(async () => {
+  for (const s of [server, small]) {
+    if (!s) continue;
+    const r = await s.stop();
+    assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
+  }
+});
+
+const deep = '['.repeat(10000) + ']'.repeat(10000);
+const utf8Bad = Buffer.concat([
+  Buffer.from(`{"model":"${K26}","messages":[{"role":"user","content":"bad `),
+  Buffer.from([0xff, 0xfe, 0xc3, 0x28]),
+  Buffer.from('"}],"max_tokens":3}'),
+]);
+
+// name, body (string|Buffer), status, code, mention (string|RegExp|null), plus optional
+// path, method, headers (replacing the defaults), server ('small'), param, check(res).
+const CASES = [
+  { name: 'truncated JSON', body: `{"model":"${K26}","messages":[{"role":"us`, status: 400, code: 'INVALID_ARGUMENT', mention: /json/i },
+  { name: 'empty body', body: '', status: 400, code: 'INVALID_ARGUMENT', mention: /body|json/i },
+  { name: 'top-level JSON array', body: '[]', status: 400, code: 'INVALID_ARGUMENT', mention: /object/i },
+  { name: 'top-level JSON string', body: '"hello"', status: 400, code: 'INVALID_ARGUMENT', mention: /object/i },
+  { name: 'top-level JSON number', body: '42', status: 400, code: 'INVALID_ARGUMENT', mention: /object/i },
+  { name: 'top-level JSON null', body: 'null', status: 400, code: 'INVALID_ARGUMENT', mention: /object/i },
+  { name: 'model missing', body: without('model'), status: 400, code: 'INVALID_ARGUMENT', mention: 'model', param: 'model' },
+  { name: 'model is a number', body: good({ model: 42 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'model', param: 'model' },
+  { name: 'model unknown', body: good({ model: 'accounts/fireworks/models/nope' }), status: 404, code: 'NOT_FOUND', mention: 'model', param: 'model' },
+  { name: 'messages missing', body: without('messages'), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages' },
+  { name: 'messages empty array', body: good({ messages: [] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages' },
+  { name: 'messages not an array', body: good({ messages: 'Hello' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages' },
+  { name: 'messages element not an object', body: good({ messages: ['Hello'] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages' },
+  { name: 'message role missing', body: good({ messages: [{ content: 'Hello' }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'role' },
+  { name: 'message content a number', body: good({ messages: [{ role: 'user', content: 5 }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'content' },
+  { name: 'max_tokens a string', body: good({ max_tokens: '10' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_tokens' },
+  { name: 'max_tokens negative', body: good({ max_tokens: -1 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_tokens' },
+  { name: 'max_tokens 0', body: good({ max_tokens: 0 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_tokens' },
+  { name: 'max_tokens huge (1e12)', body: good({ max_tokens: 1e12 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_tokens' },
+  { name: 'max_tokens 1.5', body: good({ max_tokens: 1.5 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_tokens' },
+  { name: 'max_tokens and max_completion_tokens both', body: good({ max_tokens: 5, max_completion_tokens: 5 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_completion_tokens' },
+  { name: 'max_completion_tokens 0', body: JSON.stringify({ model: K26, messages: GOOD.messages, max_completion_tokens: 0 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'max_completion_tokens' },
+  { name: 'n 0', body: good({ n: 0 }), status: 400, code: 'INVALID_ARGUMENT', mention: /\bn\b/ },
+  { name: 'n 129', body: good({ n: 129 }), status: 400, code: 'INVALID_ARGUMENT', mention: /\bn\b/ },
+  { name: 'n a string', body: good({ n: '3' }), status: 400, code: 'INVALID_ARGUMENT', mention: /\bn\b/ },
+  { name: 'temperature -1', body: good({ temperature: -1 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'temperature' },
+  { name: 'temperature 3', body: good({ temperature: 3 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'temperature' },
+  { name: 'temperature a string', body: good({ temperature: 'hot' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'temperature' },
+  { name: 'top_p 2', body: good({ top_p: 2 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'top_p' },
+  { name: 'stop array of 5', body: good({ stop: ['a', 'b', 'c', 'd', 'e'] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stop' },
+  { name: 'stop array with a number', body: good({ stop: ['a', 7] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stop' },
+  { name: 'stream "yes"', body: good({ stream: 'yes' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stream' },
+  { name: 'stream_options not an object', body: good({ stream: true, stream_options: 'yes' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stream_options' },
+  { name: 'stream_options.include_usage a string', body: good({ stream: true, stream_options: { include_usage: 'yes' } }), status: 400, code: 'INVALID_ARGUMENT', mention: 'include_usage' },
+  { name: 'service_tier "turbo"', body: good({ service_tier: 'turbo' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'service_tier' },
+  { name: 'service_tier a number', body: good({ service_tier: 1 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'service_tier' },
+  { name: 'service_tier priority on a Fast model', body: good({ model: 'accounts/fireworks/routers/kimi-k2p6-fast', service_tier: 'priority' }), status: 400, code: 'INVALID_ARGUMENT', mention: /priority/i },
+  { name: 'service_tier priority on a model without Priority', body: good({ model: 'accounts/fireworks/models/gpt-oss-20b', service_tier: 'priority' }), status: 400, code: 'INVALID_ARGUMENT', mention: /priority/i },
+  { name: 'ignore_eos a string', body: good({ ignore_eos: 'yes' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'ignore_eos' },
+  { name: 'seed a string', body: good({ seed: 'abc' }), status: 400, code: 'INVALID_ARGUMENT', mention: 'seed' },
+  { name: 'invalid UTF-8 bytes in the body', body: utf8Bad, status: 400, code: 'INVALID_ARGUMENT', mention: /utf-?8/i },
+  { name: 'JSON nested 10000 deep', body: deep, status: 400, code: 'INVALID_ARGUMENT', mention: /nest|deep|depth/i },
+  { name: 'JSON nested 10000 deep inside a field', body: `{"model":"${K26}","messages":[{"role":"user","content":"x"}],"metadata":${deep}}`, status: 400, code: 'INVALID_ARGUMENT', mention: /nest|deep|depth/i },
+  { name: 'completions prompt missing', path: '/v1/completions', body: JSON.stringify({ model: K26, max_tokens: 3 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'prompt' },
+  { name: 'completions prompt a number', path: '/v1/completions', body: JSON.stringify({ model: K26, prompt: 5, max_tokens: 3 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'prompt' },
+  { name: 'body over --max-body-bytes 1024 (2 KiB)', server: 'small', body: good({ messages: [{ role: 'user', content: 'x'.repeat(2048) }] }), status: 413, code: 'PAYLOAD_TOO_LARGE', mention: /1024|max.body|too large/i },
+  { name: 'GET chat/completions', method: 'GET', body: null, status: 405, code: 'METHOD_NOT_ALLOWED', mention: /GET|method/i,
+    check: (r) => assert.match(r.headers.get('allow') || '', /\bPOST\b/) },
+  { name: 'DELETE models', method: 'DELETE', path: '/v1/models', body: null, status: 405, code: 'METHOD_NOT_ALLOWED', mention: /DELETE|method/i,
+    check: (r) => assert.match(r.headers.get('allow') || '', /\bGET\b/) },
+  { name: 'unknown path', path: '/v1/nope', body: good({}), status: 404, code: 'NOT_FOUND', mention: /nope|path|route/i },
+  { name: 'unknown path under /inference', path: '/inference/v1/chat/completion', body: good({}), status: 404, code: 'NOT_FOUND', mention: /completion|path|route/i },
+  { name: 'missing Authorization', headers: { 'Content-Type': 'application/json' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  { name: 'Authorization "Bearer " with an empty key', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  { name: 'Authorization not Bearer', headers: { 'Content-Type': 'application/json', Authorization: 'Basic dXNlcjpwYXNz' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  { name: 'GET models without Authorization', method: 'GET', path: '/v1/models', headers: {}, body: null, status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+];
+
+const TYPES = { 400: 'invalid_request_error', 401: 'authentication_error' };
+
+async function send(c) {
+  const s = c.server === 'small' ? small : server;
+  const headers = c.headers ?? { 'Content-Type': 'application/json', ...AUTH };
+  const res = await fetch(s.baseURL + (c.path ?? CHAT), {
+    method: c.method ?? 'POST',
+    headers,
+    body: c.body === null ? undefined : c.body,
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* asserted below */ }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** The server answers /healthz and serves a good request. */
+async function assertStillServing(s) {
+  const h = await get(s, '/healthz', {});
+  assert.equal(h.status, 200, 'healthz after the bad input');
+  const r = await post(s, CHAT, GOOD);
+  assert.equal(r.status, 200, `good request after the bad input: ${r.text}`);
+  assert.equal(r.json.object, 'chat.completion');
+}
+
+test('the table has at least 30 distinct cases', () => {
+  assert.ok(CASES.length >= 30);
+  assert.equal(new Set(CASES.map((c) => c.name)).size, CASES.length);
+});
+
+for (const c of CASES) {
+  test(`${c.name} → ${c.status} ${c.code}`, async () => {
+    const r = await send(c);
+    assert.equal(r.status, c.status, `status for ${c.name}: ${r.text}`);
+    assert.ok(r.json && r.json.error, `JSON error body: ${r.text.slice(0, 300)}`);
+    const e = r.json.error;
+    assert.equal(e.object, 'error');
+    assert.equal(e.code, c.code);
+    if (TYPES[c.status]) assert.equal(e.type, TYPES[c.status]);
+    assert.equal(typeof e.message, 'string');
+    assert.ok(e.message.trim().length > 0, 'message is not empty');
+    assert.ok('param' in e, 'error.param is present (null when no field)');
+    if (c.mention) {
+      if (typeof c.mention === 'string') assert.ok(e.message.includes(c.mention), `message mentions ${c.mention}: ${e.message}`);
+      else assert.match(e.message, c.mention);
+    }
+    if (c.param) assert.equal(e.param, c.param);
+    if (c.check) c.check(r);
+    await assertStillServing(c.server === 'small' ? small : server);
+  });
+}
+
+test('valid JSON without a Content-Type header is accepted (documented choice)', async () => {
+  const body = good({});
+  const req = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+  const r = await rawRequest(server, req, { timeoutMs: 5000 });
+  assert.match(r.text, /^HTTP\/1\.1 200 /, r.text.slice(0, 300));
+  const json = JSON.parse(r.text.slice(r.text.indexOf('\r\n\r\n') + 4));
+  assert.equal(json.object, 'chat.completion');
+  await assertStillServing(server);
+});
+
+test('valid JSON with Content-Type text/plain is accepted (documented choice)', async () => {
+  const r = await post(server, CHAT, GOOD, { 'Content-Type': 'text/plain' });
+  assert.equal(r.status, 200, r.text);
+  await assertStillServing(server);
+});
+
+test('raw socket: half a request body, then close', async () => {
+  const head = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"model":"accounts/fire';
+  const r = await rawRequest(server, head, { closeAfterWrite: true });
+  assert.equal(r.error, null);
+  await assertStillServing(server);
+});
+
+test('raw socket: half a request line, then close', async () => {
+  await rawRequest(server, 'POST /v1/chat/comp', { closeAfterWrite: true });
+  await rawRequest(server, `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Le`, { closeAfterWrite: true });
+  await assertStillServing(server);
+});
+
+test('raw socket: half a request, half-close (FIN), wait for the answer', async () => {
+  const head = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    'Content-Type: application/json\r\nContent-Length: 500\r\n\r\n{"model"';
+  const r = await rawRequest(server, head, { endAfterWrite: true, timeoutMs: 3000 });
+  assert.ok(r.text === '' || /^HTTP\/1\.[01] 4\d\d /.test(r.text), `nothing or a 4xx: ${r.text.slice(0, 200)}`);
+  await assertStillServing(server);
+});
+
+test('raw socket: garbage "HELLO\\r\\n\\r\\n" gets 400 and the connection is closed', async () => {
+  const r = await rawRequest(server, 'HELLO\r\n\r\n', { timeoutMs: 3000 });
+  assert.match(r.text, /^HTTP\/1\.[01] 400 /, `got ${JSON.stringify(r.text.slice(0, 200))}`);
+  assert.equal(r.closedByPeer, true, 'server closes the connection');
+  await assertStillServing(server);
+});
+
+test('raw socket: binary garbage is refused and the server keeps serving', async () => {
+  const junk = Buffer.alloc(4096);
+  for (let i = 0; i < junk.length; i++) junk[i] = (i * 131 + 7) & 0xff;
+  const r = await rawRequest(server, junk, { timeoutMs: 3000 });
+  assert.ok(r.text === '' || /^HTTP\/1\.[01] 4\d\d /.test(r.text), `nothing or a 4xx: ${JSON.stringify(r.text.slice(0, 100))}`);
+  await assertStillServing(server);
+});
+
+test('raw socket: 2 KiB chunked body over --max-body-bytes 1024 gets 413', async () => {
+  const body = good({ messages: [{ role: 'user', content: 'y'.repeat(2048) }] });
+  const chunked = `${Buffer.byteLength(body).toString(16)}\r\n${body}\r\n0\r\n\r\n`;
+  const req = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    `Content-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${chunked}`;
+  const r = await rawRequest(small, req, { timeoutMs: 5000 });
+  assert.match(r.text, /^HTTP\/1\.1 413 /, r.text.slice(0, 300));
+  assert.match(r.text, /PAYLOAD_TOO_LARGE/);
+  await assertStillServing(small);
+});
+
+test('a body just under --max-body-bytes 1024 is served', async () => {
+  const base = good({ messages: [{ role: 'user', content: '' }] });
+  const body = good({ messages: [{ role: 'user', content: 'z'.repeat(1024 - Buffer.byteLength(base)) }] });
+  assert.equal(Buffer.byteLength(body), 1024);
+  const r = await post(small, CHAT, body);
+  assert.equal(r.status, 200, r.text);
+});

@@ -1,0 +1,252 @@
+// Process lifecycle: drain on SIGTERM/SIGINT, the grace period, client
+// disconnects, --check-config, --help, --version, and the logs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startServer, post, get, streamRequest, probeConnect, runCli } from '../lib/server.mjs';
+
+const K26 = 'accounts/fireworks/models/kimi-k2p6';
+const SLOW = { pools: { 'kimi-k2p6': { ttft_ms: 100, decode_tps: 20, jitter: 0 } } };
+const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
+const SCALE = WRAPPED ? 5 : 1;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const msgs = (content) => [{ role: 'user', content }];
+const contentOf = (events) => events.filter((e) => e.json?.choices?.[0]?.delta?.content);
+
+/** Resolves with the exit of `server`, or rejects after ms. */
+function exitWithin(server, ms) {
+  return Promise.race([
+    server.exited,
+    sleep(ms * SCALE).then(() => { throw new Error(`server still running after ${ms} ms`); }),
+  ]);
+}
+
+function tempFile(name, content) {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetmock-lc-'));
+  const path = join(dir, name);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return { path, dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+test('SIGTERM during a slow stream: the stream finishes, new connections are refused, exit 0', async (t) => {
+  const server = await startServer({ config: SLOW });
+  try {
+    let termAt = null;
+    // 60 tokens at 20 tok/s after a 100 ms TTFT: ~3.1 s. SIGTERM after 5 tokens.
+    const streamP = streamRequest(server, '/v1/chat/completions',
+      { model: K26, messages: msgs('Hello'), max_tokens: 60, ignore_eos: true, stream: true, stream_options: { include_usage: true } },
+      {
+        maxMs: 20000,
+        onEvent: (ev, events) => {
+          if (termAt === null && contentOf(events).length === 5) {
+            termAt = performance.now();
+            process.kill(server.pid, 'SIGTERM');
+          }
+        },
+      });
+    // While the stream drains, the listening socket must be gone.
+    const probe = (async () => {
+      for (let i = 0; i < 200 && termAt === null; i++) await sleep(20);
+      assert.ok(termAt !== null, 'SIGTERM was sent');
+      await sleep(300 * SCALE);
+      return probeConnect(server, 1000);
+    })();
+    const [r, probed] = await Promise.all([streamP, probe]);
+    assert.equal(probed, 'refused', 'a new connection after SIGTERM is refused');
+    assert.equal(r.status, 200);
+    assert.equal(r.events.at(-1).data, '[DONE]', 'the stream ends with [DONE]');
+    const tokens = contentOf(r.events);
+    assert.equal(tokens.length, 60, 'all 60 tokens arrive');
+    assert.equal(tokens.at(-1).json.choices[0].finish_reason, 'length');
+    assert.equal(r.events.at(-2).json.usage.completion_tokens, 60);
+    assert.ok(!r.events.some((e) => e.json?.error), 'no error event');
+    const exit = await exitWithin(server, 5000);
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.stderr);
+    if (!WRAPPED) {
+      const drained = (performance.now() - termAt) / 1000;
+      assert.ok(drained > 2.0, `stream drained for ${drained.toFixed(2)} s after SIGTERM (55 tokens at 20/s)`);
+    } else t.diagnostic('drain timing not checked under FLEETMOCK_WRAPPER');
+  } finally {
+    await server.stop('SIGKILL', 1000);
+  }
+});
+
+test('--grace-period 1: a long stream is ended after ~1 s with a final SSE error event, exit 0', async (t) => {
+  const server = await startServer({ config: SLOW, args: ['--grace-period', '1'] });
+  try {
+    let termAt = null;
+    // 200 tokens at 20 tok/s would take 10 s; the grace period cuts it at ~1 s.
+    const r = await streamRequest(server, '/v1/chat/completions',
+      { model: K26, messages: msgs('Hello'), max_tokens: 200, ignore_eos: true, stream: true },
+      {
+        maxMs: 20000,
+        onEvent: (ev, events) => {
+          if (termAt === null && contentOf(events).length === 3) {
+            termAt = performance.now();
+            process.kill(server.pid, 'SIGTERM');
+          }
+        },
+      });
+    const endAfter = (performance.now() - termAt) / 1000;
+    assert.equal(r.status, 200);
+    const last = r.events.at(-1);
+    assert.ok(last.json && last.json.error, `last event is a data: {"error":...} line, got ${JSON.stringify(last.data)}`);
+    assert.equal(typeof last.json.error.message, 'string');
+    assert.ok(last.json.error.message.length > 0);
+    assert.equal(typeof last.json.error.code, 'string');
+    assert.equal(r.events.filter((e) => e.json?.error).length, 1, 'exactly one error event');
+    const tokens = contentOf(r.events).length;
+    assert.ok(tokens >= 3 && tokens < 200, `stream cut short: ${tokens} tokens`);
+    const exit = await exitWithin(server, 5000);
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.stderr);
+    if (WRAPPED) { t.diagnostic('grace timing not checked under FLEETMOCK_WRAPPER'); return; }
+    assert.ok(endAfter >= 0.85 && endAfter <= 1.5, `stream ended ${endAfter.toFixed(2)} s after SIGTERM, want ~1 s`);
+    assert.ok(tokens >= 20 && tokens <= 28, `about 1 s of tokens at 20/s after the first 3: ${tokens}`);
+  } finally {
+    await server.stop('SIGKILL', 1000);
+  }
+});
+
+test('a client that disconnects mid-stream does not hurt the server', async () => {
+  const server = await startServer({ config: SLOW });
+  try {
+    for (let round = 0; round < 5; round++) {
+      const ctl = new AbortController();
+      const r = await streamRequest(server, '/v1/chat/completions',
+        { model: K26, messages: msgs(`Round ${round}`), max_tokens: 100, ignore_eos: true, stream: true },
+        { signal: ctl.signal, maxMs: 10000, onEvent: (ev, events) => { if (contentOf(events).length === 3) ctl.abort(); } });
+      assert.equal(r.aborted, true, 'the client aborted');
+      assert.equal(contentOf(r.events).length, 3);
+    }
+    const h = await get(server, '/healthz', {});
+    assert.equal(h.status, 200);
+    const g = await post(server, '/v1/chat/completions', { model: K26, messages: msgs('Hello'), max_tokens: 2, ignore_eos: true });
+    assert.equal(g.status, 200, g.text);
+    assert.equal(g.json.usage.completion_tokens, 2);
+    const s = await streamRequest(server, '/v1/chat/completions', { model: K26, messages: msgs('Hello'), max_tokens: 3, ignore_eos: true, stream: true });
+    assert.equal(s.events.at(-1).data, '[DONE]');
+    assert.equal(contentOf(s.events).length, 3);
+  } finally {
+    const res = await server.stop();
+    assert.equal(res.code, 0, res.stderr);
+  }
+});
+
+test('SIGTERM and SIGINT on an idle server exit 0 promptly', async () => {
+  for (const sig of ['SIGTERM', 'SIGINT']) {
+    const server = await startServer();
+    const t0 = performance.now();
+    const res = await server.stop(sig, 5000);
+    assert.deepEqual({ code: res.code, signal: res.signal }, { code: 0, signal: null }, `${sig}: ${res.stderr}`);
+    if (!WRAPPED) assert.ok(performance.now() - t0 < 2000, `${sig} exit took ${(performance.now() - t0).toFixed(0)} ms`);
+  }
+});
+
+test('--check-config on a bad config exits 2 and prints every error with its JSON path', async () => {
+  const f = tempFile('config.json', { pools: { 'kimi-k2p6': { decode_tps: -1, ttft_ms: 'slow' } } });
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 2, out);
+    assert.match(out, /config\.json: pools\.kimi-k2p6\.decode_tps: must be > 0/);
+    assert.match(out, /pools\.kimi-k2p6\.ttft_ms/);
+  } finally { f.cleanup(); }
+});
+
+test('--check-config on malformed JSON exits 2', async () => {
+  const f = tempFile('config.json', '{"pools": {');
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /config\.json/);
+  } finally { f.cleanup(); }
+});
+
+test('--check-config on a good config exits 0', async () => {
+  const f = tempFile('config.json', SLOW);
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+  } finally { f.cleanup(); }
+});
+
+test('a bad --config never starts: exit 2 with the JSON path', async () => {
+  const f = tempFile('config.json', { pools: { 'kimi-k2p6': { decode_tps: -1 } } });
+  try {
+    const r = await runCli(['--port', '0', '--config', f.path], { timeoutMs: 10000 });
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, /pools\.kimi-k2p6\.decode_tps/);
+    assert.doesNotMatch(r.stderr, /listening on/);
+  } finally { f.cleanup(); }
+});
+
+test('--help exits 0 and lists every option', async () => {
+  const r = await runCli(['--help']);
+  assert.equal(r.code, 0, r.stderr);
+  const out = r.stdout + r.stderr;
+  for (const opt of ['--host', '--port', '--port-file', '--config', '--seed', '--time-scale', '--timing',
+    '--admin-token', '--log-format', '--log-level', '--grace-period', '--max-body-bytes', '--check-config',
+    '--help', '--version']) {
+    assert.ok(new RegExp(`${opt}(?![-\\w])`).test(out), `--help lists ${opt}`);
+  }
+});
+
+test('--version prints a version and exits 0', async () => {
+  const r = await runCli(['--version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /\d+\.\d+\.\d+/);
+});
+
+test('an unknown option exits non-zero with a message', async () => {
+  const r = await runCli(['--no-such-option']);
+  assert.notEqual(r.code, 0);
+  assert.match(r.stderr, /no-such-option/);
+});
+
+test('the first log line at info says "listening on http://127.0.0.1:PORT"', async () => {
+  const server = await startServer({ args: ['--log-level', 'info'] });
+  try {
+    for (let i = 0; i < 100 && !server.stderr.includes('\n'); i++) await sleep(20);
+    const first = server.stderr.split('\n').find((l) => l.trim().length > 0) || '';
+    assert.ok(first.includes(`listening on http://127.0.0.1:${server.port}`), `first line: ${first}`);
+  } finally {
+    const res = await server.stop();
+    assert.equal(res.code, 0);
+  }
+});
+
+test('FLEETMOCK_LOG_FORMAT=json from the environment works like the flag', async () => {
+  const server = await startServer({ env: { FLEETMOCK_LOG_FORMAT: 'json' }, args: ['--log-level', 'info'] });
+  try {
+    for (let i = 0; i < 100 && !server.stderr.includes('\n'); i++) await sleep(20);
+    const first = server.stderr.split('\n').find((l) => l.trim().length > 0) || '';
+    assert.doesNotThrow(() => JSON.parse(first), `FLEETMOCK_LOG_FORMAT=json gives JSON lines: ${first}`);
+  } finally {
+    await server.stop();
+  }
+});
+
+test('--log-format json: every log line parses as a JSON object', async () => {
+  const server = await startServer({ args: ['--log-format', 'json', '--log-level', 'debug'] });
+  let res;
+  try {
+    await get(server, '/healthz', {});
+    await post(server, '/v1/chat/completions', { model: K26, messages: msgs('Hello'), max_tokens: 2 });
+    await post(server, '/v1/chat/completions', '{bad json');
+    await get(server, '/v1/nope');
+  } finally {
+    res = await server.stop();
+  }
+  assert.equal(res.code, 0);
+  const lines = res.stderr.split('\n').filter((l) => l.trim().length > 0);
+  assert.ok(lines.length >= 1, 'some log lines');
+  for (const l of lines) {
+    let obj;
+    assert.doesNotThrow(() => { obj = JSON.parse(l); }, `not JSON: ${l}`);
+    assert.equal(typeof obj, 'object');
+    assert.ok(obj !== null && !Array.isArray(obj), `a JSON object: ${l}`);
+  }
+  assert.ok(lines.some((l) => l.includes(`listening on http://127.0.0.1:${server.port}`)), 'the listening line is logged');
+});

@@ -1,0 +1,208 @@
+// Starts the real fleetmock binary on port 0 and hands back its base URL.
+// Every integration and conformance test goes through here, so the server
+// is always found, started, awaited and stopped the same way.
+//
+//   FLEETMOCK_BIN      path of the binary (set by ctest)
+//   FLEETMOCK_WRAPPER  optional command prefix, e.g. "valgrind --error-exitcode=99 -q"
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+export async function startServer({ args = [], config = null, env = {}, timeoutMs = 20000 } = {}) {
+  const bin = process.env.FLEETMOCK_BIN;
+  if (!bin) throw new Error('FLEETMOCK_BIN is not set: run through ctest or export it');
+  const dir = mkdtempSync(join(tmpdir(), 'fleetmock-test-'));
+  const portFile = join(dir, 'port');
+  const fullArgs = ['--port', '0', '--port-file', portFile, '--log-level', 'warn', ...args];
+  if (config) {
+    const cfg = join(dir, 'config.json');
+    writeFileSync(cfg, typeof config === 'string' ? config : JSON.stringify(config));
+    fullArgs.push('--config', cfg);
+  }
+  const wrapper = (process.env.FLEETMOCK_WRAPPER || '').split(' ').filter(Boolean);
+  const cmd = wrapper.length ? wrapper[0] : bin;
+  const cmdArgs = wrapper.length ? [...wrapper.slice(1), bin, ...fullArgs] : fullArgs;
+  const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stdout.on('data', () => {});
+  child.stderr.on('data', (d) => { stderr += d.toString(); });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+
+  const deadline = Date.now() + timeoutMs * (wrapper.length ? 5 : 1);
+  let port = 0;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`fleetmock exited early (${child.exitCode}):\n${stderr}`);
+    if (existsSync(portFile)) {
+      const text = readFileSync(portFile, 'utf8').trim();
+      if (/^\d+$/.test(text)) { port = Number(text); break; }
+    }
+    await sleep(20);
+  }
+  if (!port) { child.kill('SIGKILL'); throw new Error(`fleetmock did not write its port file:\n${stderr}`); }
+
+  const server = {
+    port,
+    pid: child.pid,
+    baseURL: `http://127.0.0.1:${port}`,
+    get stderr() { return stderr; },
+    exited,
+    /** Sends SIGTERM (by PID, only our own child) and resolves with {code, signal, stderr}. */
+    async stop(signal = 'SIGTERM', waitMs = 30000) {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+      const timer = setTimeout(() => child.kill('SIGKILL'), waitMs * (wrapper.length ? 3 : 1));
+      const res = await exited;
+      clearTimeout(timer);
+      rmSync(dir, { recursive: true, force: true });
+      return { ...res, stderr };
+    },
+  };
+  return server;
+}
+
+export const AUTH = { Authorization: 'Bearer test-key-123' };
+
+/** POST JSON with the test key; returns {status, headers, json, text}. */
+export async function post(server, path, body, headers = {}) {
+  const res = await fetch(server.baseURL + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...AUTH, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+// ---------------------------------------------------------------------------
+// Helpers shared by the integration tests: plain GET, raw sockets, and SSE.
+// Every loop here is bounded in time and in count.
+import { connect } from 'node:net';
+
+/** GET (or any method without a body) with the test key; returns {status, headers, json, text}. */
+export async function get(server, path, headers = AUTH, method = 'GET') {
+  const res = await fetch(server.baseURL + path, { method, headers });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/**
+ * Writes `data` (string or Buffer, or an array of them sent in turn) on a raw
+ * loopback socket and collects what comes back until the peer closes or
+ * timeoutMs passes. With `closeAfterWrite` the socket is destroyed right after
+ * writing. Resolves {text, closedByPeer, error}.
+ */
+export function rawRequest(server, data, { timeoutMs = 3000, closeAfterWrite = false, endAfterWrite = false } = {}) {
+  return new Promise((resolve) => {
+    const chunks = [];
+    let done = false;
+    const sock = connect({ host: '127.0.0.1', port: server.port });
+    const finish = (closedByPeer, error = null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      sock.destroy();
+      resolve({ text: Buffer.concat(chunks).toString('latin1'), closedByPeer, error });
+    };
+    const timer = setTimeout(() => finish(false), timeoutMs);
+    sock.on('data', (d) => { if (chunks.length < 10000) chunks.push(d); });
+    sock.on('end', () => finish(true));
+    sock.on('close', () => finish(true));
+    sock.on('error', (e) => finish(false, e));
+    sock.on('connect', () => {
+      for (const part of Array.isArray(data) ? data : [data]) sock.write(part);
+      if (closeAfterWrite) finish(false);
+      else if (endAfterWrite) sock.end();
+    });
+  });
+}
+
+/** Resolves 'refused' if a TCP connect to the server's port is refused, 'connected' otherwise. */
+export function probeConnect(server, timeoutMs = 1000) {
+  return new Promise((resolve) => {
+    const sock = connect({ host: '127.0.0.1', port: server.port });
+    const timer = setTimeout(() => { sock.destroy(); resolve('timeout'); }, timeoutMs);
+    sock.on('connect', () => { clearTimeout(timer); sock.destroy(); resolve('connected'); });
+    sock.on('error', (e) => { clearTimeout(timer); sock.destroy(); resolve(e.code === 'ECONNREFUSED' ? 'refused' : e.code); });
+  });
+}
+
+/**
+ * POSTs `body` and reads the answer as SSE. Each event is
+ * {data, json, event, t} with t in ms since the request was sent.
+ * onEvent(ev, events) runs as each event arrives (it may abort the request
+ * through the `signal` it was given). Resolves {status, headers, events, raw,
+ * tEnd, aborted}. Gives up (throws) after maxMs.
+ */
+export async function streamRequest(server, path, body, { headers = {}, onEvent = null, maxMs = 30000, signal = undefined } = {}) {
+  const t0 = performance.now();
+  const res = await fetch(server.baseURL + path, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...AUTH, ...headers },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+    signal,
+  });
+  const events = [];
+  let raw = '';
+  let buf = '';
+  let aborted = false;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const deadline = t0 + maxMs * (process.env.FLEETMOCK_WRAPPER ? 5 : 1);
+  const watchdog = setTimeout(() => reader.cancel().catch(() => {}), Math.max(1, deadline - performance.now()));
+  try {
+    for (let i = 0; i < 1_000_000; i++) {
+      let r;
+      try { r = await reader.read(); } catch (e) { if (e.name === 'AbortError') { aborted = true; break; } throw e; }
+      if (r.done) break;
+      const now = performance.now() - t0;
+      const text = decoder.decode(r.value, { stream: true });
+      raw += text;
+      buf += text.replace(/\r\n/g, '\n');
+      let idx;
+      while ((idx = buf.indexOf('\n\n')) >= 0) {
+        const block = buf.slice(0, idx);
+        buf = buf.slice(idx + 2);
+        const ev = { data: null, json: null, event: null, t: now };
+        const dataLines = [];
+        for (const line of block.split('\n')) {
+          if (line.startsWith('data:')) dataLines.push(line.slice(5).replace(/^ /, ''));
+          else if (line.startsWith('event:')) ev.event = line.slice(6).trim();
+        }
+        if (!dataLines.length && ev.event === null) continue; // comment or keep-alive
+        ev.data = dataLines.join('\n');
+        try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] or not JSON */ }
+        events.push(ev);
+        if (onEvent) onEvent(ev, events);
+      }
+      if (performance.now() > deadline) throw new Error(`stream did not end within ${maxMs} ms`);
+    }
+  } finally {
+    clearTimeout(watchdog);
+  }
+  if (performance.now() > deadline) throw new Error(`stream did not end within ${maxMs} ms`);
+  return { status: res.status, headers: res.headers, events, raw, rest: buf, tEnd: performance.now() - t0, aborted };
+}
+
+/** Spawns the binary (through FLEETMOCK_WRAPPER if set) with args; resolves {code, signal, stdout, stderr}. */
+export function runCli(args, { env = {}, timeoutMs = 20000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const bin = process.env.FLEETMOCK_BIN;
+    if (!bin) { reject(new Error('FLEETMOCK_BIN is not set')); return; }
+    const wrapper = (process.env.FLEETMOCK_WRAPPER || '').split(' ').filter(Boolean);
+    const cmd = wrapper.length ? wrapper[0] : bin;
+    const cmdArgs = wrapper.length ? [...wrapper.slice(1), bin, ...args] : args;
+    const child = spawn(cmd, cmdArgs, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d.toString(); });
+    child.stderr.on('data', (d) => { stderr += d.toString(); });
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs * (wrapper.length ? 5 : 1));
+    child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
+  });
+}
