@@ -39,7 +39,8 @@ typedef struct fm_fleet {
   fm_pool *pools;
   size_t n_pools;
   const fm_clock *clock;
-  fm_rng rng;   /* admission draws and timing jitter */
+  fm_rng rng;   /* admission draws and per-request timing seeds */
+  uint64_t draws; /* admission draws taken, to check that runs repeat */
   bool instant; /* --timing instant: every simulated delay is zero */
 } fm_fleet;
 
@@ -54,8 +55,24 @@ fm_admit fm_fleet_admit(fm_fleet *f, fm_ticket *t, int pool, fm_tier tier);
 /* Ends the ticket's claim, whatever state it is in. Safe to call twice. */
 void fm_fleet_release(fm_fleet *f, fm_ticket *t);
 
-/* Utilisation of a pool: (tenant demand + own running) / slots. */
+/* Utilisation of a pool: tenant demand plus own running requests, over slots. */
 double fm_pool_utilisation(const fm_pool *p);
+/* The demand a tier competes with, as a fraction of slots (SPEC §4):
+ * Priority sees Priority demand alone, Standard sees Priority and Standard,
+ * Background sees everything. */
+double fm_pool_demand(const fm_pool *p, fm_tier tier);
+/* Probability that the tier's shed curve sheds a request at the current demand. */
+double fm_pool_shed_probability(const fm_pool *p, fm_tier tier);
+/* Requests fleetmock itself is running on the pool (all tiers). */
+int fm_pool_running(const fm_pool *p);
+
+/* Call after changing a pool's settings (load, slots, curves): queued
+ * requests are drawn again against the new demand. */
+void fm_fleet_pool_changed(fm_fleet *f, int pool);
+/* Sheds every queued request whose queue timeout has passed. */
+void fm_fleet_expire(fm_fleet *f);
+/* Earliest queue deadline over all pools, or UINT64_MAX when nothing waits. */
+uint64_t fm_fleet_next_deadline(const fm_fleet *f);
 
 /* Simulated time from admission to the first token, in microseconds. */
 uint64_t fm_fleet_first_token_us(fm_fleet *f, int pool, uint32_t uncached_prompt_tokens);

@@ -127,11 +127,29 @@ static void req_resume(fm_req *r) {
   r->srv->resume_pending = true;
 }
 
+static void on_fleet_timer(uv_timer_t *t) {
+  fm_server *s = t->data;
+  s->fleet_deadline = UINT64_MAX;
+  fm_fleet_expire(&s->fleet);
+}
+
+/* Keeps the fleet timer on the earliest queue deadline. */
+static void arm_fleet_timer(fm_server *s) {
+  uint64_t due = fm_fleet_next_deadline(&s->fleet);
+  if (due == s->fleet_deadline) return;
+  s->fleet_deadline = due;
+  if (due == UINT64_MAX) uv_timer_stop(&s->fleet_timer);
+  else uv_timer_start(&s->fleet_timer, on_fleet_timer, delay_ms_until(s, due), 0);
+}
+
 static void on_prepare(uv_prepare_t *h) {
   fm_server *s = h->data;
+  if (s->stopped) return;
+  arm_fleet_timer(s);
   if (!s->resume_pending) return;
   s->resume_pending = false;
   mhd_run(s);
+  arm_fleet_timer(s);
 }
 
 static void on_req_timer(uv_timer_t *t) {
@@ -407,6 +425,7 @@ static void finish_shutdown(fm_server *s) {
   close_handle((uv_handle_t *)&s->mhd_poll);
   close_handle((uv_handle_t *)&s->mhd_timer);
   close_handle((uv_handle_t *)&s->prepare);
+  close_handle((uv_handle_t *)&s->fleet_timer);
   close_handle((uv_handle_t *)&s->grace_timer);
   close_handle((uv_handle_t *)&s->sig_term);
   close_handle((uv_handle_t *)&s->sig_int);
@@ -500,6 +519,9 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
   uv_timer_init(loop, &s->mhd_timer);
   s->mhd_timer.data = s;
+  uv_timer_init(loop, &s->fleet_timer);
+  s->fleet_timer.data = s;
+  s->fleet_deadline = UINT64_MAX;
   uv_prepare_init(loop, &s->prepare);
   s->prepare.data = s;
   uv_prepare_start(&s->prepare, on_prepare);

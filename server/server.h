@@ -38,6 +38,8 @@ typedef struct fm_server {
   uv_timer_t mhd_timer;
   uv_timer_t grace_timer;
   uv_prepare_t prepare;
+  uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
+  uint64_t fleet_deadline;
   bool resume_pending; /* a connection was resumed since MHD last ran */
   uv_signal_t sig_term, sig_int;
   fm_req *live; /* every request not yet completed */
