@@ -36,6 +36,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/resource.h>
+#include <unistd.h>
 #include <uv.h>
 
 #define SL_LINE_CAP 64         /* kept prefix of each header or SSE line */
@@ -141,6 +142,7 @@ struct slBench {
   uint64_t events;
   uint64_t t_begin, t_all_connected, t_all_open, t_last_first_token, t_end;
   uint64_t expected_gap_us;
+  double cpu_self0, cpu_self1, cpu_server0, cpu_server1; /* CPU seconds at start and end */
   long rss_kib, rss_peak_kib, hwm_kib, rss_all_open_kib;
   int errbody_owner; /* index of the conn whose error body we keep, -1 none */
   size_t errbody_len;
@@ -188,6 +190,30 @@ static double slHistMeanMs(const slHist *h) {
 }
 
 /* ---- server memory -------------------------------------------------------- */
+
+/* CPU seconds (user + system) used so far by pid, or by this process when
+ * pid is 0; -1 when unknown. */
+static double slCpuSeconds(long pid) {
+  if (pid == 0) {
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru) != 0) return -1;
+    return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+           (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
+  }
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%ld/stat", pid);
+  FILE *f = fopen(path, "r");
+  if (!f) return -1;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char *p = strrchr(buf, ')'); /* the command name may hold spaces */
+  unsigned long ut = 0, st = 0;
+  if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+    return -1;
+  long hz = sysconf(_SC_CLK_TCK);
+  return (double)(ut + st) / (double)(hz > 0 ? hz : 100);
+}
 
 /* Reads VmRSS and VmHWM (KiB) of pid; returns -1 when the process is gone. */
 static int slReadRss(long pid, long *rss, long *hwm) {
@@ -620,14 +646,21 @@ static void slOnSample(uv_timer_t *t) {
   if (b->opt.hold && b->t_all_open && !uv_is_active((uv_handle_t *)&b->hold_timer))
     uv_timer_start(&b->hold_timer, slOnHoldEnd, (uint64_t)(b->opt.hold_s * 1000), 0);
   static uint64_t last_print;
+  static double last_self, last_srv;
   uint64_t now = uv_hrtime();
   if (!b->opt.quiet && now - last_print >= 1000000000ull) {
-    last_print = now;
+    double span = last_print ? (double)(now - last_print) / 1e9 : 0;
+    double self = slCpuSeconds(0);
+    double srv = b->opt.server_pid > 0 ? slCpuSeconds(b->opt.server_pid) : 0;
     fprintf(stderr,
             "streamload: t=%.1fs connected=%u streaming=%u finished=%u tokens=%" PRIu64
-            " rss=%.1fMiB\n",
+            " rss=%.1fMiB cpu: self %.0f%% server %.0f%%\n",
             (double)(now - b->t_begin) / 1e9, b->connected, b->streaming, b->finished, b->tokens,
-            (double)b->rss_kib / 1024.0);
+            (double)b->rss_kib / 1024.0, span > 0 ? 100 * (self - last_self) / span : 0,
+            span > 0 ? 100 * (srv - last_srv) / span : 0);
+    last_print = now;
+    last_self = self;
+    last_srv = srv;
   }
 }
 
@@ -652,6 +685,8 @@ static void slStop(slBench *b) {
   if (b->stopping) return;
   b->stopping = true;
   b->t_end = uv_hrtime();
+  b->cpu_self1 = slCpuSeconds(0);
+  b->cpu_server1 = b->opt.server_pid > 0 ? slCpuSeconds(b->opt.server_pid) : -1;
   uv_close((uv_handle_t *)&b->pace_timer, NULL);
   uv_close((uv_handle_t *)&b->sample_timer, NULL);
   uv_close((uv_handle_t *)&b->timeout_timer, NULL);
@@ -701,7 +736,13 @@ static void slReport(const slBench *b) {
     printf("  server RSS at all-open %.1f MiB, peak sampled %.1f MiB, VmHWM %.1f MiB (pid %ld)\n",
            (double)b->rss_all_open_kib / 1024.0, (double)b->rss_peak_kib / 1024.0,
            (double)b->hwm_kib / 1024.0, o->server_pid);
-  printf("  elapsed    %.2f s\n", elapsed_s);
+  double cpu_self = b->cpu_self1 - b->cpu_self0;
+  double cpu_srv = b->cpu_server0 >= 0 && b->cpu_server1 >= 0 ? b->cpu_server1 - b->cpu_server0 : -1;
+  printf("  elapsed    %.2f s; CPU used: streamload %.2f s (%.0f%% of a core)", elapsed_s, cpu_self,
+         elapsed_s > 0 ? 100 * cpu_self / elapsed_s : 0);
+  if (cpu_srv >= 0)
+    printf(", server %.2f s (%.0f%% of a core)", cpu_srv, elapsed_s > 0 ? 100 * cpu_srv / elapsed_s : 0);
+  printf("\n");
 
   if (!o->json) return;
   printf("{\"streams\":%u,\"tokens_per_stream\":%u,\"rate\":%.3f,\"opened\":%u,\"completed\":%u,"
@@ -713,13 +754,16 @@ static void slReport(const slBench *b) {
   printf("},\"tokens\":%" PRIu64 ",\"gaps\":%" PRIu64 ",\"gap_err_ms\":{\"p50\":%.3f,\"p90\":%.3f,"
          "\"p99\":%.3f,\"max\":%.3f},\"gap_mean_ms\":%.3f,\"ttft_ms\":{\"p50\":%.1f,\"p99\":%.1f,"
          "\"max\":%.1f},\"ramp_ms\":%.1f,\"all_open\":%s,\"max_concurrent\":%u,"
-         "\"rss_all_open_kib\":%ld,\"rss_peak_kib\":%ld,\"vmhwm_kib\":%ld,\"elapsed_s\":%.3f}\n",
+         "\"rss_all_open_kib\":%ld,\"rss_peak_kib\":%ld,\"vmhwm_kib\":%ld,\"elapsed_s\":%.3f,"
+         "\"cpu_streamload_s\":%.2f,\"cpu_server_s\":%.2f}\n",
          b->tokens, b->gap_err.count, slHistQuantileMs(&b->gap_err, 0.50),
          slHistQuantileMs(&b->gap_err, 0.90), slHistQuantileMs(&b->gap_err, 0.99),
          slHistQuantileMs(&b->gap_err, 1.0), slHistMeanMs(&b->gap),
          slHistQuantileMs(&b->ttft, 0.50), slHistQuantileMs(&b->ttft, 0.99),
          slHistQuantileMs(&b->ttft, 1.0), ramp_ms, b->t_all_open ? "true" : "false",
-         b->streaming_max, b->rss_all_open_kib, b->rss_peak_kib, b->hwm_kib, elapsed_s);
+         b->streaming_max, b->rss_all_open_kib, b->rss_peak_kib, b->hwm_kib, elapsed_s,
+         b->cpu_self1 - b->cpu_self0,
+         b->cpu_server0 >= 0 && b->cpu_server1 >= 0 ? b->cpu_server1 - b->cpu_server0 : -1.0);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -838,6 +882,8 @@ int main(int argc, char **argv) {
   if (!b->opt.quiet && b->opt.server_pid > 0)
     fprintf(stderr, "streamload: server pid %ld idle RSS %.1f MiB\n", b->opt.server_pid,
             (double)b->rss_kib / 1024.0);
+  b->cpu_self0 = slCpuSeconds(0);
+  b->cpu_server0 = b->opt.server_pid > 0 ? slCpuSeconds(b->opt.server_pid) : -1;
   b->t_begin = uv_hrtime();
   uv_timer_start(&b->pace_timer, slOnPace, 0, SL_TICK_MS);
   uv_timer_start(&b->sample_timer, slOnSample, 100, 100);

@@ -13,6 +13,15 @@ struct cJSON;
 void fm_openai_error(fm_req *r, int status, const char *code, const char *param, const char *fmt,
                      ...) __attribute__((format(printf, 5, 6)));
 
+/* The same with a ready message. */
+void fm_openai_error_msg(fm_req *r, int status, const char *code, const char *param,
+                         const char *msg);
+
+/* Admin routes: answers r for the path after "/admin/". */
+void fm_api_admin(fm_req *r, const char *rest);
+/* True when the caller may use admin routes; otherwise answers 401/403. */
+bool fm_admin_allowed(fm_req *r);
+
 /* Checks that a body is UTF-8 and nested no deeper than max_depth. Returns
  * NULL when it is, else a message naming the byte offset of the problem. */
 const char *fm_json_prescan(const char *p, size_t n, int max_depth, char *msg, size_t cap);

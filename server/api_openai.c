@@ -29,8 +29,8 @@ static const char *error_type(int status) {
   }
 }
 
-static void openai_error_msg(fm_req *r, int status, const char *code, const char *param,
-                             const char *msg) {
+void fm_openai_error_msg(fm_req *r, int status, const char *code, const char *param,
+                         const char *msg) {
   fm_buf b;
   fm_buf_init(&b);
   fm_buf_printf(&b, "{\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\",\"message\":",
@@ -50,7 +50,7 @@ void fm_openai_error(fm_req *r, int status, const char *code, const char *param,
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  openai_error_msg(r, status, code, param, msg);
+  fm_openai_error_msg(r, status, code, param, msg);
 }
 
 /* ---- body checks ---------------------------------------------------------- */
@@ -160,7 +160,7 @@ static void bad(reader *rd, const char *field, const char *fmt, ...) {
   int n = snprintf(msg, sizeof(msg), "%s: ", field);
   vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
   va_end(ap);
-  openai_error_msg(rd->r, 400, "INVALID_ARGUMENT", field, msg);
+  fm_openai_error_msg(rd->r, 400, "INVALID_ARGUMENT", field, msg);
 }
 
 static const cJSON *field(reader *rd, const char *name) {
@@ -237,6 +237,7 @@ static bool read_common(reader *rd, fm_infer_params *p) {
   }
   const fm_model_cfg *mc = &s->cfg.models[p->model];
   p->model_name = strdup(m->valuestring);
+  p->account = fm_accounts_get(&s->accounts, fm_bearer_key(rd->r));
   p->pool = mc->pool;
 
   bool has_max = false, has_mct = false;
@@ -593,15 +594,15 @@ static void stream_error(fm_job *j, fm_buf *out, int status, const char *code, c
 
 static const fm_renderer chat_renderer = {stream_open,  stream_token, stream_choice_end,
                                           stream_close, stream_error, body,
-                                          openai_error_msg};
+                                          fm_openai_error_msg};
 static const fm_renderer text_renderer = {stream_open,  stream_token, stream_choice_end,
                                           stream_close, stream_error, body,
-                                          openai_error_msg};
+                                          fm_openai_error_msg};
 
 /* ---- handlers ------------------------------------------------------------- */
 
 static void handle(fm_req *r, bool chat) {
-  cJSON *root = fm_parse_body(r, openai_error_msg);
+  cJSON *root = fm_parse_body(r, fm_openai_error_msg);
   if (!root) return;
   reader rd = {.r = r, .obj = root};
   fm_infer_params p = {0};

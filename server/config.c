@@ -510,3 +510,54 @@ int fm_config_find_model(const fm_config *cfg, const char *id) {
     if (strcmp(cfg->models[i].id, id) == 0) return (int)i;
   return -1;
 }
+
+/* ---- live pool settings ------------------------------------------------- */
+
+cJSON *fm_pool_cfg_to_json(const fm_pool_cfg *p) {
+  cJSON *j = cJSON_CreateObject();
+  if (!j) return NULL;
+  cJSON_AddNumberToObject(j, "slots", p->slots);
+  cJSON_AddNumberToObject(j, "replicas", p->replicas);
+  cJSON_AddNumberToObject(j, "ttft_ms", p->ttft_ms);
+  cJSON_AddNumberToObject(j, "prefill_tps", p->prefill_tps);
+  cJSON_AddNumberToObject(j, "decode_tps", p->decode_tps);
+  cJSON_AddNumberToObject(j, "jitter", p->jitter);
+  cJSON_AddNumberToObject(j, "slowdown_at_full", p->slowdown_at_full);
+  cJSON *o = cJSON_AddObjectToObject(j, "output_tokens");
+  cJSON_AddNumberToObject(o, "min", p->out_min);
+  cJSON_AddNumberToObject(o, "mean", p->out_mean);
+  cJSON_AddNumberToObject(o, "max", p->out_max);
+  cJSON_AddNumberToObject(j, "tenant_load", p->tenant_load);
+  cJSON_AddNumberToObject(j, "tenant_priority_share", p->tenant_priority_share);
+  cJSON *shed = cJSON_AddObjectToObject(j, "shed");
+  cJSON *q = cJSON_AddObjectToObject(j, "queue_timeout_ms");
+  for (int t = 0; t < FM_TIER_N; t++) {
+    cJSON *c = cJSON_AddObjectToObject(shed, fm_tier_names[t]);
+    cJSON_AddNumberToObject(c, "start", p->shed[t].start);
+    cJSON_AddNumberToObject(c, "end", p->shed[t].end);
+    cJSON_AddNumberToObject(q, fm_tier_names[t], p->queue_timeout_ms[t]);
+  }
+  return j;
+}
+
+int fm_pool_cfg_patch(fm_pool_cfg *p, const cJSON *patch, fm_config_errors *errs) {
+  check c = {.errs = errs};
+  if (!cJSON_IsObject(patch)) {
+    check_error(&c, "the body must be a JSON object of pool settings, e.g. {\"tenant_load\": 1.2}");
+    return -1;
+  }
+  cJSON *j = fm_pool_cfg_to_json(p);
+  if (!j) {
+    check_error(&c, "out of memory");
+    return -1;
+  }
+  fm_json_merge_patch(j, patch);
+  fm_pool_cfg next = *p;
+  size_t before = errs->n;
+  check_unknown(&c, patch, pool_fields); /* report against what the caller sent */
+  if (errs->n == before) read_pool(&c, j, &next);
+  cJSON_Delete(j);
+  if (errs->n > before) return -1;
+  *p = next;
+  return 0;
+}

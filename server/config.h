@@ -88,6 +88,12 @@ char *fm_read_file(const char *path, size_t *len);
 int fm_config_find_pool(const fm_config *cfg, const char *name);
 int fm_config_find_model(const fm_config *cfg, const char *id);
 
+/* The pool's settings as the JSON a config would hold (caller frees). */
+struct cJSON *fm_pool_cfg_to_json(const fm_pool_cfg *p);
+/* Applies a merge patch of pool settings, checked as a config would be.
+ * Returns 0, or -1 with every problem in errs (p is then unchanged). */
+int fm_pool_cfg_patch(fm_pool_cfg *p, const struct cJSON *patch, fm_config_errors *errs);
+
 /* Applies an RFC 7386 merge patch to target in place (patch is not consumed). */
 void fm_json_merge_patch(struct cJSON *target, const struct cJSON *patch);
 

@@ -496,6 +496,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     fm_log(FM_LOG_ERROR, "out of memory building the fleet", NULL);
     return -1;
   }
+  fm_accounts_init(&s->accounts);
   raise_fd_limit();
   s->listen_fd = open_listener(s);
   if (s->listen_fd < 0) return -1;
@@ -550,5 +551,6 @@ void fm_server_free(fm_server *s) {
   if (s->mhd) MHD_stop_daemon(s->mhd);
   s->mhd = NULL;
   fm_fleet_free(&s->fleet);
+  fm_accounts_free(&s->accounts);
   fm_config_free(&s->cfg);
 }

@@ -17,10 +17,31 @@ void fm_infer_params_free(fm_infer_params *p) {
   memset(p, 0, sizeof(*p));
 }
 
+/* Adds the request to its account's totals for the path it was served on.
+ * A stream cut short is billed for the tokens it produced. */
+static void bill(fm_job *j) {
+  if (!j->p.account || !j->status) return;
+  fm_usage *u = &j->p.account->by_path[j->p.path];
+  u->requests++;
+  if (j->status == 503) {
+    u->shed++;
+    return;
+  }
+  u->ok++;
+  uint64_t generated = 0;
+  for (int i = 0; i < j->p.n; i++) generated += j->choices[i].gen.produced;
+  u->prompt_tokens += j->p.prompt_tokens;
+  u->cached_tokens += j->p.cached_tokens;
+  u->generated_tokens += generated;
+  const fm_price *price = &j->srv->cfg.models[j->p.model].prices[j->p.path];
+  u->cost_usd += fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
+}
+
 static void job_close(fm_req *r) {
   fm_job *j = r->ctx;
   if (!j) return;
   fm_fleet_release(&j->srv->fleet, &j->ticket);
+  bill(j);
   if (j->choices) {
     for (int i = 0; i < j->p.n; i++) fm_buf_free(&j->choices[i].text);
     free(j->choices);
@@ -129,6 +150,7 @@ static void admitted(fm_job *j) {
   fm_req *r = j->req;
   fm_server *s = j->srv;
   uint64_t now = fm_server_now(s);
+  j->status = 200;
   j->admitted_us = now;
   uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
   j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
@@ -161,6 +183,11 @@ static void admitted(fm_job *j) {
 
 static void on_shed(fm_job *j) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
+  j->status = 503;
+  fm_req_header(j->req, "x-fleetmock-pool", "%s", p->cfg.name);
+  fm_req_header(j->req, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
+  fm_req_header(j->req, "x-fleetmock-queue-ms", "%.0f",
+                (double)(fm_server_now(j->srv) - j->arrived_us) / 1000.0);
   char msg[512];
   snprintf(msg, sizeof(msg),
            "Service overloaded: pool %s is shedding %s traffic (utilisation %.2f). Priority is "
@@ -205,6 +232,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   fm_rng_seed(&j->timing_rng, fm_rng_next(&s->fleet.rng));
   r->ctx = j;
   r->on_close = job_close;
+  if (j->p.account) fm_req_header(r, "x-fleetmock-key-id", "%s", j->p.account->key_id);
 
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;

@@ -15,6 +15,7 @@
 typedef struct fm_job fm_job;
 
 typedef struct fm_infer_params {
+  fm_account *account; /* who pays; accounts live as long as the server */
   int model;          /* index into the config's models */
   int pool;
   fm_path path;       /* serving path, for billing and the echo */
@@ -74,6 +75,7 @@ struct fm_job {
   uint64_t next_due_us;
   uint64_t done_us;
   uint32_t completion_tokens;
+  int status; /* what the client was answered: 200, or 503 when shed */
   uint32_t choices_left;
   bool opened;
   bool closed;

@@ -9,6 +9,7 @@
 #ifndef FM_SERVER_H
 #define FM_SERVER_H
 
+#include "accounts.h"
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
@@ -28,6 +29,7 @@ typedef struct fm_server {
   fm_options opt;
   fm_config cfg;
   fm_fleet fleet;
+  fm_accounts accounts;
   fm_clock clock;
   uint64_t t0_ns; /* monotonic time of simulated zero */
   uv_loop_t *loop;

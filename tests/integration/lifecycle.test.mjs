@@ -150,8 +150,20 @@ test('--check-config on a bad config exits 2 and prints every error with its JSO
     const r = await runCli(['--check-config', f.path]);
     const out = r.stdout + r.stderr;
     assert.equal(r.code, 2, out);
-    assert.match(out, /config\.json: pools\.kimi-k2p6\.decode_tps: must be > 0/);
-    assert.match(out, /pools\.kimi-k2p6\.ttft_ms/);
+    // One line per error: "<file>: <json path>: <what is wrong>".
+    assert.match(out, /config\.json: pools\.kimi-k2p6\.decode_tps: must be \S/);
+    assert.match(out, /config\.json: pools\.kimi-k2p6\.ttft_ms: must be \S/);
+  } finally { f.cleanup(); }
+});
+
+test('--check-config refuses decode_tps 0 and a negative slots count', async () => {
+  const f = tempFile('config.json', { pools: { 'kimi-k2p6': { decode_tps: 0, slots: -4 } } });
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 2, out);
+    assert.match(out, /pools\.kimi-k2p6\.decode_tps: /);
+    assert.match(out, /pools\.kimi-k2p6\.slots: /);
   } finally { f.cleanup(); }
 });
 

@@ -1,0 +1,243 @@
+/* api_admin.c — the control plane under /admin/ (SPEC §6): fleet state,
+ * live pool changes, accounts and reset. JSON in and out; errors use the
+ * OpenAI error shape so one client parses every route. */
+#include "api.h"
+
+#include "accounts.h"
+#include "log.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Compares without an early exit, so timing does not reveal how much matched. */
+static bool same_secret(const char *a, const char *b) {
+  size_t la = strlen(a), lb = strlen(b);
+  unsigned char diff = (unsigned char)(la != lb);
+  for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+  return diff == 0;
+}
+
+bool fm_admin_allowed(fm_req *r) {
+  const char *token = r->srv->opt.admin_token;
+  if (token && *token) {
+    const char *key = fm_bearer_key(r);
+    if (key && same_secret(key, token)) return true;
+    fm_openai_error(r, 401, "UNAUTHENTICATED", NULL,
+                    "admin routes need 'Authorization: Bearer <token>' with the token the server "
+                    "was started with (--admin-token)");
+    return false;
+  }
+  if (fm_req_peer_is_loopback(r)) return true;
+  fm_openai_error(r, 403, "PERMISSION_DENIED", NULL,
+                  "admin routes accept only loopback peers when the server runs without "
+                  "--admin-token; call from the same host or start it with --admin-token");
+  return false;
+}
+
+static void reply_json(fm_req *r, int status, cJSON *root) {
+  char *text = root ? cJSON_PrintUnformatted(root) : NULL;
+  cJSON_Delete(root);
+  fm_buf b;
+  fm_buf_init(&b);
+  if (!text) {
+    fm_openai_error(r, 500, "INTERNAL", NULL, "out of memory rendering the answer; retry");
+    return;
+  }
+  fm_buf_puts(&b, text);
+  free(text);
+  fm_req_reply(r, status, "application/json", &b);
+  fm_buf_free(&b);
+}
+
+static cJSON *by_tier(double priority, double standard, double background) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "priority", priority);
+  cJSON_AddNumberToObject(o, "standard", standard);
+  cJSON_AddNumberToObject(o, "background", background);
+  return o;
+}
+
+static cJSON *pool_json(const fm_pool *p) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "slots", p->cfg.slots);
+  cJSON_AddNumberToObject(o, "replicas", p->cfg.replicas);
+  cJSON_AddNumberToObject(o, "tenant_load", p->cfg.tenant_load);
+  cJSON_AddNumberToObject(o, "tenant_priority_share", p->cfg.tenant_priority_share);
+  cJSON_AddNumberToObject(o, "utilisation", fm_pool_utilisation(p));
+  cJSON_AddItemToObject(o, "in_flight",
+                        by_tier(p->running[FM_TIER_PRIORITY], p->running[FM_TIER_STANDARD],
+                                p->running[FM_TIER_BACKGROUND]));
+  cJSON_AddItemToObject(o, "queued",
+                        by_tier(p->queued[FM_TIER_PRIORITY], p->queued[FM_TIER_STANDARD],
+                                p->queued[FM_TIER_BACKGROUND]));
+  cJSON_AddItemToObject(o, "demand",
+                        by_tier(fm_pool_demand(p, FM_TIER_PRIORITY),
+                                fm_pool_demand(p, FM_TIER_STANDARD),
+                                fm_pool_demand(p, FM_TIER_BACKGROUND)));
+  cJSON_AddItemToObject(o, "shed_probability",
+                        by_tier(fm_pool_shed_probability(p, FM_TIER_PRIORITY),
+                                fm_pool_shed_probability(p, FM_TIER_STANDARD),
+                                fm_pool_shed_probability(p, FM_TIER_BACKGROUND)));
+  cJSON_AddItemToObject(o, "settings", fm_pool_cfg_to_json(&p->cfg));
+  return o;
+}
+
+static void state(fm_req *r) {
+  fm_server *s = r->srv;
+  cJSON *root = cJSON_CreateObject();
+  cJSON_AddNumberToObject(root, "time_s", (double)fm_server_now(s) / 1e6);
+  cJSON_AddNumberToObject(root, "seed", (double)s->opt.seed);
+  cJSON_AddNumberToObject(root, "time_scale", s->opt.time_scale);
+  cJSON_AddStringToObject(root, "timing", s->opt.instant ? "instant" : "realistic");
+  cJSON_AddNullToObject(root, "scenario");
+  cJSON_AddBoolToObject(root, "draining", s->draining);
+  cJSON_AddNumberToObject(root, "requests_in_progress", (double)s->n_live);
+  cJSON *pools = cJSON_AddObjectToObject(root, "pools");
+  for (size_t i = 0; i < s->fleet.n_pools; i++)
+    cJSON_AddItemToObject(pools, s->fleet.pools[i].cfg.name, pool_json(&s->fleet.pools[i]));
+  reply_json(r, 200, root);
+}
+
+static void patch_pools(fm_req *r, const char *name) {
+  fm_server *s = r->srv;
+  int only = -1;
+  if (strcmp(name, "*") != 0 && (only = fm_config_find_pool(&s->cfg, name)) < 0) {
+    fm_openai_error(r, 404, "NOT_FOUND", "pool",
+                    "no pool named \"%.100s\"; GET /admin/state lists the pools, or use * for all",
+                    name);
+    return;
+  }
+  cJSON *body = fm_parse_body(r, fm_openai_error_msg);
+  if (!body) return;
+  fm_config_errors errs = {0};
+  size_t n = s->fleet.n_pools;
+  fm_pool_cfg *next = calloc(n, sizeof(*next));
+  for (size_t i = 0; next && i < n; i++) {
+    next[i] = s->fleet.pools[i].cfg;
+    if (only < 0 || (size_t)only == i) fm_pool_cfg_patch(&next[i], body, &errs);
+    if (errs.n) break; /* the same body fails the same way on every pool */
+  }
+  cJSON_Delete(body);
+  if (!next || errs.n) {
+    fm_buf msg;
+    fm_buf_init(&msg);
+    for (size_t i = 0; i < errs.n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
+    fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", next ? msg.data : "out of memory");
+    fm_buf_free(&msg);
+    fm_config_errors_free(&errs);
+    free(next);
+    return;
+  }
+  cJSON *root = cJSON_CreateObject();
+  cJSON *pools = cJSON_AddObjectToObject(root, "pools");
+  for (size_t i = 0; i < n; i++) {
+    if (only >= 0 && (size_t)only != i) continue;
+    s->fleet.pools[i].cfg = next[i];
+    fm_fleet_pool_changed(&s->fleet, (int)i);
+    cJSON_AddItemToObject(pools, next[i].name, pool_json(&s->fleet.pools[i]));
+    fm_log(FM_LOG_INFO, "pool changed", "pool", next[i].name, NULL);
+  }
+  free(next);
+  reply_json(r, 200, root);
+}
+
+static cJSON *usage_json(const fm_usage *u) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "requests", (double)u->requests);
+  cJSON_AddNumberToObject(o, "status_200", (double)u->ok);
+  cJSON_AddNumberToObject(o, "status_429", (double)u->limited);
+  cJSON_AddNumberToObject(o, "status_503", (double)u->shed);
+  cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
+  cJSON_AddNumberToObject(o, "cached_tokens", (double)u->cached_tokens);
+  cJSON_AddNumberToObject(o, "generated_tokens", (double)u->generated_tokens);
+  cJSON_AddNumberToObject(o, "cost_usd", u->cost_usd);
+  return o;
+}
+
+static cJSON *account_json(const fm_account *a) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "key_id", a->key_id);
+  cJSON *tiers = cJSON_AddObjectToObject(o, "tiers");
+  fm_usage total = {0};
+  for (int k = 0; k < FM_PATH_N; k++) {
+    const fm_usage *u = &a->by_path[k];
+    cJSON_AddItemToObject(tiers, fm_path_names[k], usage_json(u));
+    total.requests += u->requests;
+    total.ok += u->ok;
+    total.limited += u->limited;
+    total.shed += u->shed;
+    total.prompt_tokens += u->prompt_tokens;
+    total.cached_tokens += u->cached_tokens;
+    total.generated_tokens += u->generated_tokens;
+    total.cost_usd += u->cost_usd;
+  }
+  cJSON_AddItemToObject(o, "total", usage_json(&total));
+  return o;
+}
+
+static void accounts(fm_req *r, const char *key_id) {
+  fm_accounts *a = &r->srv->accounts;
+  if (key_id) {
+    fm_account *acc = fm_accounts_by_id(a, key_id);
+    if (!acc) {
+      fm_openai_error(r, 404, "NOT_FOUND", "key_id",
+                      "no account with key id \"%.40s\"; GET /admin/accounts lists them (ids look "
+                      "like k-3f9a1c2b7d40 and appear in x-fleetmock-key-id)",
+                      key_id);
+      return;
+    }
+    reply_json(r, 200, account_json(acc));
+    return;
+  }
+  cJSON *root = cJSON_CreateObject();
+  cJSON *list = cJSON_AddArrayToObject(root, "accounts");
+  for (size_t i = 0; i < a->cap; i++)
+    if (a->slots[i]) cJSON_AddItemToArray(list, account_json(a->slots[i]));
+  reply_json(r, 200, root);
+}
+
+static void reset(fm_req *r) {
+  fm_server *s = r->srv;
+  for (size_t i = 0; i < s->fleet.n_pools; i++) {
+    s->fleet.pools[i].cfg = s->cfg.pools[i];
+    fm_fleet_pool_changed(&s->fleet, (int)i);
+  }
+  fm_rng_seed(&s->fleet.rng, s->opt.seed);
+  s->fleet.draws = 0;
+  for (size_t i = 0; i < s->accounts.cap; i++)
+    if (s->accounts.slots[i]) memset(s->accounts.slots[i]->by_path, 0,
+                                     sizeof(s->accounts.slots[i]->by_path));
+  fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "status", "reset");
+  reply_json(r, 200, o);
+}
+
+void fm_api_admin(fm_req *r, const char *rest) {
+  r->kind = FM_ROUTE_ADMIN;
+  const char *m = r->method;
+  bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), patch = !strcmp(m, "PATCH");
+  const char *allow = NULL;
+  if (!strcmp(rest, "state")) {
+    if (get) { if (fm_admin_allowed(r)) state(r); } else allow = "GET";
+  } else if (!strncmp(rest, "pools/", 6) && rest[6]) {
+    if (patch) { if (fm_admin_allowed(r)) patch_pools(r, rest + 6); } else allow = "PATCH";
+  } else if (!strcmp(rest, "accounts")) {
+    if (get) { if (fm_admin_allowed(r)) accounts(r, NULL); } else allow = "GET";
+  } else if (!strncmp(rest, "accounts/", 9) && rest[9]) {
+    if (get) { if (fm_admin_allowed(r)) accounts(r, rest + 9); } else allow = "GET";
+  } else if (!strcmp(rest, "reset")) {
+    if (post) { if (fm_admin_allowed(r)) reset(r); } else allow = "POST";
+  } else {
+    fm_openai_error(r, 404, "NOT_FOUND", NULL,
+                    "no admin route %s /admin/%s; see docs/control-plane.md for the routes", m,
+                    rest);
+    return;
+  }
+  if (allow) {
+    fm_req_header(r, "Allow", "%s", allow);
+    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", m,
+                    r->url, allow);
+  }
+}
