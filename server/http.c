@@ -100,6 +100,7 @@ static void req_destroy(fm_req *r) {
 }
 
 static void finish_shutdown(fm_server *s);
+static void on_grace_over(uv_timer_t *t);
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
@@ -114,7 +115,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     fm_log(FM_LOG_DEBUG, "request ended early", "request_id", r->request_id, "reason", code, NULL);
   }
   req_destroy(r);
-  if (s->draining && s->n_live == 0) finish_shutdown(s);
+  /* MHD must not be stopped from inside its own callback: finish on the next tick. */
+  if (s->draining && s->n_live == 0 && !s->stopped)
+    uv_timer_start(&s->grace_timer, on_grace_over, 0, 0);
 }
 
 /* In external-epoll mode a resumed connection is only processed by the next
