@@ -75,8 +75,10 @@ static void mhd_run(fm_server *s) {
 
 /* ---- request bookkeeping ------------------------------------------------ */
 
+/* The request is freed when the last of its handles has closed. */
 static void req_free(uv_handle_t *h) {
-  free(h->data);
+  fm_req *r = h->data;
+  if (--r->closing == 0) free(r);
 }
 
 static void req_destroy(fm_req *r) {
@@ -90,13 +92,14 @@ static void req_destroy(fm_req *r) {
   fm_buf_free(&r->body);
   fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
-  if (r->timer_ready) {
-    uv_timer_stop(&r->timer);
-    r->timer.data = r;
-    uv_close((uv_handle_t *)&r->timer, req_free);
-  } else {
+  if (r->timer_ready) r->closing++;
+  if (r->watch_ready) r->closing++;
+  if (r->closing == 0) {
     free(r);
+    return;
   }
+  if (r->timer_ready) uv_close((uv_handle_t *)&r->timer, req_free);
+  if (r->watch_ready) uv_close((uv_handle_t *)&r->watch, req_free);
 }
 
 static void finish_shutdown(fm_server *s);
@@ -126,8 +129,35 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void req_resume(fm_req *r) {
   if (!r->suspended) return;
   r->suspended = false;
+  if (r->watch_ready) uv_poll_stop(&r->watch);
   MHD_resume_connection(r->conn);
   r->srv->resume_pending = true;
+}
+
+/* The peer hung up while the request was suspended: free its slot or queue
+ * place now, and let MHD find the closed socket and end the request. */
+static void on_peer_gone(uv_poll_t *w, int status, int events) {
+  (void)status;
+  (void)events;
+  fm_req *r = w->data;
+  r->peer_gone = true;
+  if (r->on_peer_gone) r->on_peer_gone(r);
+  if (r->timer_ready) uv_timer_stop(&r->timer);
+  req_resume(r);
+}
+
+/* MHD does not watch a suspended socket, so a long wait watches it here.
+ * Short waits (between tokens) skip this: the next write finds a dead peer. */
+#define WATCH_AFTER_MS 50
+static void watch_peer(fm_req *r) {
+  if (!r->watch_ready) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!ci || uv_poll_init(r->srv->loop, &r->watch, ci->connect_fd) != 0) return;
+    r->watch.data = r;
+    r->watch_ready = true;
+  }
+  uv_poll_start(&r->watch, UV_DISCONNECT, on_peer_gone);
 }
 
 static void on_fleet_timer(uv_timer_t *t) {
@@ -169,6 +199,7 @@ static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
   MHD_suspend_connection(r->conn);
   r->suspended = true;
   uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
+  if (delay_ms >= WATCH_AFTER_MS) watch_peer(r);
 }
 
 /* ---- what handlers call ------------------------------------------------- */
@@ -280,6 +311,7 @@ void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
   r->resume_cb = cb;
   MHD_suspend_connection(r->conn);
   r->suspended = true;
+  watch_peer(r);
 }
 
 void fm_req_wake(fm_req *r) {

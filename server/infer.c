@@ -198,8 +198,18 @@ static void on_shed(fm_job *j) {
 
 static void after_queue(fm_req *r) {
   fm_job *j = r->ctx;
+  if (r->peer_gone) { /* nobody to answer; MHD ends the request */
+    j->render->error(r, 499, "CLIENT_CLOSED", NULL, "the client closed the connection");
+    return;
+  }
   if (j->ticket.state == FM_TICKET_RUNNING) admitted(j);
   else on_shed(j);
+}
+
+/* The client left while queued or waiting for tokens: free the slot now. */
+static void job_peer_gone(fm_req *r) {
+  fm_job *j = r->ctx;
+  if (j) fm_fleet_release(&j->srv->fleet, &j->ticket);
 }
 
 static void on_decided(fm_ticket *t, fm_admit outcome) {
@@ -232,6 +242,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   fm_rng_seed(&j->timing_rng, fm_rng_next(&s->fleet.rng));
   r->ctx = j;
   r->on_close = job_close;
+  r->on_peer_gone = job_peer_gone;
   if (j->p.account) fm_req_header(r, "x-fleetmock-key-id", "%s", j->p.account->key_id);
 
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;

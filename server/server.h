@@ -74,7 +74,11 @@ struct fm_req {
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */
+  bool watch_ready; /* watch has been uv_poll_init'ed */
+  bool peer_gone;   /* the client hung up while the request waited */
+  int closing;      /* handles still closing; the request is freed at zero */
   uv_timer_t timer;
+  uv_poll_t watch;  /* the client socket, watched for hang-ups during long waits */
   char request_id[40];
   /* A continuation to run, inside the access handler, after a wait. */
   void (*resume_cb)(fm_req *r);
@@ -83,6 +87,8 @@ struct fm_req {
   void (*fill)(fm_req *r, fm_buf *out, uint64_t now_us, uint64_t *next_due_us, bool *done);
   fm_buf out;
   size_t out_pos;
+  /* Called when the client hangs up during a long wait (before on_close). */
+  void (*on_peer_gone)(fm_req *r);
   /* Called exactly once when the request ends for any reason. */
   void (*on_close)(fm_req *r);
   void *ctx; /* the handler's own state */
