@@ -100,6 +100,8 @@ struct slConn {
   bool chunked;
   bool done_seen;
   bool streaming; /* counted in bench->streaming */
+  bool timed;     /* read as data arrives and timed; else drained in batches */
+  bool paused;    /* an untimed stream waiting for the next drain */
   char line[SL_LINE_CAP];
 };
 
@@ -114,6 +116,8 @@ typedef struct {
   uint32_t tokens;
   double rate;
   double connect_rate; /* connections per ms, 0 = all at once */
+  uint32_t sample;     /* streams timed; 0 = all */
+  double drain_ms;     /* how often untimed streams are read */
   long server_pid;
   bool hold;
   double hold_s;
@@ -127,7 +131,8 @@ struct slBench {
   slOptions opt;
   slConn *conns;
   struct sockaddr_storage addr;
-  uv_timer_t pace_timer, sample_timer, timeout_timer, hold_timer;
+  uv_timer_t pace_timer, sample_timer, timeout_timer, hold_timer, drain_timer;
+  uint32_t timed_streams;
   uv_signal_t sigint;
   bool stopping;
   uint32_t next_conn;
@@ -286,14 +291,14 @@ static void slOnToken(slConn *c, uint64_t now) {
   c->tokens++;
   b->tokens++;
   if (c->tokens == 1) {
-    slHistAdd(&b->ttft, (now - c->t_sent) / 1000);
+    if (c->timed) slHistAdd(&b->ttft, (now - c->t_sent) / 1000);
     b->t_last_first_token = now;
     b->first_token_streams++;
     c->streaming = true;
     b->streaming++;
     if (b->streaming > b->streaming_max) b->streaming_max = b->streaming;
     if (b->streaming == b->opt.streams && b->t_all_open == 0) slOnAllOpen(b);
-  } else {
+  } else if (c->timed) {
     uint64_t gap = (now - c->t_prev) / 1000;
     uint64_t err = gap > b->expected_gap_us ? gap - b->expected_gap_us : b->expected_gap_us - gap;
     slHistAdd(&b->gap, gap);
@@ -531,6 +536,23 @@ static void slOnRead(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf) {
   }
   /* One stamp per read: every token in this read reached us at this moment. */
   slConsume(c, buf->base, (size_t)nread, uv_hrtime());
+  if (!c->timed && c->state == SL_BODY && !c->paused) {
+    uv_read_stop(s); /* the rest waits in the socket buffer for the next drain */
+    c->paused = true;
+  }
+}
+
+/* Reads every untimed stream once: whatever piled up since the last drain
+ * arrives in one read, so they cost the client little. */
+static void slOnDrain(uv_timer_t *t) {
+  slBench *b = t->data;
+  for (uint32_t i = 0; i < b->next_conn; i++) {
+    slConn *c = &b->conns[i];
+    if (c->paused && c->state == SL_BODY) {
+      c->paused = false;
+      if (uv_read_start((uv_stream_t *)&c->tcp, slAlloc, slOnRead) < 0) slFinish(c, SL_FAIL_EOF);
+    }
+  }
 }
 
 static void slOnWrite(uv_write_t *req, int status) {
@@ -601,6 +623,11 @@ static void slOnConnect(uv_connect_t *req, int status) {
 
 static void slStartConn(slBench *b, slConn *c) {
   c->bench = b;
+  /* With --sample K, every (N/K)th stream is timed, so the sample spans the ramp. */
+  uint32_t stride = b->opt.sample ? b->opt.streams / b->opt.sample : 1;
+  if (stride == 0) stride = 1;
+  c->timed = c->index % stride == 0 && (!b->opt.sample || b->timed_streams < b->opt.sample);
+  if (c->timed) b->timed_streams++;
   c->tcp.data = c;
   c->connect_req.data = c;
   int rc = uv_tcp_init(b->loop, &c->tcp);
@@ -691,6 +718,7 @@ static void slStop(slBench *b) {
   uv_close((uv_handle_t *)&b->sample_timer, NULL);
   uv_close((uv_handle_t *)&b->timeout_timer, NULL);
   uv_close((uv_handle_t *)&b->hold_timer, NULL);
+  uv_close((uv_handle_t *)&b->drain_timer, NULL);
   uv_close((uv_handle_t *)&b->sigint, NULL);
 }
 
@@ -721,6 +749,9 @@ static void slReport(const slBench *b) {
       if (s != 200 && b->status_count[s]) printf("  http %d: %u responses\n", s, b->status_count[s]);
     if (b->errbody_len) printf("  first error body: %s\n", b->errbody);
   }
+  if (b->timed_streams < o->streams)
+    printf("  timing     %u of %u streams timed; the others read every %.0f ms, not timed\n",
+           b->timed_streams, o->streams, o->drain_ms);
   printf("  tokens     %" PRIu64 " received (%" PRIu64 " data events), %.0f tok/s overall\n",
          b->tokens, b->events, elapsed_s > 0 ? (double)b->tokens / elapsed_s : 0);
   printf("  gap error  p50 %.3f  p90 %.3f  p99 %.3f  max %.3f ms  (%" PRIu64 " gaps, mean gap %.3f ms)\n",
@@ -755,7 +786,7 @@ static void slReport(const slBench *b) {
          "\"p99\":%.3f,\"max\":%.3f},\"gap_mean_ms\":%.3f,\"ttft_ms\":{\"p50\":%.1f,\"p99\":%.1f,"
          "\"max\":%.1f},\"ramp_ms\":%.1f,\"all_open\":%s,\"max_concurrent\":%u,"
          "\"rss_all_open_kib\":%ld,\"rss_peak_kib\":%ld,\"vmhwm_kib\":%ld,\"elapsed_s\":%.3f,"
-         "\"cpu_streamload_s\":%.2f,\"cpu_server_s\":%.2f}\n",
+         "\"cpu_streamload_s\":%.2f,\"cpu_server_s\":%.2f,\"timed_streams\":%u}\n",
          b->tokens, b->gap_err.count, slHistQuantileMs(&b->gap_err, 0.50),
          slHistQuantileMs(&b->gap_err, 0.90), slHistQuantileMs(&b->gap_err, 0.99),
          slHistQuantileMs(&b->gap_err, 1.0), slHistMeanMs(&b->gap),
@@ -763,7 +794,8 @@ static void slReport(const slBench *b) {
          slHistQuantileMs(&b->ttft, 1.0), ramp_ms, b->t_all_open ? "true" : "false",
          b->streaming_max, b->rss_all_open_kib, b->rss_peak_kib, b->hwm_kib, elapsed_s,
          b->cpu_self1 - b->cpu_self0,
-         b->cpu_server0 >= 0 && b->cpu_server1 >= 0 ? b->cpu_server1 - b->cpu_server0 : -1.0);
+         b->cpu_server0 >= 0 && b->cpu_server1 >= 0 ? b->cpu_server1 - b->cpu_server0 : -1.0,
+         b->timed_streams);
 }
 
 /* ---- main ----------------------------------------------------------------- */
@@ -782,6 +814,9 @@ static void slUsage(FILE *f) {
           "  --key-per-stream     use K-<i> so each stream is its own account\n"
           "  --server-pid PID     sample VmRSS/VmHWM of PID from /proc\n"
           "  --connect-rate R     new connections per ms, paced in %d ms batches; 0 = all at once (50)\n"
+          "  --sample K           time only K streams, spread evenly; read the others in batches\n"
+          "                       every --drain-ms so the client costs the shared CPU less (all)\n"
+          "  --drain-ms MS        (250)\n"
           "  --hold               once all streams are mid-stream, sample RSS, hold --hold-s, close\n"
           "  --hold-s S           seconds to hold (2)\n"
           "  --timeout-s S        stop everything after S seconds (120)\n"
@@ -800,12 +835,13 @@ static int slParseArgs(int argc, char **argv, slOptions *o) {
       {"key-per-stream", no_argument, 0, 'K'},   {"server-pid", required_argument, 0, 's'},
       {"connect-rate", required_argument, 0, 'c'}, {"hold", no_argument, 0, 'h'},
       {"hold-s", required_argument, 0, 'S'},     {"timeout-s", required_argument, 0, 'T'},
+      {"sample", required_argument, 0, 'x'},    {"drain-ms", required_argument, 0, 'd'},
       {"json", no_argument, 0, 'j'},             {"quiet", no_argument, 0, 'q'},
       {"help", no_argument, 0, '?'},             {0, 0, 0, 0}};
   *o = (slOptions){.host = "127.0.0.1", .port = 0, .path = "/inference/v1/chat/completions",
                    .model = "accounts/fireworks/models/kimi-k2p6", .api_key = "bench",
                    .streams = 100, .tokens = 200, .rate = 50, .connect_rate = 50,
-                   .hold_s = 2, .timeout_s = 120};
+                   .drain_ms = 250, .hold_s = 2, .timeout_s = 120};
   int ch;
   while ((ch = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (ch) {
@@ -823,13 +859,15 @@ static int slParseArgs(int argc, char **argv, slOptions *o) {
     case 'h': o->hold = true; break;
     case 'S': o->hold_s = atof(optarg); break;
     case 'T': o->timeout_s = atof(optarg); break;
+    case 'x': o->sample = (uint32_t)strtoul(optarg, NULL, 10); break;
+    case 'd': o->drain_ms = atof(optarg); break;
     case 'j': o->json = true; break;
     case 'q': o->quiet = true; break;
     default: return -1;
     }
   }
   if (optind != argc || o->port <= 0 || o->port > 65535 || o->streams == 0 || o->tokens == 0 ||
-      o->rate <= 0 || o->connect_rate < 0 || o->hold_s < 0 || o->timeout_s <= 0 ||
+      o->rate <= 0 || o->connect_rate < 0 || o->drain_ms <= 0 || o->hold_s < 0 || o->timeout_s <= 0 ||
       strlen(o->model) > 200 || strlen(o->api_key) > 100)
     return -1;
   return 0;
@@ -873,6 +911,8 @@ int main(int argc, char **argv) {
   uv_timer_init(b->loop, &b->sample_timer);
   uv_timer_init(b->loop, &b->timeout_timer);
   uv_timer_init(b->loop, &b->hold_timer);
+  uv_timer_init(b->loop, &b->drain_timer);
+  b->drain_timer.data = b;
   uv_signal_init(b->loop, &b->sigint);
   b->pace_timer.data = b->sample_timer.data = b->timeout_timer.data = b->hold_timer.data = b;
   b->sigint.data = b;
@@ -888,6 +928,10 @@ int main(int argc, char **argv) {
   uv_timer_start(&b->pace_timer, slOnPace, 0, SL_TICK_MS);
   uv_timer_start(&b->sample_timer, slOnSample, 100, 100);
   uv_timer_start(&b->timeout_timer, slOnTimeout, (uint64_t)(b->opt.timeout_s * 1000), 0);
+  if (b->opt.sample && b->opt.sample < b->opt.streams) {
+    uint64_t every = (uint64_t)(b->opt.drain_ms > 1 ? b->opt.drain_ms : 1);
+    uv_timer_start(&b->drain_timer, slOnDrain, every, every);
+  }
   uv_run(b->loop, UV_RUN_DEFAULT);
   if (b->t_end == 0) b->t_end = uv_hrtime();
 

@@ -116,8 +116,9 @@ static double read_num(check *c, const cJSON *obj, const char *key, double min, 
   } else {
     d = v->valuedouble;
     if (!isfinite(d) || (min_open ? !(d > min) : !(d >= min)) || d > max) {
-      if (max >= 1e15) check_error(c, "must be %s %g", min_open ? ">" : ">=", min);
-      else check_error(c, "must be between %g and %g", min, max);
+      if (max >= 1e15) check_error(c, "must be %s %.15g", min_open ? ">" : ">=", min);
+      else if (min_open) check_error(c, "must be > %.15g and at most %.15g", min, max);
+      else check_error(c, "must be between %.15g and %.15g", min, max);
       d = min_open ? min + 1 : min;
     } else if (integer && d != floor(d)) {
       check_error(c, "must be a whole number");

@@ -97,6 +97,13 @@ const CASES = [
   { name: 'missing Authorization', headers: { 'Content-Type': 'application/json' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
   { name: 'Authorization "Bearer " with an empty key', headers: { 'Content-Type': 'application/json', Authorization: 'Bearer ' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
   { name: 'Authorization not Bearer', headers: { 'Content-Type': 'application/json', Authorization: 'Basic dXNlcjpwYXNz' }, body: good({}), status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  { name: 'empty JSON object', body: '{}', status: 400, code: 'INVALID_ARGUMENT', mention: /model|messages/ },
+  { name: 'JSON nested 100 deep inside a field (limit 64)', body: `{"model":"${K26}","messages":[{"role":"user","content":"x"}],"metadata":${'['.repeat(100)}${']'.repeat(100)}}`, status: 400, code: 'INVALID_ARGUMENT', mention: /nest|deep|depth/i },
+  { name: 'POST /healthz', path: '/healthz', body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', mention: /POST|method/i,
+    check: (r) => assert.match(r.headers.get('allow') || '', /\bGET\b/) },
+  { name: 'PUT models/{id}', method: 'PUT', path: `/v1/models/${K26}`, body: '{}', status: 405, code: 'METHOD_NOT_ALLOWED', mention: /PUT|method/i,
+    check: (r) => assert.match(r.headers.get('allow') || '', /\bGET\b/) },
+  { name: 'unknown path /', method: 'GET', path: '/', body: null, status: 404, code: 'NOT_FOUND', mention: /\/|path|route/i },
   { name: 'GET models without Authorization', method: 'GET', path: '/v1/models', headers: {}, body: null, status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
 ];
 
@@ -151,6 +158,22 @@ for (const c of CASES) {
     await assertStillServing(c.server === 'small' ? small : server);
   });
 }
+
+test('values on the edge of every range are accepted', async () => {
+  const edges = [
+    { max_tokens: 1 }, { n: 1 }, { n: 128, max_tokens: 1 }, { temperature: 0 }, { temperature: 2 },
+    { top_p: 0 }, { top_p: 1 }, { stop: 'x' }, { stop: ['a', 'b', 'c', 'd'] }, { stop: [] }, { seed: 0 },
+    { max_completion_tokens: 1, max_tokens: undefined }, { stream: false }, { ignore_eos: false },
+    { user: 'u-1', prompt_cache_key: 'k-1' }, { stream_options: { include_usage: false } },
+    ...['auto', 'default', 'flex', 'priority', 'background'].map((t) => ({ service_tier: t })),
+    { metadata: JSON.parse('['.repeat(50) + ']'.repeat(50)) },
+  ];
+  for (const patch of edges) {
+    const r = await post(server, CHAT, { ...GOOD, ...patch });
+    assert.equal(r.status, 200, `${JSON.stringify(patch).slice(0, 80)}: ${r.text}`);
+    assert.equal(r.json.choices.length, patch.n ?? 1);
+  }
+});
 
 test('valid JSON without a Content-Type header is accepted (documented choice)', async () => {
   const body = good({});

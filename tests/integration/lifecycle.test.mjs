@@ -2,7 +2,8 @@
 // disconnects, --check-config, --help, --version, and the logs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'node:fs';
+import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startServer, post, get, streamRequest, probeConnect, runCli } from '../lib/server.mjs';
@@ -59,7 +60,8 @@ test('SIGTERM during a slow stream: the stream finishes, new connections are ref
     assert.equal(r.events.at(-1).data, '[DONE]', 'the stream ends with [DONE]');
     const tokens = contentOf(r.events);
     assert.equal(tokens.length, 60, 'all 60 tokens arrive');
-    assert.equal(tokens.at(-1).json.choices[0].finish_reason, 'length');
+    const finishes = r.events.map((e) => e.json?.choices?.[0]?.finish_reason).filter(Boolean);
+    assert.deepEqual(finishes, ['length']);
     assert.equal(r.events.at(-2).json.usage.completion_tokens, 60);
     assert.ok(!r.events.some((e) => e.json?.error), 'no error event');
     const exit = await exitWithin(server, 5000);
@@ -131,6 +133,54 @@ test('a client that disconnects mid-stream does not hurt the server', async () =
   } finally {
     const res = await server.stop();
     assert.equal(res.code, 0, res.stderr);
+  }
+});
+
+test('a client that disconnects frees its slot at once (slots: 4, no leak)', async () => {
+  // With 4 slots, Standard is shed from 85 % demand. If the 4 aborted streams
+  // below leaked their slots, every later request would wait 250 ms and get 503.
+  const server = await startServer({ config: { pools: { 'kimi-k2p6': { ...SLOW.pools['kimi-k2p6'], slots: 4 } } } });
+  try {
+    const body = { model: K26, messages: msgs('Hello'), max_tokens: 100, ignore_eos: true, stream: true };
+    for (let round = 0; round < 2; round++) {
+      const aborted = [0, 0, 2, 2].map(async (after, i) => {
+        const ctl = new AbortController();
+        if (after === 0) setTimeout(() => ctl.abort(), 40); // gone during TTFT
+        const r = await streamRequest(server, '/v1/chat/completions', { ...body, messages: msgs(`r${round} c${i}`) },
+          { signal: ctl.signal, maxMs: 10000, onEvent: (ev, events) => { if (after && contentOf(events).length === after) ctl.abort(); } });
+        assert.equal(r.aborted, true);
+      });
+      await Promise.all(aborted);
+      await sleep(50);
+      const rs = await Promise.all([0, 1, 2].map((i) =>
+        streamRequest(server, '/v1/chat/completions', { ...body, max_tokens: 4, messages: msgs(`after ${round} ${i}`) })));
+      for (const r of rs) {
+        assert.equal(r.status, 200, `admitted after the aborts: ${r.raw.slice(0, 300)}`);
+        assert.equal(contentOf(r.events).length, 4);
+        assert.equal(r.events.at(-1).data, '[DONE]');
+      }
+    }
+  } finally {
+    const res = await server.stop();
+    assert.equal(res.code, 0, res.stderr);
+  }
+});
+
+test('SIGTERM while a non-streaming request runs: it still gets its full answer', async () => {
+  const server = await startServer({ config: SLOW });
+  try {
+    // 100 ms + 30 tokens at 20/s: ~1.6 s; SIGTERM at 400 ms.
+    const p = post(server, '/v1/chat/completions', { model: K26, messages: msgs('Hello'), max_tokens: 30, ignore_eos: true });
+    await sleep(400);
+    process.kill(server.pid, 'SIGTERM');
+    const r = await p;
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.usage.completion_tokens, 30);
+    assert.equal(r.json.choices[0].finish_reason, 'length');
+    const exit = await exitWithin(server, 5000);
+    assert.deepEqual({ code: exit.code, signal: exit.signal }, { code: 0, signal: null }, server.stderr);
+  } finally {
+    await server.stop('SIGKILL', 1000);
   }
 });
 
@@ -238,6 +288,40 @@ test('FLEETMOCK_LOG_FORMAT=json from the environment works like the flag', async
   } finally {
     await server.stop();
   }
+});
+
+test('--port-file holds the bound port and a newline', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'fleetmock-pf-'));
+  const portFile = join(dir, 'port');
+  const wrapper = (process.env.FLEETMOCK_WRAPPER || '').split(' ').filter(Boolean);
+  const args = ['--port', '0', '--port-file', portFile, '--log-level', 'warn'];
+  const child = wrapper.length
+    ? spawn(wrapper[0], [...wrapper.slice(1), process.env.FLEETMOCK_BIN, ...args], { stdio: 'ignore' })
+    : spawn(process.env.FLEETMOCK_BIN, args, { stdio: 'ignore' });
+  const exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  try {
+    for (let i = 0; i < 500 * SCALE && !existsSync(portFile); i++) await sleep(20);
+    const text = readFileSync(portFile, 'utf8');
+    assert.match(text, /^[1-9]\d*\n$/, `port file ${JSON.stringify(text)}`);
+    const port = Number(text.trim());
+    assert.ok(port > 0 && port < 65536);
+    const h = await get({ baseURL: `http://127.0.0.1:${port}` }, '/healthz', {});
+    assert.equal(h.status, 200);
+  } finally {
+    if (child.exitCode === null) child.kill('SIGTERM');
+    const exit = await exited;
+    rmSync(dir, { recursive: true, force: true });
+    assert.equal(exit.code, 0);
+  }
+});
+
+test('--log-level warn keeps info lines out of the log', async () => {
+  const server = await startServer({ args: ['--log-level', 'warn'] });
+  await get(server, '/healthz', {});
+  await post(server, '/v1/chat/completions', { model: K26, messages: msgs('Hello'), max_tokens: 2 });
+  const res = await server.stop();
+  assert.equal(res.code, 0);
+  assert.doesNotMatch(res.stderr, /listening on/);
 });
 
 test('--log-format json: every log line parses as a JSON object', async () => {

@@ -123,13 +123,15 @@ test('stream: role chunk, one chunk per token, usage chunk with choices [], then
   assert.deepEqual(nonStream.json.usage.prompt_tokens, usage.prompt_tokens);
 });
 
-test('the last content chunk carries finish_reason (no extra empty chunk)', async () => {
+// fleetmock streams like OpenAI: after the last token, one chunk with an empty
+// delta carries finish_reason (docs/api.md). Pin that, so a change is deliberate.
+test('finish_reason rides on its own chunk with an empty delta after the last token', async () => {
   for (const [max, finish] of [[6, 'length'], [1000, 'stop']]) {
     const r = await streamRequest(instant, '/v1/chat/completions',
       { model: K26, messages: msgs('Hello'), max_tokens: max, ignore_eos: max === 6, stream: true, seed: 3 });
     const tokens = r.events.filter((e) => e.json?.choices?.[0]?.delta?.content).length;
     const { separateFinish } = checkChatStream(r, { tokens, finish, includeUsage: false });
-    assert.equal(separateFinish, false, `finish_reason "${finish}" must ride on the last token's chunk`);
+    assert.equal(separateFinish, true, `finish_reason "${finish}" comes on a chunk of its own`);
   }
 });
 
@@ -173,11 +175,13 @@ test('cadence: TTFT 300 ms + 100 tokens at 50 tok/s streams in 2.3 s ± 5 %', as
   checkChatStream(r, { tokens: 100, finish: 'length', includeUsage: true });
   if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
   const done = r.events.at(-1).t / 1000;
+  t.diagnostic(`[DONE] after ${done.toFixed(3)} s`);
   assert.ok(done >= 2.185 && done <= 2.415, `[DONE] after ${done.toFixed(3)} s, want 2.185..2.415`);
   const tokenTimes = r.events.filter((e) => e.json?.choices?.[0]?.delta?.content).map((e) => e.t);
   assert.ok(tokenTimes[0] >= 250 && tokenTimes[0] <= 420, `first token at ${tokenTimes[0].toFixed(0)} ms, want ~300-340`);
   const gaps = tokenTimes.slice(1).map((x, i) => x - tokenTimes[i]).sort((a, b) => a - b);
   const median = gaps[Math.floor(gaps.length / 2)];
+  t.diagnostic(`first token ${tokenTimes[0].toFixed(1)} ms, median gap ${median.toFixed(2)} ms`);
   assert.ok(median >= 15 && median <= 25, `median inter-token gap ${median.toFixed(1)} ms, want ~20`);
 });
 
@@ -187,6 +191,7 @@ test('cadence: --timing instant streams the same 100 tokens in < 50 ms (warm)', 
   checkChatStream(r, { tokens: 100, finish: 'length', includeUsage: false });
   if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
   const ms = r.events.at(-1).t;
+  t.diagnostic(`[DONE] after ${ms.toFixed(1)} ms`);
   assert.ok(ms < 50, `[DONE] after ${ms.toFixed(1)} ms, want < 50`);
 });
 
@@ -198,6 +203,7 @@ test('cadence: non-streaming realistic takes the same simulated time (2.3 s ± 1
   assert.equal(r.status, 200, r.text);
   assert.equal(r.json.usage.completion_tokens, 100);
   assert.equal(r.json.choices[0].finish_reason, 'length');
+  t.diagnostic(`non-stream took ${s.toFixed(3)} s`);
   if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
   assert.ok(s >= 2.07 && s <= 2.53, `non-stream took ${s.toFixed(3)} s, want 2.07..2.53`);
 });
@@ -208,6 +214,7 @@ test('cadence: --time-scale 10 makes the 2.3 s stream take ~0.23 s (± 25 %)', a
   checkChatStream(r, { tokens: 100, finish: 'length', includeUsage: false });
   if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
   const s = r.events.at(-1).t / 1000;
+  t.diagnostic(`[DONE] after ${s.toFixed(3)} s`);
   assert.ok(s >= 0.1725 && s <= 0.2875, `[DONE] after ${s.toFixed(3)} s, want 0.1725..0.2875`);
 });
 
@@ -222,6 +229,23 @@ test('two concurrent realistic streams keep their own cadence', async (t) => {
   const s = (performance.now() - t0) / 1000;
   checkChatStream(a, { tokens: 25, finish: 'length', includeUsage: false });
   checkChatStream(b, { tokens: 25, finish: 'length', includeUsage: false });
+  t.diagnostic(`both done after ${s.toFixed(3)} s`);
   if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
   assert.ok(s >= 0.72 && s <= 0.92, `both done after ${s.toFixed(3)} s, want ~0.8`);
+});
+
+test('FLEETMOCK_TIME_SCALE=10 in the environment works like --time-scale 10', async (t) => {
+  const envScaled = await startServer({ config: CADENCE, env: { FLEETMOCK_TIME_SCALE: '10' } });
+  try {
+    await streamRequest(envScaled, '/v1/chat/completions', { ...body100, max_tokens: 1 }); // warm connection
+    const r = await streamRequest(envScaled, '/v1/chat/completions', body100);
+    checkChatStream(r, { tokens: 100, finish: 'length', includeUsage: false });
+    const s = r.events.at(-1).t / 1000;
+    t.diagnostic(`[DONE] after ${s.toFixed(3)} s`);
+    if (WRAPPED) { t.skip('cadence not checked under FLEETMOCK_WRAPPER'); return; }
+    assert.ok(s >= 0.1725 && s <= 0.2875, `[DONE] after ${s.toFixed(3)} s, want 0.1725..0.2875`);
+  } finally {
+    const res = await envScaled.stop();
+    assert.equal(res.code, 0);
+  }
 });

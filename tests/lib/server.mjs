@@ -141,12 +141,19 @@ export function probeConnect(server, timeoutMs = 1000) {
  */
 export async function streamRequest(server, path, body, { headers = {}, onEvent = null, maxMs = 30000, signal = undefined } = {}) {
   const t0 = performance.now();
-  const res = await fetch(server.baseURL + path, {
-    method: 'POST',
-    headers: { 'Content-Type': 'application/json', ...AUTH, ...headers },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-    signal,
-  });
+  let res;
+  try {
+    res = await fetch(server.baseURL + path, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...AUTH, ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+      signal,
+    });
+  } catch (e) {
+    // Aborted before the response headers arrived.
+    if (e.name === 'AbortError') return { status: 0, headers: new Headers(), events: [], raw: '', rest: '', tEnd: performance.now() - t0, aborted: true };
+    throw e;
+  }
   const events = [];
   let raw = '';
   let buf = '';
