@@ -10,19 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Compares without an early exit, so timing does not reveal how much matched. */
-static bool same_secret(const char *a, const char *b) {
-  size_t la = strlen(a), lb = strlen(b);
-  unsigned char diff = (unsigned char)(la != lb);
-  for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
-  return diff == 0;
-}
-
 bool fm_admin_allowed(fm_req *r) {
   const char *token = r->srv->opt.admin_token;
   if (token && *token) {
     const char *key = fm_bearer_key(r);
-    if (key && same_secret(key, token)) return true;
+    if (key && fm_same_secret(key, token)) return true;
     fm_openai_error(r, 401, "UNAUTHENTICATED", NULL,
                     "admin routes need 'Authorization: Bearer <token>' with the token the server "
                     "was started with (--admin-token)");
@@ -133,8 +125,7 @@ static void patch_pools(fm_req *r, const char *name) {
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
   for (size_t i = 0; i < n; i++) {
     if (only >= 0 && (size_t)only != i) continue;
-    s->fleet.pools[i].cfg = next[i];
-    fm_fleet_pool_changed(&s->fleet, (int)i);
+    if (fm_fleet_set_pool(&s->fleet, (int)i, &next[i]) != 0) continue; /* OOM: unchanged */
     cJSON_AddItemToObject(pools, next[i].name, pool_json(&s->fleet.pools[i]));
     fm_log(FM_LOG_INFO, "pool changed", "pool", next[i].name, NULL);
   }
@@ -200,14 +191,12 @@ static void accounts(fm_req *r, const char *key_id) {
 static void reset(fm_req *r) {
   fm_server *s = r->srv;
   for (size_t i = 0; i < s->fleet.n_pools; i++) {
-    s->fleet.pools[i].cfg = s->cfg.pools[i];
-    fm_fleet_pool_changed(&s->fleet, (int)i);
+    fm_fleet_set_pool(&s->fleet, (int)i, &s->cfg.pools[i]);
   }
+  fm_fleet_clear_caches(&s->fleet);
   fm_rng_seed(&s->fleet.rng, s->opt.seed);
   s->fleet.draws = 0;
-  for (size_t i = 0; i < s->accounts.cap; i++)
-    if (s->accounts.slots[i]) memset(s->accounts.slots[i]->by_path, 0,
-                                     sizeof(s->accounts.slots[i]->by_path));
+  fm_accounts_reset(&s->accounts, fm_server_now(s));
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");

@@ -216,6 +216,17 @@ static const char *read_string(reader *rd, const char *name) {
 
 static bool read_common(reader *rd, fm_infer_params *p) {
   fm_server *s = rd->r->srv;
+  p->account = fm_accounts_get(&s->accounts, fm_bearer_key(rd->r));
+  if (!p->account) {
+    rd->failed = true;
+    if (s->cfg.accounts.reject_unknown_keys)
+      fm_openai_error(rd->r, 401, "UNAUTHENTICATED", NULL,
+                      "unknown API key: this server only accepts the keys listed in its config "
+                      "(accounts.keys); check the key you send");
+    else
+      fm_openai_error(rd->r, 500, "INTERNAL", NULL, "out of memory creating the account; retry");
+    return false;
+  }
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(rd->obj, "model");
   if (!m || cJSON_IsNull(m)) {
     bad(rd, "model", "is required; set it to a model id such as "
@@ -237,7 +248,6 @@ static bool read_common(reader *rd, fm_infer_params *p) {
   }
   const fm_model_cfg *mc = &s->cfg.models[p->model];
   p->model_name = strdup(m->valuestring);
-  p->account = fm_accounts_get(&s->accounts, fm_bearer_key(rd->r));
   p->pool = mc->pool;
 
   bool has_max = false, has_mct = false;
@@ -265,8 +275,15 @@ static bool read_common(reader *rd, fm_infer_params *p) {
   read_number(rd, "frequency_penalty", -2, 2, 0);
   read_number(rd, "presence_penalty", -2, 2, 0);
   read_int(rd, "top_k", 0, 100000, 0, NULL);
-  read_string(rd, "user");
-  read_string(rd, "prompt_cache_key");
+  const char *user = read_string(rd, "user");
+  const char *pck = read_string(rd, "prompt_cache_key");
+  const char *iso = read_string(rd, "prompt_cache_isolation_key");
+  const char *aff = fm_req_header_in(rd->r, "x-session-affinity");
+  aff = aff && *aff ? aff : pck && *pck ? pck : user && *user ? user : NULL;
+  if (aff) p->affinity = strdup(aff);
+  const char *iso_h = fm_req_header_in(rd->r, "x-prompt-cache-isolation-key");
+  iso = iso_h && *iso_h ? iso_h : iso;
+  if (iso && *iso) p->isolation = strdup(iso);
   p->ignore_eos = read_bool(rd, "ignore_eos", false);
   p->perf_metrics = read_bool(rd, "perf_metrics_in_response", false);
   bool has_seed = false;
@@ -329,13 +346,13 @@ static bool read_common(reader *rd, fm_infer_params *p) {
 
 /* ---- prompts -------------------------------------------------------------- */
 
-/* Adds one message content (string or text parts) to the digest; returns its bytes or -1. */
-static long content_bytes(reader *rd, const cJSON *content, int index, uint64_t *digest) {
+/* Adds one message content (string or text parts) to the prompt; returns its bytes or -1. */
+static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix *pre) {
   char name[64];
   snprintf(name, sizeof(name), "messages[%d].content", index);
   if (cJSON_IsString(content)) {
     size_t n = strlen(content->valuestring);
-    *digest = fm_hash64(content->valuestring, n, *digest);
+    fm_prefix_add(pre, content->valuestring, n);
     return (long)n;
   }
   if (!cJSON_IsArray(content)) {
@@ -361,7 +378,7 @@ static long content_bytes(reader *rd, const cJSON *content, int index, uint64_t 
         return -1;
       }
       size_t n = strlen(text->valuestring);
-      *digest = fm_hash64(text->valuestring, n, *digest);
+      fm_prefix_add(pre, text->valuestring, n);
       total += (long)n;
     } else {
       total += 1024; /* images and other parts: a flat 256 tokens each */
@@ -371,7 +388,7 @@ static long content_bytes(reader *rd, const cJSON *content, int index, uint64_t 
 }
 
 /* Records the prompt's size; answers 400 when prompt plus max_tokens cannot fit the context. */
-static bool prompt_fits(reader *rd, fm_infer_params *p, uint64_t tokens, uint64_t digest) {
+static bool prompt_fits(reader *rd, fm_infer_params *p, uint64_t tokens) {
   const fm_model_cfg *mc = &rd->r->srv->cfg.models[p->model];
   if (tokens + (p->max_tokens ? p->max_tokens : 1) > (uint64_t)mc->context_length) {
     bad(rd, "max_tokens", "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context "
@@ -380,7 +397,7 @@ static bool prompt_fits(reader *rd, fm_infer_params *p, uint64_t tokens, uint64_
     return false;
   }
   p->prompt_tokens = (uint32_t)tokens;
-  p->prompt_digest = digest;
+  p->prompt_digest = p->prefix.digest;
   return true;
 }
 
@@ -398,8 +415,8 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
   }
   static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
                                       "function"};
-  uint64_t digest = 0;
   uint64_t tokens = FM_TOKENS_PER_CHAT;
+  fm_prefix_init(&p->prefix);
   int i = 0;
   for (const cJSON *m = msgs->child; m; m = m->next, i++) {
     char name[64];
@@ -417,7 +434,9 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
       bad(rd, name, "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
       return false;
     }
-    digest = fm_hash64(role->valuestring, strlen(role->valuestring), digest);
+    /* The cache sees each message as "role\n" + content + "\n". */
+    fm_prefix_add(&p->prefix, role->valuestring, strlen(role->valuestring));
+    fm_prefix_add(&p->prefix, "\n", 1);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     long bytes = 0;
     if (!content || cJSON_IsNull(content)) {
@@ -426,21 +445,22 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
         bad(rd, name, "is required for role \"%s\"", role->valuestring);
         return false;
       }
-    } else if ((bytes = content_bytes(rd, content, i, &digest)) < 0) {
+    } else if ((bytes = content_bytes(rd, content, i, &p->prefix)) < 0) {
       return false;
     }
+    fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;
   }
-  return prompt_fits(rd, p, tokens, digest);
+  return prompt_fits(rd, p, tokens);
 }
 
 static bool read_prompt(reader *rd, fm_infer_params *p) {
   const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rd->obj, "prompt");
-  uint64_t digest = 0;
   size_t bytes = 0;
+  fm_prefix_init(&p->prefix);
   if (cJSON_IsString(prompt)) {
     bytes = strlen(prompt->valuestring);
-    digest = fm_hash64(prompt->valuestring, bytes, 0);
+    fm_prefix_add(&p->prefix, prompt->valuestring, bytes);
   } else if (cJSON_IsArray(prompt) && prompt->child) {
     int i = 0;
     for (const cJSON *it = prompt->child; it; it = it->next, i++) {
@@ -451,7 +471,7 @@ static bool read_prompt(reader *rd, fm_infer_params *p) {
         return false;
       }
       size_t n = strlen(it->valuestring);
-      digest = fm_hash64(it->valuestring, n, digest);
+      fm_prefix_add(&p->prefix, it->valuestring, n);
       bytes += n;
     }
   } else {
@@ -460,7 +480,7 @@ static bool read_prompt(reader *rd, fm_infer_params *p) {
                           : "is required: the text to complete");
     return false;
   }
-  return prompt_fits(rd, p, fm_tokens_for_bytes(bytes), digest);
+  return prompt_fits(rd, p, fm_tokens_for_bytes(bytes));
 }
 
 /* ---- rendering ------------------------------------------------------------ */

@@ -171,7 +171,7 @@ static const char *const pool_fields[] = {"slots",        "replicas",     "ttft_
                                           "prefill_tps",  "decode_tps",   "jitter",
                                           "slowdown_at_full", "output_tokens", "tenant_load",
                                           "tenant_priority_share", "shed", "queue_timeout_ms",
-                                          NULL};
+                                          "cache_tokens_per_replica", NULL};
 
 static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   check_unknown(c, j, pool_fields);
@@ -184,6 +184,7 @@ static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   p->slowdown_at_full = read_num(c, j, "slowdown_at_full", 0, false, 100, false);
   p->tenant_load = read_num(c, j, "tenant_load", 0, false, 100, false);
   p->tenant_priority_share = read_num(c, j, "tenant_priority_share", 0, false, 1, false);
+  p->cache_tokens_per_replica = read_num(c, j, "cache_tokens_per_replica", 0, false, 1e9, true);
 
   const cJSON *o = read_obj(c, j, "output_tokens");
   if (o) {
@@ -316,7 +317,121 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
   check_pop(c, m);
 }
 
-static const char *const top_fields[] = {"server", "pool_defaults", "pools", "models", NULL};
+/* ---- accounts and limits ------------------------------------------------- */
+
+static const char *const limit_fields[] = {"requests_per_min", "prompt_tps", "uncached_prompt_tps",
+                                           "generated_tps", "growth_per_min", "shrink_per_min",
+                                           "busy_fraction", "budget_usd", NULL};
+
+/* Reads a limits object; every field is optional and defaults to base. */
+static void read_limits(check *c, const cJSON *j, const fm_limits_cfg *base, fm_limits_cfg *out) {
+  *out = *base;
+  if (!cJSON_IsObject(j)) {
+    check_error(c, "must be an object of limits (see docs/rate-limits.md)");
+    return;
+  }
+  check_unknown(c, j, limit_fields);
+  for (int k = 0; k < FM_LIMIT_N; k++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, limit_fields[k]);
+    if (!v) continue;
+    size_t m = check_push(c, limit_fields[k]);
+    if (!cJSON_IsObject(v)) {
+      check_error(c, "must be an object {\"start\": N, \"ceiling\": N}");
+    } else {
+      static const char *const f[] = {"start", "ceiling", NULL};
+      check_unknown(c, v, f);
+      if (cJSON_GetObjectItemCaseSensitive(v, "start"))
+        out->start[k] = read_num(c, v, "start", 0, true, 1e12, false);
+      if (cJSON_GetObjectItemCaseSensitive(v, "ceiling"))
+        out->ceiling[k] = read_num(c, v, "ceiling", 0, true, 1e12, false);
+      if (out->ceiling[k] < out->start[k])
+        check_error(c, "ceiling must be >= start (got start %.15g, ceiling %.15g)", out->start[k],
+                    out->ceiling[k]);
+    }
+    check_pop(c, m);
+  }
+  if (cJSON_GetObjectItemCaseSensitive(j, "growth_per_min"))
+    out->growth_per_min = read_num(c, j, "growth_per_min", 0, false, 100, false);
+  if (cJSON_GetObjectItemCaseSensitive(j, "shrink_per_min"))
+    out->shrink_per_min = read_num(c, j, "shrink_per_min", 0, false, 1, false);
+  if (cJSON_GetObjectItemCaseSensitive(j, "busy_fraction"))
+    out->busy_fraction = read_num(c, j, "busy_fraction", 0, true, 1, false);
+  if (cJSON_GetObjectItemCaseSensitive(j, "budget_usd"))
+    out->budget_usd = read_num(c, j, "budget_usd", 0, false, 1e12, false);
+}
+
+static bool read_flag(check *c, const cJSON *j, const char *key, bool def) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+  if (!v) return def;
+  if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+  size_t m = check_push(c, key);
+  check_error(c, "must be true or false");
+  check_pop(c, m);
+  return def;
+}
+
+static void read_accounts(check *c, const cJSON *j, fm_accounts_cfg *a) {
+  static const char *const f[] = {"reject_unknown_keys", "ratelimit_extension_headers", "limits",
+                                  "keys", NULL};
+  check_unknown(c, j, f);
+  a->reject_unknown_keys = read_flag(c, j, "reject_unknown_keys", false);
+  a->ratelimit_extension_headers = read_flag(c, j, "ratelimit_extension_headers", true);
+  fm_limits_cfg zero = {0};
+  const cJSON *limits = read_obj(c, j, "limits");
+  if (limits) {
+    size_t m = check_push(c, "limits");
+    read_limits(c, limits, &zero, &a->limits);
+    for (int k = 0; k < FM_LIMIT_N; k++)
+      if (!(a->limits.start[k] > 0)) {
+        size_t m2 = check_push(c, limit_fields[k]);
+        check_error(c, "is required: {\"start\": N, \"ceiling\": N}");
+        check_pop(c, m2);
+      }
+    check_pop(c, m);
+  }
+  const cJSON *keys = cJSON_GetObjectItemCaseSensitive(j, "keys");
+  if (!keys) return;
+  size_t m = check_push(c, "keys");
+  if (!cJSON_IsObject(keys)) {
+    check_error(c, "must be an object mapping API keys to {\"name\", \"limits\"}");
+    check_pop(c, m);
+    return;
+  }
+  size_t n = (size_t)cJSON_GetArraySize(keys);
+  a->keys = calloc(n ? n : 1, sizeof(fm_key_cfg));
+  for (const cJSON *it = keys->child; it && a->keys; it = it->next) {
+    fm_key_cfg *k = &a->keys[a->n_keys++];
+    k->key = strdup(it->string);
+    k->limits = a->limits;
+    /* The key itself is a secret: its path in errors is its position. */
+    size_t m2 = check_push_index(c, (int)a->n_keys - 1);
+    if (!*it->string) check_error(c, "an API key must not be empty");
+    if (!cJSON_IsObject(it)) {
+      check_error(c, "must be an object {\"name\": ..., \"limits\": {...}}");
+    } else {
+      static const char *const kf[] = {"name", "limits", NULL};
+      check_unknown(c, it, kf);
+      const cJSON *name = cJSON_GetObjectItemCaseSensitive(it, "name");
+      if (name && !cJSON_IsString(name)) {
+        size_t m3 = check_push(c, "name");
+        check_error(c, "must be a string");
+        check_pop(c, m3);
+      }
+      k->name = strdup(cJSON_IsString(name) ? name->valuestring : "");
+      const cJSON *kl = cJSON_GetObjectItemCaseSensitive(it, "limits");
+      if (kl) {
+        size_t m3 = check_push(c, "limits");
+        read_limits(c, kl, &a->limits, &k->limits);
+        check_pop(c, m3);
+      }
+    }
+    check_pop(c, m2);
+  }
+  check_pop(c, m);
+}
+
+static const char *const top_fields[] = {"server", "pool_defaults", "pools", "models", "accounts",
+                                         NULL};
 
 static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   if (!cJSON_IsObject(root)) {
@@ -338,6 +453,12 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
     check_error(c, "must be an object of pool settings");
     check_pop(c, m);
     defaults = NULL;
+  }
+  const cJSON *accounts = read_obj(c, root, "accounts");
+  if (accounts) {
+    size_t m = check_push(c, "accounts");
+    read_accounts(c, accounts, &cfg->accounts);
+    check_pop(c, m);
   }
   const cJSON *pools = read_obj(c, root, "pools");
   const cJSON *models = read_obj(c, root, "models");
@@ -495,6 +616,11 @@ void fm_config_free(fm_config *cfg) {
     free(cfg->models[i].id);
     free(cfg->models[i].owned_by);
   }
+  for (size_t i = 0; i < cfg->accounts.n_keys; i++) {
+    free(cfg->accounts.keys[i].key);
+    free(cfg->accounts.keys[i].name);
+  }
+  free(cfg->accounts.keys);
   free(cfg->pools);
   free(cfg->models);
   memset(cfg, 0, sizeof(*cfg));
@@ -530,6 +656,7 @@ cJSON *fm_pool_cfg_to_json(const fm_pool_cfg *p) {
   cJSON_AddNumberToObject(o, "max", p->out_max);
   cJSON_AddNumberToObject(j, "tenant_load", p->tenant_load);
   cJSON_AddNumberToObject(j, "tenant_priority_share", p->tenant_priority_share);
+  cJSON_AddNumberToObject(j, "cache_tokens_per_replica", p->cache_tokens_per_replica);
   cJSON *shed = cJSON_AddObjectToObject(j, "shed");
   cJSON *q = cJSON_AddObjectToObject(j, "queue_timeout_ms");
   for (int t = 0; t < FM_TIER_N; t++) {

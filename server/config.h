@@ -9,6 +9,8 @@
 #ifndef FM_CONFIG_H
 #define FM_CONFIG_H
 
+#include "ratelimit.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -41,6 +43,7 @@ typedef struct fm_pool_cfg {
   double jitter;           /* each gap is scaled by 1 ± jitter (uniform) */
   double slowdown_at_full; /* gaps grow by this fraction per unit of utilisation */
   int out_min, out_mean, out_max;
+  double cache_tokens_per_replica; /* prompt-cache budget of each replica */
   double tenant_load;
   double tenant_priority_share;
   fm_curve shed[FM_TIER_N];
@@ -57,8 +60,23 @@ typedef struct fm_model_cfg {
   fm_price prices[FM_PATH_N]; /* background is derived: 0.25 × standard unless set */
 } fm_model_cfg;
 
+typedef struct fm_key_cfg {
+  char *key;
+  char *name;
+  fm_limits_cfg limits;
+} fm_key_cfg;
+
+typedef struct fm_accounts_cfg {
+  bool reject_unknown_keys;
+  bool ratelimit_extension_headers; /* the x-ratelimit-remaining-* countdown set */
+  fm_limits_cfg limits;             /* for every key not listed */
+  fm_key_cfg *keys;
+  size_t n_keys;
+} fm_accounts_cfg;
+
 typedef struct fm_config {
   size_t max_body_bytes;
+  fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;
   fm_model_cfg *models;

@@ -21,13 +21,37 @@
 #include <stdlib.h>
 #include <string.h>
 
+static void free_caches(fm_pool *p) {
+  for (int r = 0; r < p->n_caches; r++) fm_cache_free(&p->caches[r]);
+  free(p->caches);
+  p->caches = NULL;
+  p->n_caches = 0;
+}
+
+static int make_caches(fm_pool *p, const fm_pool_cfg *cfg) {
+  fm_cache *c = calloc((size_t)cfg->replicas, sizeof(*c));
+  if (!c) return -1;
+  free_caches(p);
+  uint32_t blocks = (uint32_t)(cfg->cache_tokens_per_replica / FM_CACHE_BLOCK_TOKENS);
+  for (int r = 0; r < cfg->replicas; r++) fm_cache_init(&c[r], blocks);
+  p->caches = c;
+  p->n_caches = cfg->replicas;
+  return 0;
+}
+
 int fm_fleet_init(fm_fleet *f, const fm_config *cfg, const fm_clock *clock, uint64_t seed,
                   bool instant) {
   memset(f, 0, sizeof(*f));
   f->pools = calloc(cfg->n_pools ? cfg->n_pools : 1, sizeof(fm_pool));
   if (!f->pools) return -1;
   f->n_pools = cfg->n_pools;
-  for (size_t i = 0; i < cfg->n_pools; i++) f->pools[i].cfg = cfg->pools[i];
+  for (size_t i = 0; i < cfg->n_pools; i++) {
+    if (make_caches(&f->pools[i], &cfg->pools[i]) != 0) {
+      fm_fleet_free(f);
+      return -1;
+    }
+    f->pools[i].cfg = cfg->pools[i];
+  }
   f->clock = clock;
   f->instant = instant;
   fm_rng_seed(&f->rng, seed);
@@ -35,6 +59,7 @@ int fm_fleet_init(fm_fleet *f, const fm_config *cfg, const fm_clock *clock, uint
 }
 
 void fm_fleet_free(fm_fleet *f) {
+  for (size_t i = 0; f->pools && i < f->n_pools; i++) free_caches(&f->pools[i]);
   free(f->pools);
   memset(f, 0, sizeof(*f));
 }
@@ -146,8 +171,29 @@ void fm_fleet_release(fm_fleet *f, fm_ticket *t) {
   pump(f, t->pool); /* demand fell: the queue gets another draw */
 }
 
-void fm_fleet_pool_changed(fm_fleet *f, int pool) {
+int fm_fleet_set_pool(fm_fleet *f, int pool, const fm_pool_cfg *cfg) {
+  fm_pool *p = &f->pools[pool];
+  if ((cfg->replicas != p->cfg.replicas ||
+       cfg->cache_tokens_per_replica != p->cfg.cache_tokens_per_replica) &&
+      make_caches(p, cfg) != 0)
+    return -1;
+  p->cfg = *cfg;
   pump(f, pool);
+  return 0;
+}
+
+void fm_fleet_clear_caches(fm_fleet *f) {
+  for (size_t i = 0; i < f->n_pools; i++) {
+    fm_pool *p = &f->pools[i];
+    for (int r = 0; r < p->n_caches; r++) fm_cache_free(&p->caches[r]);
+  }
+}
+
+int fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key) {
+  uint64_t n = (uint64_t)f->pools[pool].n_caches;
+  if (affinity_key && *affinity_key)
+    return (int)(fm_mix64(fm_hash64(affinity_key, strlen(affinity_key), 0x61666631ULL)) % n);
+  return (int)fm_rng_below(&f->rng, n);
 }
 
 void fm_fleet_expire(fm_fleet *f) {

@@ -7,6 +7,7 @@
 #ifndef FM_FLEET_H
 #define FM_FLEET_H
 
+#include "cache.h"
 #include "clock.h"
 #include "config.h"
 #include "rng.h"
@@ -33,6 +34,8 @@ typedef struct fm_pool {
   int running[FM_TIER_N];      /* fleetmock's own requests holding a slot */
   int queued[FM_TIER_N];
   fm_ticket *queue_head[FM_TIER_N], *queue_tail[FM_TIER_N];
+  fm_cache *caches; /* one prompt cache per replica */
+  int n_caches;
 } fm_pool;
 
 typedef struct fm_fleet {
@@ -66,9 +69,14 @@ double fm_pool_shed_probability(const fm_pool *p, fm_tier tier);
 /* Requests fleetmock itself is running on the pool (all tiers). */
 int fm_pool_running(const fm_pool *p);
 
-/* Call after changing a pool's settings (load, slots, curves): queued
- * requests are drawn again against the new demand. */
-void fm_fleet_pool_changed(fm_fleet *f, int pool);
+/* Replaces a pool's live settings (PATCH, reset, scenarios). Queued requests
+ * are drawn again against the new demand; a change of replicas or cache size
+ * starts the pool's prompt caches afresh. Returns -1 on OOM (nothing changed). */
+int fm_fleet_set_pool(fm_fleet *f, int pool, const fm_pool_cfg *cfg);
+/* Empties every prompt cache (reset). */
+void fm_fleet_clear_caches(fm_fleet *f);
+/* Picks the replica for a request: by affinity key when there is one, else a seeded draw. */
+int fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key);
 /* Sheds every queued request whose queue timeout has passed. */
 void fm_fleet_expire(fm_fleet *f);
 /* Earliest queue deadline over all pools, or UINT64_MAX when nothing waits. */

@@ -531,7 +531,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     fm_log(FM_LOG_ERROR, "out of memory building the fleet", NULL);
     return -1;
   }
-  fm_accounts_init(&s->accounts);
+  fm_accounts_init(&s->accounts, &s->cfg.accounts, s->cfg.n_models);
   raise_fd_limit();
   s->listen_fd = open_listener(s);
   if (s->listen_fd < 0) return -1;

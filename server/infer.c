@@ -3,7 +3,9 @@
 
 #include "log.h"
 
+#include <math.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +15,9 @@
 
 void fm_infer_params_free(fm_infer_params *p) {
   free(p->model_name);
+  free(p->affinity);
+  free(p->isolation);
+  fm_prefix_free(&p->prefix);
   for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
   memset(p, 0, sizeof(*p));
 }
@@ -23,8 +28,9 @@ static void bill(fm_job *j) {
   if (!j->p.account || !j->status) return;
   fm_usage *u = &j->p.account->by_path[j->p.path];
   u->requests++;
-  if (j->status == 503) {
-    u->shed++;
+  if (j->status == 503 || j->status == 429) {
+    if (j->status == 503) u->shed++;
+    else u->limited++;
     return;
   }
   u->ok++;
@@ -34,7 +40,9 @@ static void bill(fm_job *j) {
   u->cached_tokens += j->p.cached_tokens;
   u->generated_tokens += generated;
   const fm_price *price = &j->srv->cfg.models[j->p.model].prices[j->p.path];
-  u->cost_usd += fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
+  double cost = fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
+  u->cost_usd += cost;
+  j->p.account->spent_usd += cost;
 }
 
 static void job_close(fm_req *r) {
@@ -70,6 +78,7 @@ static void step(fm_job *j, fm_buf *out) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;
     size_t n = fm_gen_next(&c->gen, &st, tok);
+    if (j->limiter) fm_limiter_generated(j->limiter, 1);
     if (n > 0) {
       if (out) j->render->stream_token(j, out, i, tok, n);
       else fm_buf_put(&c->text, tok, n);
@@ -145,6 +154,67 @@ static void reply_full(fm_req *r) {
   fm_buf_free(&body);
 }
 
+/* The account's limits for this model, and (extension) what is left of them. */
+static void ratelimit_headers(fm_job *j) {
+  const fm_limiter *l = j->limiter;
+  if (!l) return;
+  fm_req *r = j->req;
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Prompt", "%.0f", l->b[FM_LIMIT_PROMPT].limit);
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Cache-Adjusted-Prompt", "%.0f",
+                l->b[FM_LIMIT_UNCACHED].limit);
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Generated", "%.0f", l->b[FM_LIMIT_GENERATED].limit);
+  if (!j->srv->cfg.accounts.ratelimit_extension_headers) return;
+  static const char *const names[FM_LIMIT_N] = {NULL, "x-ratelimit-remaining-tokens-prompt",
+                                                "x-ratelimit-remaining-tokens-cache-adjusted-prompt",
+                                                "x-ratelimit-remaining-tokens-generated"};
+  for (int k = FM_LIMIT_PROMPT; k < FM_LIMIT_N; k++)
+    fm_req_header(r, names[k], "%.0f", l->b[k].level > 0 ? floor(l->b[k].level) : 0.0);
+  fm_req_header(r, "x-ratelimit-limit-requests", "%.0f", l->b[FM_LIMIT_REQUESTS].limit);
+  fm_req_header(r, "x-ratelimit-remaining-requests", "%.0f",
+                l->b[FM_LIMIT_REQUESTS].level > 0 ? floor(l->b[FM_LIMIT_REQUESTS].level) : 0.0);
+  if (fm_limiter_over(l)) fm_req_header(r, "x-ratelimit-over-limit", "yes");
+}
+
+static void fleet_headers(fm_job *j, uint64_t now) {
+  fm_req *r = j->req;
+  fm_req_header(r, "x-fleetmock-pool", "%s", j->srv->fleet.pools[j->p.pool].cfg.name);
+  fm_req_header(r, "x-fleetmock-replica", "%d", j->replica);
+  fm_req_header(r, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
+  fm_req_header(r, "x-fleetmock-queue-ms", "%.0f", (double)(now - j->arrived_us) / 1000.0);
+}
+
+/* 429: say which limit, its value, and when to retry, in simulated and real time. */
+static void rate_limited(fm_job *j, fm_limit_verdict v) {
+  fm_server *s = j->srv;
+  fm_account *acc = j->p.account;
+  j->status = 429;
+  acc->limited_by[v.hit]++;
+  double real_s = (double)v.retry_after_us / 1e6 / s->opt.time_scale;
+  long retry_s = (long)ceil(real_s);
+  if (retry_s < 1) retry_s = 1;
+  fm_req_header(j->req, "Retry-After", "%ld", retry_s);
+  fm_req_header(j->req, "retry-after-ms", "%.0f", ceil(real_s * 1000.0));
+  ratelimit_headers(j);
+  char msg[600];
+  const char *model = s->cfg.models[j->p.model].id;
+  if (v.hit == FM_LIMIT_BUDGET) {
+    snprintf(msg, sizeof(msg),
+             "budget exceeded: this account has spent $%.4f of its $%.2f monthly budget; raise "
+             "accounts...limits.budget_usd or wait for the next month",
+             acc->spent_usd, acc->limits->budget_usd);
+    j->render->error(j->req, 429, "BUDGET_EXCEEDED", NULL, msg);
+    return;
+  }
+  static const char *const what[FM_LIMIT_N] = {
+      "requests per minute", "prompt tokens per second", "uncached prompt tokens per second",
+      "generated tokens per second"};
+  snprintf(msg, sizeof(msg),
+           "rate limit exceeded: %s for %s on this account is %.0f (limit \"%s\"); retry after "
+           "%.3f s (Retry-After) and ramp up gradually: limits grow while you use most of them",
+           what[v.hit], model, v.limit, fm_limit_names[v.hit], real_s);
+  j->render->error(j->req, 429, "RATE_LIMITED", NULL, msg);
+}
+
 /* The request holds a slot: send headers, then pace or compute the tokens. */
 static void admitted(fm_job *j) {
   fm_req *r = j->req;
@@ -152,6 +222,9 @@ static void admitted(fm_job *j) {
   uint64_t now = fm_server_now(s);
   j->status = 200;
   j->admitted_us = now;
+  if (j->limiter) fm_limiter_charge(j->limiter, j->p.prompt_tokens,
+                                    j->p.prompt_tokens - j->p.cached_tokens);
+  fm_cache_insert(&s->fleet.pools[j->p.pool].caches[j->replica], &j->p.prefix, j->cache_salt);
   uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
   j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
   j->next_due_us = j->first_token_us;
@@ -160,9 +233,8 @@ static void admitted(fm_job *j) {
   fm_req_header(r, "fireworks-cached-prompt-tokens", "%u", j->p.cached_tokens);
   fm_req_header(r, "fireworks-server-time-to-first-token", "%.3f",
                 fm_us_to_s(j->first_token_us - j->arrived_us));
-  fm_req_header(r, "x-fleetmock-pool", "%s", s->fleet.pools[j->p.pool].cfg.name);
-  fm_req_header(r, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
-  fm_req_header(r, "x-fleetmock-queue-ms", "%.0f", (double)(now - j->arrived_us) / 1000.0);
+  fleet_headers(j, now);
+  ratelimit_headers(j);
 
   if (j->p.stream) {
     r->fill = stream_fill;
@@ -184,10 +256,8 @@ static void admitted(fm_job *j) {
 static void on_shed(fm_job *j) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
-  fm_req_header(j->req, "x-fleetmock-pool", "%s", p->cfg.name);
-  fm_req_header(j->req, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
-  fm_req_header(j->req, "x-fleetmock-queue-ms", "%.0f",
-                (double)(fm_server_now(j->srv) - j->arrived_us) / 1000.0);
+  fleet_headers(j, fm_server_now(j->srv));
+  ratelimit_headers(j);
   char msg[512];
   snprintf(msg, sizeof(msg),
            "Service overloaded: pool %s is shedding %s traffic (utilisation %.2f). Priority is "
@@ -260,6 +330,37 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
     }
     if (room > 0 && (long)target > room) target = (uint32_t)room;
     fm_gen_start(&choices[i].gen, seed, target);
+  }
+
+  /* Prompt cache: the replica this request lands on, and what it already holds. */
+  fm_pool *pool = &s->fleet.pools[j->p.pool];
+  fm_account *acc = j->p.account;
+  j->replica = fm_fleet_pick_replica(&s->fleet, j->p.pool, j->p.affinity);
+  j->cache_salt = fm_mix64(fm_hash64(acc->key_id, strlen(acc->key_id), 0) ^
+                           (j->p.isolation ? fm_hash64(j->p.isolation, strlen(j->p.isolation), 1)
+                                           : 0));
+  uint64_t cached = (uint64_t)fm_cache_lookup(&pool->caches[j->replica], &j->p.prefix,
+                                              j->cache_salt) * FM_CACHE_BLOCK_TOKENS;
+  j->p.cached_tokens = (uint32_t)(cached < j->p.prompt_tokens ? cached : j->p.prompt_tokens);
+  acc->cache_lookups++;
+  if (j->p.cached_tokens) acc->cache_hits++;
+
+  /* Account limits come before the fleet: a 429 never takes a slot. */
+  uint64_t now = j->arrived_us;
+  j->limiter = fm_account_limiter(acc, j->p.model, s->cfg.n_models, now);
+  if (acc->limits->budget_usd > 0 && acc->spent_usd >= acc->limits->budget_usd) {
+    fm_limit_verdict v = {.ok = false, .hit = FM_LIMIT_BUDGET,
+                          .limit = acc->limits->budget_usd, .retry_after_us = 86400000000ULL};
+    rate_limited(j, v);
+    return;
+  }
+  if (j->limiter) {
+    fm_limit_verdict v = fm_limiter_check(j->limiter, acc->limits, now, j->p.prompt_tokens,
+                                          j->p.prompt_tokens - j->p.cached_tokens);
+    if (!v.ok) {
+      rate_limited(j, v);
+      return;
+    }
   }
 
   j->ticket.decided = on_decided;

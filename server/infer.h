@@ -8,6 +8,7 @@
 #define FM_INFER_H
 
 #include "buf.h"
+#include "cache.h"
 #include "fleet.h"
 #include "server.h"
 #include "textgen.h"
@@ -33,6 +34,9 @@ typedef struct fm_infer_params {
   bool stream;
   bool include_usage;
   bool perf_metrics;
+  char *affinity;   /* x-session-affinity, else prompt_cache_key, else user */
+  char *isolation;  /* prompt-cache isolation key */
+  fm_prefix prefix; /* the prompt's cache blocks */
 } fm_infer_params;
 
 /* How one API writes what the job produces. */
@@ -75,7 +79,10 @@ struct fm_job {
   uint64_t next_due_us;
   uint64_t done_us;
   uint32_t completion_tokens;
-  int status; /* what the client was answered: 200, or 503 when shed */
+  int status; /* what the client was answered: 200, 429, or 503 when shed */
+  int replica;
+  uint64_t cache_salt;
+  fm_limiter *limiter; /* the account's buckets for this model */
   uint32_t choices_left;
   bool opened;
   bool closed;
