@@ -44,6 +44,7 @@ fm_limiter *fm_account_limiter(fm_account *acc, int model, size_t n_models, uint
   }
   fm_limiter *l = &acc->limiters[model];
   fm_limiter_advance(l, acc->limits, now_us);
+  l->touched = true;
   return l;
 }
 

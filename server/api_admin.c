@@ -146,9 +146,39 @@ static cJSON *usage_json(const fm_usage *u) {
   return o;
 }
 
-static cJSON *account_json(const fm_account *a) {
+/* Current limits and bucket levels, for each model the account has used. */
+static cJSON *limits_json(fm_server *s, fm_account *a) {
+  cJSON *models = cJSON_CreateObject();
+  uint64_t now = fm_server_now(s);
+  for (size_t m = 0; m < a->n_limiters; m++) {
+    if (!a->limiters[m].touched) continue;
+    fm_limiter *l = fm_account_limiter(a, (int)m, s->cfg.n_models, now);
+    cJSON *o = cJSON_AddObjectToObject(models, s->cfg.models[m].id);
+    for (int k = 0; k < FM_LIMIT_N; k++) {
+      cJSON *b = cJSON_AddObjectToObject(o, fm_limit_names[k]);
+      cJSON_AddNumberToObject(b, "limit", l->b[k].limit);
+      cJSON_AddNumberToObject(b, "level", l->b[k].level);
+      cJSON_AddNumberToObject(b, "ceiling", a->limits->ceiling[k]);
+    }
+  }
+  return models;
+}
+
+static cJSON *account_json(fm_server *s, fm_account *a) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "key_id", a->key_id);
+  cJSON_AddStringToObject(o, "name", a->name);
+  cJSON_AddItemToObject(o, "limits", limits_json(s, a));
+  cJSON *by = cJSON_AddObjectToObject(o, "limited_by");
+  for (int k = 0; k <= FM_LIMIT_N; k++)
+    cJSON_AddNumberToObject(by, fm_limit_names[k], (double)a->limited_by[k]);
+  cJSON_AddNumberToObject(o, "spent_usd", a->spent_usd);
+  cJSON_AddNumberToObject(o, "budget_usd", a->limits->budget_usd);
+  cJSON *cache = cJSON_AddObjectToObject(o, "cache");
+  cJSON_AddNumberToObject(cache, "lookups", (double)a->cache_lookups);
+  cJSON_AddNumberToObject(cache, "hits", (double)a->cache_hits);
+  cJSON_AddNumberToObject(cache, "hit_rate",
+                          a->cache_lookups ? (double)a->cache_hits / a->cache_lookups : 0.0);
   cJSON *tiers = cJSON_AddObjectToObject(o, "tiers");
   fm_usage total = {0};
   for (int k = 0; k < FM_PATH_N; k++) {
@@ -178,13 +208,13 @@ static void accounts(fm_req *r, const char *key_id) {
                       key_id);
       return;
     }
-    reply_json(r, 200, account_json(acc));
+    reply_json(r, 200, account_json(r->srv, acc));
     return;
   }
   cJSON *root = cJSON_CreateObject();
   cJSON *list = cJSON_AddArrayToObject(root, "accounts");
   for (size_t i = 0; i < a->cap; i++)
-    if (a->slots[i]) cJSON_AddItemToArray(list, account_json(a->slots[i]));
+    if (a->slots[i]) cJSON_AddItemToArray(list, account_json(r->srv, a->slots[i]));
   reply_json(r, 200, root);
 }
 

@@ -50,6 +50,7 @@ typedef struct fm_limiter {
   fm_bucket b[FM_LIMIT_N];
   uint64_t last_us;  /* last refill */
   uint64_t adapt_us; /* start of the current adaptation step */
+  bool touched;      /* the account has sent this model a request */
 } fm_limiter;
 
 /* What a charge found. */
