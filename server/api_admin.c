@@ -100,7 +100,7 @@ static void patch_pools(fm_req *r, const char *name) {
                     name);
     return;
   }
-  cJSON *body = fm_parse_body(r, fm_openai_error_msg);
+  cJSON *body = fm_parse_body(r);
   if (!body) return;
   fm_config_errors errs = {0};
   size_t n = s->fleet.n_pools;

@@ -14,340 +14,87 @@
 #include <string.h>
 #include <strings.h>
 
-#define MAX_NESTING 64
-
-/* ---- errors --------------------------------------------------------------- */
-
-static const char *error_type(int status) {
-  switch (status) {
-  case 401: return "authentication_error";
-  case 404: return "error"; /* what the real API sends for an unknown model */
-  case 429: return "rate_limit_error";
-  case 500: return "internal_error";
-  case 503: return "server_error";
-  default: return "invalid_request_error";
-  }
-}
-
-void fm_openai_error_msg(fm_req *r, int status, const char *code, const char *param,
-                         const char *msg) {
-  fm_buf b;
-  fm_buf_init(&b);
-  fm_buf_printf(&b, "{\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\",\"message\":",
-                error_type(status), code);
-  fm_buf_json_str(&b, msg);
-  fm_buf_puts(&b, ",\"param\":");
-  fm_buf_json_str(&b, param);
-  fm_buf_puts(&b, "}}");
-  fm_req_reply(r, status, "application/json", &b);
-  fm_buf_free(&b);
-}
-
-void fm_openai_error(fm_req *r, int status, const char *code, const char *param, const char *fmt,
-                     ...) {
-  char msg[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  fm_openai_error_msg(r, status, code, param, msg);
-}
-
-/* ---- body checks ---------------------------------------------------------- */
-
-const char *fm_json_prescan(const char *p, size_t n, int max_depth, char *msg, size_t cap) {
-  const unsigned char *s = (const unsigned char *)p;
-  int depth = 0;
-  bool in_str = false, esc = false;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = s[i];
-    if (c >= 0x80) { /* validate one UTF-8 sequence (RFC 3629: no overlongs, no surrogates) */
-      size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
-      bool ok = len && c <= 0xf4 && i + len <= n;
-      for (size_t k = 1; ok && k < len; k++) ok = (s[i + k] & 0xc0) == 0x80;
-      if (ok && len == 3) ok = !(c == 0xe0 && s[i + 1] < 0xa0) && !(c == 0xed && s[i + 1] >= 0xa0);
-      if (ok && len == 4) ok = !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] >= 0x90);
-      if (!ok) {
-        snprintf(msg, cap, "request body is not valid UTF-8 (bad byte 0x%02x at offset %zu); "
-                           "send UTF-8 encoded JSON", c, i);
-        return msg;
-      }
-      i += len - 1;
-      continue;
-    }
-    if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
-    } else if (c == '"') {
-      in_str = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > max_depth) {
-        snprintf(msg, cap, "request body nests deeper than %d levels (at offset %zu); flatten it",
-                 max_depth, i);
-        return msg;
-      }
-    } else if (c == ']' || c == '}') {
-      depth--;
-    }
-  }
-  return NULL;
-}
-
-cJSON *fm_parse_body(fm_req *r, void (*err)(fm_req *, int, const char *, const char *,
-                                              const char *)) {
-  char msg[256];
-  if (r->body.len == 0) {
-    err(r, 400, "INVALID_ARGUMENT", NULL, "request body is empty; send a JSON object");
-    return NULL;
-  }
-  if (fm_json_prescan(r->body.data, r->body.len, MAX_NESTING, msg, sizeof(msg))) {
-    err(r, 400, "INVALID_ARGUMENT", NULL, msg);
-    return NULL;
-  }
-  const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(r->body.data, r->body.len, &end, false);
-  if (!root) {
-    const char *at = cJSON_GetErrorPtr();
-    size_t off = at && at >= r->body.data ? (size_t)(at - r->body.data) : 0;
-    snprintf(msg, sizeof(msg), "request body is not valid JSON (stopped at byte %zu); send a JSON "
-                               "object", off);
-    err(r, 400, "INVALID_ARGUMENT", NULL, msg);
-    return NULL;
-  }
-  for (; end && end < r->body.data + r->body.len; end++) {
-    if (*end != ' ' && *end != '\n' && *end != '\r' && *end != '\t') {
-      cJSON_Delete(root);
-      snprintf(msg, sizeof(msg), "request body has extra data after the JSON value (byte %zu); "
-                                 "send exactly one JSON object", (size_t)(end - r->body.data));
-      err(r, 400, "INVALID_ARGUMENT", NULL, msg);
-      return NULL;
-    }
-  }
-  if (!cJSON_IsObject(root)) {
-    cJSON_Delete(root);
-    err(r, 400, "INVALID_ARGUMENT", NULL, "request body must be a JSON object, e.g. "
-                                          "{\"model\": ..., \"messages\": [...]}");
-    return NULL;
-  }
-  return root;
-}
-
-const char *fm_bearer_key(fm_req *r) {
-  const char *h = fm_req_header_in(r, "Authorization");
-  if (!h || strncasecmp(h, "Bearer ", 7) != 0) return NULL;
-  h += 7;
-  while (*h == ' ') h++;
-  return *h ? h : NULL;
-}
-
-/* ---- field readers: each answers 400 naming the field and returns false --- */
-
-typedef struct reader {
-  fm_req *r;
-  const cJSON *obj;
-  bool failed;
-} reader;
-
-static void bad(reader *rd, const char *field, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static void bad(reader *rd, const char *field, const char *fmt, ...) {
-  if (rd->failed) return;
-  rd->failed = true;
-  char msg[768];
-  va_list ap;
-  va_start(ap, fmt);
-  int n = snprintf(msg, sizeof(msg), "%s: ", field);
-  vsnprintf(msg + n, sizeof(msg) - (size_t)n, fmt, ap);
-  va_end(ap);
-  fm_openai_error_msg(rd->r, 400, "INVALID_ARGUMENT", field, msg);
-}
-
-static const cJSON *field(reader *rd, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rd->obj, name);
-  return v && !cJSON_IsNull(v) ? v : NULL;
-}
-
-static bool read_bool(reader *rd, const char *name, bool def) {
-  const cJSON *v = field(rd, name);
-  if (!v) return def;
-  if (!cJSON_IsBool(v)) bad(rd, name, "must be true or false");
-  return cJSON_IsTrue(v);
-}
-
-static double read_number(reader *rd, const char *name, double lo, double hi, double def) {
-  const cJSON *v = field(rd, name);
-  if (!v) return def;
-  if (!cJSON_IsNumber(v)) bad(rd, name, "must be a number between %g and %g", lo, hi);
-  else if (!(v->valuedouble >= lo && v->valuedouble <= hi))
-    bad(rd, name, "must be between %g and %g (got %g)", lo, hi, v->valuedouble);
-  return v->valuedouble;
-}
-
-/* Integers arrive as doubles; they must be whole and in range. */
-static long long read_int(reader *rd, const char *name, long long lo, long long hi,
-                          long long def, bool *present) {
-  const cJSON *v = field(rd, name);
-  if (present) *present = v != NULL;
-  if (!v) return def;
-  double d = v->valuedouble;
-  if (!cJSON_IsNumber(v) || d != floor(d)) {
-    bad(rd, name, "must be a whole number between %lld and %lld", lo, hi);
-    return def;
-  }
-  if (d < (double)lo || d > (double)hi) {
-    bad(rd, name, "must be between %lld and %lld (got %.0f)", lo, hi, d);
-    return def;
-  }
-  return (long long)d;
-}
-
-static const char *read_string(reader *rd, const char *name) {
-  const cJSON *v = field(rd, name);
-  if (!v) return NULL;
-  if (!cJSON_IsString(v)) {
-    bad(rd, name, "must be a string");
-    return NULL;
-  }
-  return v->valuestring;
-}
 
 /* ---- the fields shared by chat and completions ---------------------------- */
 
-static bool read_common(reader *rd, fm_infer_params *p) {
+static bool read_common(fm_reader *rd, fm_infer_params *p) {
   fm_server *s = rd->r->srv;
-  p->account = fm_accounts_get(&s->accounts, fm_bearer_key(rd->r));
-  if (!p->account) {
-    rd->failed = true;
-    if (s->cfg.accounts.reject_unknown_keys)
-      fm_openai_error(rd->r, 401, "UNAUTHENTICATED", NULL,
-                      "unknown API key: this server only accepts the keys listed in its config "
-                      "(accounts.keys); check the key you send");
-    else
-      fm_openai_error(rd->r, 500, "INTERNAL", NULL, "out of memory creating the account; retry");
-    return false;
-  }
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(rd->obj, "model");
-  if (!m || cJSON_IsNull(m)) {
-    bad(rd, "model", "is required; set it to a model id such as "
-                     "\"accounts/fireworks/models/kimi-k2p6\" (GET /v1/models lists them)");
-    return false;
-  }
-  if (!cJSON_IsString(m)) {
-    bad(rd, "model", "must be a string model id such as \"accounts/fireworks/models/kimi-k2p6\"");
-    return false;
-  }
-  p->model = fm_config_find_model(&s->cfg, m->valuestring);
-  if (p->model < 0) {
-    rd->failed = true;
-    fm_openai_error(rd->r, 404, "NOT_FOUND", "model",
-                    "Model not found, inaccessible, and/or not deployed: \"%.200s\" is not served "
-                    "here; GET /v1/models lists the ids this server knows",
-                    m->valuestring);
-    return false;
-  }
+  if (!fm_rd_account_and_model(rd, p)) return false;
   const fm_model_cfg *mc = &s->cfg.models[p->model];
-  p->model_name = strdup(m->valuestring);
-  p->pool = mc->pool;
 
   bool has_max = false, has_mct = false;
   long long ctx = mc->context_length;
-  long long mt = read_int(rd, "max_tokens", 1, ctx, 0, &has_max);
-  long long mct = read_int(rd, "max_completion_tokens", 1, ctx, 0, &has_mct);
+  long long mt = fm_rd_int(rd, "max_tokens", 1, ctx, 0, &has_max);
+  long long mct = fm_rd_int(rd, "max_completion_tokens", 1, ctx, 0, &has_mct);
   if (has_max && has_mct)
-    bad(rd, "max_completion_tokens", "send either max_tokens or max_completion_tokens, not both");
+    fm_rd_bad(rd, "max_completion_tokens", "send either max_tokens or max_completion_tokens, not both");
   p->max_tokens = (uint32_t)(has_max ? mt : mct);
-  p->stream = read_bool(rd, "stream", false);
-  const cJSON *so = field(rd, "stream_options");
+  p->stream = fm_rd_bool(rd, "stream", false);
+  const cJSON *so = fm_rd_field(rd, "stream_options");
   if (so) {
     if (!cJSON_IsObject(so)) {
-      bad(rd, "stream_options", "must be an object such as {\"include_usage\": true}");
+      fm_rd_bad(rd, "stream_options", "must be an object such as {\"include_usage\": true}");
     } else {
       const cJSON *iu = cJSON_GetObjectItemCaseSensitive(so, "include_usage");
       if (iu && !cJSON_IsNull(iu) && !cJSON_IsBool(iu))
-        bad(rd, "stream_options.include_usage", "must be true or false");
+        fm_rd_bad(rd, "stream_options.include_usage", "must be true or false");
       p->include_usage = cJSON_IsTrue(iu);
     }
   }
-  p->n = (int)read_int(rd, "n", 1, 128, 1, NULL);
-  read_number(rd, "temperature", 0, 2, 1);
-  read_number(rd, "top_p", 0, 1, 1);
-  read_number(rd, "frequency_penalty", -2, 2, 0);
-  read_number(rd, "presence_penalty", -2, 2, 0);
-  read_int(rd, "top_k", 0, 100000, 0, NULL);
-  const char *user = read_string(rd, "user");
-  const char *pck = read_string(rd, "prompt_cache_key");
-  const char *iso = read_string(rd, "prompt_cache_isolation_key");
-  const char *aff = fm_req_header_in(rd->r, "x-session-affinity");
-  aff = aff && *aff ? aff : pck && *pck ? pck : user && *user ? user : NULL;
-  if (aff) p->affinity = strdup(aff);
-  const char *iso_h = fm_req_header_in(rd->r, "x-prompt-cache-isolation-key");
-  iso = iso_h && *iso_h ? iso_h : iso;
-  if (iso && *iso) p->isolation = strdup(iso);
-  p->ignore_eos = read_bool(rd, "ignore_eos", false);
-  p->perf_metrics = read_bool(rd, "perf_metrics_in_response", false);
+  p->n = (int)fm_rd_int(rd, "n", 1, 128, 1, NULL);
+  fm_rd_number(rd, "temperature", 0, 2, 1);
+  fm_rd_number(rd, "top_p", 0, 1, 1);
+  fm_rd_number(rd, "frequency_penalty", -2, 2, 0);
+  fm_rd_number(rd, "presence_penalty", -2, 2, 0);
+  fm_rd_int(rd, "top_k", 0, 100000, 0, NULL);
+  const char *user = fm_rd_string(rd, "user");
+  const char *pck = fm_rd_string(rd, "prompt_cache_key");
+  fm_rd_cache_keys(rd, p, pck && *pck ? pck : user);
+  p->ignore_eos = fm_rd_bool(rd, "ignore_eos", false);
+  p->perf_metrics = fm_rd_bool(rd, "perf_metrics_in_response", false);
   bool has_seed = false;
-  long long seed = read_int(rd, "seed", -9007199254740991LL, 9007199254740991LL, 0, &has_seed);
+  long long seed = fm_rd_int(rd, "seed", -9007199254740991LL, 9007199254740991LL, 0, &has_seed);
   p->seed = has_seed ? (uint64_t)seed : s->opt.seed;
 
-  const cJSON *stop = field(rd, "stop");
+  const cJSON *stop = fm_rd_field(rd, "stop");
   if (stop) {
     if (cJSON_IsString(stop)) {
       if (*stop->valuestring) p->stop[p->n_stop++] = strdup(stop->valuestring);
     } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) <= FM_STOP_MAX) {
       for (const cJSON *it = stop->child; it && !rd->failed; it = it->next) {
-        if (!cJSON_IsString(it)) bad(rd, "stop", "must hold only strings");
+        if (!cJSON_IsString(it)) fm_rd_bad(rd, "stop", "must hold only strings");
         else if (*it->valuestring) p->stop[p->n_stop++] = strdup(it->valuestring);
       }
     } else {
-      bad(rd, "stop", "must be a string or an array of at most %d strings", FM_STOP_MAX);
+      fm_rd_bad(rd, "stop", "must be a string or an array of at most %d strings", FM_STOP_MAX);
     }
     for (int i = 0; i < p->n_stop && !rd->failed; i++)
       if (strlen(p->stop[i]) > FM_STOP_MAX_BYTES)
-        bad(rd, "stop", "each stop sequence must be at most %d bytes", FM_STOP_MAX_BYTES);
+        fm_rd_bad(rd, "stop", "each stop sequence must be at most %d bytes", FM_STOP_MAX_BYTES);
   }
 
   const char *tier = NULL;
-  const cJSON *st = field(rd, "service_tier");
-  if (st && !cJSON_IsString(st)) bad(rd, "service_tier", "must be a string: \"auto\", "
+  const cJSON *st = fm_rd_field(rd, "service_tier");
+  if (st && !cJSON_IsString(st)) fm_rd_bad(rd, "service_tier", "must be a string: \"auto\", "
                                                          "\"default\", \"flex\", \"priority\" or "
                                                          "\"background\"");
   else if (st) tier = st->valuestring;
   if (rd->failed) return false;
 
-  bool fast = mc->paths & (1u << FM_PATH_FAST);
-  p->tier = FM_TIER_STANDARD;
-  p->path = fast ? FM_PATH_FAST : FM_PATH_STANDARD;
-  if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "default") || !strcmp(tier, "flex")) {
-    if (!fast && !(mc->paths & (1u << FM_PATH_STANDARD)))
-      bad(rd, "service_tier", "model %s has no Standard path; use service_tier \"%s\"",
-          mc->id, mc->paths & (1u << FM_PATH_PRIORITY) ? "priority" : "background");
-  } else if (!strcmp(tier, "priority")) {
-    if (fast)
-      bad(rd, "service_tier", "Priority and Fast are not stackable: %s is a Fast router; drop "
-                              "service_tier or use the non-Fast model id", mc->id);
-    else if (!(mc->paths & (1u << FM_PATH_PRIORITY)))
-      bad(rd, "service_tier", "model %s has no Priority path; drop service_tier to use "
-                              "Standard", mc->id);
-    p->tier = FM_TIER_PRIORITY;
-    p->path = FM_PATH_PRIORITY;
-  } else if (!strcmp(tier, "background")) {
-    if (fast || !(mc->paths & (1u << FM_PATH_BACKGROUND)))
-      bad(rd, "service_tier", "model %s has no Background path; drop service_tier to use "
-                              "Standard", mc->id);
-    p->tier = FM_TIER_BACKGROUND;
-    p->path = FM_PATH_BACKGROUND;
-  } else {
-    bad(rd, "service_tier", "unknown value \"%.64s\"; use \"auto\", \"default\", \"flex\", "
-                            "\"priority\" or \"background\"", tier);
-  }
+  if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "default") || !strcmp(tier, "flex"))
+    fm_rd_tier(rd, p, "service_tier", FM_TIER_STANDARD);
+  else if (!strcmp(tier, "priority")) fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
+  else if (!strcmp(tier, "background")) fm_rd_tier(rd, p, "service_tier", FM_TIER_BACKGROUND);
+  else
+    fm_rd_bad(rd, "service_tier", "unknown value \"%.64s\"; use \"auto\", \"default\", \"flex\", "
+                                  "\"priority\" or \"background\"", tier);
   return !rd->failed;
 }
 
 /* ---- prompts -------------------------------------------------------------- */
 
 /* Adds one message content (string or text parts) to the prompt; returns its bytes or -1. */
-static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix *pre) {
+static long content_bytes(fm_reader *rd, const cJSON *content, int index, fm_prefix *pre) {
   char name[64];
   snprintf(name, sizeof(name), "messages[%d].content", index);
   if (cJSON_IsString(content)) {
@@ -356,7 +103,7 @@ static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix
     return (long)n;
   }
   if (!cJSON_IsArray(content)) {
-    bad(rd, name, "must be a string or an array of content parts like "
+    fm_rd_bad(rd, name, "must be a string or an array of content parts like "
                   "[{\"type\": \"text\", \"text\": \"...\"}]");
     return -1;
   }
@@ -366,7 +113,7 @@ static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
     if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
       snprintf(name, sizeof(name), "messages[%d].content[%d]", index, k);
-      bad(rd, name, "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
+      fm_rd_bad(rd, name, "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
                     "\"text\": \"...\"}");
       return -1;
     }
@@ -374,7 +121,7 @@ static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix
     if (strcmp(type->valuestring, "text") == 0) {
       if (!cJSON_IsString(text)) {
         snprintf(name, sizeof(name), "messages[%d].content[%d].text", index, k);
-        bad(rd, name, "must be a string");
+        fm_rd_bad(rd, name, "must be a string");
         return -1;
       }
       size_t n = strlen(text->valuestring);
@@ -387,29 +134,16 @@ static long content_bytes(reader *rd, const cJSON *content, int index, fm_prefix
   return total;
 }
 
-/* Records the prompt's size; answers 400 when prompt plus max_tokens cannot fit the context. */
-static bool prompt_fits(reader *rd, fm_infer_params *p, uint64_t tokens) {
-  const fm_model_cfg *mc = &rd->r->srv->cfg.models[p->model];
-  if (tokens + (p->max_tokens ? p->max_tokens : 1) > (uint64_t)mc->context_length) {
-    bad(rd, "max_tokens", "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context "
-                          "length of %s (%ld tokens); shorten the prompt or lower max_tokens",
-        (unsigned long long)tokens, p->max_tokens, mc->id, mc->context_length);
-    return false;
-  }
-  p->prompt_tokens = (uint32_t)tokens;
-  p->prompt_digest = p->prefix.digest;
-  return true;
-}
 
-static bool read_messages(reader *rd, fm_infer_params *p) {
+static bool read_messages(fm_reader *rd, fm_infer_params *p) {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!msgs || cJSON_IsNull(msgs)) {
-    bad(rd, "messages", "is required: an array like [{\"role\": \"user\", \"content\": "
+    fm_rd_bad(rd, "messages", "is required: an array like [{\"role\": \"user\", \"content\": "
                         "\"Hello\"}]");
     return false;
   }
   if (!cJSON_IsArray(msgs) || !msgs->child) {
-    bad(rd, "messages", "must be a non-empty array like [{\"role\": \"user\", \"content\": "
+    fm_rd_bad(rd, "messages", "must be a non-empty array like [{\"role\": \"user\", \"content\": "
                         "\"Hello\"}]");
     return false;
   }
@@ -422,7 +156,7 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
     char name[64];
     snprintf(name, sizeof(name), "messages[%d]", i);
     if (!cJSON_IsObject(m)) {
-      bad(rd, name, "must be an object with \"role\" and \"content\"");
+      fm_rd_bad(rd, name, "must be an object with \"role\" and \"content\"");
       return false;
     }
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
@@ -431,7 +165,7 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
     for (size_t k = 0; cJSON_IsString(role) && k < sizeof(roles) / sizeof(roles[0]); k++)
       known = known || strcmp(role->valuestring, roles[k]) == 0;
     if (!known) {
-      bad(rd, name, "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
+      fm_rd_bad(rd, name, "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
       return false;
     }
     /* The cache sees each message as "role\n" + content + "\n". */
@@ -442,7 +176,7 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
     if (!content || cJSON_IsNull(content)) {
       if (strcmp(role->valuestring, "assistant") != 0) {
         snprintf(name, sizeof(name), "messages[%d].content", i);
-        bad(rd, name, "is required for role \"%s\"", role->valuestring);
+        fm_rd_bad(rd, name, "is required for role \"%s\"", role->valuestring);
         return false;
       }
     } else if ((bytes = content_bytes(rd, content, i, &p->prefix)) < 0) {
@@ -451,10 +185,10 @@ static bool read_messages(reader *rd, fm_infer_params *p) {
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;
   }
-  return prompt_fits(rd, p, tokens);
+  return fm_rd_prompt_fits(rd, p, tokens);
 }
 
-static bool read_prompt(reader *rd, fm_infer_params *p) {
+static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
   const cJSON *prompt = cJSON_GetObjectItemCaseSensitive(rd->obj, "prompt");
   size_t bytes = 0;
   fm_prefix_init(&p->prefix);
@@ -467,7 +201,7 @@ static bool read_prompt(reader *rd, fm_infer_params *p) {
       if (!cJSON_IsString(it)) {
         char name[32];
         snprintf(name, sizeof(name), "prompt[%d]", i);
-        bad(rd, name, "must be a string");
+        fm_rd_bad(rd, name, "must be a string");
         return false;
       }
       size_t n = strlen(it->valuestring);
@@ -475,12 +209,12 @@ static bool read_prompt(reader *rd, fm_infer_params *p) {
       bytes += n;
     }
   } else {
-    bad(rd, "prompt", prompt && !cJSON_IsNull(prompt)
+    fm_rd_bad(rd, "prompt", prompt && !cJSON_IsNull(prompt)
                           ? "must be a string or a non-empty array of strings"
                           : "is required: the text to complete");
     return false;
   }
-  return prompt_fits(rd, p, fm_tokens_for_bytes(bytes));
+  return fm_rd_prompt_fits(rd, p, fm_tokens_for_bytes(bytes));
 }
 
 /* ---- rendering ------------------------------------------------------------ */
@@ -607,24 +341,24 @@ static void stream_error(fm_job *j, fm_buf *out, int status, const char *code, c
   (void)j;
   fm_buf_printf(out, "data: {\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\","
                      "\"message\":",
-                error_type(status), code);
+                fm_openai_error_type(status), code);
   fm_buf_json_str(out, msg);
   fm_buf_puts(out, ",\"param\":null}}\n\n");
 }
 
-static const fm_renderer chat_renderer = {stream_open,  stream_token, stream_choice_end,
+static const fm_renderer chat_renderer = {false, 0, NULL, stream_open,  stream_token, stream_choice_end,
                                           stream_close, stream_error, body,
                                           fm_openai_error_msg};
-static const fm_renderer text_renderer = {stream_open,  stream_token, stream_choice_end,
+static const fm_renderer text_renderer = {false, 0, NULL, stream_open,  stream_token, stream_choice_end,
                                           stream_close, stream_error, body,
                                           fm_openai_error_msg};
 
 /* ---- handlers ------------------------------------------------------------- */
 
 static void handle(fm_req *r, bool chat) {
-  cJSON *root = fm_parse_body(r, fm_openai_error_msg);
+  cJSON *root = fm_parse_body(r);
   if (!root) return;
-  reader rd = {.r = r, .obj = root};
+  fm_reader rd = {.r = r, .obj = root};
   fm_infer_params p = {0};
   bool ok = read_common(&rd, &p) && (chat ? read_messages(&rd, &p) : read_prompt(&rd, &p));
   cJSON_Delete(root);

@@ -442,9 +442,16 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   const cJSON *server = read_obj(c, root, "server");
   if (server) {
     size_t m = check_push(c, "server");
-    static const char *const f[] = {"max_body_bytes", NULL};
+    static const char *const f[] = {"max_body_bytes", "anthropic_overload_status", NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
+    cfg->anthropic_overload_status =
+        (int)read_num(c, server, "anthropic_overload_status", 503, false, 529, true);
+    if (cfg->anthropic_overload_status != 503 && cfg->anthropic_overload_status != 529) {
+      size_t m2 = check_push(c, "anthropic_overload_status");
+      check_error(c, "must be 503 (as the Fireworks fleet) or 529 (as Anthropic's own API)");
+      check_pop(c, m2);
+    }
     check_pop(c, m);
   }
   const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(root, "pool_defaults");

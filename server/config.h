@@ -76,6 +76,7 @@ typedef struct fm_accounts_cfg {
 
 typedef struct fm_config {
   size_t max_body_bytes;
+  int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;

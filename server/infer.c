@@ -113,11 +113,17 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
     *done = true;
     return;
   }
+  if (!j->opened && j->render->open_early) {
+    j->render->stream_open(j, out);
+    j->opened = true;
+    j->next_ping_us = now + j->render->ping_us;
+  }
   while (j->choices_left > 0 && now >= j->next_due_us && out->len < FILL_HIGH_WATER) {
     if (!j->opened) {
       j->render->stream_open(j, out);
       j->opened = true;
     }
+    j->first_token_sent = true;
     step(j, out);
     j->next_due_us += fm_fleet_token_gap_us(&j->srv->fleet, j->p.pool, &j->timing_rng);
   }
@@ -133,6 +139,13 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
     return;
   }
   *next_due = j->next_due_us;
+  if (j->render->ping_us && !j->first_token_sent) { /* keep-alive while the model "thinks" */
+    if (now >= j->next_ping_us) {
+      j->render->stream_ping(j, out);
+      j->next_ping_us = now + j->render->ping_us;
+    }
+    if (j->next_ping_us < *next_due) *next_due = j->next_ping_us;
+  }
 }
 
 static void reply_full(fm_req *r) {

@@ -41,6 +41,11 @@ typedef struct fm_infer_params {
 
 /* How one API writes what the job produces. */
 typedef struct fm_renderer {
+  /* Stream: when true, stream_open runs at admission (before the first
+   * token) and stream_ping every ping_us while waiting for that token. */
+  bool open_early;
+  uint64_t ping_us;
+  void (*stream_ping)(fm_job *j, fm_buf *out);
   /* Stream: first event(s), before any token. */
   void (*stream_open)(fm_job *j, fm_buf *out);
   /* Stream: one token of one choice. */
@@ -86,6 +91,8 @@ struct fm_job {
   uint32_t choices_left;
   bool opened;
   bool closed;
+  bool first_token_sent;
+  uint64_t next_ping_us;
   fm_buf prefix; /* a renderer's per-stream constant chunk prefix, built once */
   fm_choice *choices;
 };

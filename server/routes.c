@@ -15,7 +15,7 @@ static bool has_prefix(const char *s, const char *p, const char **rest) {
 
 static void method_not_allowed(fm_req *r, const char *allow) {
   fm_req_header(r, "Allow", "%s", allow);
-  fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", r->method,
+  fm_api_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", r->method,
                   r->url, allow);
 }
 
@@ -28,9 +28,10 @@ static bool want(fm_req *r, const char *method) {
 
 static bool authorized(fm_req *r) {
   if (fm_bearer_key(r)) return true;
-  fm_openai_error(r, 401, "UNAUTHENTICATED", NULL,
-                  "missing API key: send the header 'Authorization: Bearer <your key>' (any "
-                  "non-empty key works unless the config rejects unknown keys)");
+  fm_api_error(r, 401, "UNAUTHENTICATED", NULL,
+               "missing API key: send the header 'Authorization: Bearer <your key>'%s (any "
+               "non-empty key works unless the config rejects unknown keys)",
+               r->kind == FM_ROUTE_ANTHROPIC ? " or 'x-api-key: <your key>'" : "");
   return false;
 }
 
@@ -44,7 +45,10 @@ static void health(fm_req *r) {
 static void inference(fm_req *r, const char *rest) {
   r->kind = FM_ROUTE_OPENAI;
   const char *id;
-  if (strcmp(rest, "chat/completions") == 0) {
+  if (strcmp(rest, "messages") == 0) {
+    r->kind = FM_ROUTE_ANTHROPIC;
+    if (want(r, "POST") && authorized(r)) fm_api_messages(r);
+  } else if (strcmp(rest, "chat/completions") == 0) {
     if (want(r, "POST") && authorized(r)) fm_api_chat(r);
   } else if (strcmp(rest, "completions") == 0) {
     if (want(r, "POST") && authorized(r)) fm_api_completions(r);
@@ -53,17 +57,19 @@ static void inference(fm_req *r, const char *rest) {
   } else if (has_prefix(rest, "models/", &id) && *id) {
     if (want(r, "GET") && authorized(r)) fm_api_model(r, id);
   } else {
-    fm_openai_error(r, 404, "NOT_FOUND", NULL,
-                    "no route %s %s; the API serves chat/completions, completions, models and "
-                    "models/{id} under /inference/v1 and /v1",
+    fm_api_error(r, 404, "NOT_FOUND", NULL,
+                    "no route %s %s; the API serves chat/completions, completions, messages, "
+                    "models and models/{id} under /inference/v1 and /v1",
                     r->method, r->url);
   }
 }
 
 void fm_route(fm_req *r) {
   const char *rest;
+  size_t n = strlen(r->url);
+  if (n >= 9 && strcmp(r->url + n - 9, "/messages") == 0) r->kind = FM_ROUTE_ANTHROPIC;
   if (r->too_large) {
-    fm_openai_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
+    fm_api_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
                     "request body is larger than %zu bytes; send a smaller body (the limit is "
                     "server.max_body_bytes in the config, or --max-body-bytes)",
                     r->srv->cfg.max_body_bytes);
@@ -74,7 +80,7 @@ void fm_route(fm_req *r) {
   } else if (has_prefix(r->url, "/inference/v1/", &rest) || has_prefix(r->url, "/v1/", &rest)) {
     inference(r, rest);
   } else {
-    fm_openai_error(r, 404, "NOT_FOUND", NULL,
+    fm_api_error(r, 404, "NOT_FOUND", NULL,
                     "no route %s %s; inference routes live under /inference/v1 and /v1",
                     r->method, r->url);
   }

@@ -41,6 +41,7 @@ void fm_gen_start(fm_gen *g, uint64_t seed, uint32_t target) {
   g->target = target;
   g->produced = 0;
   g->stopped = false;
+  g->stop_index = -1;
   g->tail_len = 0;
 }
 
@@ -78,19 +79,21 @@ size_t fm_gen_next(fm_gen *g, const fm_stops *stops, char *out) {
     memcpy(window + g->tail_len, out, n);
     size_t wlen = g->tail_len + n;
     size_t cut = SIZE_MAX; /* offset in window where a stop begins */
+    int which = -1;
     for (int i = 0; i < stops->n; i++) {
       size_t sl = stops->len[i];
       if (sl == 0 || sl > wlen) continue;
       for (size_t at = 0; at + sl <= wlen; at++) {
         if (at + sl <= g->tail_len) continue; /* ended inside text already checked */
         if (memcmp(window + at, stops->s[i], sl) == 0) {
-          if (at < cut) cut = at;
+          if (at < cut) cut = at, which = i;
           break;
         }
       }
     }
     if (cut != SIZE_MAX) {
       g->stopped = true;
+      g->stop_index = which;
       /* The text before the stop that belongs to this token is all it keeps. */
       n = cut > g->tail_len ? cut - g->tail_len : 0;
     }

@@ -40,6 +40,7 @@ typedef struct fm_gen {
   uint32_t target;   /* tokens to produce unless a stop sequence ends it first */
   uint32_t produced; /* tokens produced so far */
   bool stopped;      /* a stop sequence ended the text */
+  int stop_index;    /* which stop sequence (index into fm_stops), -1 if none */
   uint16_t tail_len;
   char tail[FM_STOP_MAX_BYTES]; /* the last bytes produced, to find stops across tokens */
 } fm_gen;
