@@ -123,7 +123,7 @@ void fm_buf_json_num(fm_buf *b, double v) {
 }
 
 char *fm_buf_steal(fm_buf *b, size_t *len) {
-  if (!b->data) fm_buf_reserve(b, 0);
+  if (!b->data && fm_buf_reserve(b, 0)) b->data[0] = '\0';
   char *p = b->data;
   if (len) *len = b->len;
   fm_buf_init(b);

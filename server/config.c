@@ -34,7 +34,8 @@ static void check_error(check *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  size_t n = strlen(c->path) + strlen(msg) + 3;
+  const char *where = c->len ? c->path : "(top level)";
+  size_t n = strlen(where) + strlen(msg) + 3;
   char *line = malloc(n);
   char **items = realloc(c->errs->items, (c->errs->n + 1) * sizeof(char *));
   if (!line || !items) {
@@ -42,7 +43,7 @@ static void check_error(check *c, const char *fmt, ...) {
     if (items) c->errs->items = items;
     return;
   }
-  snprintf(line, n, "%s: %s", c->len ? c->path : "(top level)", msg);
+  snprintf(line, n, "%s: %s", where, msg);
   c->errs->items = items;
   c->errs->items[c->errs->n++] = line;
 }
