@@ -227,10 +227,87 @@ static void reset(fm_req *r) {
   fm_rng_seed(&s->fleet.rng, s->opt.seed);
   s->fleet.draws = 0;
   fm_accounts_reset(&s->accounts, fm_server_now(s));
+  fm_faults_free(&s->faults);
+  fm_faults_init(&s->faults, s->opt.seed);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");
   reply_json(r, 200, o);
+}
+
+/* ---- faults ---------------------------------------------------------------- */
+
+static cJSON *fault_json(const fm_fault *f) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "id", f->id);
+  cJSON *m = cJSON_AddObjectToObject(o, "match");
+  if (f->model) cJSON_AddStringToObject(m, "model", f->model);
+  if (f->path >= 0) cJSON_AddStringToObject(m, "tier", fm_path_names[f->path]);
+  if (f->api_key) {
+    char id[16];
+    fm_key_id(f->api_key, id);
+    cJSON_AddStringToObject(m, "key_id", id); /* the key itself is never shown */
+  }
+  if (f->route) cJSON_AddStringToObject(m, "route", f->route);
+  cJSON *a = cJSON_AddObjectToObject(o, "action");
+  if (f->action.kind == FM_FAULT_STATUS) {
+    cJSON_AddNumberToObject(a, "status", f->action.status);
+  } else {
+    cJSON_AddStringToObject(a, "stream", fm_fault_kind_names[f->action.kind]);
+    cJSON_AddNumberToObject(a, "after_tokens", f->action.after_tokens);
+  }
+  if (f->count_left >= 0) cJSON_AddNumberToObject(o, "count_left", (double)f->count_left);
+  else cJSON_AddNumberToObject(o, "probability", f->probability);
+  cJSON_AddNumberToObject(o, "fired", (double)f->fired);
+  return o;
+}
+
+static void faults_route(fm_req *r, const char *id) {
+  fm_server *s = r->srv;
+  const char *m = r->method;
+  if (!strcmp(m, "POST") && !id) {
+    cJSON *body = fm_parse_body(r);
+    if (!body) return;
+    fm_config_errors errs = {0};
+    fm_fault *f = fm_fault_parse(body, &s->cfg, "", &errs);
+    cJSON_Delete(body);
+    if (!f) {
+      fm_buf msg;
+      fm_buf_init(&msg);
+      for (size_t i = 0; i < errs.n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
+      fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s",
+                      errs.n ? msg.data : "out of memory; retry");
+      fm_buf_free(&msg);
+      fm_config_errors_free(&errs);
+      return;
+    }
+    fm_faults_add(&s->faults, f);
+    fm_log(FM_LOG_INFO, "fault added", NULL);
+    reply_json(r, 200, fault_json(f));
+  } else if (!strcmp(m, "GET") && !id) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON *list = cJSON_AddArrayToObject(root, "faults");
+    for (const fm_fault *f = s->faults.head; f; f = f->next)
+      cJSON_AddItemToArray(list, fault_json(f));
+    reply_json(r, 200, root);
+  } else if (!strcmp(m, "DELETE")) {
+    char *end = NULL;
+    unsigned long n = id ? strtoul(id, &end, 10) : 0;
+    if (id && (!*id || *end || n == 0 || !fm_faults_delete(&s->faults, (uint32_t)n))) {
+      fm_openai_error(r, 404, "NOT_FOUND", "id",
+                      "no fault with id \"%.20s\"; GET /admin/faults lists them", id);
+      return;
+    }
+    if (!id) fm_faults_delete(&s->faults, 0);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "deleted");
+    reply_json(r, 200, o);
+  } else {
+    const char *allow = id ? "DELETE" : "GET, POST, DELETE";
+    fm_req_header(r, "Allow", "%s", allow);
+    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", m,
+                    r->url, allow);
+  }
 }
 
 void fm_api_admin(fm_req *r, const char *rest) {
@@ -246,6 +323,9 @@ void fm_api_admin(fm_req *r, const char *rest) {
     if (get) { if (fm_admin_allowed(r)) accounts(r, NULL); } else allow = "GET";
   } else if (!strncmp(rest, "accounts/", 9) && rest[9]) {
     if (get) { if (fm_admin_allowed(r)) accounts(r, rest + 9); } else allow = "GET";
+  } else if (!strcmp(rest, "faults") || !strncmp(rest, "faults/", 7)) {
+    if (fm_admin_allowed(r)) faults_route(r, rest[6] == '/' ? rest + 7 : NULL);
+    return;
   } else if (!strcmp(rest, "reset")) {
     if (post) { if (fm_admin_allowed(r)) reset(r); } else allow = "POST";
   } else {

@@ -288,5 +288,6 @@ void fm_api_messages(fm_req *r) {
     return;
   }
   fm_req_header(r, "request-id", "%s", r->request_id);
+  p.route = "messages";
   fm_infer_start(r, &p, &anthropic_renderer);
 }

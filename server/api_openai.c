@@ -366,6 +366,7 @@ static void handle(fm_req *r, bool chat) {
     fm_infer_params_free(&p);
     return;
   }
+  p.route = chat ? "chat/completions" : "completions";
   fm_infer_start(r, &p, chat ? &chat_renderer : &text_renderer);
 }
 

@@ -267,9 +267,11 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     uint64_t next_due = 0;
     bool done = false;
     r->fill(r, &r->out, fm_server_now(s), &next_due, &done);
+    if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
     if (r->out.len == 0) {
       if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
-      req_suspend_for(r, delay_ms_until(s, next_due));
+      if (next_due == UINT64_MAX) fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
+      else req_suspend_for(r, delay_ms_until(s, next_due));
       return 0;
     }
     if (done) r->fill = NULL; /* the next call after this data ends the stream */
@@ -372,6 +374,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (r->responded) return MHD_YES;
+  if (r->drop) return MHD_NO;
   if (r->resume_cb) { /* back from a wait */
     void (*cb)(fm_req *) = r->resume_cb;
     r->resume_cb = NULL;
@@ -379,6 +382,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
   } else {
     fm_route(r);
   }
+  if (r->drop) return MHD_NO; /* a disconnect fault: close without an answer */
   if (!r->responded && !r->suspended) {
     /* A handler must answer or wait; this is a bug, so say so rather than hang. */
     fm_buf b;
@@ -532,6 +536,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     return -1;
   }
   fm_accounts_init(&s->accounts, &s->cfg.accounts, s->cfg.n_models);
+  fm_faults_init(&s->faults, s->opt.seed);
   raise_fd_limit();
   s->listen_fd = open_listener(s);
   if (s->listen_fd < 0) return -1;
@@ -587,5 +592,6 @@ void fm_server_free(fm_server *s) {
   s->mhd = NULL;
   fm_fleet_free(&s->fleet);
   fm_accounts_free(&s->accounts);
+  fm_faults_free(&s->faults);
   fm_config_free(&s->cfg);
 }

@@ -28,9 +28,9 @@ static void bill(fm_job *j) {
   if (!j->p.account || !j->status) return;
   fm_usage *u = &j->p.account->by_path[j->p.path];
   u->requests++;
-  if (j->status == 503 || j->status == 429) {
-    if (j->status == 503) u->shed++;
-    else u->limited++;
+  if (j->status != 200) {
+    if (j->status == 503 || j->status == 529) u->shed++;
+    else if (j->status == 429) u->limited++;
     return;
   }
   u->ok++;
@@ -98,6 +98,33 @@ static void end_generation(fm_job *j, uint64_t now) {
   fm_fleet_release(&j->srv->fleet, &j->ticket); /* the slot is free the moment generation ends */
 }
 
+/* A stream fault's moment has come: an error event, a dropped connection,
+ * or a stall that holds the slot until the client gives up. */
+static void stream_fault(fm_job *j, fm_buf *out, uint64_t now, uint64_t *next_due, bool *done) {
+  switch (j->fault.kind) {
+  case FM_FAULT_STALL:
+    if (!j->req->peer_gone) {
+      *next_due = UINT64_MAX;
+      return;
+    }
+    /* the client gave up on the stall: close the connection */
+    __attribute__((fallthrough));
+  case FM_FAULT_DISCONNECT:
+    end_generation(j, now);
+    j->req->drop = true;
+    j->closed = true;
+    *done = true;
+    return;
+  default:
+    end_generation(j, now);
+    j->render->stream_error(j, out, 503, "SERVICE_OVERLOADED",
+                            "injected fault: the stream failed mid-way (x-fleetmock-fault or "
+                            "/admin/faults); retry the request");
+    j->closed = true;
+    *done = true;
+  }
+}
+
 static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due, bool *done) {
   fm_job *j = r->ctx;
   if (j->closed) {
@@ -123,7 +150,16 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
       j->render->stream_open(j, out);
       j->opened = true;
     }
+    if (j->has_fault && j->steps >= j->fault.after_tokens) {
+      if (out->len > 0 && j->fault.kind != FM_FAULT_ERROR) {
+        *next_due = now; /* let the tokens before the fault go out first */
+        return;
+      }
+      stream_fault(j, out, now, next_due, done);
+      return;
+    }
     j->first_token_sent = true;
+    j->steps++;
     step(j, out);
     j->next_due_us += fm_fleet_token_gap_us(&j->srv->fleet, j->p.pool, &j->timing_rng);
   }
@@ -157,7 +193,26 @@ static void reply_full(fm_req *r) {
                            "request against a running server");
     return;
   }
+  if (j->has_fault && j->fault.kind == FM_FAULT_STALL && !r->peer_gone && !s->force_end) {
+    fm_req_park(r, reply_full); /* never answers; wakes only when the client leaves */
+    return;
+  }
+  if (r->peer_gone) {
+    r->drop = true;
+    return;
+  }
   end_generation(j, fm_server_now(s));
+  if (j->has_fault && j->fault.kind == FM_FAULT_DISCONNECT) {
+    r->drop = true;
+    return;
+  }
+  if (j->has_fault) {
+    j->status = 503;
+    j->render->error(r, 503, "SERVICE_OVERLOADED",
+                     NULL, "injected fault: the request failed (x-fleetmock-fault or "
+                           "/admin/faults); retry the request");
+    return;
+  }
   fm_req_header(r, "fireworks-server-processing-time", "%.3f",
                 fm_us_to_s(j->done_us - j->arrived_us));
   fm_buf body;
@@ -226,6 +281,57 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
            "%.3f s (Retry-After) and ramp up gradually: limits grow while you use most of them",
            what[v.hit], model, v.limit, fm_limit_names[v.hit], real_s);
   j->render->error(j->req, 429, "RATE_LIMITED", NULL, msg);
+}
+
+static const char *fault_code(int status) {
+  switch (status) {
+  case 400: return "INVALID_ARGUMENT";
+  case 401: return "UNAUTHENTICATED";
+  case 403: return "PERMISSION_DENIED";
+  case 404: return "NOT_FOUND";
+  case 408: return "DEADLINE_EXCEEDED";
+  case 429: return "RATE_LIMITED";
+  case 503: return "SERVICE_OVERLOADED";
+  case 529: return "SERVICE_OVERLOADED";
+  default: return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+  }
+}
+
+/* A fault chose this request: the header's own, else the first stored one
+ * that matches and fires. Returns true when the request was answered. */
+static bool apply_fault(fm_job *j) {
+  fm_req *r = j->req;
+  fm_server *s = j->srv;
+  fm_fault_action a;
+  const char *h = fm_req_header_in(r, "x-fleetmock-fault");
+  if (h && *h) {
+    if (!fm_fault_parse_header(h, &a)) {
+      j->render->error(r, 400, "INVALID_ARGUMENT", NULL,
+                       "x-fleetmock-fault: must be a status such as 503, or error@N, "
+                       "disconnect@N or stall@N (N tokens before the fault)");
+      return true;
+    }
+  } else {
+    const fm_fault *f = fm_faults_fire(&s->faults, s->cfg.models[j->p.model].id, j->p.path,
+                                       j->p.account->key, j->p.route);
+    if (!f) return false;
+    a = f->action;
+  }
+  if (a.kind != FM_FAULT_STATUS) {
+    j->has_fault = true;
+    j->fault = a;
+    return false;
+  }
+  j->status = a.status;
+  if (a.status == 429) {
+    fm_req_header(r, "Retry-After", "1");
+    fm_req_header(r, "retry-after-ms", "1000");
+  }
+  char msg[200];
+  snprintf(msg, sizeof(msg), "injected fault: status %d from x-fleetmock-fault or /admin/faults",
+           a.status);
+  j->render->error(r, a.status, fault_code(a.status), NULL, msg);
+  return true;
 }
 
 /* The request holds a slot: send headers, then pace or compute the tokens. */
@@ -344,6 +450,8 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
     if (room > 0 && (long)target > room) target = (uint32_t)room;
     fm_gen_start(&choices[i].gen, seed, target);
   }
+
+  if (apply_fault(j)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */
   fm_pool *pool = &s->fleet.pools[j->p.pool];

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "cache.h"
+#include "faults.h"
 #include "fleet.h"
 #include "server.h"
 #include "textgen.h"
@@ -34,6 +35,7 @@ typedef struct fm_infer_params {
   bool stream;
   bool include_usage;
   bool perf_metrics;
+  const char *route; /* "chat/completions", "completions" or "messages" (for fault matching) */
   char *affinity;   /* x-session-affinity, else prompt_cache_key, else user */
   char *isolation;  /* prompt-cache isolation key */
   fm_prefix prefix; /* the prompt's cache blocks */
@@ -88,6 +90,9 @@ struct fm_job {
   int replica;
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */
+  bool has_fault;      /* a stream fault waits for its token count */
+  fm_fault_action fault;
+  uint32_t steps;      /* decode steps taken (tokens per choice) */
   uint32_t choices_left;
   bool opened;
   bool closed;

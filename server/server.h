@@ -13,6 +13,7 @@
 #include "buf.h"
 #include "clock.h"
 #include "config.h"
+#include "faults.h"
 #include "fleet.h"
 #include "options.h"
 
@@ -30,6 +31,7 @@ typedef struct fm_server {
   fm_config cfg;
   fm_fleet fleet;
   fm_accounts accounts;
+  fm_faults faults;
   fm_clock clock;
   uint64_t t0_ns; /* monotonic time of simulated zero */
   uv_loop_t *loop;
@@ -76,6 +78,7 @@ struct fm_req {
   bool timer_ready; /* timer has been uv_timer_init'ed */
   bool watch_ready; /* watch has been uv_poll_init'ed */
   bool peer_gone;   /* the client hung up while the request waited */
+  bool drop;        /* end the connection without an answer (a fault) */
   int closing;      /* handles still closing; the request is freed at zero */
   uv_timer_t timer;
   uv_poll_t watch;  /* the client socket, watched for hang-ups during long waits */

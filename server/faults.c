@@ -1,0 +1,235 @@
+/* faults.c — the fault list, matching and firing, and parsing. */
+#include "faults.h"
+
+#include "accounts.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *const fm_fault_kind_names[4] = {"status", "error", "disconnect", "stall"};
+
+void fm_faults_init(fm_faults *f, uint64_t seed) {
+  memset(f, 0, sizeof(*f));
+  f->next_id = 1;
+  fm_rng_seed(&f->rng, seed ^ 0xfa017ULL);
+}
+
+void fm_fault_free(fm_fault *x) {
+  if (!x) return;
+  free(x->model);
+  free(x->api_key);
+  free(x->route);
+  free(x);
+}
+
+void fm_faults_free(fm_faults *f) {
+  fm_faults_delete(f, 0);
+}
+
+uint32_t fm_faults_add(fm_faults *f, fm_fault *x) {
+  x->id = f->next_id++;
+  fm_fault **tail = &f->head;
+  while (*tail) tail = &(*tail)->next;
+  *tail = x;
+  return x->id;
+}
+
+bool fm_faults_delete(fm_faults *f, uint32_t id) {
+  bool found = false;
+  for (fm_fault **p = &f->head; *p;) {
+    fm_fault *x = *p;
+    if (id == 0 || x->id == id) {
+      *p = x->next;
+      fm_fault_free(x);
+      found = true;
+    } else {
+      p = &x->next;
+    }
+  }
+  return found;
+}
+
+const fm_fault *fm_faults_fire(fm_faults *f, const char *model, fm_path path, const char *api_key,
+                               const char *route) {
+  for (fm_fault *x = f->head; x; x = x->next) {
+    if (x->model && strcmp(x->model, model) != 0) continue;
+    if (x->path >= 0 && x->path != (int)path) continue;
+    if (x->api_key && !(api_key && fm_same_secret(x->api_key, api_key))) continue;
+    if (x->route && strcmp(x->route, route) != 0) continue;
+    if (x->count_left >= 0) {
+      if (x->count_left == 0) continue;
+      x->count_left--;
+    } else if (!fm_rng_chance(&f->rng, x->probability)) {
+      continue;
+    }
+    x->fired++;
+    return x;
+  }
+  return NULL;
+}
+
+bool fm_fault_parse_header(const char *v, fm_fault_action *out) {
+  memset(out, 0, sizeof(*out));
+  char *end;
+  const char *at = strchr(v, '@');
+  if (!at) {
+    long st = strtol(v, &end, 10);
+    if (end == v || *end || st < 100 || st > 599) return false;
+    out->kind = FM_FAULT_STATUS;
+    out->status = (int)st;
+    return true;
+  }
+  size_t n = (size_t)(at - v);
+  int kind = -1;
+  for (int k = FM_FAULT_ERROR; k <= FM_FAULT_STALL; k++)
+    if (strlen(fm_fault_kind_names[k]) == n && strncmp(v, fm_fault_kind_names[k], n) == 0) kind = k;
+  long after = strtol(at + 1, &end, 10);
+  if (kind < 0 || end == at + 1 || *end || after < 0 || after > 10000000) return false;
+  out->kind = (fm_fault_kind)kind;
+  out->after_tokens = (uint32_t)after;
+  return true;
+}
+
+/* ---- parsing the JSON form --------------------------------------------------- */
+
+static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
+                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
+                const char *fmt, ...) {
+  char msg[512], line[768];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  snprintf(line, sizeof(line), "%s%s%s: %s", prefix, *prefix && *field ? "." : "", field, msg);
+  char **items = realloc(errs->items, (errs->n + 1) * sizeof(char *));
+  if (!items) return;
+  errs->items = items;
+  errs->items[errs->n] = strdup(line);
+  if (errs->items[errs->n]) errs->n++;
+}
+
+static bool only_fields(const cJSON *o, const char *const *known, struct fm_config_errors *errs,
+                        const char *prefix, const char *where) {
+  bool ok = true;
+  for (const cJSON *it = o->child; it; it = it->next) {
+    bool k = false;
+    for (const char *const *n = known; *n; n++) k = k || !strcmp(*n, it->string);
+    if (k) continue;
+    char f[128];
+    snprintf(f, sizeof(f), "%s%s%s", where, *where ? "." : "", it->string);
+    err(errs, prefix, f, "unknown field");
+    ok = false;
+  }
+  return ok;
+}
+
+static char *opt_string(const cJSON *o, const char *key, struct fm_config_errors *errs,
+                        const char *prefix, const char *field) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+  if (!v || cJSON_IsNull(v)) return NULL;
+  if (!cJSON_IsString(v) || !*v->valuestring) {
+    err(errs, prefix, field, "must be a non-empty string");
+    return NULL;
+  }
+  return strdup(v->valuestring);
+}
+
+fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefix,
+                         struct fm_config_errors *errs) {
+  size_t before = errs->n;
+  fm_fault *x = calloc(1, sizeof(*x));
+  if (!x) return NULL;
+  x->path = -1;
+  x->count_left = -1;
+  if (!cJSON_IsObject(j)) {
+    err(errs, prefix, "", "a fault must be an object {\"match\": {...}, \"action\": {...}, "
+                          "\"count\": N or \"probability\": p}");
+    fm_fault_free(x);
+    return NULL;
+  }
+  static const char *const top[] = {"match", "action", "count", "probability", "at_s", NULL};
+  only_fields(j, top, errs, prefix, "");
+
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "match");
+  if (m && !cJSON_IsObject(m)) err(errs, prefix, "match", "must be an object");
+  if (cJSON_IsObject(m)) {
+    static const char *const mf[] = {"model", "tier", "api_key", "route", NULL};
+    only_fields(m, mf, errs, prefix, "match");
+    x->model = opt_string(m, "model", errs, prefix, "match.model");
+    if (x->model && fm_config_find_model(cfg, x->model) < 0)
+      err(errs, prefix, "match.model", "no model \"%s\" (GET /v1/models lists them)", x->model);
+    char *tier = opt_string(m, "tier", errs, prefix, "match.tier");
+    if (tier) {
+      for (int k = 0; k < FM_PATH_N; k++)
+        if (!strcmp(tier, fm_path_names[k])) x->path = k;
+      if (x->path < 0)
+        err(errs, prefix, "match.tier", "must be \"standard\", \"priority\", \"background\" or "
+                                        "\"fast\"");
+      free(tier);
+    }
+    x->api_key = opt_string(m, "api_key", errs, prefix, "match.api_key");
+    x->route = opt_string(m, "route", errs, prefix, "match.route");
+    if (x->route && strcmp(x->route, "chat/completions") && strcmp(x->route, "completions") &&
+        strcmp(x->route, "messages"))
+      err(errs, prefix, "match.route", "must be \"chat/completions\", \"completions\" or "
+                                       "\"messages\"");
+  }
+
+  const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "action");
+  if (!cJSON_IsObject(a)) {
+    err(errs, prefix, "action", "is required: {\"status\": 503} or {\"stream\": "
+                                "\"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}");
+  } else {
+    static const char *const af[] = {"status", "stream", "after_tokens", NULL};
+    only_fields(a, af, errs, prefix, "action");
+    const cJSON *st = cJSON_GetObjectItemCaseSensitive(a, "status");
+    const cJSON *sm = cJSON_GetObjectItemCaseSensitive(a, "stream");
+    const cJSON *after = cJSON_GetObjectItemCaseSensitive(a, "after_tokens");
+    if ((st != NULL) == (sm != NULL)) {
+      err(errs, prefix, "action", "needs exactly one of \"status\" or \"stream\"");
+    } else if (st) {
+      if (!cJSON_IsNumber(st) || st->valuedouble != floor(st->valuedouble) ||
+          st->valuedouble < 100 || st->valuedouble > 599)
+        err(errs, prefix, "action.status", "must be an HTTP status between 100 and 599");
+      x->action.kind = FM_FAULT_STATUS;
+      x->action.status = cJSON_IsNumber(st) ? (int)st->valuedouble : 503;
+    } else {
+      int kind = -1;
+      for (int k = FM_FAULT_ERROR; cJSON_IsString(sm) && k <= FM_FAULT_STALL; k++)
+        if (!strcmp(sm->valuestring, fm_fault_kind_names[k])) kind = k;
+      if (kind < 0) err(errs, prefix, "action.stream", "must be \"error\", \"disconnect\" or \"stall\"");
+      x->action.kind = kind < 0 ? FM_FAULT_ERROR : (fm_fault_kind)kind;
+      if (after && (!cJSON_IsNumber(after) || after->valuedouble < 0 ||
+                    after->valuedouble > 1e7 || after->valuedouble != floor(after->valuedouble)))
+        err(errs, prefix, "action.after_tokens", "must be a whole number >= 0");
+      x->action.after_tokens = cJSON_IsNumber(after) ? (uint32_t)after->valuedouble : 0;
+    }
+  }
+
+  const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "count");
+  const cJSON *prob = cJSON_GetObjectItemCaseSensitive(j, "probability");
+  if (count && prob) {
+    err(errs, prefix, "count", "send either count or probability, not both");
+  } else if (count) {
+    if (!cJSON_IsNumber(count) || count->valuedouble < 0 || count->valuedouble > 1e12 ||
+        count->valuedouble != floor(count->valuedouble))
+      err(errs, prefix, "count", "must be a whole number >= 0");
+    else x->count_left = (long long)count->valuedouble;
+  } else if (prob) {
+    if (!cJSON_IsNumber(prob) || !(prob->valuedouble >= 0 && prob->valuedouble <= 1))
+      err(errs, prefix, "probability", "must be a number between 0 and 1");
+    else x->probability = prob->valuedouble;
+  } else {
+    x->probability = 1.0; /* neither: every matching request, until deleted */
+  }
+  if (errs->n > before) {
+    fm_fault_free(x);
+    return NULL;
+  }
+  return x;
+}
