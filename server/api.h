@@ -22,6 +22,8 @@ void fm_openai_error_msg(fm_req *r, int status, const char *code, const char *pa
 
 /* Admin routes: answers r for the path after "/admin/". */
 void fm_api_admin(fm_req *r, const char *rest);
+/* GET /metrics: Prometheus text (admin auth). */
+void fm_api_metrics(fm_req *r);
 /* True when the caller may use admin routes; otherwise answers 401/403. */
 bool fm_admin_allowed(fm_req *r);
 

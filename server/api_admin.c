@@ -229,6 +229,7 @@ static void reset(fm_req *r) {
   fm_accounts_reset(&s->accounts, fm_server_now(s));
   fm_faults_free(&s->faults);
   fm_faults_init(&s->faults, s->opt.seed);
+  fm_metrics_reset(&s->metrics);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");
@@ -308,6 +309,15 @@ static void faults_route(fm_req *r, const char *id) {
     fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", m,
                     r->url, allow);
   }
+}
+
+void fm_api_metrics(fm_req *r) {
+  if (!fm_admin_allowed(r)) return;
+  fm_buf b;
+  fm_buf_init(&b);
+  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &b);
+  fm_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
+  fm_buf_free(&b);
 }
 
 void fm_api_admin(fm_req *r, const char *rest) {

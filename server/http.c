@@ -81,8 +81,23 @@ static void req_free(uv_handle_t *h) {
   if (--r->closing == 0) free(r);
 }
 
+/* The route label of a request's path, for metrics. */
+static const char *route_of(const fm_req *r) {
+  const char *slash = strrchr(r->url, '/');
+  if (!slash) return "other";
+  if (!strcmp(slash, "/messages")) return "messages";
+  if (!strcmp(slash, "/completions"))
+    return slash - r->url >= 5 && !strncmp(slash - 5, "/chat", 5) ? "chat/completions"
+                                                                  : "completions";
+  return "other";
+}
+
 static void req_destroy(fm_req *r) {
   fm_server *s = r->srv;
+  /* Requests that never became a job (errors, models) are counted here;
+   * jobs count themselves with their model and tier. */
+  if (!r->ctx && r->status && (r->kind == FM_ROUTE_OPENAI || r->kind == FM_ROUTE_ANTHROPIC))
+    fm_metrics_request(&s->metrics, route_of(r), -1, -1, r->status);
   if (r->on_close) r->on_close(r);
   r->on_close = NULL;
   if (r->prev) r->prev->next = r->next;
@@ -253,6 +268,7 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
   MHD_queue_response(r->conn, (unsigned)status, resp);
   MHD_destroy_response(resp);
   r->responded = true;
+  r->status = status;
   log_request(r, status);
 }
 
@@ -301,6 +317,7 @@ void fm_req_stream(fm_req *r) {
   MHD_destroy_response(resp);
   r->responded = true;
   r->streaming = true;
+  r->status = 200;
   log_request(r, 200);
 }
 
@@ -537,6 +554,10 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   }
   fm_accounts_init(&s->accounts, &s->cfg.accounts, s->cfg.n_models);
   fm_faults_init(&s->faults, s->opt.seed);
+  if (fm_metrics_init(&s->metrics, s->cfg.n_models, s->cfg.n_pools) != 0) {
+    fm_log(FM_LOG_ERROR, "out of memory for metrics", NULL);
+    return -1;
+  }
   raise_fd_limit();
   s->listen_fd = open_listener(s);
   if (s->listen_fd < 0) return -1;
@@ -593,5 +614,6 @@ void fm_server_free(fm_server *s) {
   fm_fleet_free(&s->fleet);
   fm_accounts_free(&s->accounts);
   fm_faults_free(&s->faults);
+  fm_metrics_free(&s->metrics);
   fm_config_free(&s->cfg);
 }

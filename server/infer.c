@@ -26,6 +26,8 @@ void fm_infer_params_free(fm_infer_params *p) {
  * A stream cut short is billed for the tokens it produced. */
 static void bill(fm_job *j) {
   if (!j->p.account || !j->status) return;
+  fm_metrics *m = &j->srv->metrics;
+  fm_metrics_request(m, j->p.route, j->p.model, (int)j->p.path, j->status);
   fm_usage *u = &j->p.account->by_path[j->p.path];
   u->requests++;
   if (j->status != 200) {
@@ -43,6 +45,13 @@ static void bill(fm_job *j) {
   double cost = fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
   u->cost_usd += cost;
   j->p.account->spent_usd += cost;
+  m->tokens[0][j->p.path] += j->p.prompt_tokens;
+  m->tokens[1][j->p.path] += j->p.cached_tokens;
+  m->tokens[2][j->p.path] += generated;
+  m->cost[j->p.path] += cost;
+  fm_metrics_observe(&m->ttft[j->p.path], fm_us_to_s(j->first_token_us - j->arrived_us));
+  if (j->done_us)
+    fm_metrics_observe(&m->duration[j->p.path], fm_us_to_s(j->done_us - j->arrived_us));
 }
 
 static void job_close(fm_req *r) {
@@ -257,6 +266,7 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
   fm_account *acc = j->p.account;
   j->status = 429;
   acc->limited_by[v.hit]++;
+  s->metrics.limited[v.hit]++;
   double real_s = (double)v.retry_after_us / 1e6 / s->opt.time_scale;
   long retry_s = (long)ceil(real_s);
   if (retry_s < 1) retry_s = 1;
@@ -317,6 +327,7 @@ static bool apply_fault(fm_job *j) {
     if (!f) return false;
     a = f->action;
   }
+  s->metrics.faults_fired++;
   if (a.kind != FM_FAULT_STATUS) {
     j->has_fault = true;
     j->fault = a;
@@ -375,6 +386,7 @@ static void admitted(fm_job *j) {
 static void on_shed(fm_job *j) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
+  j->srv->metrics.sheds[(size_t)j->p.pool * FM_TIER_N + j->p.tier]++;
   fleet_headers(j, fm_server_now(j->srv));
   ratelimit_headers(j);
   char msg[512];

@@ -75,6 +75,9 @@ void fm_route(fm_req *r) {
                     r->srv->cfg.max_body_bytes);
   } else if (strcmp(r->url, "/healthz") == 0) {
     if (want(r, "GET")) health(r);
+  } else if (strcmp(r->url, "/metrics") == 0) {
+    r->kind = FM_ROUTE_ADMIN;
+    if (want(r, "GET")) fm_api_metrics(r);
   } else if (has_prefix(r->url, "/admin/", &rest)) {
     fm_api_admin(r, rest);
   } else if (has_prefix(r->url, "/inference/v1/", &rest) || has_prefix(r->url, "/v1/", &rest)) {

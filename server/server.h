@@ -15,6 +15,7 @@
 #include "config.h"
 #include "faults.h"
 #include "fleet.h"
+#include "metrics.h"
 #include "options.h"
 
 #include <stdbool.h>
@@ -32,6 +33,7 @@ typedef struct fm_server {
   fm_fleet fleet;
   fm_accounts accounts;
   fm_faults faults;
+  fm_metrics metrics;
   fm_clock clock;
   uint64_t t0_ns; /* monotonic time of simulated zero */
   uv_loop_t *loop;
@@ -73,6 +75,7 @@ struct fm_req {
   fm_buf body;
   bool too_large;
   bool responded;  /* a response has been queued */
+  int status;      /* the status answered */
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */

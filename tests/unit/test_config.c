@@ -1,0 +1,376 @@
+/* test_config.c — the default config, merge patches, and error reporting. */
+#include "check.h"
+#include "config.h"
+
+#include <cjson/cJSON.h>
+
+#define KIMI "accounts/fireworks/models/kimi-k2p6"
+
+/* Loads patch over the default; the config and errors are the test's to free. */
+static int load(fm_config *cfg, fm_config_errors *errs, const char *patch) {
+  memset(errs, 0, sizeof(*errs));
+  int rc = fm_config_load_text(cfg, patch, "test.json", errs);
+  for (size_t i = 0; i < errs->n; i++)
+    printf("  config error: %s\n", errs->items[i]);
+  return rc;
+}
+
+static void done(fm_config *cfg, fm_config_errors *errs) {
+  fm_config_free(cfg);
+  fm_config_errors_free(errs);
+}
+
+static const fm_pool_cfg *pool(const fm_config *cfg, const char *name) {
+  int i = fm_config_find_pool(cfg, name);
+  return i < 0 ? NULL : &cfg->pools[i];
+}
+
+static const fm_model_cfg *model(const fm_config *cfg, const char *id) {
+  int i = fm_config_find_model(cfg, id);
+  return i < 0 ? NULL : &cfg->models[i];
+}
+
+/* True when some error starts with prefix. */
+static int has_error(const fm_config_errors *errs, const char *prefix) {
+  for (size_t i = 0; i < errs->n; i++)
+    if (strncmp(errs->items[i], prefix, strlen(prefix)) == 0) return 1;
+  return 0;
+}
+
+TEST(default_config_loads_seven_models_on_seven_pools) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, NULL), 0);
+  CHECK_EQ_INT(errs.n, 0);
+  CHECK_EQ_INT(cfg.n_models, 7);
+  CHECK_EQ_INT(cfg.n_pools, 7);
+  CHECK_EQ_INT(cfg.max_body_bytes, 4194304);
+  for (size_t i = 0; i < cfg.n_models; i++) {
+    CHECK(cfg.models[i].pool >= 0 && (size_t)cfg.models[i].pool < cfg.n_pools);
+    CHECK_STR(cfg.models[i].owned_by, "fireworks");
+    CHECK(cfg.models[i].supports_chat);
+  }
+  done(&cfg, &errs);
+}
+
+TEST(default_kimi_pool_has_its_speeds_and_the_pool_defaults) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  const fm_pool_cfg *p = pool(&cfg, "kimi-k2p6");
+  REQUIRE(p);
+  CHECK_NEAR(p->decode_tps, 45, 0);
+  CHECK_NEAR(p->ttft_ms, 400, 0);
+  CHECK_NEAR(p->prefill_tps, 8000, 0);
+  CHECK_EQ_INT(p->slots, 64);
+  CHECK_EQ_INT(p->replicas, 4);
+  CHECK_NEAR(p->jitter, 0.05, 0);
+  CHECK_NEAR(p->slowdown_at_full, 0.4, 0);
+  CHECK_EQ_INT(p->out_min, 16);
+  CHECK_EQ_INT(p->out_mean, 150);
+  CHECK_EQ_INT(p->out_max, 600);
+  CHECK_NEAR(p->shed[FM_TIER_STANDARD].start, 0.85, 0);
+  CHECK_NEAR(p->shed[FM_TIER_BACKGROUND].end, 0.80, 0);
+  CHECK_NEAR(p->queue_timeout_ms[FM_TIER_PRIORITY], 2000, 0);
+  CHECK_EQ_INT(pool(&cfg, "kimi-k2p6-fast")->slots, 32);
+  done(&cfg, &errs);
+}
+
+TEST(default_kimi_model_prices_with_background_derived_at_a_quarter) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  const fm_model_cfg *m = model(&cfg, KIMI);
+  REQUIRE(m);
+  CHECK_EQ_INT(m->pool, fm_config_find_pool(&cfg, "kimi-k2p6"));
+  CHECK_EQ_INT(m->context_length, 262144);
+  CHECK_EQ_INT(m->paths,
+               (1u << FM_PATH_STANDARD) | (1u << FM_PATH_PRIORITY) | (1u << FM_PATH_BACKGROUND));
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].input, 0.95, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].cached, 0.16, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].output, 4.00, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_PRIORITY].input, 1.50, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].input, 0.2375, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].cached, 0.04, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].output, 1.00, 1e-12);
+  done(&cfg, &errs);
+}
+
+TEST(a_background_price_that_is_set_is_not_derived) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs,
+               "{\"models\": {\"" KIMI "\": {\"prices\": {\"background\":"
+               " {\"input\": 0.5, \"cached\": 0.1, \"output\": 2}}}}}") == 0);
+  const fm_model_cfg *m = model(&cfg, KIMI);
+  REQUIRE(m);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].input, 0.5, 0);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].cached, 0.1, 0);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].output, 2, 0);
+  done(&cfg, &errs);
+}
+
+TEST(fast_routers_serve_only_the_fast_path) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  const fm_model_cfg *k = model(&cfg, "accounts/fireworks/routers/kimi-k2p6-fast");
+  const fm_model_cfg *g = model(&cfg, "accounts/fireworks/routers/glm-5p1-fast");
+  REQUIRE(k && g);
+  CHECK_EQ_INT(k->paths, 1u << FM_PATH_FAST);
+  CHECK_EQ_INT(g->paths, 1u << FM_PATH_FAST);
+  CHECK_NEAR(k->prices[FM_PATH_FAST].output, 8.00, 1e-12);
+  CHECK_EQ_INT(k->pool, fm_config_find_pool(&cfg, "kimi-k2p6-fast"));
+  done(&cfg, &errs);
+}
+
+TEST(merge_patch_changes_one_field_and_keeps_the_rest) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, "{\"pools\": {\"kimi-k2p6\": {\"decode_tps\": 60}}}") == 0);
+  const fm_pool_cfg *p = pool(&cfg, "kimi-k2p6");
+  REQUIRE(p);
+  CHECK_NEAR(p->decode_tps, 60, 0);
+  CHECK_NEAR(p->ttft_ms, 400, 0);
+  CHECK_NEAR(p->prefill_tps, 8000, 0);
+  CHECK_NEAR(pool(&cfg, "kimi-k2p5")->decode_tps, 45, 0);
+  CHECK_EQ_INT(cfg.n_pools, 7);
+  CHECK_EQ_INT(cfg.n_models, 7);
+  done(&cfg, &errs);
+}
+
+TEST(merge_patch_inside_a_model_keeps_its_other_prices) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs,
+               "{\"models\": {\"" KIMI "\": {\"prices\": {\"standard\": {\"output\": 5}}}}}") == 0);
+  const fm_model_cfg *m = model(&cfg, KIMI);
+  REQUIRE(m);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].output, 5, 0);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].input, 0.95, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_BACKGROUND].output, 1.25, 1e-12); /* still derived */
+  done(&cfg, &errs);
+}
+
+TEST(pool_defaults_apply_to_every_pool) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, "{\"pool_defaults\": {\"jitter\": 0, \"replicas\": 2}}") == 0);
+  REQUIRE(cfg.n_pools == 7);
+  for (size_t i = 0; i < cfg.n_pools; i++) {
+    CHECK_NEAR(cfg.pools[i].jitter, 0, 0);
+    CHECK_EQ_INT(cfg.pools[i].replicas, 2);
+  }
+  done(&cfg, &errs);
+}
+
+TEST(a_pool_setting_overrides_pool_defaults) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, "{\"pool_defaults\": {\"prefill_tps\": 5000}}") == 0);
+  CHECK_NEAR(pool(&cfg, "kimi-k2p6")->prefill_tps, 5000, 0);
+  CHECK_NEAR(pool(&cfg, "gpt-oss-120b")->prefill_tps, 20000, 0); /* set on the pool itself */
+  done(&cfg, &errs);
+}
+
+TEST(null_deletes_a_model) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, "{\"models\": {\"accounts/fireworks/models/gpt-oss-20b\": null}}") ==
+          0);
+  CHECK_EQ_INT(cfg.n_models, 6);
+  CHECK_EQ_INT(fm_config_find_model(&cfg, "accounts/fireworks/models/gpt-oss-20b"), -1);
+  CHECK(fm_config_find_model(&cfg, KIMI) >= 0);
+  CHECK_EQ_INT(cfg.n_pools, 7); /* its pool stays */
+  done(&cfg, &errs);
+}
+
+TEST(bad_value_is_reported_at_its_json_path) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"pools\": {\"kimi-k2p6\": {\"decode_tps\": -1}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0], "pools.kimi-k2p6.decode_tps:");
+  CHECK_STR(errs.items[0], "pools.kimi-k2p6.decode_tps: must be > 0 and at most 1000000");
+  CHECK_EQ_INT(cfg.n_pools, 0); /* a config with errors is left empty */
+  CHECK_EQ_INT(cfg.n_models, 0);
+  CHECK(cfg.pools == NULL);
+  done(&cfg, &errs);
+}
+
+TEST(unknown_field_is_reported_by_name) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"pools\": {\"kimi-k2p6\": {\"decode_tsp\": 50}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0], "pools.kimi-k2p6.decode_tsp: unknown field");
+  CHECK_STR_CONTAINS(errs.items[0], "decode_tps"); /* the known fields are listed */
+  done(&cfg, &errs);
+}
+
+TEST(unknown_top_level_field_is_reported_by_name) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"poolz\": {}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0], "poolz: unknown field");
+  done(&cfg, &errs);
+}
+
+TEST(model_on_a_missing_pool_is_reported_at_its_pool_field) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"models\": {\"" KIMI "\": {\"pool\": \"nope\"}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0], "models[\"" KIMI "\"].pool: no pool named \"nope\"");
+  done(&cfg, &errs);
+}
+
+TEST(deleting_a_pool_in_use_is_reported_at_the_models_using_it) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"pools\": {\"kimi-k2p6\": null}}"), -1);
+  CHECK_EQ_INT(errs.n, 1);
+  CHECK(has_error(&errs, "models[\"" KIMI "\"].pool: no pool named \"kimi-k2p6\""));
+  done(&cfg, &errs);
+}
+
+TEST(every_error_is_reported_not_just_the_first) {
+  fm_config cfg;
+  fm_config_errors errs;
+  const char *patch = "{\"serverr\": 1,"
+                      " \"pools\": {\"kimi-k2p6\": {\"decode_tps\": -1},"
+                      "             \"glm-5p1\": {\"jitter\": 2, \"slots\": 1.5}},"
+                      " \"models\": {\"" KIMI "\": {\"pool\": \"nope\"}}}";
+  CHECK_EQ_INT(load(&cfg, &errs, patch), -1);
+  CHECK_EQ_INT(errs.n, 5);
+  CHECK(has_error(&errs, "serverr: unknown field"));
+  CHECK(has_error(&errs, "pools.kimi-k2p6.decode_tps: "));
+  CHECK(has_error(&errs, "pools.glm-5p1.jitter: must be between 0 and 0.9"));
+  CHECK(has_error(&errs, "pools.glm-5p1.slots: must be a whole number"));
+  CHECK(has_error(&errs, "models[\"" KIMI "\"].pool: "));
+  done(&cfg, &errs);
+}
+
+TEST(invalid_json_is_reported_with_line_and_column) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(
+      load(&cfg, &errs, "{\n  \"pools\": {\n    \"kimi-k2p6\": {\"ttft_ms\": 30O}\n  }\n}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0],
+            "(top level): test.json is not valid JSON (line 3, column 32): fix the syntax there");
+  done(&cfg, &errs);
+}
+
+TEST(patch_that_is_not_an_object_is_refused) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "[1, 2]"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "(top level): test.json must hold a JSON object (a merge patch over the "
+                           "default config)");
+  done(&cfg, &errs);
+}
+
+TEST(shed_curve_ending_before_it_starts_is_reported) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(
+      load(
+          &cfg, &errs,
+          "{\"pools\": {\"glm-5p1\": {\"shed\": {\"standard\": {\"start\": 0.9, \"end\": 0.5}}}}}"),
+      -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0],
+            "pools.glm-5p1.shed.standard: end must be >= start (got start 0.9, end 0.5)");
+  done(&cfg, &errs);
+}
+
+TEST(output_tokens_out_of_order_are_reported) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(
+      load(&cfg, &errs, "{\"pool_defaults\": {\"output_tokens\": {\"min\": 200, \"mean\": 150}}}"),
+      -1);
+  CHECK_EQ_INT(errs.n, 7); /* once for every pool the default reaches */
+  CHECK(has_error(&errs, "pools.kimi-k2p6.output_tokens: must satisfy min <= mean <= max"));
+  done(&cfg, &errs);
+}
+
+TEST(fast_model_with_another_path_is_refused) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs,
+                    "{\"models\": {\"accounts/fireworks/routers/kimi-k2p6-fast\":"
+                    " {\"paths\": [\"fast\", \"priority\"]}}}"),
+               -1);
+  CHECK(has_error(&errs, "models[\"accounts/fireworks/routers/kimi-k2p6-fast\"].paths: a fast "
+                         "model serves only"));
+  done(&cfg, &errs);
+}
+
+TEST(an_api_key_is_named_by_its_position_in_errors_never_by_its_value) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs,
+                    "{\"accounts\": {\"keys\": {\"fw_ok\": {\"name\": \"ok\"},"
+                    " \"fw_secret\": {\"name\": 5}}}}"),
+               -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "accounts.keys[1].name: must be a string");
+  done(&cfg, &errs);
+}
+
+/* ---- live pool patches (PATCH /admin/pools/..., scenarios) ---- */
+
+TEST(pool_patch_changes_one_setting) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  fm_pool_cfg p = *pool(&cfg, "kimi-k2p6");
+  cJSON *patch = cJSON_Parse("{\"tenant_load\": 1.2}");
+  CHECK_EQ_INT(fm_pool_cfg_patch(&p, patch, &errs), 0);
+  CHECK_EQ_INT(errs.n, 0);
+  CHECK_NEAR(p.tenant_load, 1.2, 0);
+  CHECK_NEAR(p.decode_tps, 45, 0);
+  CHECK_NEAR(p.shed[FM_TIER_STANDARD].start, 0.85, 0);
+  cJSON_Delete(patch);
+  done(&cfg, &errs);
+}
+
+TEST(bad_pool_patch_is_reported_and_changes_nothing) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  fm_pool_cfg p = *pool(&cfg, "kimi-k2p6");
+  cJSON *patch = cJSON_Parse("{\"tenant_load\": 1.2, \"decode_tps\": 0, \"decodetps\": 1}");
+  CHECK_EQ_INT(fm_pool_cfg_patch(&p, patch, &errs), -1);
+  CHECK_EQ_INT(errs.n, 1); /* an unknown field is reported before values are read */
+  CHECK(has_error(&errs, "decodetps: unknown field"));
+  fm_config_errors_free(&errs);
+  cJSON_Delete(patch);
+
+  patch = cJSON_Parse("{\"tenant_load\": 1.2, \"decode_tps\": 0}");
+  CHECK_EQ_INT(fm_pool_cfg_patch(&p, patch, &errs), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "decode_tps: must be > 0 and at most 1000000");
+  CHECK_NEAR(p.tenant_load, 0, 0);
+  CHECK_NEAR(p.decode_tps, 45, 0);
+  cJSON_Delete(patch);
+  done(&cfg, &errs);
+}
+
+TEST(pool_patch_that_is_not_an_object_is_refused_with_an_example) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  fm_pool_cfg p = *pool(&cfg, "kimi-k2p6");
+  cJSON *patch = cJSON_Parse("[1]");
+  CHECK_EQ_INT(fm_pool_cfg_patch(&p, patch, &errs), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "(top level): the body must be a JSON object of pool settings, e.g. "
+                           "{\"tenant_load\": 1.2}");
+  cJSON_Delete(patch);
+  done(&cfg, &errs);
+}
