@@ -248,7 +248,7 @@ void fm_anthropic_error_msg(fm_req *r, int status, const char *code, const char 
                 anthropic_type(status));
   fm_buf_json_str(&b, msg);
   fm_buf_printf(&b, "},\"request_id\":\"%s\"}", r->request_id);
-  fm_req_header(r, "request-id", "%s", r->request_id);
+  if (!fm_req_has_header(r, "request-id")) fm_req_header(r, "request-id", "%s", r->request_id);
   fm_req_reply(r, status, "application/json", &b);
   fm_buf_free(&b);
 }

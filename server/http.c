@@ -233,6 +233,15 @@ void fm_req_header(fm_req *r, const char *name, const char *fmt, ...) {
   fm_buf_putc(&r->hdrs, '\0');
 }
 
+bool fm_req_has_header(fm_req *r, const char *name) {
+  for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p && p < end;) {
+    if (strcasecmp(p, name) == 0) return true;
+    p += strlen(p) + 1;
+    p += strlen(p) + 1;
+  }
+  return false;
+}
+
 static void add_headers(fm_req *r, struct MHD_Response *resp) {
   MHD_add_response_header(resp, "x-request-id", r->request_id);
   if (r->srv->draining) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");

@@ -107,6 +107,8 @@ const char *fm_req_header_in(fm_req *r, const char *name);
 /* Adds a response header; the value is formatted. */
 void fm_req_header(fm_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* True when a response header of that name was already added. */
+bool fm_req_has_header(fm_req *r, const char *name);
 /* Queues a complete response now. The body is taken over (left empty). */
 void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body);
 /* Starts a 200 text/event-stream response driven by r->fill. */
