@@ -4,6 +4,7 @@
 #include "api.h"
 
 #include "accounts.h"
+#include "drill.h"
 #include "log.h"
 
 #include <cjson/cJSON.h>
@@ -75,6 +76,25 @@ static cJSON *pool_json(const fm_pool *p) {
   return o;
 }
 
+/* The running scenario: name, elapsed simulated time, current step; null when none. */
+static cJSON *scenario_json(fm_server *s) {
+  const fm_player *p = &s->player;
+  if (!p->s) return cJSON_CreateNull();
+  cJSON *o = cJSON_CreateObject();
+  uint64_t now = fm_server_now(s);
+  cJSON_AddStringToObject(o, "name", p->s->name);
+  cJSON_AddStringToObject(o, "description", p->s->description);
+  cJSON_AddNumberToObject(o, "duration_s", p->s->duration_s);
+  cJSON_AddBoolToObject(o, "repeat", p->s->repeat);
+  cJSON_AddNumberToObject(o, "elapsed_s", (double)(now - p->began_us) / 1e6);
+  cJSON_AddNumberToObject(o, "loop", p->loop);
+  cJSON_AddNumberToObject(o, "loop_elapsed_s", (double)(now - p->start_us) / 1e6);
+  cJSON_AddNumberToObject(o, "step", p->step);
+  cJSON_AddNumberToObject(o, "steps", p->s->n_steps);
+  cJSON_AddBoolToObject(o, "finished", p->finished);
+  return o;
+}
+
 static void state(fm_req *r) {
   fm_server *s = r->srv;
   cJSON *root = cJSON_CreateObject();
@@ -82,7 +102,7 @@ static void state(fm_req *r) {
   cJSON_AddNumberToObject(root, "seed", (double)s->opt.seed);
   cJSON_AddNumberToObject(root, "time_scale", s->opt.time_scale);
   cJSON_AddStringToObject(root, "timing", s->opt.instant ? "instant" : "realistic");
-  cJSON_AddNullToObject(root, "scenario");
+  cJSON_AddItemToObject(root, "scenario", scenario_json(s));
   cJSON_AddBoolToObject(root, "draining", s->draining);
   cJSON_AddNumberToObject(root, "requests_in_progress", (double)s->n_live);
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
@@ -220,6 +240,7 @@ static void accounts(fm_req *r, const char *key_id) {
 
 static void reset(fm_req *r) {
   fm_server *s = r->srv;
+  fm_drill_stop(s);
   for (size_t i = 0; i < s->fleet.n_pools; i++) {
     fm_fleet_set_pool(&s->fleet, (int)i, &s->cfg.pools[i]);
   }
@@ -311,6 +332,66 @@ static void faults_route(fm_req *r, const char *id) {
   }
 }
 
+static void reply_errors(fm_req *r, fm_config_errors *errs) {
+  fm_buf msg;
+  fm_buf_init(&msg);
+  for (size_t i = 0; i < errs->n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs->items[i]);
+  fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", errs->n ? msg.data : "out of memory");
+  fm_buf_free(&msg);
+  fm_config_errors_free(errs);
+}
+
+/* POST a scenario body or {"name": "launch-spike"}; GET shows it; DELETE stops it. */
+static void scenario_route(fm_req *r) {
+  fm_server *s = r->srv;
+  if (!strcmp(r->method, "GET")) {
+    reply_json(r, 200, scenario_json(s));
+    return;
+  }
+  if (!strcmp(r->method, "DELETE")) {
+    bool was = fm_drill_stop(s);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", was ? "stopped" : "none running");
+    reply_json(r, 200, o);
+    return;
+  }
+  if (strcmp(r->method, "POST") != 0) {
+    fm_req_header(r, "Allow", "GET, POST, DELETE");
+    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use GET, POST "
+                    "or DELETE", r->method, r->url);
+    return;
+  }
+  cJSON *body = fm_parse_body(r);
+  if (!body) return;
+  fm_config_errors errs = {0};
+  fm_scenario *scn = NULL;
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
+  if (cJSON_GetArraySize(body) == 1 && cJSON_IsString(name)) {
+    const char *text = fm_builtin_scenario(name->valuestring);
+    if (!text) {
+      cJSON_Delete(body);
+      fm_openai_error(r, 404, "NOT_FOUND", "name", "no built-in scenario \"%.100s\"; see "
+                      "docs/scenarios.md, or POST a whole scenario body", name->valuestring);
+      return;
+    }
+    scn = fm_scenario_parse(text, name->valuestring, &s->cfg, &errs);
+  } else {
+    char *text = cJSON_PrintUnformatted(body);
+    if (text) scn = fm_scenario_parse(text, "body", &s->cfg, &errs);
+    free(text);
+  }
+  cJSON_Delete(body);
+  if (!scn) {
+    reply_errors(r, &errs);
+    return;
+  }
+  if (fm_drill_start(s, scn) != 0) {
+    fm_openai_error(r, 500, "INTERNAL", NULL, "out of memory starting the scenario; retry");
+    return;
+  }
+  reply_json(r, 200, scenario_json(s));
+}
+
 void fm_api_metrics(fm_req *r) {
   if (!fm_admin_allowed(r)) return;
   fm_buf b;
@@ -335,6 +416,9 @@ void fm_api_admin(fm_req *r, const char *rest) {
     if (get) { if (fm_admin_allowed(r)) accounts(r, rest + 9); } else allow = "GET";
   } else if (!strcmp(rest, "faults") || !strncmp(rest, "faults/", 7)) {
     if (fm_admin_allowed(r)) faults_route(r, rest[6] == '/' ? rest + 7 : NULL);
+    return;
+  } else if (!strcmp(rest, "scenario")) {
+    if (fm_admin_allowed(r)) scenario_route(r);
     return;
   } else if (!strcmp(rest, "reset")) {
     if (post) { if (fm_admin_allowed(r)) reset(r); } else allow = "POST";

@@ -16,6 +16,7 @@
  * reports the request complete, on_close runs and the request is freed. */
 #include "server.h"
 
+#include "drill.h"
 #include "log.h"
 #include "routes.h"
 
@@ -491,6 +492,7 @@ static void finish_shutdown(fm_server *s) {
   close_handle((uv_handle_t *)&s->mhd_timer);
   close_handle((uv_handle_t *)&s->prepare);
   close_handle((uv_handle_t *)&s->fleet_timer);
+  fm_drill_close(s);
   close_handle((uv_handle_t *)&s->grace_timer);
   close_handle((uv_handle_t *)&s->sig_term);
   close_handle((uv_handle_t *)&s->sig_int);
@@ -593,6 +595,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   uv_timer_init(loop, &s->fleet_timer);
   s->fleet_timer.data = s;
   s->fleet_deadline = UINT64_MAX;
+  fm_drill_init(s);
   uv_prepare_init(loop, &s->prepare);
   s->prepare.data = s;
   uv_prepare_start(&s->prepare, on_prepare);

@@ -1,7 +1,9 @@
 /* main.c — fleetmock's entry point: options, config, then the loop. */
 #include "config.h"
 #include "log.h"
+#include "drill.h"
 #include "options.h"
+#include "scenario.h"
 #include "server.h"
 
 #include <signal.h>
@@ -17,7 +19,28 @@ static int report(const char *what, int rc, fm_config_errors *errs) {
   return rc == 0 ? 0 : 2;
 }
 
-static int check_config(const char *path) {
+/* A scenario file is told from a config by its "steps". It is checked
+ * against the config given with --config (or the default). */
+static int check_scenario(const char *path, const char *text, const char *config) {
+  fm_config cfg;
+  fm_config_errors errs = {0};
+  if (fm_config_load(&cfg, config, &errs) != 0) return report(config, -1, &errs);
+  fm_scenario *s = fm_scenario_parse(text, path, &cfg, &errs);
+  if (s) printf("%s: ok (scenario %s, %d steps, %d faults, %g s%s)\n", path, s->name, s->n_steps,
+                s->n_faults, s->duration_s, s->repeat ? ", repeating" : "");
+  fm_scenario_free(s);
+  fm_config_free(&cfg);
+  return report(path, s ? 0 : -1, &errs);
+}
+
+static int check_config(const char *path, const char *config) {
+  char *text = fm_read_file(path, NULL);
+  if (text && strstr(text, "\"steps\"")) {
+    int rc = check_scenario(path, text, config);
+    free(text);
+    return rc;
+  }
+  free(text);
   fm_config cfg;
   fm_config_errors errs = {0};
   int rc = fm_config_load(&cfg, path, &errs);
@@ -39,23 +62,25 @@ int main(int argc, char **argv) {
   fm_log_set_format(srv.opt.log_format);
   signal(SIGPIPE, SIG_IGN);
 
-  if (srv.opt.check_config) return check_config(srv.opt.check_config);
-  if (srv.opt.scenario) {
-    fprintf(stderr, "fleetmock: --scenario '%s': the scenario player is not part of this build "
-                    "yet; start without --scenario and drive pools through PATCH /admin/pools\n",
-            srv.opt.scenario);
-    return 2;
-  }
+  if (srv.opt.check_config) return check_config(srv.opt.check_config, srv.opt.config);
 
   fm_config_errors errs = {0};
   int rc = fm_config_load(&srv.cfg, srv.opt.config, &errs);
   if (rc != 0) return report(srv.opt.config ? srv.opt.config : "default config", rc, &errs);
 
+  fm_scenario *scn = NULL; /* checked before listening: never run half-configured */
+  if (srv.opt.scenario && !(scn = fm_drill_load(&srv, srv.opt.scenario, &errs))) {
+    fm_config_free(&srv.cfg);
+    return report(srv.opt.scenario, -1, &errs);
+  }
   uv_loop_t *loop = uv_default_loop();
   if (fm_server_start(&srv, loop) != 0) {
+    fm_scenario_free(scn);
     fm_server_free(&srv);
     return 1;
   }
+  if (scn && fm_drill_start(&srv, scn) != 0) fm_log(FM_LOG_ERROR, "out of memory starting the "
+                                                    "scenario", NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   fm_server_free(&srv);
   uv_loop_close(loop);

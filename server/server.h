@@ -17,6 +17,7 @@
 #include "fleet.h"
 #include "metrics.h"
 #include "options.h"
+#include "scenario.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -34,6 +35,8 @@ typedef struct fm_server {
   fm_accounts accounts;
   fm_faults faults;
   fm_metrics metrics;
+  fm_player player;          /* the running scenario, if any */
+  uv_timer_t scenario_timer;
   fm_clock clock;
   uint64_t t0_ns; /* monotonic time of simulated zero */
   uv_loop_t *loop;

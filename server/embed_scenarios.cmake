@@ -1,0 +1,18 @@
+# Compiles every scenarios/*.json into the binary:
+#   cmake -DDIR=<scenarios dir> -DOUT=<file.c> -P embed_scenarios.cmake
+file(GLOB files "${DIR}/*.json")
+list(SORT files)
+set(names "")
+set(texts "")
+set(defs "")
+set(i 0)
+foreach(f ${files})
+  get_filename_component(name "${f}" NAME_WE)
+  file(READ "${f}" content HEX)
+  string(REGEX REPLACE "([0-9a-f][0-9a-f])" "0x\\1," content "${content}")
+  string(APPEND defs "static const char s${i}[] = {${content} 0x00};\n")
+  string(APPEND names "\"${name}\", ")
+  string(APPEND texts "s${i}, ")
+  math(EXPR i "${i} + 1")
+endforeach()
+file(WRITE "${OUT}" "/* generated from ${DIR}; do not edit */\n${defs}\nconst char *const fm_builtin_scenario_names[] = {${names}0};\nconst char *const fm_builtin_scenario_texts[] = {${texts}0};\n")
