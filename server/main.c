@@ -2,6 +2,7 @@
 #include "config.h"
 #include "log.h"
 #include "drill.h"
+#include "healthcheck.h"
 #include "options.h"
 #include "scenario.h"
 #include "server.h"
@@ -62,6 +63,7 @@ int main(int argc, char **argv) {
   fm_log_set_format(srv.opt.log_format);
   signal(SIGPIPE, SIG_IGN);
 
+  if (srv.opt.healthcheck) return fm_healthcheck(srv.opt.healthcheck);
   if (srv.opt.check_config) return check_config(srv.opt.check_config, srv.opt.config);
 
   fm_config_errors errs = {0};

@@ -14,7 +14,7 @@
 
 typedef enum {
   O_HOST, O_PORT, O_PORT_FILE, O_CONFIG, O_SCENARIO, O_SEED, O_TIME_SCALE, O_TIMING,
-  O_ADMIN_TOKEN, O_LOG_FORMAT, O_LOG_LEVEL, O_CHECK_CONFIG, O_GRACE, O_MAX_BODY,
+  O_ADMIN_TOKEN, O_LOG_FORMAT, O_LOG_LEVEL, O_CHECK_CONFIG, O_HEALTHCHECK, O_GRACE, O_MAX_BODY,
   O_HELP, O_VERSION, O_COUNT
 } opt_id;
 
@@ -42,6 +42,9 @@ static const opt_def defs[O_COUNT] = {
                      "least severe level logged (debug logs every request)"},
     [O_CHECK_CONFIG] = {"check-config", "FILE", NULL,
                         "validate a config or scenario file, print every error, exit"},
+    [O_HEALTHCHECK] = {"healthcheck", "URL", NULL,
+                       "GET URL (e.g. http://127.0.0.1:8080/healthz); exit 0 on 200, else 1 "
+                       "(for container health checks; needs no curl)"},
     [O_GRACE] = {"grace-period", "SECONDS", "10",
                  "on SIGTERM/SIGINT, how long running streams may finish"},
     [O_MAX_BODY] = {"max-body-bytes", "N", NULL,
@@ -120,6 +123,7 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     o->log_level = v;
     return true;
   case O_CHECK_CONFIG: o->check_config = v; return true;
+  case O_HEALTHCHECK: o->healthcheck = v; return true;
   case O_GRACE:
     if (!parse_double(v, &d) || d < 0 || d > 86400) break;
     o->grace_period_s = d;

@@ -22,6 +22,7 @@ typedef struct fm_options {
   const char *log_format;
   const char *log_level;
   const char *check_config;
+  const char *healthcheck;
   double grace_period_s;
   long long max_body_bytes; /* -1: take it from the config */
 } fm_options;
