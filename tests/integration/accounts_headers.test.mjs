@@ -68,7 +68,8 @@ function assertDocumented(res, { prompt, uncached, generated }, what) {
 }
 
 test('remaining headers count down exactly across consecutive requests; over-limit below 20 %', async () => {
-  // --time-scale 0.0001: a real second is 0.1 ms simulated, so refill stays below one token.
+  // --time-scale 0.00001: a real second is 10 µs simulated, so refill stays
+  // below one token for the whole test (0.1 prompt token a real second).
   const config = {
     accounts: {
       limits: {
@@ -77,7 +78,7 @@ test('remaining headers count down exactly across consecutive requests; over-lim
       },
     },
   };
-  await withServer(['--timing', 'instant', '--time-scale', '0.0001'], config, async (server) => {
+  await withServer(['--timing', 'instant', '--time-scale', '0.00001'], config, async (server) => {
     const P = promptTokens(600);
     for (let k = 1; k <= 10; k++) {
       const r = await chat(server, 'hdr-countdown', `c${k}`);
@@ -107,23 +108,28 @@ test('prompt bucket refills at the configured rate in simulated time (--time-sca
   const config = { accounts: { limits: { prompt_tps: fixed(2000), requests_per_min: fixed(1e6) } } };
   await withServer(['--timing', 'instant', '--time-scale', '2'], config, async (server) => {
     const P = promptTokens(1600); // 407
+    // Drain below 500 (a busy machine refills some on the way).
     let last = null;
-    for (let k = 0; k < 4; k++) {
+    let t0 = 0;
+    for (let k = 0; k < 30 && !(last && last.status === 200 && num(last, 'x-ratelimit-remaining-tokens-prompt') < 500); k++) {
+      t0 = performance.now();
       last = await chat(server, 'hdr-refill', `f${k}`, { bytes: 1600 });
-      assert.equal(last.status, 200, last.text);
+      assert.ok(last.status === 200 || last.status === 429, last.text);
     }
     const t1 = performance.now();
+    assert.equal(last.status, 200, last.text);
     const r1 = num(last, 'x-ratelimit-remaining-tokens-prompt');
-    assert.ok(r1 < 2000 - 3 * P, `bucket drained to ${r1}`);
+    assert.ok(r1 < 500, `bucket drained to ${r1}`);
     await sleep(150);
     const t2 = performance.now();
     const next = await chat(server, 'hdr-refill', 'f-next', { bytes: 1600 });
     const t3 = performance.now();
     assert.equal(next.status, 200, next.text);
     const r2 = num(next, 'x-ratelimit-remaining-tokens-prompt');
-    // Refill between the two responses: 2000/s x elapsed simulated seconds (2 x real).
+    // Refill between the two charges: 2000/s x elapsed simulated seconds (2 x real);
+    // the first charge fell in [t0, t1], the second in [t2, t3].
     const lo = 2000 * 2 * (t2 - t1) / 1000;
-    const hi = 2000 * 2 * (t3 - t1) / 1000;
+    const hi = 2000 * 2 * (t3 - t0) / 1000;
     const refill = r2 - r1 + P;
     assert.ok(refill >= lo - 40 && refill <= hi + 40,
       `refilled ${refill} tokens, expected ${lo.toFixed(0)}..${hi.toFixed(0)} (+-40)`);
@@ -136,7 +142,9 @@ test('requests bucket refills at requests_per_min in simulated time (--time-scal
   await withServer(['--timing', 'instant', '--time-scale', '60'], config, async (server) => {
     let drained = null;
     let limited = 0;
+    let t0 = 0;
     for (let i = 0; i < 400 && limited < 3; i++) {
+      t0 = performance.now();
       const r = await chat(server, 'hdr-rpm', `d${i}`, { bytes: 64, out: 1 });
       if (r.status === 429) limited++;
       else { assert.equal(r.status, 200, r.text); drained = r; }
@@ -151,7 +159,7 @@ test('requests bucket refills at requests_per_min in simulated time (--time-scal
     assert.equal(r.status, 200, r.text);
     const rem = num(r, 'x-ratelimit-remaining-requests');
     const lo = Math.floor(60 * (t2 - t1) / 1000) - 1 - 1;
-    const hi = Math.ceil(60 * (t3 - t1) / 1000) + 1;
+    const hi = Math.ceil(60 * (t3 - t0) / 1000) + 1; // the last 429 was answered in [t0, t1]
     assert.ok(rem >= lo && rem <= hi, `remaining requests ${rem}, expected ${lo}..${hi}`);
     assert.ok(drained, 'at least one 200 before the bucket ran dry');
   });

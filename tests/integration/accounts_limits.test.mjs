@@ -59,6 +59,23 @@ function assert429(res, limit) {
   return { retryAfter, ms: retryMs };
 }
 
+/** Sends `fn()` and notes when it was sent and answered (performance.now() ms). */
+async function timed(fn) {
+  const sent = performance.now();
+  const res = await fn();
+  return Object.assign(res, { sent, received: performance.now() });
+}
+
+/**
+ * A wait the server computes from a bucket charged at `from.sent` or later:
+ * `baseMs` if asked at once, shrinking one-to-one with the real time since.
+ */
+function assertWait(ms, baseMs, from, to) {
+  const since = to.received - from.sent;
+  assert.ok(ms <= baseMs + 1 && ms >= baseMs - since - 1,
+    `retry-after-ms ${ms}, expected ${(baseMs - since).toFixed(0)}..${baseMs} (${since.toFixed(0)} ms passed)`);
+}
+
 async function withServer(args, config, fn) {
   const server = await startServer({ args: ['--timing', 'instant', '--seed', '11', ...args], config });
   try {
@@ -93,7 +110,7 @@ test('requests per minute: 429 names "requests"; waiting Retry-After succeeds, n
   // 2 requests a simulated minute; at --time-scale 60 the bucket refills one request every 0.5 s real.
   await withServer(['--time-scale', '60'], limitsConfig({ requests_per_min: fixed(2) }), async (server) => {
     const key = 'acct-requests';
-    const a = await chat(server, key, 'r1');
+    const a = await timed(() => chat(server, key, 'r1'));
     const b = await chat(server, key, 'r2');
     assert.equal(a.status, 200, a.text);
     assert.equal(b.status, 200, b.text);
@@ -101,11 +118,11 @@ test('requests per minute: 429 names "requests"; waiting Retry-After succeeds, n
     const keyId = a.headers.get('x-fleetmock-key-id');
     assert.match(keyId, /^k-[0-9a-f]{12}$/);
 
-    const c = await chat(server, key, 'r3');
+    const c = await timed(() => chat(server, key, 'r3'));
     const { retryAfter, ms } = assert429(c, 'requests');
     assert.ok(c.json.error.message.includes('requests per minute'), c.json.error.message);
     // One request short, refilling at 2 per 60 s simulated = 30 s simulated = 0.5 s real.
-    assert.ok(ms > 400 && ms <= 500, `retry-after-ms about 500, got ${ms}`);
+    assertWait(ms, 500, a, c);
     assert.equal(retryAfter, 1);
     assert.equal(c.headers.get('x-ratelimit-remaining-requests'), '0');
 
@@ -128,17 +145,17 @@ test('prompt tokens per second: 429 names "prompt"; waiting Retry-After succeeds
   assert.equal(P, 157);
   await withServer([], limitsConfig({ prompt_tps: fixed(200) }), async (server) => {
     const key = 'acct-prompt';
-    const a = await chat(server, key, 'p1');
+    const a = await timed(() => chat(server, key, 'p1'));
     assert.equal(a.status, 200, a.text);
     assert.equal(a.json.usage.prompt_tokens, P);
     assert.equal(a.headers.get('x-ratelimit-remaining-tokens-prompt'), String(200 - P));
 
-    const b = await chat(server, key, 'p2');
+    const b = await timed(() => chat(server, key, 'p2'));
     const { retryAfter, ms } = assert429(b, 'prompt');
     assert.ok(b.json.error.message.includes('prompt tokens per second'), b.json.error.message);
     assert.ok(b.json.error.message.includes('is 200'), `message gives the limit's value: ${b.json.error.message}`);
     // 157 needed, 43 held, refilling at 200/s: 0.57 s.
-    assert.ok(ms > 450 && ms <= 570, `retry-after-ms about 570, got ${ms}`);
+    assertWait(ms, 570, a, b);
     assert.equal(retryAfter, 1);
 
     for (let i = 0; i < 3; i++) assert429(await chat(server, key, `again${i}`), 'prompt');
@@ -159,21 +176,25 @@ test('uncached prompt tokens per second: 429 names "uncached_prompt"; cached tok
   await withServer([], limitsConfig({ uncached_prompt_tps: fixed(200) }), async (server) => {
     const key = 'acct-uncached';
     const aff = { 'x-session-affinity': 'u-session' };
-    const a = await chat(server, key, 'u1', { headers: aff });
+    const a = await timed(() => chat(server, key, 'u1', { headers: aff }));
     assert.equal(a.status, 200, a.text);
     assert.equal(a.headers.get('x-ratelimit-remaining-tokens-cache-adjusted-prompt'), String(200 - P));
 
     // The same prompt again on the same replica: 144 cached, only 13 uncached to charge.
-    const b = await chat(server, key, 'u1', { headers: aff });
+    const b = await timed(() => chat(server, key, 'u1', { headers: aff }));
     assert.equal(b.status, 200, b.text);
     assert.equal(b.json.usage.prompt_tokens_details.cached_tokens, 144);
-    assert.equal(b.headers.get('x-ratelimit-remaining-tokens-cache-adjusted-prompt'), String(200 - P - (P - 144)));
+    // 43 left, 13 charged, plus what refilled (200/s) in between.
+    const left = Number(b.headers.get('x-ratelimit-remaining-tokens-cache-adjusted-prompt'));
+    const refillMax = Math.ceil(200 * (b.received - a.sent) / 1000);
+    assert.ok(left >= 200 - P - (P - 144) && left <= 200 - P - (P - 144) + refillMax,
+      `remaining uncached ${left}, expected 30..${30 + refillMax}`);
 
     // A fresh prompt needs all 157 uncached: refused on "uncached_prompt".
-    const c = await chat(server, key, 'u2', { headers: aff });
+    const c = await timed(() => chat(server, key, 'u2', { headers: aff }));
     const { retryAfter, ms } = assert429(c, 'uncached_prompt');
     assert.ok(c.json.error.message.includes('uncached prompt tokens per second'), c.json.error.message);
-    assert.ok(ms > 500 && ms <= 635, `retry-after-ms about 635 ((157 - 30) / 200 s), got ${ms}`);
+    assertWait(ms, 635, a, c); // (157 - 30) / 200 s
 
     for (let i = 0; i < 3; i++) assert429(await chat(server, key, `again${i}`), 'uncached_prompt');
     await sleep(retryAfter * 1000);
@@ -185,17 +206,17 @@ test('uncached prompt tokens per second: 429 names "uncached_prompt"; cached tok
 test('generated tokens per second: a 200-token answer on a 50/s limit puts the next request in debt', async () => {
   await withServer(['--time-scale', '10'], limitsConfig({ generated_tps: fixed(50) }), async (server) => {
     const key = 'acct-generated';
-    const a = await chat(server, key, 'g1', { out: 200 });
+    const a = await timed(() => chat(server, key, 'g1', { out: 200 }));
     assert.equal(a.status, 200, a.text);
     assert.equal(a.json.usage.completion_tokens, 200);
     assert.equal(a.json.choices[0].finish_reason, 'length');
 
-    const b = await chat(server, key, 'g2');
+    const b = await timed(() => chat(server, key, 'g2'));
     const { retryAfter, ms } = assert429(b, 'generated');
     assert.ok(b.json.error.message.includes('generated tokens per second'), b.json.error.message);
     assert.equal(b.headers.get('x-ratelimit-remaining-tokens-generated'), '0');
     // 150 tokens of debt at 50/s = 3 s simulated = 0.3 s real at --time-scale 10.
-    assert.ok(ms > 200 && ms <= 300, `retry-after-ms about 300, got ${ms}`);
+    assertWait(ms, 300, a, b);
     assert.equal(retryAfter, 1);
 
     for (let i = 0; i < 3; i++) assert429(await chat(server, key, `again${i}`), 'generated');

@@ -127,7 +127,7 @@ test(`${STREAMS} streams aborted mid-stream free every slot within 1 s`, async (
   // The pool is usable again at once.
   const again = await streamRequest(server, CHAT, { ...body, max_tokens: 3 }, { maxMs: 10000 });
   assert.equal(again.status, 200);
-  assert.equal(again.headers.get('x-fleetmock-queue-ms'), '0');
+  assert.ok(Number(again.headers.get('x-fleetmock-queue-ms')) < (WRAPPED ? 1000 : 50), 'served without queueing');
 });
 
 test('aborted non-streaming requests waiting for their last token free their slots within 1 s', async (t) => {

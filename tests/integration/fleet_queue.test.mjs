@@ -132,7 +132,7 @@ test('4 streams fill 4 slots; 2 more Standard streams queue, then are served whe
   }
   for (const r of results.slice(0, 4)) {
     assert.equal(contentTokens(r.events), 100);
-    assert.equal(r.headers.get('x-fleetmock-queue-ms'), '0');
+    assert.ok(Number(r.headers.get('x-fleetmock-queue-ms')) < (WRAPPED ? 1000 : 50), 'the first four are admitted at once');
   }
   for (const r of results.slice(4)) {
     assert.equal(contentTokens(r.events), 10);
@@ -168,8 +168,8 @@ test('queue_timeout_ms standard 300: a 5th request waits ~300 ms then gets 503',
   assert.equal(fifth.headers.get('x-fleetmock-service-tier'), 'standard');
   const q = Number(fifth.headers.get('x-fleetmock-queue-ms'));
   if (!WRAPPED) {
-    assert.ok(elapsed >= 280 && elapsed < 1000, `503 after ${elapsed.toFixed(0)} ms, expected ~300`);
-    assert.ok(q >= 295 && q <= 500, `x-fleetmock-queue-ms ${q}, expected ~300`);
+    assert.ok(elapsed >= 280 && elapsed < 1500, `503 after ${elapsed.toFixed(0)} ms, expected ~300`);
+    assert.ok(q >= 295 && q <= 800, `x-fleetmock-queue-ms ${q}, expected ~300`);
   }
   // The long streams were never disturbed.
   const mid = await kimiState(server);
@@ -181,7 +181,7 @@ test('queue_timeout_ms standard 300: a 5th request waits ~300 ms then gets 503',
   assert.deepEqual(idle.in_flight, T);
 });
 
-test('Priority first: with a Standard and then a Priority request queued, the freed slot goes to Priority', async () => {
+test('Priority first: with a Standard and then a Priority request queued, the freed slot goes to Priority', async (t) => {
   const ac = new AbortController();
   // Three ~2 s streams and one ~0.45 s stream: one slot frees well before the others.
   const long = [0, 1, 2].map(() => startStream(server, { maxTokens: 100, signal: ac.signal }));
@@ -192,7 +192,7 @@ test('Priority first: with a Standard and then a Priority request queued, the fr
   const std = startStream(server, { maxTokens: 5, key: 'queue-std' });
   p = await waitPool(server, (x) => x.queued.standard === 1);
   assert.equal(p.queued.standard, 1);
-  const pri = startStream(server, { maxTokens: 20, tier: 'priority', key: 'queue-pri' });
+  const pri = startStream(server, { maxTokens: 40, tier: 'priority', key: 'queue-pri' });
   p = await waitPool(server, (x) => x.queued.priority === 1);
   assert.deepEqual(p.queued, { priority: 1, standard: 1, background: 0 });
   assert.deepEqual(p.in_flight, { priority: 0, standard: 4, background: 0 });
@@ -213,18 +213,20 @@ test('Priority first: with a Standard and then a Priority request queued, the fr
   const stdRes = await std.done;
   assert.equal(stdRes.status, 200);
   assert.equal(contentTokens(stdRes.events), 5);
-  assert.equal(contentTokens(priRes.events), 20);
+  assert.equal(contentTokens(priRes.events), 40);
 
   assert.ok(pri.firstToken !== null && std.firstToken !== null);
   assert.ok(pri.firstToken < std.firstToken,
     `Priority queued after Standard must start first (priority ${pri.firstToken.toFixed(0)} vs standard ${std.firstToken.toFixed(0)})`);
   const qp = Number(priRes.headers.get('x-fleetmock-queue-ms'));
   const qs = Number(stdRes.headers.get('x-fleetmock-queue-ms'));
+  t.diagnostic(`x-fleetmock-queue-ms: priority ${qp}, standard ${qs}`);
   assert.ok(qp > 0 && qs > 0);
+  assert.ok(qp < qs, `Priority arrived later yet must wait less: priority ${qp} ms, standard ${qs} ms`);
   if (!WRAPPED) {
-    // Priority waited for the short stream (~0.45 s); Standard until the abort after Priority finished.
-    assert.ok(qp >= 250 && qp <= 1000, `priority queue-ms ${qp}`);
-    assert.ok(std.firstToken - pri.firstToken >= 50, 'Standard starts only after Priority finished');
+    // Priority waited for the short stream (< 0.45 s); Standard until Priority's 40 tokens were out too.
+    assert.ok(qp <= 1000, `priority queue-ms ${qp}`);
+    assert.ok(std.firstToken - pri.firstToken >= 500, 'Standard starts only after the Priority stream finished');
   }
   const idle = await waitPool(server, (x) => x.in_flight.standard + x.in_flight.priority === 0);
   assert.deepEqual(idle.in_flight, T);
