@@ -24,7 +24,8 @@ void fm_accounts_init(fm_accounts *a, const fm_accounts_cfg *cfg, size_t n_model
 bool fm_same_secret(const char *a, const char *b) {
   size_t la = strlen(a), lb = strlen(b);
   unsigned char diff = (unsigned char)(la != lb);
-  for (size_t i = 0; i < la; i++) diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
+  for (size_t i = 0; i < la; i++)
+    diff |= (unsigned char)(a[i] ^ b[i % (lb ? lb : 1)]);
   return diff == 0;
 }
 
@@ -40,7 +41,8 @@ fm_limiter *fm_account_limiter(fm_account *acc, int model, size_t n_models, uint
     acc->limiters = calloc(n_models, sizeof(fm_limiter));
     if (!acc->limiters) return NULL;
     acc->n_limiters = n_models;
-    for (size_t i = 0; i < n_models; i++) fm_limiter_init(&acc->limiters[i], acc->limits, now_us);
+    for (size_t i = 0; i < n_models; i++)
+      fm_limiter_init(&acc->limiters[i], acc->limits, now_us);
   }
   fm_limiter *l = &acc->limiters[model];
   fm_limiter_advance(l, acc->limits, now_us);
@@ -57,7 +59,8 @@ void fm_accounts_reset(fm_accounts *a, uint64_t now_us) {
     acc->spent_usd = 0;
     acc->cache_lookups = acc->cache_hits = 0;
     /* Re-armed in place: requests in flight still point at them. */
-    for (size_t m = 0; m < acc->n_limiters; m++) fm_limiter_init(&acc->limiters[m], acc->limits, now_us);
+    for (size_t m = 0; m < acc->n_limiters; m++)
+      fm_limiter_init(&acc->limiters[m], acc->limits, now_us);
   }
 }
 
@@ -74,7 +77,8 @@ void fm_accounts_free(fm_accounts *a) {
 
 static size_t slot_of(const fm_accounts *a, const char *key) {
   size_t i = (size_t)fm_hash64(key, strlen(key), 0) & (a->cap - 1);
-  while (a->slots[i] && !fm_same_secret(a->slots[i]->key, key)) i = (i + 1) & (a->cap - 1);
+  while (a->slots[i] && !fm_same_secret(a->slots[i]->key, key))
+    i = (i + 1) & (a->cap - 1);
   return i;
 }
 

@@ -16,9 +16,9 @@
 
 typedef struct fm_usage {
   uint64_t requests;
-  uint64_t ok;        /* answered 200 */
-  uint64_t limited;   /* answered 429 */
-  uint64_t shed;      /* answered 503 by the fleet */
+  uint64_t ok;      /* answered 200 */
+  uint64_t limited; /* answered 429 */
+  uint64_t shed;    /* answered 503 by the fleet */
   uint64_t prompt_tokens;
   uint64_t cached_tokens;
   uint64_t generated_tokens;
@@ -32,7 +32,7 @@ typedef struct fm_account {
   const fm_limits_cfg *limits; /* the key's own limits or the defaults */
   fm_limiter *limiters;        /* one per model, made on first use */
   size_t n_limiters;
-  double spent_usd;            /* for the budget limit */
+  double spent_usd;                    /* for the budget limit */
   uint64_t limited_by[FM_LIMIT_N + 1]; /* 429s by the limit that refused */
   uint64_t cache_lookups, cache_hits;  /* requests, and those with cached tokens */
   fm_usage by_path[FM_PATH_N];

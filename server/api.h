@@ -35,10 +35,9 @@ const char *fm_json_prescan(const char *p, size_t n, int max_depth, char *msg, s
 struct cJSON *fm_parse_body(fm_req *r);
 
 /* Errors in the wire format of the request's route (OpenAI or Anthropic). */
-void fm_api_error_msg(fm_req *r, int status, const char *code, const char *param,
-                      const char *msg);
-void fm_api_error(fm_req *r, int status, const char *code, const char *param, const char *fmt,
-                  ...) __attribute__((format(printf, 5, 6)));
+void fm_api_error_msg(fm_req *r, int status, const char *code, const char *param, const char *msg);
+void fm_api_error(fm_req *r, int status, const char *code, const char *param, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
 /* Anthropic-shaped error: {"type":"error","error":{"type","message"}}. */
 void fm_anthropic_error_msg(fm_req *r, int status, const char *code, const char *param,
                             const char *msg);

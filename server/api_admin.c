@@ -134,7 +134,8 @@ static void patch_pools(fm_req *r, const char *name) {
   if (!next || errs.n) {
     fm_buf msg;
     fm_buf_init(&msg);
-    for (size_t i = 0; i < errs.n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
+    for (size_t i = 0; i < errs.n; i++)
+      fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
     fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", next ? msg.data : "out of memory");
     fm_buf_free(&msg);
     fm_config_errors_free(&errs);
@@ -278,8 +279,10 @@ static cJSON *fault_json(const fm_fault *f) {
     cJSON_AddStringToObject(a, "stream", fm_fault_kind_names[f->action.kind]);
     cJSON_AddNumberToObject(a, "after_tokens", f->action.after_tokens);
   }
-  if (f->count_left >= 0) cJSON_AddNumberToObject(o, "count_left", (double)f->count_left);
-  else cJSON_AddNumberToObject(o, "probability", f->probability);
+  if (f->count_left >= 0)
+    cJSON_AddNumberToObject(o, "count_left", (double)f->count_left);
+  else
+    cJSON_AddNumberToObject(o, "probability", f->probability);
   cJSON_AddNumberToObject(o, "fired", (double)f->fired);
   return o;
 }
@@ -296,7 +299,8 @@ static void faults_route(fm_req *r, const char *id) {
     if (!f) {
       fm_buf msg;
       fm_buf_init(&msg);
-      for (size_t i = 0; i < errs.n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
+      for (size_t i = 0; i < errs.n; i++)
+        fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
       fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s",
                       errs.n ? msg.data : "out of memory; retry");
       fm_buf_free(&msg);
@@ -335,7 +339,8 @@ static void faults_route(fm_req *r, const char *id) {
 static void reply_errors(fm_req *r, fm_config_errors *errs) {
   fm_buf msg;
   fm_buf_init(&msg);
-  for (size_t i = 0; i < errs->n; i++) fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs->items[i]);
+  for (size_t i = 0; i < errs->n; i++)
+    fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs->items[i]);
   fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", errs->n ? msg.data : "out of memory");
   fm_buf_free(&msg);
   fm_config_errors_free(errs);
@@ -357,8 +362,10 @@ static void scenario_route(fm_req *r) {
   }
   if (strcmp(r->method, "POST") != 0) {
     fm_req_header(r, "Allow", "GET, POST, DELETE");
-    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use GET, POST "
-                    "or DELETE", r->method, r->url);
+    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL,
+                    "%s is not allowed on %s; use GET, POST "
+                    "or DELETE",
+                    r->method, r->url);
     return;
   }
   cJSON *body = fm_parse_body(r);
@@ -370,8 +377,10 @@ static void scenario_route(fm_req *r) {
     const char *text = fm_builtin_scenario(name->valuestring);
     if (!text) {
       cJSON_Delete(body);
-      fm_openai_error(r, 404, "NOT_FOUND", "name", "no built-in scenario \"%.100s\"; see "
-                      "docs/scenarios.md, or POST a whole scenario body", name->valuestring);
+      fm_openai_error(r, 404, "NOT_FOUND", "name",
+                      "no built-in scenario \"%.100s\"; see "
+                      "docs/scenarios.md, or POST a whole scenario body",
+                      name->valuestring);
       return;
     }
     scn = fm_scenario_parse(text, name->valuestring, &s->cfg, &errs);
@@ -407,13 +416,25 @@ void fm_api_admin(fm_req *r, const char *rest) {
   bool get = !strcmp(m, "GET"), post = !strcmp(m, "POST"), patch = !strcmp(m, "PATCH");
   const char *allow = NULL;
   if (!strcmp(rest, "state")) {
-    if (get) { if (fm_admin_allowed(r)) state(r); } else allow = "GET";
+    if (get) {
+      if (fm_admin_allowed(r)) state(r);
+    } else
+      allow = "GET";
   } else if (!strncmp(rest, "pools/", 6) && rest[6]) {
-    if (patch) { if (fm_admin_allowed(r)) patch_pools(r, rest + 6); } else allow = "PATCH";
+    if (patch) {
+      if (fm_admin_allowed(r)) patch_pools(r, rest + 6);
+    } else
+      allow = "PATCH";
   } else if (!strcmp(rest, "accounts")) {
-    if (get) { if (fm_admin_allowed(r)) accounts(r, NULL); } else allow = "GET";
+    if (get) {
+      if (fm_admin_allowed(r)) accounts(r, NULL);
+    } else
+      allow = "GET";
   } else if (!strncmp(rest, "accounts/", 9) && rest[9]) {
-    if (get) { if (fm_admin_allowed(r)) accounts(r, rest + 9); } else allow = "GET";
+    if (get) {
+      if (fm_admin_allowed(r)) accounts(r, rest + 9);
+    } else
+      allow = "GET";
   } else if (!strcmp(rest, "faults") || !strncmp(rest, "faults/", 7)) {
     if (fm_admin_allowed(r)) faults_route(r, rest[6] == '/' ? rest + 7 : NULL);
     return;
@@ -421,7 +442,10 @@ void fm_api_admin(fm_req *r, const char *rest) {
     if (fm_admin_allowed(r)) scenario_route(r);
     return;
   } else if (!strcmp(rest, "reset")) {
-    if (post) { if (fm_admin_allowed(r)) reset(r); } else allow = "POST";
+    if (post) {
+      if (fm_admin_allowed(r)) reset(r);
+    } else
+      allow = "POST";
   } else {
     fm_openai_error(r, 404, "NOT_FOUND", NULL,
                     "no admin route %s /admin/%s; see docs/control-plane.md for the routes", m,

@@ -29,8 +29,9 @@ static long blocks_bytes(fm_reader *rd, const cJSON *content, const char *name,
     return (long)n;
   }
   if (!cJSON_IsArray(content)) {
-    fm_rd_bad(rd, name, "must be a string or an array of content blocks like "
-                        "[{\"type\": \"text\", \"text\": \"...\"}]");
+    fm_rd_bad(rd, name,
+              "must be a string or an array of content blocks like "
+              "[{\"type\": \"text\", \"text\": \"...\"}]");
     return -1;
   }
   long total = 0;
@@ -72,8 +73,9 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
   }
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!cJSON_IsArray(msgs) || !msgs->child) {
-    fm_rd_bad(rd, "messages", "is required: a non-empty array like [{\"role\": \"user\", "
-                              "\"content\": \"Hello\"}]");
+    fm_rd_bad(rd, "messages",
+              "is required: a non-empty array like [{\"role\": \"user\", "
+              "\"content\": \"Hello\"}]");
     return false;
   }
   int i = 0;
@@ -126,10 +128,12 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
   const cJSON *meta = fm_rd_field(rd, "metadata");
   if (meta) {
     const cJSON *uid = cJSON_GetObjectItemCaseSensitive(meta, "user_id");
-    if (!cJSON_IsObject(meta)) fm_rd_bad(rd, "metadata", "must be an object like {\"user_id\": \"...\"}");
+    if (!cJSON_IsObject(meta))
+      fm_rd_bad(rd, "metadata", "must be an object like {\"user_id\": \"...\"}");
     else if (uid && !cJSON_IsNull(uid) && !cJSON_IsString(uid))
       fm_rd_bad(rd, "metadata.user_id", "must be a string");
-    else if (cJSON_IsString(uid)) user = uid->valuestring;
+    else if (cJSON_IsString(uid))
+      user = uid->valuestring;
   }
   fm_rd_cache_keys(rd, p, user);
 
@@ -142,7 +146,8 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
         if (!cJSON_IsString(it) || strlen(it->valuestring) > FM_STOP_MAX_BYTES)
           fm_rd_bad(rd, "stop_sequences", "must hold strings of at most %d bytes",
                     FM_STOP_MAX_BYTES);
-        else if (*it->valuestring) p->stop[p->n_stop++] = strdup(it->valuestring);
+        else if (*it->valuestring)
+          p->stop[p->n_stop++] = strdup(it->valuestring);
       }
     }
   }
@@ -151,10 +156,13 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
   if (rd->failed) return false;
   if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "standard_only"))
     fm_rd_tier(rd, p, "service_tier", FM_TIER_STANDARD);
-  else if (!strcmp(tier, "priority")) fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
+  else if (!strcmp(tier, "priority"))
+    fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
   else
-    fm_rd_bad(rd, "service_tier", "unknown value \"%.64s\"; use \"auto\", \"standard_only\" or "
-                                  "\"priority\"", tier);
+    fm_rd_bad(rd, "service_tier",
+              "unknown value \"%.64s\"; use \"auto\", \"standard_only\" or "
+              "\"priority\"",
+              tier);
   return !rd->failed && read_prompt(rd, p);
 }
 
@@ -167,8 +175,10 @@ static const char *stop_reason(const fm_choice *c) {
 
 static void put_stop_sequence(const fm_job *j, const fm_choice *c, fm_buf *b) {
   fm_buf_puts(b, ",\"stop_sequence\":");
-  if (c->gen.stopped && c->gen.stop_index >= 0) fm_buf_json_str(b, j->p.stop[c->gen.stop_index]);
-  else fm_buf_puts(b, "null");
+  if (c->gen.stopped && c->gen.stop_index >= 0)
+    fm_buf_json_str(b, j->p.stop[c->gen.stop_index]);
+  else
+    fm_buf_puts(b, "null");
 }
 
 static const char *usage_tier(const fm_job *j) {
@@ -185,8 +195,8 @@ static void put_usage(const fm_job *j, fm_buf *b, uint32_t output_tokens) {
 }
 
 static void put_message_head(const fm_job *j, fm_buf *b) {
-  fm_buf_printf(b, "{\"id\":\"msg_%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":",
-                j->id);
+  fm_buf_printf(b,
+                "{\"id\":\"msg_%s\",\"type\":\"message\",\"role\":\"assistant\",\"model\":", j->id);
   fm_buf_json_str(b, j->p.model_name);
 }
 
@@ -272,8 +282,8 @@ static void error(fm_req *r, int status, const char *code, const char *param, co
 }
 
 static const fm_renderer anthropic_renderer = {
-    true,          PING_US,      stream_ping,  stream_open, stream_token, stream_choice_end,
-    stream_close,  stream_error, body,         error};
+    true,         PING_US,      stream_ping, stream_open, stream_token, stream_choice_end,
+    stream_close, stream_error, body,        error};
 
 void fm_api_messages(fm_req *r) {
   cJSON *root = fm_parse_body(r);

@@ -19,12 +19,18 @@
 
 const char *fm_openai_error_type(int status) {
   switch (status) {
-  case 401: return "authentication_error";
-  case 404: return "error"; /* what the real API sends for an unknown model */
-  case 429: return "rate_limit_error";
-  case 500: return "internal_error";
-  case 503: return "server_error";
-  default: return "invalid_request_error";
+  case 401:
+    return "authentication_error";
+  case 404:
+    return "error"; /* what the real API sends for an unknown model */
+  case 429:
+    return "rate_limit_error";
+  case 500:
+    return "internal_error";
+  case 503:
+    return "server_error";
+  default:
+    return "invalid_request_error";
   }
 }
 
@@ -63,21 +69,27 @@ const char *fm_json_prescan(const char *p, size_t n, int max_depth, char *msg, s
     if (c >= 0x80) { /* validate one UTF-8 sequence (RFC 3629: no overlongs, no surrogates) */
       size_t len = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc2 ? 2 : 0;
       bool ok = len && c <= 0xf4 && i + len <= n;
-      for (size_t k = 1; ok && k < len; k++) ok = (s[i + k] & 0xc0) == 0x80;
+      for (size_t k = 1; ok && k < len; k++)
+        ok = (s[i + k] & 0xc0) == 0x80;
       if (ok && len == 3) ok = !(c == 0xe0 && s[i + 1] < 0xa0) && !(c == 0xed && s[i + 1] >= 0xa0);
       if (ok && len == 4) ok = !(c == 0xf0 && s[i + 1] < 0x90) && !(c == 0xf4 && s[i + 1] >= 0x90);
       if (!ok) {
-        snprintf(msg, cap, "request body is not valid UTF-8 (bad byte 0x%02x at offset %zu); "
-                           "send UTF-8 encoded JSON", c, i);
+        snprintf(msg, cap,
+                 "request body is not valid UTF-8 (bad byte 0x%02x at offset %zu); "
+                 "send UTF-8 encoded JSON",
+                 c, i);
         return msg;
       }
       i += len - 1;
       continue;
     }
     if (in_str) {
-      if (esc) esc = false;
-      else if (c == '\\') esc = true;
-      else if (c == '"') in_str = false;
+      if (esc)
+        esc = false;
+      else if (c == '\\')
+        esc = true;
+      else if (c == '"')
+        in_str = false;
     } else if (c == '"') {
       in_str = true;
     } else if (c == '[' || c == '{') {
@@ -109,24 +121,29 @@ cJSON *fm_parse_body(fm_req *r) {
   if (!root) {
     const char *at = cJSON_GetErrorPtr();
     size_t off = at && at >= r->body.data ? (size_t)(at - r->body.data) : 0;
-    snprintf(msg, sizeof(msg), "request body is not valid JSON (stopped at byte %zu); send a JSON "
-                               "object", off);
+    snprintf(msg, sizeof(msg),
+             "request body is not valid JSON (stopped at byte %zu); send a JSON "
+             "object",
+             off);
     err(r, 400, "INVALID_ARGUMENT", NULL, msg);
     return NULL;
   }
   for (; end && end < r->body.data + r->body.len; end++) {
     if (*end != ' ' && *end != '\n' && *end != '\r' && *end != '\t') {
       cJSON_Delete(root);
-      snprintf(msg, sizeof(msg), "request body has extra data after the JSON value (byte %zu); "
-                                 "send exactly one JSON object", (size_t)(end - r->body.data));
+      snprintf(msg, sizeof(msg),
+               "request body has extra data after the JSON value (byte %zu); "
+               "send exactly one JSON object",
+               (size_t)(end - r->body.data));
       err(r, 400, "INVALID_ARGUMENT", NULL, msg);
       return NULL;
     }
   }
   if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
-    err(r, 400, "INVALID_ARGUMENT", NULL, "request body must be a JSON object, e.g. "
-                                          "{\"model\": ..., \"messages\": [...]}");
+    err(r, 400, "INVALID_ARGUMENT", NULL,
+        "request body must be a JSON object, e.g. "
+        "{\"model\": ..., \"messages\": [...]}");
     return NULL;
   }
   return root;
@@ -140,12 +157,12 @@ const char *fm_bearer_key(fm_req *r) {
     return x && *x ? x : NULL;
   }
   h += 7;
-  while (*h == ' ') h++;
+  while (*h == ' ')
+    h++;
   return *h ? h : NULL;
 }
 
 /* ---- field readers: each answers 400 naming the field and returns false --- */
-
 
 void fm_rd_bad(fm_reader *rd, const char *field, const char *fmt, ...) {
   if (rd->failed) return;
@@ -174,15 +191,16 @@ bool fm_rd_bool(fm_reader *rd, const char *name, bool def) {
 double fm_rd_number(fm_reader *rd, const char *name, double lo, double hi, double def) {
   const cJSON *v = fm_rd_field(rd, name);
   if (!v) return def;
-  if (!cJSON_IsNumber(v)) fm_rd_bad(rd, name, "must be a number between %g and %g", lo, hi);
+  if (!cJSON_IsNumber(v))
+    fm_rd_bad(rd, name, "must be a number between %g and %g", lo, hi);
   else if (!(v->valuedouble >= lo && v->valuedouble <= hi))
     fm_rd_bad(rd, name, "must be between %g and %g (got %g)", lo, hi, v->valuedouble);
   return v->valuedouble;
 }
 
 /* Integers arrive as doubles; they must be whole and in range. */
-long long fm_rd_int(fm_reader *rd, const char *name, long long lo, long long hi,
-                          long long def, bool *present) {
+long long fm_rd_int(fm_reader *rd, const char *name, long long lo, long long hi, long long def,
+                    bool *present) {
   const cJSON *v = fm_rd_field(rd, name);
   if (present) *present = v != NULL;
   if (!v) return def;
@@ -212,9 +230,10 @@ const char *fm_rd_string(fm_reader *rd, const char *name) {
 bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens) {
   const fm_model_cfg *mc = &rd->r->srv->cfg.models[p->model];
   if (tokens + (p->max_tokens ? p->max_tokens : 1) > (uint64_t)mc->context_length) {
-    fm_rd_bad(rd, "max_tokens", "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context "
-                          "length of %s (%ld tokens); shorten the prompt or lower max_tokens",
-        (unsigned long long)tokens, p->max_tokens, mc->id, mc->context_length);
+    fm_rd_bad(rd, "max_tokens",
+              "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context "
+              "length of %s (%ld tokens); shorten the prompt or lower max_tokens",
+              (unsigned long long)tokens, p->max_tokens, mc->id, mc->context_length);
     return false;
   }
   p->prompt_tokens = (uint32_t)tokens;
@@ -226,15 +245,23 @@ bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens) {
 
 static const char *anthropic_type(int status) {
   switch (status) {
-  case 401: return "authentication_error";
-  case 403: return "permission_error";
-  case 404: return "not_found_error";
-  case 413: return "request_too_large";
-  case 429: return "rate_limit_error";
-  case 500: return "api_error";
+  case 401:
+    return "authentication_error";
+  case 403:
+    return "permission_error";
+  case 404:
+    return "not_found_error";
+  case 413:
+    return "request_too_large";
+  case 429:
+    return "rate_limit_error";
+  case 500:
+    return "api_error";
   case 503:
-  case 529: return "overloaded_error";
-  default: return "invalid_request_error";
+  case 529:
+    return "overloaded_error";
+  default:
+    return "invalid_request_error";
   }
 }
 
@@ -244,8 +271,8 @@ void fm_anthropic_error_msg(fm_req *r, int status, const char *code, const char 
   (void)param;
   fm_buf b;
   fm_buf_init(&b);
-  fm_buf_printf(&b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":",
-                anthropic_type(status));
+  fm_buf_printf(
+      &b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", anthropic_type(status));
   fm_buf_json_str(&b, msg);
   fm_buf_printf(&b, "},\"request_id\":\"%s\"}", r->request_id);
   if (!fm_req_has_header(r, "request-id")) fm_req_header(r, "request-id", "%s", r->request_id);
@@ -253,10 +280,11 @@ void fm_anthropic_error_msg(fm_req *r, int status, const char *code, const char 
   fm_buf_free(&b);
 }
 
-void fm_api_error_msg(fm_req *r, int status, const char *code, const char *param,
-                      const char *msg) {
-  if (r->kind == FM_ROUTE_ANTHROPIC) fm_anthropic_error_msg(r, status, code, param, msg);
-  else fm_openai_error_msg(r, status, code, param, msg);
+void fm_api_error_msg(fm_req *r, int status, const char *code, const char *param, const char *msg) {
+  if (r->kind == FM_ROUTE_ANTHROPIC)
+    fm_anthropic_error_msg(r, status, code, param, msg);
+  else
+    fm_openai_error_msg(r, status, code, param, msg);
 }
 
 void fm_api_error(fm_req *r, int status, const char *code, const char *param, const char *fmt,
@@ -286,8 +314,9 @@ bool fm_rd_account_and_model(fm_reader *rd, fm_infer_params *p) {
   }
   const cJSON *m = cJSON_GetObjectItemCaseSensitive(rd->obj, "model");
   if (!m || cJSON_IsNull(m)) {
-    fm_rd_bad(rd, "model", "is required; set it to a model id such as "
-                           "\"accounts/fireworks/models/kimi-k2p6\" (GET /v1/models lists them)");
+    fm_rd_bad(rd, "model",
+              "is required; set it to a model id such as "
+              "\"accounts/fireworks/models/kimi-k2p6\" (GET /v1/models lists them)");
     return false;
   }
   if (!cJSON_IsString(m)) {
@@ -323,11 +352,12 @@ void fm_rd_tier(fm_reader *rd, fm_infer_params *p, const char *field, fm_tier wa
   case FM_TIER_PRIORITY:
     p->path = FM_PATH_PRIORITY;
     if (fast)
-      fm_rd_bad(rd, field, "Priority and Fast are not stackable: %s is a Fast router; drop %s or "
-                           "use the non-Fast model id", mc->id, field);
+      fm_rd_bad(rd, field,
+                "Priority and Fast are not stackable: %s is a Fast router; drop %s or "
+                "use the non-Fast model id",
+                mc->id, field);
     else if (!(mc->paths & (1u << FM_PATH_PRIORITY)))
-      fm_rd_bad(rd, field, "model %s has no Priority path; drop %s to use Standard", mc->id,
-                field);
+      fm_rd_bad(rd, field, "model %s has no Priority path; drop %s to use Standard", mc->id, field);
     break;
   default:
     p->path = FM_PATH_BACKGROUND;

@@ -14,7 +14,6 @@
 #include <string.h>
 #include <strings.h>
 
-
 /* ---- the fields shared by chat and completions ---------------------------- */
 
 static bool read_common(fm_reader *rd, fm_infer_params *p) {
@@ -27,7 +26,8 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
   long long mt = fm_rd_int(rd, "max_tokens", 1, ctx, 0, &has_max);
   long long mct = fm_rd_int(rd, "max_completion_tokens", 1, ctx, 0, &has_mct);
   if (has_max && has_mct)
-    fm_rd_bad(rd, "max_completion_tokens", "send either max_tokens or max_completion_tokens, not both");
+    fm_rd_bad(rd, "max_completion_tokens",
+              "send either max_tokens or max_completion_tokens, not both");
   p->max_tokens = (uint32_t)(has_max ? mt : mct);
   p->stream = fm_rd_bool(rd, "stream", false);
   const cJSON *so = fm_rd_field(rd, "stream_options");
@@ -62,8 +62,10 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
       if (*stop->valuestring) p->stop[p->n_stop++] = strdup(stop->valuestring);
     } else if (cJSON_IsArray(stop) && cJSON_GetArraySize(stop) <= FM_STOP_MAX) {
       for (const cJSON *it = stop->child; it && !rd->failed; it = it->next) {
-        if (!cJSON_IsString(it)) fm_rd_bad(rd, "stop", "must hold only strings");
-        else if (*it->valuestring) p->stop[p->n_stop++] = strdup(it->valuestring);
+        if (!cJSON_IsString(it))
+          fm_rd_bad(rd, "stop", "must hold only strings");
+        else if (*it->valuestring)
+          p->stop[p->n_stop++] = strdup(it->valuestring);
       }
     } else {
       fm_rd_bad(rd, "stop", "must be a string or an array of at most %d strings", FM_STOP_MAX);
@@ -75,19 +77,26 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
 
   const char *tier = NULL;
   const cJSON *st = fm_rd_field(rd, "service_tier");
-  if (st && !cJSON_IsString(st)) fm_rd_bad(rd, "service_tier", "must be a string: \"auto\", "
-                                                         "\"default\", \"flex\", \"priority\" or "
-                                                         "\"background\"");
-  else if (st) tier = st->valuestring;
+  if (st && !cJSON_IsString(st))
+    fm_rd_bad(rd, "service_tier",
+              "must be a string: \"auto\", "
+              "\"default\", \"flex\", \"priority\" or "
+              "\"background\"");
+  else if (st)
+    tier = st->valuestring;
   if (rd->failed) return false;
 
   if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "default") || !strcmp(tier, "flex"))
     fm_rd_tier(rd, p, "service_tier", FM_TIER_STANDARD);
-  else if (!strcmp(tier, "priority")) fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
-  else if (!strcmp(tier, "background")) fm_rd_tier(rd, p, "service_tier", FM_TIER_BACKGROUND);
+  else if (!strcmp(tier, "priority"))
+    fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
+  else if (!strcmp(tier, "background"))
+    fm_rd_tier(rd, p, "service_tier", FM_TIER_BACKGROUND);
   else
-    fm_rd_bad(rd, "service_tier", "unknown value \"%.64s\"; use \"auto\", \"default\", \"flex\", "
-                                  "\"priority\" or \"background\"", tier);
+    fm_rd_bad(rd, "service_tier",
+              "unknown value \"%.64s\"; use \"auto\", \"default\", \"flex\", "
+              "\"priority\" or \"background\"",
+              tier);
   return !rd->failed;
 }
 
@@ -103,8 +112,9 @@ static long content_bytes(fm_reader *rd, const cJSON *content, int index, fm_pre
     return (long)n;
   }
   if (!cJSON_IsArray(content)) {
-    fm_rd_bad(rd, name, "must be a string or an array of content parts like "
-                  "[{\"type\": \"text\", \"text\": \"...\"}]");
+    fm_rd_bad(rd, name,
+              "must be a string or an array of content parts like "
+              "[{\"type\": \"text\", \"text\": \"...\"}]");
     return -1;
   }
   long total = 0;
@@ -113,8 +123,9 @@ static long content_bytes(fm_reader *rd, const cJSON *content, int index, fm_pre
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
     if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
       snprintf(name, sizeof(name), "messages[%d].content[%d]", index, k);
-      fm_rd_bad(rd, name, "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
-                    "\"text\": \"...\"}");
+      fm_rd_bad(rd, name,
+                "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
+                "\"text\": \"...\"}");
       return -1;
     }
     const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
@@ -134,21 +145,22 @@ static long content_bytes(fm_reader *rd, const cJSON *content, int index, fm_pre
   return total;
 }
 
-
 static bool read_messages(fm_reader *rd, fm_infer_params *p) {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!msgs || cJSON_IsNull(msgs)) {
-    fm_rd_bad(rd, "messages", "is required: an array like [{\"role\": \"user\", \"content\": "
-                        "\"Hello\"}]");
+    fm_rd_bad(rd, "messages",
+              "is required: an array like [{\"role\": \"user\", \"content\": "
+              "\"Hello\"}]");
     return false;
   }
   if (!cJSON_IsArray(msgs) || !msgs->child) {
-    fm_rd_bad(rd, "messages", "must be a non-empty array like [{\"role\": \"user\", \"content\": "
-                        "\"Hello\"}]");
+    fm_rd_bad(rd, "messages",
+              "must be a non-empty array like [{\"role\": \"user\", \"content\": "
+              "\"Hello\"}]");
     return false;
   }
-  static const char *const roles[] = {"system", "user", "assistant", "tool", "developer",
-                                      "function"};
+  static const char *const roles[] = {"system", "user",      "assistant",
+                                      "tool",   "developer", "function"};
   uint64_t tokens = FM_TOKENS_PER_CHAT;
   fm_prefix_init(&p->prefix);
   int i = 0;
@@ -165,7 +177,8 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
     for (size_t k = 0; cJSON_IsString(role) && k < sizeof(roles) / sizeof(roles[0]); k++)
       known = known || strcmp(role->valuestring, roles[k]) == 0;
     if (!known) {
-      fm_rd_bad(rd, name, "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
+      fm_rd_bad(rd, name,
+                "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
       return false;
     }
     /* The cache sees each message as "role\n" + content + "\n". */
@@ -209,9 +222,9 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
       bytes += n;
     }
   } else {
-    fm_rd_bad(rd, "prompt", prompt && !cJSON_IsNull(prompt)
-                          ? "must be a string or a non-empty array of strings"
-                          : "is required: the text to complete");
+    fm_rd_bad(rd, "prompt",
+              prompt && !cJSON_IsNull(prompt) ? "must be a string or a non-empty array of strings"
+                                              : "is required: the text to complete");
     return false;
   }
   return fm_rd_prompt_fits(rd, p, fm_tokens_for_bytes(bytes));
@@ -227,9 +240,12 @@ static bool is_chat(const fm_job *j) {
 
 static const char *echo_tier(const fm_job *j) {
   switch (j->p.path) {
-  case FM_PATH_PRIORITY: return "priority";
-  case FM_PATH_BACKGROUND: return "background";
-  default: return "default";
+  case FM_PATH_PRIORITY:
+    return "priority";
+  case FM_PATH_BACKGROUND:
+    return "background";
+  default:
+    return "default";
   }
 }
 
@@ -237,8 +253,8 @@ static void put_usage(fm_job *j, fm_buf *b) {
   fm_buf_printf(b,
                 "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,\"total_tokens\":%u,"
                 "\"prompt_tokens_details\":{\"cached_tokens\":%u}}",
-                j->p.prompt_tokens, j->completion_tokens,
-                j->p.prompt_tokens + j->completion_tokens, j->p.cached_tokens);
+                j->p.prompt_tokens, j->completion_tokens, j->p.prompt_tokens + j->completion_tokens,
+                j->p.cached_tokens);
 }
 
 static void put_perf(fm_job *j, fm_buf *b) {
@@ -339,19 +355,24 @@ static void stream_close(fm_job *j, fm_buf *out) {
 
 static void stream_error(fm_job *j, fm_buf *out, int status, const char *code, const char *msg) {
   (void)j;
-  fm_buf_printf(out, "data: {\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\","
-                     "\"message\":",
+  fm_buf_printf(out,
+                "data: {\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\","
+                "\"message\":",
                 fm_openai_error_type(status), code);
   fm_buf_json_str(out, msg);
   fm_buf_puts(out, ",\"param\":null}}\n\n");
 }
 
-static const fm_renderer chat_renderer = {false, 0, NULL, stream_open,  stream_token, stream_choice_end,
-                                          stream_close, stream_error, body,
-                                          fm_openai_error_msg};
-static const fm_renderer text_renderer = {false, 0, NULL, stream_open,  stream_token, stream_choice_end,
-                                          stream_close, stream_error, body,
-                                          fm_openai_error_msg};
+static const fm_renderer chat_renderer = {false,        0,
+                                          NULL,         stream_open,
+                                          stream_token, stream_choice_end,
+                                          stream_close, stream_error,
+                                          body,         fm_openai_error_msg};
+static const fm_renderer text_renderer = {false,        0,
+                                          NULL,         stream_open,
+                                          stream_token, stream_choice_end,
+                                          stream_close, stream_error,
+                                          body,         fm_openai_error_msg};
 
 /* ---- handlers ------------------------------------------------------------- */
 
@@ -383,8 +404,9 @@ static void put_model(fm_buf *b, const fm_model_cfg *m) {
   fm_buf_json_str(b, m->id);
   fm_buf_puts(b, ",\"object\":\"model\",\"owned_by\":");
   fm_buf_json_str(b, m->owned_by);
-  fm_buf_printf(b, ",\"created\":0,\"kind\":\"HF_BASE_MODEL\",\"context_length\":%ld,"
-                   "\"supports_chat\":%s,\"supports_tools\":false,\"serving_paths\":[",
+  fm_buf_printf(b,
+                ",\"created\":0,\"kind\":\"HF_BASE_MODEL\",\"context_length\":%ld,"
+                "\"supports_chat\":%s,\"supports_tools\":false,\"serving_paths\":[",
                 m->context_length, m->supports_chat ? "true" : "false");
   bool first = true;
   for (int k = 0; k < FM_PATH_N; k++) {
@@ -412,10 +434,11 @@ void fm_api_models(fm_req *r) {
 void fm_api_model(fm_req *r, const char *id) {
   int i = fm_config_find_model(&r->srv->cfg, id);
   if (i < 0) {
-    fm_openai_error(r, 404, "NOT_FOUND", "model",
-                    "Model not found, inaccessible, and/or not deployed: \"%.200s\"; GET /v1/models "
-                    "lists the ids this server knows",
-                    id);
+    fm_openai_error(
+        r, 404, "NOT_FOUND", "model",
+        "Model not found, inaccessible, and/or not deployed: \"%.200s\"; GET /v1/models "
+        "lists the ids this server knows",
+        id);
     return;
   }
   fm_buf b;

@@ -24,7 +24,8 @@ bool fm_buf_reserve(fm_buf *b, size_t n) {
   if (b->oom) return false;
   if (b->len + n + 1 <= b->cap) return true;
   size_t cap = b->cap ? b->cap : 256;
-  while (cap < b->len + n + 1) cap *= 2;
+  while (cap < b->len + n + 1)
+    cap *= 2;
   char *p = realloc(b->data, cap);
   if (!p) {
     b->oom = true;
@@ -89,11 +90,21 @@ void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
     fm_buf_put(b, s + i - run, run);
     run = 0;
     switch (c) {
-    case '"': fm_buf_put(b, "\\\"", 2); break;
-    case '\\': fm_buf_put(b, "\\\\", 2); break;
-    case '\n': fm_buf_put(b, "\\n", 2); break;
-    case '\r': fm_buf_put(b, "\\r", 2); break;
-    case '\t': fm_buf_put(b, "\\t", 2); break;
+    case '"':
+      fm_buf_put(b, "\\\"", 2);
+      break;
+    case '\\':
+      fm_buf_put(b, "\\\\", 2);
+      break;
+    case '\n':
+      fm_buf_put(b, "\\n", 2);
+      break;
+    case '\r':
+      fm_buf_put(b, "\\r", 2);
+      break;
+    case '\t':
+      fm_buf_put(b, "\\t", 2);
+      break;
     default: {
       char e[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
       fm_buf_put(b, e, 6);

@@ -70,16 +70,21 @@ static uint32_t slot_of(const fm_cache *c, uint64_t name) {
 /* Table position holding name, or the empty position where it would go. */
 static uint32_t find(const fm_cache *c, uint64_t name) {
   uint32_t i = slot_of(c, name);
-  while (c->table[i] && c->e[c->table[i] - 1].name != name) i = (i + 1) & (c->table_size - 1);
+  while (c->table[i] && c->e[c->table[i] - 1].name != name)
+    i = (i + 1) & (c->table_size - 1);
   return i;
 }
 
 static void lru_unlink(fm_cache *c, uint32_t idx) {
   fm_cache_entry *x = &c->e[idx - 1];
-  if (x->prev) c->e[x->prev - 1].next = x->next;
-  else c->head = x->next;
-  if (x->next) c->e[x->next - 1].prev = x->prev;
-  else c->tail = x->prev;
+  if (x->prev)
+    c->e[x->prev - 1].next = x->next;
+  else
+    c->head = x->next;
+  if (x->next)
+    c->e[x->next - 1].prev = x->prev;
+  else
+    c->tail = x->prev;
   x->prev = x->next = 0;
 }
 
@@ -114,14 +119,16 @@ static int grow(fm_cache *c) {
   if (!e) return -1;
   c->e = e;
   uint32_t ts = 16;
-  while (ts < cap * 2) ts *= 2;
+  while (ts < cap * 2)
+    ts *= 2;
   if (ts != c->table_size) {
     uint32_t *t = calloc(ts, sizeof(*t));
     if (!t) return -1;
     free(c->table);
     c->table = t;
     c->table_size = ts;
-    for (uint32_t k = 0; k < c->n; k++) c->table[find(c, c->e[k].name)] = k + 1;
+    for (uint32_t k = 0; k < c->n; k++)
+      c->table[find(c, c->e[k].name)] = k + 1;
   }
   c->cap_alloc = cap;
   return 0;

@@ -60,9 +60,10 @@ static bool is_plain_key(const char *k) {
 static size_t check_push(check *c, const char *key) {
   size_t old = c->len;
   int n;
-  if (is_plain_key(key)) n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s",
-                                       c->len ? "." : "", key);
-  else n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[\"%s\"]", key);
+  if (is_plain_key(key))
+    n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "%s%s", c->len ? "." : "", key);
+  else
+    n = snprintf(c->path + c->len, sizeof(c->path) - c->len, "[\"%s\"]", key);
   if (n > 0) c->len = strlen(c->path);
   return old;
 }
@@ -80,7 +81,8 @@ static void check_pop(check *c, size_t old) {
 }
 
 void fm_config_errors_free(fm_config_errors *e) {
-  for (size_t i = 0; i < e->n; i++) free(e->items[i]);
+  for (size_t i = 0; i < e->n; i++)
+    free(e->items[i]);
   free(e->items);
   e->items = NULL;
   e->n = 0;
@@ -91,7 +93,8 @@ void fm_config_errors_free(fm_config_errors *e) {
 static void check_unknown(check *c, const cJSON *obj, const char *const *known) {
   for (const cJSON *it = obj->child; it; it = it->next) {
     bool ok = false;
-    for (const char *const *k = known; *k; k++) ok = ok || strcmp(*k, it->string) == 0;
+    for (const char *const *k = known; *k; k++)
+      ok = ok || strcmp(*k, it->string) == 0;
     if (ok) continue;
     char list[512] = "";
     for (const char *const *k = known; *k; k++) {
@@ -117,9 +120,12 @@ static double read_num(check *c, const cJSON *obj, const char *key, double min, 
   } else {
     d = v->valuedouble;
     if (!isfinite(d) || (min_open ? !(d > min) : !(d >= min)) || d > max) {
-      if (max >= 1e15) check_error(c, "must be %s %.15g", min_open ? ">" : ">=", min);
-      else if (min_open) check_error(c, "must be > %.15g and at most %.15g", min, max);
-      else check_error(c, "must be between %.15g and %.15g", min, max);
+      if (max >= 1e15)
+        check_error(c, "must be %s %.15g", min_open ? ">" : ">=", min);
+      else if (min_open)
+        check_error(c, "must be > %.15g and at most %.15g", min, max);
+      else
+        check_error(c, "must be between %.15g and %.15g", min, max);
       d = min_open ? min + 1 : min;
     } else if (integer && d != floor(d)) {
       check_error(c, "must be a whole number");
@@ -161,18 +167,29 @@ void fm_json_merge_patch(cJSON *target, const cJSON *patch) {
         copy = fresh;
       }
     }
-    if (t) cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, copy);
-    else cJSON_AddItemToObject(target, p->string, copy);
+    if (t)
+      cJSON_ReplaceItemInObjectCaseSensitive(target, p->string, copy);
+    else
+      cJSON_AddItemToObject(target, p->string, copy);
   }
 }
 
 /* ---- pools and models ---------------------------------------------------- */
 
-static const char *const pool_fields[] = {"slots",        "replicas",     "ttft_ms",
-                                          "prefill_tps",  "decode_tps",   "jitter",
-                                          "slowdown_at_full", "output_tokens", "tenant_load",
-                                          "tenant_priority_share", "shed", "queue_timeout_ms",
-                                          "cache_tokens_per_replica", NULL};
+static const char *const pool_fields[] = {"slots",
+                                          "replicas",
+                                          "ttft_ms",
+                                          "prefill_tps",
+                                          "decode_tps",
+                                          "jitter",
+                                          "slowdown_at_full",
+                                          "output_tokens",
+                                          "tenant_load",
+                                          "tenant_priority_share",
+                                          "shed",
+                                          "queue_timeout_ms",
+                                          "cache_tokens_per_replica",
+                                          NULL};
 
 static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   check_unknown(c, j, pool_fields);
@@ -231,9 +248,8 @@ static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   }
 }
 
-static const char *const model_fields[] = {"pool",     "paths",         "context_length",
-                                           "owned_by", "supports_chat", "prices",
-                                           NULL};
+static const char *const model_fields[] = {
+    "pool", "paths", "context_length", "owned_by", "supports_chat", "prices", NULL};
 
 static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_config *cfg) {
   check_unknown(c, j, model_fields);
@@ -250,7 +266,8 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
   const cJSON *paths = cJSON_GetObjectItemCaseSensitive(j, "paths");
   m = check_push(c, "paths");
   if (!cJSON_IsArray(paths) || cJSON_GetArraySize(paths) == 0) {
-    check_error(c, "must be a non-empty array of \"standard\", \"priority\", \"background\", \"fast\"");
+    check_error(
+        c, "must be a non-empty array of \"standard\", \"priority\", \"background\", \"fast\"");
   } else {
     int i = 0;
     for (const cJSON *it = paths->child; it; it = it->next, i++) {
@@ -258,8 +275,10 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
       for (int k = 0; k < FM_PATH_N && cJSON_IsString(it); k++)
         if (strcmp(it->valuestring, fm_path_names[k]) == 0) found = k;
       size_t m2 = check_push_index(c, i);
-      if (found < 0) check_error(c, "must be one of \"standard\", \"priority\", \"background\", \"fast\"");
-      else md->paths |= 1u << found;
+      if (found < 0)
+        check_error(c, "must be one of \"standard\", \"priority\", \"background\", \"fast\"");
+      else
+        md->paths |= 1u << found;
       check_pop(c, m2);
     }
     if ((md->paths & (1u << FM_PATH_FAST)) && (md->paths & ~(1u << FM_PATH_FAST)))
@@ -320,9 +339,10 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
 
 /* ---- accounts and limits ------------------------------------------------- */
 
-static const char *const limit_fields[] = {"requests_per_min", "prompt_tps", "uncached_prompt_tps",
-                                           "generated_tps", "growth_per_min", "shrink_per_min",
-                                           "busy_fraction", "budget_usd", NULL};
+static const char *const limit_fields[] = {
+    "requests_per_min", "prompt_tps",     "uncached_prompt_tps",
+    "generated_tps",    "growth_per_min", "shrink_per_min",
+    "busy_fraction",    "budget_usd",     NULL};
 
 /* Reads a limits object; every field is optional and defaults to base. */
 static void read_limits(check *c, const cJSON *j, const fm_limits_cfg *base, fm_limits_cfg *out) {
@@ -431,8 +451,8 @@ static void read_accounts(check *c, const cJSON *j, fm_accounts_cfg *a) {
   check_pop(c, m);
 }
 
-static const char *const top_fields[] = {"server", "pool_defaults", "pools", "models", "accounts",
-                                         NULL};
+static const char *const top_fields[] = {"server", "pool_defaults", "pools",
+                                         "models", "accounts",      NULL};
 
 static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   if (!cJSON_IsObject(root)) {
@@ -505,8 +525,10 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
     size_t m2 = check_push(c, it->string);
     fm_model_cfg *md = &cfg->models[cfg->n_models++];
     md->id = strdup(it->string);
-    if (!cJSON_IsObject(it)) check_error(c, "must be an object describing the model");
-    else read_model(c, it, md, cfg);
+    if (!cJSON_IsObject(it))
+      check_error(c, "must be an object describing the model");
+    else
+      read_model(c, it, md, cfg);
     check_pop(c, m2);
   }
   check_pop(c, m);
@@ -547,7 +569,8 @@ char *fm_read_file(const char *path, size_t *len) {
   return data;
 }
 
-static void add_error(fm_config_errors *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_error(fm_config_errors *errs, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void add_error(fm_config_errors *errs, const char *fmt, ...) {
   check c = {.errs = errs};
   char msg[1024];
@@ -563,8 +586,10 @@ static void parse_error(fm_config_errors *errs, const char *label, const char *t
   const char *at = cJSON_GetErrorPtr();
   int line = 1, col = 1;
   for (const char *p = text; at && p < at && *p; p++) {
-    if (*p == '\n') line++, col = 1;
-    else col++;
+    if (*p == '\n')
+      line++, col = 1;
+    else
+      col++;
   }
   add_error(errs, "%s is not valid JSON (line %d, column %d): fix the syntax there", label, line,
             col);
@@ -619,7 +644,8 @@ int fm_config_load(fm_config *cfg, const char *path, fm_config_errors *errs) {
 }
 
 void fm_config_free(fm_config *cfg) {
-  for (size_t i = 0; i < cfg->n_pools; i++) free(cfg->pools[i].name);
+  for (size_t i = 0; i < cfg->n_pools; i++)
+    free(cfg->pools[i].name);
   for (size_t i = 0; i < cfg->n_models; i++) {
     free(cfg->models[i].id);
     free(cfg->models[i].owned_by);

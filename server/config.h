@@ -20,7 +20,13 @@ struct cJSON;
 typedef enum { FM_TIER_PRIORITY, FM_TIER_STANDARD, FM_TIER_BACKGROUND, FM_TIER_N } fm_tier;
 
 /* Serving paths: what a model offers and what a request is billed at. */
-typedef enum { FM_PATH_STANDARD, FM_PATH_PRIORITY, FM_PATH_BACKGROUND, FM_PATH_FAST, FM_PATH_N } fm_path;
+typedef enum {
+  FM_PATH_STANDARD,
+  FM_PATH_PRIORITY,
+  FM_PATH_BACKGROUND,
+  FM_PATH_FAST,
+  FM_PATH_N
+} fm_path;
 
 extern const char *const fm_tier_names[FM_TIER_N];
 extern const char *const fm_path_names[FM_PATH_N];
@@ -53,7 +59,7 @@ typedef struct fm_pool_cfg {
 typedef struct fm_model_cfg {
   char *id;
   char *owned_by;
-  int pool; /* index into fm_config.pools */
+  int pool;       /* index into fm_config.pools */
   unsigned paths; /* bit (1u << fm_path) for each path the model serves */
   long context_length;
   bool supports_chat;

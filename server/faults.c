@@ -33,7 +33,8 @@ void fm_faults_free(fm_faults *f) {
 uint32_t fm_faults_add(fm_faults *f, fm_fault *x) {
   x->id = f->next_id++;
   fm_fault **tail = &f->head;
-  while (*tail) tail = &(*tail)->next;
+  while (*tail)
+    tail = &(*tail)->next;
   *tail = x;
   return x->id;
 }
@@ -118,7 +119,8 @@ static bool only_fields(const cJSON *o, const char *const *known, struct fm_conf
   bool ok = true;
   for (const cJSON *it = o->child; it; it = it->next) {
     bool k = false;
-    for (const char *const *n = known; *n; n++) k = k || !strcmp(*n, it->string);
+    for (const char *const *n = known; *n; n++)
+      k = k || !strcmp(*n, it->string);
     if (k) continue;
     char f[128];
     snprintf(f, sizeof(f), "%s%s%s", where, *where ? "." : "", it->string);
@@ -147,8 +149,9 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
   x->path = -1;
   x->count_left = -1;
   if (!cJSON_IsObject(j)) {
-    err(errs, prefix, "", "a fault must be an object {\"match\": {...}, \"action\": {...}, "
-                          "\"count\": N or \"probability\": p}");
+    err(errs, prefix, "",
+        "a fault must be an object {\"match\": {...}, \"action\": {...}, "
+        "\"count\": N or \"probability\": p}");
     fm_fault_free(x);
     return NULL;
   }
@@ -168,22 +171,25 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
       for (int k = 0; k < FM_PATH_N; k++)
         if (!strcmp(tier, fm_path_names[k])) x->path = k;
       if (x->path < 0)
-        err(errs, prefix, "match.tier", "must be \"standard\", \"priority\", \"background\" or "
-                                        "\"fast\"");
+        err(errs, prefix, "match.tier",
+            "must be \"standard\", \"priority\", \"background\" or "
+            "\"fast\"");
       free(tier);
     }
     x->api_key = opt_string(m, "api_key", errs, prefix, "match.api_key");
     x->route = opt_string(m, "route", errs, prefix, "match.route");
     if (x->route && strcmp(x->route, "chat/completions") && strcmp(x->route, "completions") &&
         strcmp(x->route, "messages"))
-      err(errs, prefix, "match.route", "must be \"chat/completions\", \"completions\" or "
-                                       "\"messages\"");
+      err(errs, prefix, "match.route",
+          "must be \"chat/completions\", \"completions\" or "
+          "\"messages\"");
   }
 
   const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "action");
   if (!cJSON_IsObject(a)) {
-    err(errs, prefix, "action", "is required: {\"status\": 503} or {\"stream\": "
-                                "\"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}");
+    err(errs, prefix, "action",
+        "is required: {\"status\": 503} or {\"stream\": "
+        "\"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}");
   } else {
     static const char *const af[] = {"status", "stream", "after_tokens", NULL};
     only_fields(a, af, errs, prefix, "action");
@@ -202,10 +208,11 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
       int kind = -1;
       for (int k = FM_FAULT_ERROR; cJSON_IsString(sm) && k <= FM_FAULT_STALL; k++)
         if (!strcmp(sm->valuestring, fm_fault_kind_names[k])) kind = k;
-      if (kind < 0) err(errs, prefix, "action.stream", "must be \"error\", \"disconnect\" or \"stall\"");
+      if (kind < 0)
+        err(errs, prefix, "action.stream", "must be \"error\", \"disconnect\" or \"stall\"");
       x->action.kind = kind < 0 ? FM_FAULT_ERROR : (fm_fault_kind)kind;
-      if (after && (!cJSON_IsNumber(after) || after->valuedouble < 0 ||
-                    after->valuedouble > 1e7 || after->valuedouble != floor(after->valuedouble)))
+      if (after && (!cJSON_IsNumber(after) || after->valuedouble < 0 || after->valuedouble > 1e7 ||
+                    after->valuedouble != floor(after->valuedouble)))
         err(errs, prefix, "action.after_tokens", "must be a whole number >= 0");
       x->action.after_tokens = cJSON_IsNumber(after) ? (uint32_t)after->valuedouble : 0;
     }
@@ -219,11 +226,13 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
     if (!cJSON_IsNumber(count) || count->valuedouble < 0 || count->valuedouble > 1e12 ||
         count->valuedouble != floor(count->valuedouble))
       err(errs, prefix, "count", "must be a whole number >= 0");
-    else x->count_left = (long long)count->valuedouble;
+    else
+      x->count_left = (long long)count->valuedouble;
   } else if (prob) {
     if (!cJSON_IsNumber(prob) || !(prob->valuedouble >= 0 && prob->valuedouble <= 1))
       err(errs, prefix, "probability", "must be a number between 0 and 1");
-    else x->probability = prob->valuedouble;
+    else
+      x->probability = prob->valuedouble;
   } else {
     x->probability = 1.0; /* neither: every matching request, until deleted */
   }

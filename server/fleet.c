@@ -22,7 +22,8 @@
 #include <string.h>
 
 static void free_caches(fm_pool *p) {
-  for (int r = 0; r < p->n_caches; r++) fm_cache_free(&p->caches[r]);
+  for (int r = 0; r < p->n_caches; r++)
+    fm_cache_free(&p->caches[r]);
   free(p->caches);
   p->caches = NULL;
   p->n_caches = 0;
@@ -33,7 +34,8 @@ static int make_caches(fm_pool *p, const fm_pool_cfg *cfg) {
   if (!c) return -1;
   free_caches(p);
   uint32_t blocks = (uint32_t)(cfg->cache_tokens_per_replica / FM_CACHE_BLOCK_TOKENS);
-  for (int r = 0; r < cfg->replicas; r++) fm_cache_init(&c[r], blocks);
+  for (int r = 0; r < cfg->replicas; r++)
+    fm_cache_init(&c[r], blocks);
   p->caches = c;
   p->n_caches = cfg->replicas;
   return 0;
@@ -59,7 +61,8 @@ int fm_fleet_init(fm_fleet *f, const fm_config *cfg, const fm_clock *clock, uint
 }
 
 void fm_fleet_free(fm_fleet *f) {
-  for (size_t i = 0; f->pools && i < f->n_pools; i++) free_caches(&f->pools[i]);
+  for (size_t i = 0; f->pools && i < f->n_pools; i++)
+    free_caches(&f->pools[i]);
   free(f->pools);
   memset(f, 0, sizeof(*f));
 }
@@ -77,11 +80,13 @@ double fm_pool_demand(const fm_pool *p, fm_tier tier) {
   double slots = p->cfg.slots;
   double tenant_priority = p->cfg.tenant_load * p->cfg.tenant_priority_share;
   switch (tier) {
-  case FM_TIER_PRIORITY: return tenant_priority + p->running[FM_TIER_PRIORITY] / slots;
+  case FM_TIER_PRIORITY:
+    return tenant_priority + p->running[FM_TIER_PRIORITY] / slots;
   case FM_TIER_STANDARD:
     return p->cfg.tenant_load +
            (p->running[FM_TIER_PRIORITY] + p->running[FM_TIER_STANDARD]) / slots;
-  default: return fm_pool_utilisation(p);
+  default:
+    return fm_pool_utilisation(p);
   }
 }
 
@@ -103,18 +108,24 @@ static bool draw_admits(fm_fleet *f, const fm_pool *p, fm_tier tier) {
 static void queue_push(fm_pool *p, fm_ticket *t) {
   t->next = NULL;
   t->prev = p->queue_tail[t->tier];
-  if (t->prev) t->prev->next = t;
-  else p->queue_head[t->tier] = t;
+  if (t->prev)
+    t->prev->next = t;
+  else
+    p->queue_head[t->tier] = t;
   p->queue_tail[t->tier] = t;
   p->queued[t->tier]++;
   t->state = FM_TICKET_QUEUED;
 }
 
 static void queue_remove(fm_pool *p, fm_ticket *t) {
-  if (t->prev) t->prev->next = t->next;
-  else p->queue_head[t->tier] = t->next;
-  if (t->next) t->next->prev = t->prev;
-  else p->queue_tail[t->tier] = t->prev;
+  if (t->prev)
+    t->prev->next = t->next;
+  else
+    p->queue_head[t->tier] = t->next;
+  if (t->next)
+    t->next->prev = t->prev;
+  else
+    p->queue_tail[t->tier] = t->prev;
   t->prev = t->next = NULL;
   p->queued[t->tier]--;
   t->state = FM_TICKET_IDLE;
@@ -185,7 +196,8 @@ int fm_fleet_set_pool(fm_fleet *f, int pool, const fm_pool_cfg *cfg) {
 void fm_fleet_clear_caches(fm_fleet *f) {
   for (size_t i = 0; i < f->n_pools; i++) {
     fm_pool *p = &f->pools[i];
-    for (int r = 0; r < p->n_caches; r++) fm_cache_free(&p->caches[r]);
+    for (int r = 0; r < p->n_caches; r++)
+      fm_cache_free(&p->caches[r]);
   }
 }
 

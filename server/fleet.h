@@ -30,8 +30,8 @@ struct fm_ticket {
 };
 
 typedef struct fm_pool {
-  fm_pool_cfg cfg;             /* live settings; PATCH and scenarios change them */
-  int running[FM_TIER_N];      /* fleetmock's own requests holding a slot */
+  fm_pool_cfg cfg;        /* live settings; PATCH and scenarios change them */
+  int running[FM_TIER_N]; /* fleetmock's own requests holding a slot */
   int queued[FM_TIER_N];
   fm_ticket *queue_head[FM_TIER_N], *queue_tail[FM_TIER_N];
   fm_cache *caches; /* one prompt cache per replica */
@@ -42,9 +42,9 @@ typedef struct fm_fleet {
   fm_pool *pools;
   size_t n_pools;
   const fm_clock *clock;
-  fm_rng rng;   /* admission draws and per-request timing seeds */
+  fm_rng rng;     /* admission draws and per-request timing seeds */
   uint64_t draws; /* admission draws taken, to check that runs repeat */
-  bool instant; /* --timing instant: every simulated delay is zero */
+  bool instant;   /* --timing instant: every simulated delay is zero */
 } fm_fleet;
 
 /* Builds the fleet from a config (pools are copied). Returns 0 or -1 on OOM. */

@@ -68,7 +68,8 @@ int fm_healthcheck(const char *url) {
     }
   }
   close(fd);
-  if (strncmp(status, "HTTP/1.1 200", 12) == 0 || strncmp(status, "HTTP/1.0 200", 12) == 0) return 0;
+  if (strncmp(status, "HTTP/1.1 200", 12) == 0 || strncmp(status, "HTTP/1.0 200", 12) == 0)
+    return 0;
   fprintf(stderr, "fleetmock: --healthcheck %s: not healthy (%.*s)\n", url,
           (int)strcspn(status, "\r\n"), *status ? status : "no answer");
   return 1;

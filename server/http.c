@@ -70,8 +70,10 @@ static void mhd_run(fm_server *s) {
   MHD_run(s->mhd);
   if (!s->mhd) return;
   MHD_UNSIGNED_LONG_LONG to;
-  if (MHD_get_timeout(s->mhd, &to) == MHD_YES) uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
-  else uv_timer_stop(&s->mhd_timer);
+  if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
+    uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
+  else
+    uv_timer_stop(&s->mhd_timer);
 }
 
 /* ---- request bookkeeping ------------------------------------------------ */
@@ -101,8 +103,10 @@ static void req_destroy(fm_req *r) {
     fm_metrics_request(&s->metrics, route_of(r), -1, -1, r->status);
   if (r->on_close) r->on_close(r);
   r->on_close = NULL;
-  if (r->prev) r->prev->next = r->next;
-  else s->live = r->next;
+  if (r->prev)
+    r->prev->next = r->next;
+  else
+    s->live = r->next;
   if (r->next) r->next->prev = r->prev;
   s->n_live--;
   fm_buf_free(&r->body);
@@ -187,8 +191,10 @@ static void arm_fleet_timer(fm_server *s) {
   uint64_t due = fm_fleet_next_deadline(&s->fleet);
   if (due == s->fleet_deadline) return;
   s->fleet_deadline = due;
-  if (due == UINT64_MAX) uv_timer_stop(&s->fleet_timer);
-  else uv_timer_start(&s->fleet_timer, on_fleet_timer, delay_ms_until(s, due), 0);
+  if (due == UINT64_MAX)
+    uv_timer_stop(&s->fleet_timer);
+  else
+    uv_timer_start(&s->fleet_timer, on_fleet_timer, delay_ms_until(s, due), 0);
 }
 
 static void on_prepare(uv_prepare_t *h) {
@@ -267,8 +273,7 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
   if (r->responded) return;
   size_t len = 0;
   char *data = fm_buf_steal(body, &len);
-  struct MHD_Response *resp =
-      MHD_create_response_from_buffer_with_free_callback(len, data, free);
+  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
   if (!resp) {
     free(data);
     return;
@@ -296,8 +301,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
     if (r->out.len == 0) {
       if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
-      if (next_due == UINT64_MAX) fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
-      else req_suspend_for(r, delay_ms_until(s, next_due));
+      if (next_due == UINT64_MAX)
+        fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
+      else
+        req_suspend_for(r, delay_ms_until(s, next_due));
       return 0;
     }
     if (done) r->fill = NULL; /* the next call after this data ends the stream */
@@ -368,9 +375,8 @@ bool fm_req_peer_is_loopback(fm_req *r) {
 /* ---- the access handler ------------------------------------------------- */
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls) {
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls) {
   (void)version;
   fm_server *s = cls;
   fm_req *r = *con_cls;
@@ -426,14 +432,16 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
   char msg[512];
   vsnprintf(msg, sizeof(msg), fmt, ap);
   size_t n = strlen(msg);
-  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.')) msg[--n] = '\0';
+  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
+    msg[--n] = '\0';
   fm_log(FM_LOG_DEBUG, "libmicrohttpd", "detail", msg, NULL);
 }
 
 /* ---- listening, signals, shutdown ---------------------------------------- */
 
 static int open_listener(fm_server *s) {
-  struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
+  struct addrinfo hints = {.ai_family = AF_UNSPEC,
+                           .ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
   struct addrinfo *res = NULL;
   char port[8];
@@ -486,7 +494,8 @@ static void finish_shutdown(fm_server *s) {
   if (s->stopped) return;
   s->stopped = true;
   /* MHD may not be stopped with suspended connections; wake them so they end. */
-  for (fm_req *r = s->live; r; r = r->next) req_resume(r);
+  for (fm_req *r = s->live; r; r = r->next)
+    req_resume(r);
   uv_poll_stop(&s->mhd_poll);
   close_handle((uv_handle_t *)&s->mhd_poll);
   close_handle((uv_handle_t *)&s->mhd_timer);
@@ -576,11 +585,12 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   unsigned limit = 60000;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < limit + 64)
     limit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
-  s->mhd = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, s,
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s, MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-      MHD_OPTION_CONNECTION_LIMIT, limit, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
-      MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+  s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                            NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
+                            MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, s, MHD_OPTION_CONNECTION_LIMIT, limit,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
   if (!s->mhd) {
     fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
     close(s->listen_fd);

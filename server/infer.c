@@ -18,7 +18,8 @@ void fm_infer_params_free(fm_infer_params *p) {
   free(p->affinity);
   free(p->isolation);
   fm_prefix_free(&p->prefix);
-  for (int i = 0; i < p->n_stop; i++) free(p->stop[i]);
+  for (int i = 0; i < p->n_stop; i++)
+    free(p->stop[i]);
   memset(p, 0, sizeof(*p));
 }
 
@@ -31,13 +32,16 @@ static void bill(fm_job *j) {
   fm_usage *u = &j->p.account->by_path[j->p.path];
   u->requests++;
   if (j->status != 200) {
-    if (j->status == 503 || j->status == 529) u->shed++;
-    else if (j->status == 429) u->limited++;
+    if (j->status == 503 || j->status == 529)
+      u->shed++;
+    else if (j->status == 429)
+      u->limited++;
     return;
   }
   u->ok++;
   uint64_t generated = 0;
-  for (int i = 0; i < j->p.n; i++) generated += j->choices[i].gen.produced;
+  for (int i = 0; i < j->p.n; i++)
+    generated += j->choices[i].gen.produced;
   u->prompt_tokens += j->p.prompt_tokens;
   u->cached_tokens += j->p.cached_tokens;
   u->generated_tokens += generated;
@@ -60,7 +64,8 @@ static void job_close(fm_req *r) {
   fm_fleet_release(&j->srv->fleet, &j->ticket);
   bill(j);
   if (j->choices) {
-    for (int i = 0; i < j->p.n; i++) fm_buf_free(&j->choices[i].text);
+    for (int i = 0; i < j->p.n; i++)
+      fm_buf_free(&j->choices[i].text);
     free(j->choices);
   }
   fm_buf_free(&j->prefix);
@@ -89,8 +94,10 @@ static void step(fm_job *j, fm_buf *out) {
     size_t n = fm_gen_next(&c->gen, &st, tok);
     if (j->limiter) fm_limiter_generated(j->limiter, 1);
     if (n > 0) {
-      if (out) j->render->stream_token(j, out, i, tok, n);
-      else fm_buf_put(&c->text, tok, n);
+      if (out)
+        j->render->stream_token(j, out, i, tok, n);
+      else
+        fm_buf_put(&c->text, tok, n);
     }
     if (!fm_gen_done(&c->gen)) continue;
     c->finished = true;
@@ -197,9 +204,9 @@ static void reply_full(fm_req *r) {
   fm_job *j = r->ctx;
   fm_server *s = r->srv;
   if (s->force_end) {
-    j->render->error(r, 503, "SERVICE_UNAVAILABLE",
-                     NULL, "the server is shutting down and its grace period ended; retry the "
-                           "request against a running server");
+    j->render->error(r, 503, "SERVICE_UNAVAILABLE", NULL,
+                     "the server is shutting down and its grace period ended; retry the "
+                     "request against a running server");
     return;
   }
   if (j->has_fault && j->fault.kind == FM_FAULT_STALL && !r->peer_gone && !s->force_end) {
@@ -217,9 +224,9 @@ static void reply_full(fm_req *r) {
   }
   if (j->has_fault) {
     j->status = 503;
-    j->render->error(r, 503, "SERVICE_OVERLOADED",
-                     NULL, "injected fault: the request failed (x-fleetmock-fault or "
-                           "/admin/faults); retry the request");
+    j->render->error(r, 503, "SERVICE_OVERLOADED", NULL,
+                     "injected fault: the request failed (x-fleetmock-fault or "
+                     "/admin/faults); retry the request");
     return;
   }
   fm_req_header(r, "fireworks-server-processing-time", "%.3f",
@@ -241,9 +248,10 @@ static void ratelimit_headers(fm_job *j) {
                 l->b[FM_LIMIT_UNCACHED].limit);
   fm_req_header(r, "X-Ratelimit-Limit-Tokens-Generated", "%.0f", l->b[FM_LIMIT_GENERATED].limit);
   if (!j->srv->cfg.accounts.ratelimit_extension_headers) return;
-  static const char *const names[FM_LIMIT_N] = {NULL, "x-ratelimit-remaining-tokens-prompt",
-                                                "x-ratelimit-remaining-tokens-cache-adjusted-prompt",
-                                                "x-ratelimit-remaining-tokens-generated"};
+  static const char *const names[FM_LIMIT_N] = {
+      NULL, "x-ratelimit-remaining-tokens-prompt",
+      "x-ratelimit-remaining-tokens-cache-adjusted-prompt",
+      "x-ratelimit-remaining-tokens-generated"};
   for (int k = FM_LIMIT_PROMPT; k < FM_LIMIT_N; k++)
     fm_req_header(r, names[k], "%.0f", l->b[k].level > 0 ? floor(l->b[k].level) : 0.0);
   fm_req_header(r, "x-ratelimit-limit-requests", "%.0f", l->b[FM_LIMIT_REQUESTS].limit);
@@ -283,9 +291,9 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
     j->render->error(j->req, 429, "BUDGET_EXCEEDED", NULL, msg);
     return;
   }
-  static const char *const what[FM_LIMIT_N] = {
-      "requests per minute", "prompt tokens per second", "uncached prompt tokens per second",
-      "generated tokens per second"};
+  static const char *const what[FM_LIMIT_N] = {"requests per minute", "prompt tokens per second",
+                                               "uncached prompt tokens per second",
+                                               "generated tokens per second"};
   snprintf(msg, sizeof(msg),
            "rate limit exceeded: %s for %s on this account is %.0f (limit \"%s\"); retry after "
            "%.3f s (Retry-After) and ramp up gradually: limits grow while you use most of them",
@@ -295,15 +303,24 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
 
 static const char *fault_code(int status) {
   switch (status) {
-  case 400: return "INVALID_ARGUMENT";
-  case 401: return "UNAUTHENTICATED";
-  case 403: return "PERMISSION_DENIED";
-  case 404: return "NOT_FOUND";
-  case 408: return "DEADLINE_EXCEEDED";
-  case 429: return "RATE_LIMITED";
-  case 503: return "SERVICE_OVERLOADED";
-  case 529: return "SERVICE_OVERLOADED";
-  default: return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
+  case 400:
+    return "INVALID_ARGUMENT";
+  case 401:
+    return "UNAUTHENTICATED";
+  case 403:
+    return "PERMISSION_DENIED";
+  case 404:
+    return "NOT_FOUND";
+  case 408:
+    return "DEADLINE_EXCEEDED";
+  case 429:
+    return "RATE_LIMITED";
+  case 503:
+    return "SERVICE_OVERLOADED";
+  case 529:
+    return "SERVICE_OVERLOADED";
+  default:
+    return status >= 500 ? "INTERNAL" : "FAILED_PRECONDITION";
   }
 }
 
@@ -352,8 +369,8 @@ static void admitted(fm_job *j) {
   uint64_t now = fm_server_now(s);
   j->status = 200;
   j->admitted_us = now;
-  if (j->limiter) fm_limiter_charge(j->limiter, j->p.prompt_tokens,
-                                    j->p.prompt_tokens - j->p.cached_tokens);
+  if (j->limiter)
+    fm_limiter_charge(j->limiter, j->p.prompt_tokens, j->p.prompt_tokens - j->p.cached_tokens);
   fm_cache_insert(&s->fleet.pools[j->p.pool].caches[j->replica], &j->p.prefix, j->cache_salt);
   uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
   j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
@@ -379,8 +396,10 @@ static void admitted(fm_job *j) {
     first = false;
     step(j, NULL);
   }
-  if (due <= now) reply_full(r);
-  else fm_req_wait_until(r, due, reply_full);
+  if (due <= now)
+    reply_full(r);
+  else
+    fm_req_wait_until(r, due, reply_full);
 }
 
 static void on_shed(fm_job *j) {
@@ -403,8 +422,10 @@ static void after_queue(fm_req *r) {
     j->render->error(r, 499, "CLIENT_CLOSED", NULL, "the client closed the connection");
     return;
   }
-  if (j->ticket.state == FM_TICKET_RUNNING) admitted(j);
-  else on_shed(j);
+  if (j->ticket.state == FM_TICKET_RUNNING)
+    admitted(j);
+  else
+    on_shed(j);
 }
 
 /* The client left while queued or waiting for tokens: free the slot now. */
@@ -469,11 +490,12 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   fm_pool *pool = &s->fleet.pools[j->p.pool];
   fm_account *acc = j->p.account;
   j->replica = fm_fleet_pick_replica(&s->fleet, j->p.pool, j->p.affinity);
-  j->cache_salt = fm_mix64(fm_hash64(acc->key_id, strlen(acc->key_id), 0) ^
-                           (j->p.isolation ? fm_hash64(j->p.isolation, strlen(j->p.isolation), 1)
-                                           : 0));
-  uint64_t cached = (uint64_t)fm_cache_lookup(&pool->caches[j->replica], &j->p.prefix,
-                                              j->cache_salt) * FM_CACHE_BLOCK_TOKENS;
+  j->cache_salt =
+      fm_mix64(fm_hash64(acc->key_id, strlen(acc->key_id), 0) ^
+               (j->p.isolation ? fm_hash64(j->p.isolation, strlen(j->p.isolation), 1) : 0));
+  uint64_t cached =
+      (uint64_t)fm_cache_lookup(&pool->caches[j->replica], &j->p.prefix, j->cache_salt) *
+      FM_CACHE_BLOCK_TOKENS;
   j->p.cached_tokens = (uint32_t)(cached < j->p.prompt_tokens ? cached : j->p.prompt_tokens);
   acc->cache_lookups++;
   if (j->p.cached_tokens) acc->cache_hits++;
@@ -482,8 +504,10 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   uint64_t now = j->arrived_us;
   j->limiter = fm_account_limiter(acc, j->p.model, s->cfg.n_models, now);
   if (acc->limits->budget_usd > 0 && acc->spent_usd >= acc->limits->budget_usd) {
-    fm_limit_verdict v = {.ok = false, .hit = FM_LIMIT_BUDGET,
-                          .limit = acc->limits->budget_usd, .retry_after_us = 86400000000ULL};
+    fm_limit_verdict v = {.ok = false,
+                          .hit = FM_LIMIT_BUDGET,
+                          .limit = acc->limits->budget_usd,
+                          .retry_after_us = 86400000000ULL};
     rate_limited(j, v);
     return;
   }
@@ -498,8 +522,14 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
 
   j->ticket.decided = on_decided;
   switch (fm_fleet_admit(&s->fleet, &j->ticket, j->p.pool, j->p.tier)) {
-  case FM_ADMIT_OK: admitted(j); break;
-  case FM_ADMIT_QUEUED: fm_req_park(r, after_queue); break;
-  case FM_ADMIT_SHED: on_shed(j); break;
+  case FM_ADMIT_OK:
+    admitted(j);
+    break;
+  case FM_ADMIT_QUEUED:
+    fm_req_park(r, after_queue);
+    break;
+  case FM_ADMIT_SHED:
+    on_shed(j);
+    break;
   }
 }

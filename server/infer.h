@@ -18,11 +18,11 @@ typedef struct fm_job fm_job;
 
 typedef struct fm_infer_params {
   fm_account *account; /* who pays; accounts live as long as the server */
-  int model;          /* index into the config's models */
+  int model;           /* index into the config's models */
   int pool;
-  fm_path path;       /* serving path, for billing and the echo */
-  fm_tier tier;       /* admission tier */
-  char *model_name;   /* as the client sent it */
+  fm_path path;        /* serving path, for billing and the echo */
+  fm_tier tier;        /* admission tier */
+  char *model_name;    /* as the client sent it */
   uint32_t max_tokens; /* 0: not given */
   bool ignore_eos;
   int n;
@@ -36,9 +36,9 @@ typedef struct fm_infer_params {
   bool include_usage;
   bool perf_metrics;
   const char *route; /* "chat/completions", "completions" or "messages" (for fault matching) */
-  char *affinity;   /* x-session-affinity, else prompt_cache_key, else user */
-  char *isolation;  /* prompt-cache isolation key */
-  fm_prefix prefix; /* the prompt's cache blocks */
+  char *affinity;    /* x-session-affinity, else prompt_cache_key, else user */
+  char *isolation;   /* prompt-cache isolation key */
+  fm_prefix prefix;  /* the prompt's cache blocks */
 } fm_infer_params;
 
 /* How one API writes what the job produces. */
@@ -79,8 +79,8 @@ struct fm_job {
   fm_ticket ticket;
   fm_rng timing_rng;
   char id[40];
-  long long created;       /* unix seconds */
-  uint64_t arrived_us;     /* simulated time the request arrived */
+  long long created;   /* unix seconds */
+  uint64_t arrived_us; /* simulated time the request arrived */
   uint64_t admitted_us;
   uint64_t first_token_us; /* simulated time the first token is due */
   uint64_t next_due_us;
@@ -92,7 +92,7 @@ struct fm_job {
   fm_limiter *limiter; /* the account's buckets for this model */
   bool has_fault;      /* a stream fault waits for its token count */
   fm_fault_action fault;
-  uint32_t steps;      /* decode steps taken (tokens per choice) */
+  uint32_t steps; /* decode steps taken (tokens per choice) */
   uint32_t choices_left;
   bool opened;
   bool closed;

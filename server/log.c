@@ -26,9 +26,12 @@ bool fm_log_set_level(const char *name) {
 }
 
 bool fm_log_set_format(const char *name) {
-  if (strcmp(name, "text") == 0) json_format = false;
-  else if (strcmp(name, "json") == 0) json_format = true;
-  else return false;
+  if (strcmp(name, "text") == 0)
+    json_format = false;
+  else if (strcmp(name, "json") == 0)
+    json_format = true;
+  else
+    return false;
   return true;
 }
 

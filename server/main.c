@@ -15,7 +15,8 @@
 
 /* Prints every config error; returns the exit status (0 or 2). */
 static int report(const char *what, int rc, fm_config_errors *errs) {
-  for (size_t i = 0; i < errs->n; i++) fprintf(stderr, "%s: %s\n", what, errs->items[i]);
+  for (size_t i = 0; i < errs->n; i++)
+    fprintf(stderr, "%s: %s\n", what, errs->items[i]);
   fm_config_errors_free(errs);
   return rc == 0 ? 0 : 2;
 }
@@ -27,8 +28,9 @@ static int check_scenario(const char *path, const char *text, const char *config
   fm_config_errors errs = {0};
   if (fm_config_load(&cfg, config, &errs) != 0) return report(config, -1, &errs);
   fm_scenario *s = fm_scenario_parse(text, path, &cfg, &errs);
-  if (s) printf("%s: ok (scenario %s, %d steps, %d faults, %g s%s)\n", path, s->name, s->n_steps,
-                s->n_faults, s->duration_s, s->repeat ? ", repeating" : "");
+  if (s)
+    printf("%s: ok (scenario %s, %d steps, %d faults, %g s%s)\n", path, s->name, s->n_steps,
+           s->n_faults, s->duration_s, s->repeat ? ", repeating" : "");
   fm_scenario_free(s);
   fm_config_free(&cfg);
   return report(path, s ? 0 : -1, &errs);
@@ -55,9 +57,12 @@ static int check_config(const char *path, const char *config) {
 int main(int argc, char **argv) {
   static fm_server srv; /* static: large, lives as long as the process */
   switch (fm_options_parse(&srv.opt, argc, argv)) {
-  case FM_OPT_EXIT_OK: return 0;
-  case FM_OPT_EXIT_USAGE: return 2;
-  case FM_OPT_RUN: break;
+  case FM_OPT_EXIT_OK:
+    return 0;
+  case FM_OPT_EXIT_USAGE:
+    return 2;
+  case FM_OPT_RUN:
+    break;
   }
   fm_log_set_level(srv.opt.log_level);
   fm_log_set_format(srv.opt.log_format);
@@ -81,8 +86,11 @@ int main(int argc, char **argv) {
     fm_server_free(&srv);
     return 1;
   }
-  if (scn && fm_drill_start(&srv, scn) != 0) fm_log(FM_LOG_ERROR, "out of memory starting the "
-                                                    "scenario", NULL);
+  if (scn && fm_drill_start(&srv, scn) != 0)
+    fm_log(FM_LOG_ERROR,
+           "out of memory starting the "
+           "scenario",
+           NULL);
   uv_run(loop, UV_RUN_DEFAULT);
   fm_server_free(&srv);
   uv_loop_close(loop);

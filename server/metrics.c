@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const routes[FM_METRIC_ROUTES] = {"chat/completions", "completions",
-                                                     "messages", "other"};
+static const char *const routes[FM_METRIC_ROUTES] = {"chat/completions", "completions", "messages",
+                                                     "other"};
 static const int statuses[FM_METRIC_STATUSES - 1] = {200, 400, 401, 403, 404, 405, 408, 413,
                                                      429, 499, 500, 502, 503, 504, 529};
 static const double bounds[FM_HIST_BUCKETS - 1] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60};
@@ -16,7 +16,9 @@ static const char *const token_kinds[3] = {"prompt", "cached", "generated"};
 
 static size_t req_index(const fm_metrics *m, int route, int model, int path, int status) {
   return (((size_t)route * (m->n_models + 1) + (size_t)(model + 1)) * (FM_PATH_N + 1) +
-          (size_t)(path + 1)) * FM_METRIC_STATUSES + (size_t)status;
+          (size_t)(path + 1)) *
+             FM_METRIC_STATUSES +
+         (size_t)status;
 }
 
 int fm_metrics_init(fm_metrics *m, size_t n_models, size_t n_pools) {
@@ -62,7 +64,8 @@ void fm_metrics_request(fm_metrics *m, const char *route, int model, int path, i
 
 void fm_metrics_observe(fm_histogram *h, double s) {
   int b = 0;
-  while (b < FM_HIST_BUCKETS - 1 && s > bounds[b]) b++;
+  while (b < FM_HIST_BUCKETS - 1 && s > bounds[b])
+    b++;
   h->le[b]++;
   h->count++;
   h->sum += s;
@@ -90,8 +93,7 @@ static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
   }
 }
 
-void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f,
-                       fm_buf *o) {
+void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f, fm_buf *o) {
   help(o, "fleetmock_requests_total", "counter",
        "Inference requests answered, by route, model, tier and status.");
   for (int r = 0; r < FM_METRIC_ROUTES; r++)
@@ -102,13 +104,15 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
           if (!v) continue;
           char status[8] = "other";
           if (s < FM_METRIC_STATUSES - 1) snprintf(status, sizeof(status), "%d", statuses[s]);
-          fm_buf_printf(o, "fleetmock_requests_total{route=\"%s\",model=\"%s\",tier=\"%s\","
-                           "status=\"%s\"} %llu\n",
+          fm_buf_printf(o,
+                        "fleetmock_requests_total{route=\"%s\",model=\"%s\",tier=\"%s\","
+                        "status=\"%s\"} %llu\n",
                         routes[r], md >= 0 ? cfg->models[md].id : "none",
                         p >= 0 ? fm_path_names[p] : "none", status, (unsigned long long)v);
         }
 
-  help(o, "fleetmock_sheds_total", "counter", "Requests the fleet shed with 503, by pool and tier.");
+  help(o, "fleetmock_sheds_total", "counter",
+       "Requests the fleet shed with 503, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)
     for (int t = 0; t < FM_TIER_N; t++)
       fm_buf_printf(o, "fleetmock_sheds_total{pool=\"%s\",tier=\"%s\"} %llu\n",
@@ -128,8 +132,8 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
   help(o, "fleetmock_queue_depth", "gauge", "Requests waiting in a queue, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)
     for (int t = 0; t < FM_TIER_N; t++)
-      fm_buf_printf(o, "fleetmock_queue_depth{pool=\"%s\",tier=\"%s\"} %d\n",
-                    f->pools[i].cfg.name, fm_tier_names[t], f->pools[i].queued[t]);
+      fm_buf_printf(o, "fleetmock_queue_depth{pool=\"%s\",tier=\"%s\"} %d\n", f->pools[i].cfg.name,
+                    fm_tier_names[t], f->pools[i].queued[t]);
   help(o, "fleetmock_shed_probability", "gauge",
        "Probability that a request arriving now is shed, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)
@@ -137,7 +141,8 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
       fm_buf_printf(o, "fleetmock_shed_probability{pool=\"%s\",tier=\"%s\"} %g\n",
                     f->pools[i].cfg.name, fm_tier_names[t],
                     fm_pool_shed_probability(&f->pools[i], (fm_tier)t));
-  help(o, "fleetmock_pool_utilisation", "gauge", "Tenant load plus own running requests over slots.");
+  help(o, "fleetmock_pool_utilisation", "gauge",
+       "Tenant load plus own running requests over slots.");
   for (size_t i = 0; i < f->n_pools; i++)
     fm_buf_printf(o, "fleetmock_pool_utilisation{pool=\"%s\"} %g\n", f->pools[i].cfg.name,
                   fm_pool_utilisation(&f->pools[i]));
@@ -157,8 +162,7 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
                     fm_path_names[p], (unsigned long long)m->tokens[k][p]);
   help(o, "fleetmock_cost_usd_total", "counter", "What the served requests cost, by tier.");
   for (int p = 0; p < FM_PATH_N; p++)
-    fm_buf_printf(o, "fleetmock_cost_usd_total{tier=\"%s\"} %.9f\n", fm_path_names[p],
-                  m->cost[p]);
+    fm_buf_printf(o, "fleetmock_cost_usd_total{tier=\"%s\"} %.9f\n", fm_path_names[p], m->cost[p]);
   help(o, "fleetmock_faults_fired_total", "counter", "Scripted faults that fired.");
   fm_buf_printf(o, "fleetmock_faults_fired_total %llu\n", (unsigned long long)m->faults_fired);
 

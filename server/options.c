@@ -13,9 +13,24 @@
 #endif
 
 typedef enum {
-  O_HOST, O_PORT, O_PORT_FILE, O_CONFIG, O_SCENARIO, O_SEED, O_TIME_SCALE, O_TIMING,
-  O_ADMIN_TOKEN, O_LOG_FORMAT, O_LOG_LEVEL, O_CHECK_CONFIG, O_HEALTHCHECK, O_GRACE, O_MAX_BODY,
-  O_HELP, O_VERSION, O_COUNT
+  O_HOST,
+  O_PORT,
+  O_PORT_FILE,
+  O_CONFIG,
+  O_SCENARIO,
+  O_SEED,
+  O_TIME_SCALE,
+  O_TIMING,
+  O_ADMIN_TOKEN,
+  O_LOG_FORMAT,
+  O_LOG_LEVEL,
+  O_CHECK_CONFIG,
+  O_HEALTHCHECK,
+  O_GRACE,
+  O_MAX_BODY,
+  O_HELP,
+  O_VERSION,
+  O_COUNT
 } opt_id;
 
 typedef struct opt_def {
@@ -93,14 +108,22 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
   uint64_t u;
   double d;
   switch (id) {
-  case O_HOST: o->host = v; return true;
+  case O_HOST:
+    o->host = v;
+    return true;
   case O_PORT:
     if (!parse_u64(v, &u) || u > 65535) break;
     o->port = (int)u;
     return true;
-  case O_PORT_FILE: o->port_file = v; return true;
-  case O_CONFIG: o->config = v; return true;
-  case O_SCENARIO: o->scenario = v; return true;
+  case O_PORT_FILE:
+    o->port_file = v;
+    return true;
+  case O_CONFIG:
+    o->config = v;
+    return true;
+  case O_SCENARIO:
+    o->scenario = v;
+    return true;
   case O_SEED:
     if (!parse_u64(v, &u)) break;
     o->seed = u;
@@ -113,7 +136,9 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     if (strcmp(v, "realistic") && strcmp(v, "instant")) break;
     o->instant = strcmp(v, "instant") == 0;
     return true;
-  case O_ADMIN_TOKEN: o->admin_token = v; return true;
+  case O_ADMIN_TOKEN:
+    o->admin_token = v;
+    return true;
   case O_LOG_FORMAT:
     if (strcmp(v, "text") && strcmp(v, "json")) break;
     o->log_format = v;
@@ -122,8 +147,12 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error")) break;
     o->log_level = v;
     return true;
-  case O_CHECK_CONFIG: o->check_config = v; return true;
-  case O_HEALTHCHECK: o->healthcheck = v; return true;
+  case O_CHECK_CONFIG:
+    o->check_config = v;
+    return true;
+  case O_HEALTHCHECK:
+    o->healthcheck = v;
+    return true;
   case O_GRACE:
     if (!parse_double(v, &d) || d < 0 || d > 86400) break;
     o->grace_period_s = d;
@@ -132,17 +161,18 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     if (!parse_u64(v, &u) || u < 64 || u > (1u << 30)) break;
     o->max_body_bytes = (long long)u;
     return true;
-  default: return true;
+  default:
+    return true;
   }
-  const char *want = id == O_PORT           ? "a port number 0-65535"
-                     : id == O_SEED         ? "a non-negative integer"
-                     : id == O_TIME_SCALE   ? "a number > 0 (e.g. 10 runs ten times faster)"
-                     : id == O_TIMING       ? "realistic or instant"
-                     : id == O_LOG_FORMAT   ? "text or json"
-                     : id == O_LOG_LEVEL    ? "debug, info, warn or error"
-                     : id == O_GRACE        ? "seconds between 0 and 86400"
-                     : id == O_MAX_BODY     ? "bytes between 64 and 1073741824"
-                                            : "a valid value";
+  const char *want = id == O_PORT         ? "a port number 0-65535"
+                     : id == O_SEED       ? "a non-negative integer"
+                     : id == O_TIME_SCALE ? "a number > 0 (e.g. 10 runs ten times faster)"
+                     : id == O_TIMING     ? "realistic or instant"
+                     : id == O_LOG_FORMAT ? "text or json"
+                     : id == O_LOG_LEVEL  ? "debug, info, warn or error"
+                     : id == O_GRACE      ? "seconds between 0 and 86400"
+                     : id == O_MAX_BODY   ? "bytes between 64 and 1073741824"
+                                          : "a valid value";
   fprintf(stderr, "fleetmock: %s --%s '%s': must be %s\n", from, defs[id].name, v, want);
   return false;
 }

@@ -41,9 +41,9 @@ typedef struct fm_limits_cfg {
 } fm_limits_cfg;
 
 typedef struct fm_bucket {
-  double limit;  /* current limit: per second (per minute for requests) */
-  double level;  /* what the bucket holds now; negative is debt */
-  double used;   /* charged since the last adaptation step */
+  double limit; /* current limit: per second (per minute for requests) */
+  double level; /* what the bucket holds now; negative is debt */
+  double used;  /* charged since the last adaptation step */
 } fm_bucket;
 
 typedef struct fm_limiter {
@@ -56,8 +56,8 @@ typedef struct fm_limiter {
 /* What a charge found. */
 typedef struct fm_limit_verdict {
   bool ok;
-  fm_limit_kind hit;     /* the limit that refused, when !ok */
-  double limit;          /* its current value */
+  fm_limit_kind hit;       /* the limit that refused, when !ok */
+  double limit;            /* its current value */
   uint64_t retry_after_us; /* simulated time until the bucket has room */
 } fm_limit_verdict;
 

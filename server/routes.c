@@ -16,7 +16,7 @@ static bool has_prefix(const char *s, const char *p, const char **rest) {
 static void method_not_allowed(fm_req *r, const char *allow) {
   fm_req_header(r, "Allow", "%s", allow);
   fm_api_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", r->method,
-                  r->url, allow);
+               r->url, allow);
 }
 
 /* Returns true when the method is the allowed one; otherwise answers 405. */
@@ -58,9 +58,9 @@ static void inference(fm_req *r, const char *rest) {
     if (want(r, "GET") && authorized(r)) fm_api_model(r, id);
   } else {
     fm_api_error(r, 404, "NOT_FOUND", NULL,
-                    "no route %s %s; the API serves chat/completions, completions, messages, "
-                    "models and models/{id} under /inference/v1 and /v1",
-                    r->method, r->url);
+                 "no route %s %s; the API serves chat/completions, completions, messages, "
+                 "models and models/{id} under /inference/v1 and /v1",
+                 r->method, r->url);
   }
 }
 
@@ -70,9 +70,9 @@ void fm_route(fm_req *r) {
   if (n >= 9 && strcmp(r->url + n - 9, "/messages") == 0) r->kind = FM_ROUTE_ANTHROPIC;
   if (r->too_large) {
     fm_api_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
-                    "request body is larger than %zu bytes; send a smaller body (the limit is "
-                    "server.max_body_bytes in the config, or --max-body-bytes)",
-                    r->srv->cfg.max_body_bytes);
+                 "request body is larger than %zu bytes; send a smaller body (the limit is "
+                 "server.max_body_bytes in the config, or --max-body-bytes)",
+                 r->srv->cfg.max_body_bytes);
   } else if (strcmp(r->url, "/healthz") == 0) {
     if (want(r, "GET")) health(r);
   } else if (strcmp(r->url, "/metrics") == 0) {
@@ -84,7 +84,7 @@ void fm_route(fm_req *r) {
     inference(r, rest);
   } else {
     fm_api_error(r, 404, "NOT_FOUND", NULL,
-                    "no route %s %s; inference routes live under /inference/v1 and /v1",
-                    r->method, r->url);
+                 "no route %s %s; inference routes live under /inference/v1 and /v1", r->method,
+                 r->url);
   }
 }

@@ -29,8 +29,10 @@ static void add(fm_config_errors *errs, const char *fmt, ...) {
 static void adopt(fm_config_errors *errs, fm_config_errors *sub, const char *prefix) {
   for (size_t i = 0; i < sub->n; i++) {
     const char *e = sub->items[i];
-    if (!strncmp(e, "(top level): ", 13)) add(errs, "%s: %s", prefix, e + 13);
-    else add(errs, "%s.%s", prefix, e);
+    if (!strncmp(e, "(top level): ", 13))
+      add(errs, "%s: %s", prefix, e + 13);
+    else
+      add(errs, "%s.%s", prefix, e);
   }
   fm_config_errors_free(sub);
 }
@@ -41,8 +43,10 @@ void fm_scenario_free(fm_scenario *s) {
   if (!s) return;
   free(s->name);
   free(s->description);
-  for (int i = 0; i < s->n_steps; i++) cJSON_Delete(s->steps[i].pools);
-  for (int i = 0; i < s->n_faults; i++) cJSON_Delete(s->faults[i].fault);
+  for (int i = 0; i < s->n_steps; i++)
+    cJSON_Delete(s->steps[i].pools);
+  for (int i = 0; i < s->n_faults; i++)
+    cJSON_Delete(s->faults[i].fault);
   free(s->steps);
   free(s->faults);
   free(s);
@@ -159,8 +163,10 @@ fm_scenario *fm_scenario_parse(const char *text, const char *label, const fm_con
     const char *at = cJSON_GetErrorPtr();
     int line = 1, col = 1;
     for (const char *p = text; at && p < at && *p; p++) {
-      if (*p == '\n') line++, col = 1;
-      else col++;
+      if (*p == '\n')
+        line++, col = 1;
+      else
+        col++;
     }
     add(errs, "(top level): %s is not valid JSON (line %d, column %d): fix the syntax there", label,
         line, col);
@@ -174,24 +180,29 @@ fm_scenario *fm_scenario_parse(const char *text, const char *label, const fm_con
     free(s);
     return NULL;
   }
-  static const char *const known[] = {"name", "description", "duration_s", "repeat", "steps",
-                                      "faults", NULL};
+  static const char *const known[] = {"name",  "description", "duration_s", "repeat",
+                                      "steps", "faults",      NULL};
   for (const cJSON *f = root->child; f; f = f->next) {
     bool ok = false;
-    for (const char *const *k = known; *k; k++) ok = ok || !strcmp(*k, f->string);
+    for (const char *const *k = known; *k; k++)
+      ok = ok || !strcmp(*k, f->string);
     if (!ok)
-      add(errs, "%s: unknown field (known fields: name, description, duration_s, repeat, steps, "
-                "faults)", f->string);
+      add(errs,
+          "%s: unknown field (known fields: name, description, duration_s, repeat, steps, "
+          "faults)",
+          f->string);
   }
   const cJSON *name = cJSON_GetObjectItemCaseSensitive(root, "name");
   if (!cJSON_IsString(name) || !*name->valuestring)
     add(errs, "name: is required: a non-empty string");
-  else s->name = strdup(name->valuestring);
+  else
+    s->name = strdup(name->valuestring);
   const cJSON *desc = cJSON_GetObjectItemCaseSensitive(root, "description");
   if (!cJSON_IsString(desc))
     add(errs, "description: is required: say what happens and what a well-behaved client "
               "should show");
-  else s->description = strdup(desc->valuestring);
+  else
+    s->description = strdup(desc->valuestring);
   if (!cJSON_GetObjectItemCaseSensitive(root, "duration_s"))
     add(errs, "duration_s: is required: the length of the timeline in seconds");
   s->duration_s = num(root, "duration_s", 1, 0.001, 1e7, errs, "");
@@ -240,8 +251,8 @@ static void set_number(fm_fleet *fleet, int pool, const char *field, double v) {
   cJSON_Delete(patch);
 }
 
-static void add_ramp(fm_player *p, int pool, const char *field, double from, double to,
-                     uint64_t t0, uint64_t dur) {
+static void add_ramp(fm_player *p, int pool, const char *field, double from, double to, uint64_t t0,
+                     uint64_t dur) {
   for (int i = 0; i < p->n_ramps; i++) /* a new ramp of the same setting replaces the old */
     if (p->ramps[i].pool == pool && !strcmp(p->ramps[i].field, field)) {
       p->ramps[i] = p->ramps[--p->n_ramps];
@@ -289,15 +300,18 @@ static void move_ramps(fm_player *p, fm_fleet *fleet, uint64_t now) {
     double frac = now <= r->t0_us ? 0.0 : (double)(now - r->t0_us) / (double)r->dur_us;
     if (frac > 1.0) frac = 1.0;
     set_number(fleet, r->pool, r->field, r->from + (r->to - r->from) * frac);
-    if (frac >= 1.0) p->ramps[i] = p->ramps[--p->n_ramps];
-    else i++;
+    if (frac >= 1.0)
+      p->ramps[i] = p->ramps[--p->n_ramps];
+    else
+      i++;
   }
 }
 
 int fm_player_start(fm_player *p, fm_scenario *s, fm_fleet *fleet, uint64_t now) {
   fm_pool_cfg *saved = malloc(fleet->n_pools * sizeof(*saved) + 1);
   if (!saved) return -1;
-  for (size_t i = 0; i < fleet->n_pools; i++) saved[i] = fleet->pools[i].cfg;
+  for (size_t i = 0; i < fleet->n_pools; i++)
+    saved[i] = fleet->pools[i].cfg;
   memset(p, 0, sizeof(*p));
   p->s = s;
   p->saved = saved;
@@ -314,7 +328,8 @@ void fm_player_tick(fm_player *p, fm_fleet *fleet, fm_faults *faults, const fm_c
   for (;;) {
     uint64_t end = p->start_us + at_us(s->duration_s);
     uint64_t horizon = now < end ? now : end;
-    while (p->next_step < s->n_steps && p->start_us + at_us(s->steps[p->next_step].at_s) <= horizon) {
+    while (p->next_step < s->n_steps &&
+           p->start_us + at_us(s->steps[p->next_step].at_s) <= horizon) {
       uint64_t t0 = p->start_us + at_us(s->steps[p->next_step].at_s);
       apply_step(p, &s->steps[p->next_step], fleet, t0);
       p->step = p->next_step++;

@@ -69,7 +69,7 @@ typedef struct fm_player {
   uint64_t began_us; /* start of the first loop */
   uint32_t loop;
   int next_step, next_fault;
-  int step;          /* last step applied, -1 before the first */
+  int step; /* last step applied, -1 before the first */
   bool finished;
   fm_pool_cfg *saved; /* the pools when the scenario started */
   size_t n_saved;

@@ -35,7 +35,7 @@ typedef struct fm_server {
   fm_accounts accounts;
   fm_faults faults;
   fm_metrics metrics;
-  fm_player player;          /* the running scenario, if any */
+  fm_player player; /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
   uint64_t t0_ns; /* monotonic time of simulated zero */
@@ -54,8 +54,8 @@ typedef struct fm_server {
   fm_req *live; /* every request not yet completed */
   size_t n_live;
   uint64_t request_seq;
-  bool draining;   /* stopped accepting; waiting for requests to end */
-  bool force_end;  /* grace period over: requests still running are ended now */
+  bool draining;  /* stopped accepting; waiting for requests to end */
+  bool force_end; /* grace period over: requests still running are ended now */
   bool stopped;
 } fm_server;
 
@@ -77,8 +77,8 @@ struct fm_req {
   fm_route_kind kind;
   fm_buf body;
   bool too_large;
-  bool responded;  /* a response has been queued */
-  int status;      /* the status answered */
+  bool responded; /* a response has been queued */
+  int status;     /* the status answered */
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */
@@ -87,7 +87,7 @@ struct fm_req {
   bool drop;        /* end the connection without an answer (a fault) */
   int closing;      /* handles still closing; the request is freed at zero */
   uv_timer_t timer;
-  uv_poll_t watch;  /* the client socket, watched for hang-ups during long waits */
+  uv_poll_t watch; /* the client socket, watched for hang-ups during long waits */
   char request_id[40];
   /* A continuation to run, inside the access handler, after a wait. */
   void (*resume_cb)(fm_req *r);
@@ -102,7 +102,7 @@ struct fm_req {
   void (*on_close)(fm_req *r);
   void *ctx; /* the handler's own state */
   /* Headers collected for the response. */
-  fm_buf hdrs;      /* "name\0value\0" pairs */
+  fm_buf hdrs; /* "name\0value\0" pairs */
 };
 
 /* Looks up a request header (case-insensitive); NULL when absent. */

@@ -5,22 +5,22 @@
 #include <string.h>
 
 static const char *const words[] = {
-    "the",     "fleet",   "serves",  "tokens",  "while",   "a",       "queue",   "waits",
-    "for",     "room",    "on",      "each",    "replica", "and",     "every",   "request",
-    "finds",   "its",     "slot",    "when",    "load",    "rises",   "standard", "traffic",
-    "is",      "shed",    "before",  "priority", "so",     "clients", "should",  "retry",
-    "with",    "care",    "back",    "off",     "then",    "try",     "again",   "later",
-    "model",   "answers", "quickly", "under",   "light",   "but",     "slows",   "down",
-    "as",      "demand",  "grows",   "past",    "capacity", "this",   "text",    "comes",
-    "from",    "simple",  "seeded",  "draw",    "that",    "repeats", "exactly", "same",
-    "prompt",  "gives",   "words",   "in",      "order",   "cache",   "hits",    "skip",
-    "prefill", "time",    "which",   "makes",   "first",   "token",   "arrive",  "sooner",
-    "over",    "limit",   "brings",  "status",  "code",    "four",    "two",     "nine",
-    "five",    "zero",    "three",   "means",   "busy",    "now",     "steady",  "spike",
-    "storm",   "window",  "path",    "fast",    "router",  "stream",  "chunk",   "done",
-    "usage",   "counts",  "prompts", "cached",  "input",   "output",  "price",   "cost",
-    "drill",   "staging", "test",    "suite",   "mock",    "server",  "loop",    "timer",
-    "socket",  "event",   "batch",   "agent",   "chain",   "step",    "ends",    "well",
+    "the",     "fleet",   "serves",  "tokens",   "while",    "a",       "queue",    "waits",
+    "for",     "room",    "on",      "each",     "replica",  "and",     "every",    "request",
+    "finds",   "its",     "slot",    "when",     "load",     "rises",   "standard", "traffic",
+    "is",      "shed",    "before",  "priority", "so",       "clients", "should",   "retry",
+    "with",    "care",    "back",    "off",      "then",     "try",     "again",    "later",
+    "model",   "answers", "quickly", "under",    "light",    "but",     "slows",    "down",
+    "as",      "demand",  "grows",   "past",     "capacity", "this",    "text",     "comes",
+    "from",    "simple",  "seeded",  "draw",     "that",     "repeats", "exactly",  "same",
+    "prompt",  "gives",   "words",   "in",       "order",    "cache",   "hits",     "skip",
+    "prefill", "time",    "which",   "makes",    "first",    "token",   "arrive",   "sooner",
+    "over",    "limit",   "brings",  "status",   "code",     "four",    "two",      "nine",
+    "five",    "zero",    "three",   "means",    "busy",     "now",     "steady",   "spike",
+    "storm",   "window",  "path",    "fast",     "router",   "stream",  "chunk",    "done",
+    "usage",   "counts",  "prompts", "cached",   "input",    "output",  "price",    "cost",
+    "drill",   "staging", "test",    "suite",    "mock",     "server",  "loop",     "timer",
+    "socket",  "event",   "batch",   "agent",    "chain",    "step",    "ends",     "well",
 };
 #define N_WORDS (sizeof(words) / sizeof(words[0]))
 
