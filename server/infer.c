@@ -285,8 +285,9 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
   const char *model = s->cfg.models[j->p.model].id;
   if (v.hit == FM_LIMIT_BUDGET) {
     snprintf(msg, sizeof(msg),
-             "budget exceeded: this account has spent $%.4f of its $%.2f monthly budget; raise "
-             "accounts...limits.budget_usd or wait for the next month",
+             "budget exceeded: this account has spent $%.6f of its $%.6f monthly budget; raise "
+             "accounts.limits.budget_usd (or the key's own limits.budget_usd), or wait: "
+             "Retry-After is one simulated day",
              acc->spent_usd, acc->limits->budget_usd);
     j->render->error(j->req, 429, "BUDGET_EXCEEDED", NULL, msg);
     return;

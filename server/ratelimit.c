@@ -31,19 +31,21 @@ void fm_limiter_init(fm_limiter *l, const fm_limits_cfg *cfg, uint64_t now_us) {
   l->adapt_us = now_us;
 }
 
-/* Once per simulated second: a limit used above busy_fraction grows, one
- * used below a tenth of that shrinks back toward its start. */
+/* Once per simulated second: a limit used above busy_fraction grows for that
+ * second; idle seconds (a tenth of that use or less) shrink it toward start. */
 static void adapt(fm_limiter *l, const fm_limits_cfg *cfg, uint64_t now_us) {
   double dt = (double)(now_us - l->adapt_us) / 1e6;
   if (dt < 1.0) return;
+  /* Charges since the last step all happened in its first second (each
+   * request adapts first); anything after that second was idle. */
   for (int k = 0; k < FM_LIMIT_N; k++) {
     fm_bucket *b = &l->b[k];
-    double share = b->used / (rate_per_s(b, (fm_limit_kind)k) * dt);
-    if (share >= cfg->busy_fraction) {
-      b->limit = fmin(cfg->ceiling[k], b->limit * pow(1.0 + cfg->growth_per_min, dt / 60.0));
-    } else if (share < cfg->busy_fraction * 0.1) {
-      b->limit = fmax(cfg->start[k], b->limit * pow(1.0 - cfg->shrink_per_min, dt / 60.0));
-    }
+    double share = b->used / rate_per_s(b, (fm_limit_kind)k);
+    if (share >= cfg->busy_fraction)
+      b->limit = fmin(cfg->ceiling[k], b->limit * pow(1.0 + cfg->growth_per_min, 1.0 / 60.0));
+    double idle_s = share < cfg->busy_fraction * 0.1 ? dt : dt - 1.0;
+    if (idle_s > 0)
+      b->limit = fmax(cfg->start[k], b->limit * pow(1.0 - cfg->shrink_per_min, idle_s / 60.0));
     b->used = 0;
   }
   l->adapt_us = now_us;

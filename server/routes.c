@@ -27,7 +27,15 @@ static bool want(fm_req *r, const char *method) {
 }
 
 static bool authorized(fm_req *r) {
-  if (fm_bearer_key(r)) return true;
+  const char *key = fm_bearer_key(r);
+  if (key && !r->srv->cfg.accounts.reject_unknown_keys) return true;
+  if (key && fm_accounts_get(&r->srv->accounts, key)) return true;
+  if (key) {
+    fm_api_error(r, 401, "UNAUTHENTICATED", NULL,
+                 "unknown API key: this server only accepts the keys listed in its config "
+                 "(accounts.keys); check the key you send");
+    return false;
+  }
   fm_api_error(r, 401, "UNAUTHENTICATED", NULL,
                "missing API key: send the header 'Authorization: Bearer <your key>'%s (any "
                "non-empty key works unless the config rejects unknown keys)",

@@ -1,7 +1,7 @@
 // Shared by the docker/ tests: where things are, a Dockerfile reader, and a
 // few process helpers. No Docker engine is needed for any of it.
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -108,4 +108,23 @@ export function promqlMetrics(expr) {
     names.add(word);
   }
   return names;
+}
+
+/**
+ * The binaries the image ships, from the build tree FLEETMOCK_BIN is in:
+ * fleetmock, and fleetdrill when the tree builds it (the Dockerfile finds it
+ * the same way, with `find build -type f -name fleetdrill`).
+ */
+export function shippedBinaries(bin = process.env.FLEETMOCK_BIN) {
+  const found = [bin];
+  const walk = (dir, depth) => {
+    if (depth > 6 || found.length > 1) return;
+    for (const e of readdirSync(dir, { withFileTypes: true })) {
+      const p = join(dir, e.name);
+      if (e.isDirectory() && e.name !== 'CMakeFiles') walk(p, depth + 1);
+      else if (e.isFile() && e.name === 'fleetdrill' && statSync(p).mode & 0o100 && found.length < 2) found.push(p);
+    }
+  };
+  walk(dirname(bin), 0);
+  return found;
 }

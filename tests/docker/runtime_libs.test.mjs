@@ -7,26 +7,11 @@
 // come in as a dependency of a listed package.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, readFileSync, realpathSync, existsSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { run, have, dockerfileStages, aptInstalls } from './lib.mjs';
+import { run, have, dockerfileStages, aptInstalls, shippedBinaries } from './lib.mjs';
 
 const BIN = process.env.FLEETMOCK_BIN;
-
-/** The binaries the image ships: fleetmock, and fleetdrill when the tree builds it (as the Dockerfile's `find`). */
-function shippedBinaries() {
-  const buildDir = dirname(BIN);
-  const found = [BIN];
-  const walk = (dir, depth) => {
-    if (depth > 6) return;
-    for (const e of readdirSync(dir, { withFileTypes: true })) {
-      if (e.isDirectory() && e.name !== 'CMakeFiles') walk(join(dir, e.name), depth + 1);
-      else if (e.isFile() && e.name === 'fleetdrill' && statSync(join(dir, e.name)).mode & 0o100) found.push(join(dir, e.name));
-    }
-  };
-  walk(buildDir, 0);
-  return found.slice(0, 2);
-}
 
 /** {soname: path} for every library ldd resolves. */
 function lddLibs(bin) {

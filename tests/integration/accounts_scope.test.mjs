@@ -218,7 +218,7 @@ test('reject_unknown_keys: an unlisted key gets 401, a listed key 200', async ()
 
 // SPEC §3: 401 for a "missing or unknown API key". Today only the inference
 // routes consult accounts.keys; GET /v1/models answers 200 to any key.
-test('reject_unknown_keys: GET /v1/models refuses an unlisted key too', { todo: 'server answers 200 (reported)' }, async () => {
+test('reject_unknown_keys: GET /v1/models refuses an unlisted key too', async () => {
   const config = { accounts: { reject_unknown_keys: true, keys: { 'scope-listed-key': { name: 'alice' } } } };
   await withServer(['--timing', 'instant'], config, async (server) => {
     assert.equal((await get(server, '/v1/models', bearer('scope-listed-key'))).status, 200);
