@@ -68,6 +68,12 @@ void fm_rd_tier(fm_reader *rd, struct fm_infer_params *p, const char *field, fm_
 /* Prompt-cache keys: affinity (x-session-affinity header, else body_affinity)
  * and isolation (header, else the prompt_cache_isolation_key field). */
 void fm_rd_cache_keys(fm_reader *rd, struct fm_infer_params *p, const char *body_affinity);
+struct fm_prefix;
+/* A message content, a string or an array of parts ({"type":"text","text"}; other
+ * parts count 256 tokens): adds its text to the prompt and returns its bytes,
+ * or -1 after answering 400 naming `name`. */
+long fm_rd_text_content(fm_reader *rd, const struct cJSON *content, const char *name,
+                        struct fm_prefix *pre);
 /* Records the prompt's size; answers 400 when prompt plus max_tokens exceed the context. */
 bool fm_rd_prompt_fits(fm_reader *rd, struct fm_infer_params *p, uint64_t tokens);
 

@@ -20,53 +20,12 @@
 
 /* ---- request ---------------------------------------------------------------- */
 
-/* Adds a string or an array of content blocks to the prompt; returns its bytes or -1. */
-static long blocks_bytes(fm_reader *rd, const cJSON *content, const char *name,
-                         fm_infer_params *p) {
-  if (cJSON_IsString(content)) {
-    size_t n = strlen(content->valuestring);
-    fm_prefix_add(&p->prefix, content->valuestring, n);
-    return (long)n;
-  }
-  if (!cJSON_IsArray(content)) {
-    fm_rd_bad(rd, name,
-              "must be a string or an array of content blocks like "
-              "[{\"type\": \"text\", \"text\": \"...\"}]");
-    return -1;
-  }
-  long total = 0;
-  int k = 0;
-  for (const cJSON *b = content->child; b; b = b->next, k++) {
-    char where[96];
-    snprintf(where, sizeof(where), "%s[%d]", name, k);
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(b, "type");
-    if (!cJSON_IsObject(b) || !cJSON_IsString(type)) {
-      fm_rd_bad(rd, where, "must be a content block with a string \"type\"");
-      return -1;
-    }
-    if (strcmp(type->valuestring, "text") != 0) {
-      total += 1024; /* images, tool blocks: a flat 256 tokens each */
-      continue;
-    }
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(b, "text");
-    if (!cJSON_IsString(text)) {
-      snprintf(where, sizeof(where), "%s[%d].text", name, k);
-      fm_rd_bad(rd, where, "must be a string");
-      return -1;
-    }
-    size_t n = strlen(text->valuestring);
-    fm_prefix_add(&p->prefix, text->valuestring, n);
-    total += (long)n;
-  }
-  return total;
-}
-
 static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
   uint64_t tokens = FM_TOKENS_PER_CHAT;
   const cJSON *system = fm_rd_field(rd, "system");
   if (system) {
     fm_prefix_add(&p->prefix, "system\n", 7);
-    long n = blocks_bytes(rd, system, "system", p);
+    long n = fm_rd_text_content(rd, system, "system", &p->prefix);
     if (n < 0) return false;
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)n) + FM_TOKENS_PER_MESSAGE;
@@ -101,7 +60,7 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
       fm_rd_bad(rd, name, "is required");
       return false;
     }
-    long n = blocks_bytes(rd, content, name, p);
+    long n = fm_rd_text_content(rd, content, name, &p->prefix);
     if (n < 0) return false;
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)n) + FM_TOKENS_PER_MESSAGE;

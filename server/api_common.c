@@ -376,3 +376,44 @@ void fm_rd_cache_keys(fm_reader *rd, fm_infer_params *p, const char *body_affini
   iso = iso_h && *iso_h ? iso_h : iso;
   if (iso && *iso) p->isolation = strdup(iso);
 }
+
+long fm_rd_text_content(fm_reader *rd, const cJSON *content, const char *name, fm_prefix *pre) {
+  if (cJSON_IsString(content)) {
+    size_t n = strlen(content->valuestring);
+    fm_prefix_add(pre, content->valuestring, n);
+    return (long)n;
+  }
+  if (!cJSON_IsArray(content)) {
+    fm_rd_bad(rd, name,
+              "must be a string or an array of parts like "
+              "[{\"type\": \"text\", \"text\": \"...\"}]");
+    return -1;
+  }
+  long total = 0;
+  int k = 0;
+  for (const cJSON *part = content->child; part; part = part->next, k++) {
+    char where[96];
+    snprintf(where, sizeof(where), "%s[%d]", name, k);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
+    if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
+      fm_rd_bad(rd, where,
+                "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
+                "\"text\": \"...\"}");
+      return -1;
+    }
+    if (strcmp(type->valuestring, "text") != 0) {
+      total += 1024; /* images, tool blocks: a flat 256 tokens each */
+      continue;
+    }
+    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
+    if (!cJSON_IsString(text)) {
+      snprintf(where, sizeof(where), "%s[%d].text", name, k);
+      fm_rd_bad(rd, where, "must be a string");
+      return -1;
+    }
+    size_t n = strlen(text->valuestring);
+    fm_prefix_add(pre, text->valuestring, n);
+    total += (long)n;
+  }
+  return total;
+}

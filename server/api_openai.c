@@ -102,49 +102,6 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
 
 /* ---- prompts -------------------------------------------------------------- */
 
-/* Adds one message content (string or text parts) to the prompt; returns its bytes or -1. */
-static long content_bytes(fm_reader *rd, const cJSON *content, int index, fm_prefix *pre) {
-  char name[64];
-  snprintf(name, sizeof(name), "messages[%d].content", index);
-  if (cJSON_IsString(content)) {
-    size_t n = strlen(content->valuestring);
-    fm_prefix_add(pre, content->valuestring, n);
-    return (long)n;
-  }
-  if (!cJSON_IsArray(content)) {
-    fm_rd_bad(rd, name,
-              "must be a string or an array of content parts like "
-              "[{\"type\": \"text\", \"text\": \"...\"}]");
-    return -1;
-  }
-  long total = 0;
-  int k = 0;
-  for (const cJSON *part = content->child; part; part = part->next, k++) {
-    const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
-    if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
-      snprintf(name, sizeof(name), "messages[%d].content[%d]", index, k);
-      fm_rd_bad(rd, name,
-                "must be an object with a string \"type\", e.g. {\"type\": \"text\", "
-                "\"text\": \"...\"}");
-      return -1;
-    }
-    const cJSON *text = cJSON_GetObjectItemCaseSensitive(part, "text");
-    if (strcmp(type->valuestring, "text") == 0) {
-      if (!cJSON_IsString(text)) {
-        snprintf(name, sizeof(name), "messages[%d].content[%d].text", index, k);
-        fm_rd_bad(rd, name, "must be a string");
-        return -1;
-      }
-      size_t n = strlen(text->valuestring);
-      fm_prefix_add(pre, text->valuestring, n);
-      total += (long)n;
-    } else {
-      total += 1024; /* images and other parts: a flat 256 tokens each */
-    }
-  }
-  return total;
-}
-
 static bool read_messages(fm_reader *rd, fm_infer_params *p) {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!msgs || cJSON_IsNull(msgs)) {
@@ -186,13 +143,13 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
     fm_prefix_add(&p->prefix, "\n", 1);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     long bytes = 0;
+    snprintf(name, sizeof(name), "messages[%d].content", i);
     if (!content || cJSON_IsNull(content)) {
       if (strcmp(role->valuestring, "assistant") != 0) {
-        snprintf(name, sizeof(name), "messages[%d].content", i);
         fm_rd_bad(rd, name, "is required for role \"%s\"", role->valuestring);
         return false;
       }
-    } else if ((bytes = content_bytes(rd, content, i, &p->prefix)) < 0) {
+    } else if ((bytes = fm_rd_text_content(rd, content, name, &p->prefix)) < 0) {
       return false;
     }
     fm_prefix_add(&p->prefix, "\n", 1);

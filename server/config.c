@@ -27,6 +27,18 @@ typedef struct check {
   size_t len;
 } check;
 
+void fm_config_errors_add(fm_config_errors *e, const char *fmt, ...) {
+  char line[1536];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(line, sizeof(line), fmt, ap);
+  va_end(ap);
+  char **items = realloc(e->items, (e->n + 1) * sizeof(char *));
+  if (!items) return;
+  e->items = items;
+  if ((e->items[e->n] = strdup(line))) e->n++;
+}
+
 static void check_error(check *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void check_error(check *c, const char *fmt, ...) {
   char msg[1024];
@@ -34,18 +46,7 @@ static void check_error(check *c, const char *fmt, ...) {
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  const char *where = c->len ? c->path : "(top level)";
-  size_t n = strlen(where) + strlen(msg) + 3;
-  char *line = malloc(n);
-  char **items = realloc(c->errs->items, (c->errs->n + 1) * sizeof(char *));
-  if (!line || !items) {
-    free(line);
-    if (items) c->errs->items = items;
-    return;
-  }
-  snprintf(line, n, "%s: %s", where, msg);
-  c->errs->items = items;
-  c->errs->items[c->errs->n++] = line;
+  fm_config_errors_add(c->errs, "%s: %s", c->len ? c->path : "(top level)", msg);
 }
 
 static bool is_plain_key(const char *k) {

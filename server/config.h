@@ -97,6 +97,9 @@ typedef struct fm_config_errors {
 } fm_config_errors;
 
 void fm_config_errors_free(fm_config_errors *e);
+/* Appends one formatted problem (dropped only when memory runs out). */
+void fm_config_errors_add(fm_config_errors *e, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Loads the default config with the file at path (NULL: none) merged on top.
  * Returns 0, or -1 with every problem in errs (cfg is then left empty). */

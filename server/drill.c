@@ -47,14 +47,10 @@ fm_scenario *fm_drill_load(fm_server *s, const char *what, fm_config_errors *err
   if (text) return fm_scenario_parse(text, what, &s->cfg, errs);
   char *file = fm_read_file(what, NULL);
   if (!file) {
-    char line[600];
-    snprintf(line, sizeof(line),
-             "(top level): no built-in scenario \"%.200s\" and no such file "
-             "(%s); built-in ones are listed in docs/scenarios.md",
-             what, strerror(errno));
-    char **items = realloc(errs->items, (errs->n + 1) * sizeof(char *));
-    if (items && (items[errs->n] = strdup(line))) errs->n++;
-    if (items) errs->items = items;
+    fm_config_errors_add(errs,
+                         "(top level): no built-in scenario \"%.200s\" and no such file (%s); "
+                         "built-in ones are listed in docs/scenarios.md",
+                         what, strerror(errno));
     return NULL;
   }
   fm_scenario *scn = fm_scenario_parse(file, what, &s->cfg, errs);

@@ -101,17 +101,12 @@ static void err(struct fm_config_errors *errs, const char *prefix, const char *f
                 const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
                 const char *fmt, ...) {
-  char msg[512], line[768];
+  char msg[512];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  snprintf(line, sizeof(line), "%s%s%s: %s", prefix, *prefix && *field ? "." : "", field, msg);
-  char **items = realloc(errs->items, (errs->n + 1) * sizeof(char *));
-  if (!items) return;
-  errs->items = items;
-  errs->items[errs->n] = strdup(line);
-  if (errs->items[errs->n]) errs->n++;
+  fm_config_errors_add(errs, "%s%s%s: %s", prefix, *prefix && *field ? "." : "", field, msg);
 }
 
 static bool only_fields(const cJSON *o, const char *const *known, struct fm_config_errors *errs,

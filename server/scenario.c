@@ -12,18 +12,7 @@
 
 /* ---- errors ------------------------------------------------------------------ */
 
-static void add(fm_config_errors *errs, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void add(fm_config_errors *errs, const char *fmt, ...) {
-  char line[1024];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(line, sizeof(line), fmt, ap);
-  va_end(ap);
-  char **items = realloc(errs->items, (errs->n + 1) * sizeof(char *));
-  if (!items) return;
-  errs->items = items;
-  if ((errs->items[errs->n] = strdup(line))) errs->n++;
-}
+#define add fm_config_errors_add
 
 /* Moves the errors of a sub-check into errs, each under prefix. */
 static void adopt(fm_config_errors *errs, fm_config_errors *sub, const char *prefix) {
