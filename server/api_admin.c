@@ -104,7 +104,8 @@ static void state(fm_req *r) {
   cJSON_AddStringToObject(root, "timing", s->opt.instant ? "instant" : "realistic");
   cJSON_AddItemToObject(root, "scenario", scenario_json(s));
   cJSON_AddBoolToObject(root, "draining", s->draining);
-  cJSON_AddNumberToObject(root, "requests_in_progress", (double)s->n_live);
+  /* Not counting this admin request itself. */
+  cJSON_AddNumberToObject(root, "requests_in_progress", (double)(s->n_live - 1));
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
   for (size_t i = 0; i < s->fleet.n_pools; i++)
     cJSON_AddItemToObject(pools, s->fleet.pools[i].cfg.name, pool_json(&s->fleet.pools[i]));

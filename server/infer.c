@@ -407,6 +407,8 @@ static void on_shed(fm_job *j) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
   j->srv->metrics.sheds[(size_t)j->p.pool * FM_TIER_N + j->p.tier]++;
+  fm_req_header(j->req, "fireworks-prompt-tokens", "%u", j->p.prompt_tokens);
+  fm_req_header(j->req, "fireworks-cached-prompt-tokens", "%u", j->p.cached_tokens);
   fleet_headers(j, fm_server_now(j->srv));
   ratelimit_headers(j);
   char msg[512];

@@ -1,0 +1,106 @@
+#!/usr/bin/env bash
+# fleetdrill --compare on launch-spike (issue 7, done when 2): the pattern
+# completes its interactive work and agent chains, naive retry does not, and
+# the pattern costs less than sending everything on Priority.
+#
+# Starts $FLEETMOCK_BIN at --time-scale 5 (the 150 s scenario plays in 30 s
+# real per strategy, about 2.5 minutes in all), runs $FLEETDRILL_BIN against
+# it, and checks the CSV. It also checks the HTML report is whole, and, when
+# a Chromium is installed, that it renders headless without console errors.
+set -euo pipefail
+: "${FLEETMOCK_BIN:?set FLEETMOCK_BIN to the fleetmock binary}"
+: "${FLEETDRILL_BIN:?set FLEETDRILL_BIN to the fleetdrill binary}"
+
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  if [ -n "$pid" ]; then
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+  fi
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+"$FLEETMOCK_BIN" --port 0 --port-file "$tmp/port" --time-scale 5 --timing realistic \
+  --log-level warn 2>"$tmp/server.log" &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+[ -s "$tmp/port" ] || { echo "fleetmock did not start:"; cat "$tmp/server.log"; exit 1; }
+url="http://127.0.0.1:$(cat "$tmp/port")"
+
+"$FLEETDRILL_BIN" --url "$url" --scenario launch-spike --compare --seed 7 --csv --no-progress \
+  --html "$tmp/report.html" >"$tmp/compare.csv"
+cat "$tmp/compare.csv"
+
+# value STRATEGY COLUMN: one cell of the CSV, found by the header's names.
+value() {
+  awk -F, -v s="$1" -v c="$2" '
+    NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
+    $1 == s { if (!(c in col)) { print "no column " c > "/dev/stderr"; exit 2 } print $col[c] }' \
+    "$tmp/compare.csv"
+}
+
+failures=0
+check() { # check DESCRIPTION AWK-CONDITION
+  if awk "BEGIN { exit !($2) }"; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1 ($2)"
+    failures=$((failures + 1))
+  fi
+}
+
+esc_i=$(value escalate interactive_ok_pct)
+esc_c=$(value escalate chains_completed_pct)
+naive_i=$(value naive interactive_ok_pct)
+naive_c=$(value naive chains_completed_pct)
+esc_cost=$(value escalate cost_vs_standard)
+prio_cost=$(value always-priority cost_vs_standard)
+
+check "escalate completes >= 99 % of interactive requests" "$esc_i >= 99"
+check "escalate completes >= 99 % of agent chains" "$esc_c >= 99"
+check "naive is well below on interactive requests" "$naive_i <= 80 && $naive_i <= $esc_i - 15"
+check "naive is well below on agent chains" "$naive_c <= 80 && $naive_c <= $esc_c - 15"
+check "escalate costs less than always-priority" "$esc_cost < $prio_cost"
+check "escalate escalated" "$(value escalate escalations) >= 1"
+check "escalate paid more than all-Standard (it did use Priority)" "$esc_cost > 1.0"
+check "naive and backoff never use Priority" \
+  "$(value naive priority_share_pct) == 0 && $(value backoff priority_share_pct) == 0"
+check "always-priority sends everything on Priority" "$(value always-priority priority_share_pct) == 100"
+check "the drill saw the spike (naive got 503s)" "$(value naive status_503) > 50"
+check "no request was left unfinished" \
+  "$(value naive unfinished) + $(value backoff unfinished) + $(value escalate unfinished) + $(value always-priority unfinished) == 0"
+
+# The HTML report: whole, one section and three charts per strategy.
+html="$tmp/report.html"
+check "the HTML report has 12 charts" "$(grep -c '<svg' "$html") == 12"
+check "the HTML report is complete" "$(grep -c '</html>' "$html") == 1"
+if command -v python3 >/dev/null; then
+  if python3 - "$html" <<'EOF'; then
+import re, sys, xml.dom.minidom
+for svg in re.findall(r"<svg.*?</svg>", open(sys.argv[1]).read(), re.S):
+    xml.dom.minidom.parseString(svg)
+EOF
+    echo "ok   every SVG chart is well-formed XML"
+  else
+    echo "FAIL an SVG chart is not well-formed"
+    failures=$((failures + 1))
+  fi
+fi
+chromium=$(command -v chromium || command -v chromium-browser || true)
+if [ -n "$chromium" ]; then
+  "$chromium" --headless --no-sandbox --disable-gpu --enable-logging=stderr --v=0 \
+    --dump-dom "file://$html" >"$tmp/dom.html" 2>"$tmp/chromium.log" || true
+  if grep -q '<svg' "$tmp/dom.html" && ! grep -qiE 'Uncaught|CONSOLE\(.*error' "$tmp/chromium.log"; then
+    echo "ok   headless Chromium renders the report without errors"
+  else
+    echo "FAIL headless Chromium: see below"
+    cat "$tmp/chromium.log"
+    failures=$((failures + 1))
+  fi
+else
+  echo "skip headless Chromium check (no chromium installed)"
+fi
+
+[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
