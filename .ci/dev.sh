@@ -15,7 +15,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Build and test dependencies, all from Debian 12's own archive.
 apt_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
-  libcurl4-openssl-dev valgrind wrk nginx-light curl ca-certificates)
+  libcurl4-openssl-dev valgrind wrk nginx-light curl ca-certificates prometheus python3)
 
 log() { printf '\033[1m[fleetmock]\033[0m %s\n' "$*" >&2; }
 
