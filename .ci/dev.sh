@@ -13,9 +13,11 @@ set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 jobs=$(nproc 2>/dev/null || echo 2)
 
-# Build and test dependencies, all from Debian 12's own archive.
-apt_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
-  libcurl4-openssl-dev valgrind wrk nginx-light curl ca-certificates prometheus python3)
+# Dependencies, all from Debian 12's own archive: what a build needs, and
+# what the tests and benches add (the Docker build stage installs only the first).
+build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
+  libcurl4-openssl-dev)
+test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3)
 
 log() { printf '\033[1m[fleetmock]\033[0m %s\n' "$*" >&2; }
 
@@ -24,19 +26,22 @@ as_root() {
     log "need root to run: $*"; exit 1; fi
 }
 
-install_deps() {
-  local missing=()
-  for p in "${apt_packages[@]}"; do
+install_deps() { # install_deps [build]: only what a build needs
+  local missing=() wanted=("${build_packages[@]}")
+  [ "${1:-}" = build ] || wanted+=("${test_packages[@]}")
+  for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  if [ "${1:-}" != build ]; then
+    command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
+  fi
   if [ ${#missing[@]} -gt 0 ]; then
     log "installing Debian packages: ${missing[*]}"
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
   local conf="$root/tests/conformance"
-  if [ -f "$conf/package-lock.json" ]; then
+  if [ "${1:-}" != build ] && [ -f "$conf/package-lock.json" ]; then
     # npm ci only when the lockfile changed since the last install.
     if ! cmp -s "$conf/package-lock.json" "$conf/node_modules/.package-lock.json.installed" 2>/dev/null; then
       log "installing npm packages for the conformance tests (from the lockfile)"
@@ -57,9 +62,9 @@ cmd=${1:-help}
 [ $# -gt 0 ] && shift
 case "$cmd" in
   deps) install_deps ;;
-  build) install_deps; build "$root/build" ;;
+  build) install_deps build; build "$root/build" ;;
   run)
-    install_deps
+    install_deps build
     build "$root/build"
     log "starting fleetmock (Ctrl-C to stop)"
     exec "$root/build/fleetmock" "$@"
