@@ -17,7 +17,7 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # what the tests and benches add (the Docker build stage installs only the first).
 build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
   libcurl4-openssl-dev)
-test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3)
+test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3 chromium)
 
 log() { printf '\033[1m[fleetmock]\033[0m %s\n' "$*" >&2; }
 

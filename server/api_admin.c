@@ -377,11 +377,11 @@ static void scenario_route(fm_req *r) {
   if (cJSON_GetArraySize(body) == 1 && cJSON_IsString(name)) {
     const char *text = fm_builtin_scenario(name->valuestring);
     if (!text) {
-      cJSON_Delete(body);
       fm_openai_error(r, 404, "NOT_FOUND", "name",
                       "no built-in scenario \"%.100s\"; see "
                       "docs/scenarios.md, or POST a whole scenario body",
                       name->valuestring);
+      cJSON_Delete(body); /* after the message: it quotes name from the body */
       return;
     }
     scn = fm_scenario_parse(text, name->valuestring, &s->cfg, &errs);

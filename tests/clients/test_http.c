@@ -230,7 +230,8 @@ TEST(retries_a_network_error_on_standard_then_gives_up) {
 TEST(retries_a_broken_stream_without_escalating) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
-  admin("POST", "/admin/faults", "{\"action\":{\"stream\":\"error\",\"after_tokens\":2},\"count\":1}");
+  admin("POST", "/admin/faults",
+        "{\"action\":{\"stream\":\"error\",\"after_tokens\":2},\"count\":1}");
   fake_clock clk = {0};
   fm_client *c = client(&clk, api, NULL);
   fm_chat_request req = ask(true);

@@ -18,7 +18,8 @@ static fm_policy policy(void) {
 static fm_decision answer(fm_state *s, const fm_policy *p, fm_route_class route,
                           fm_client_tier tier, int attempt, int status, int64_t retry_after_ms,
                           int64_t now_ms) {
-  fm_attempt a = {.tier = tier, .attempt = attempt, .status = status, .retry_after_ms = retry_after_ms};
+  fm_attempt a = {
+      .tier = tier, .attempt = attempt, .status = status, .retry_after_ms = retry_after_ms};
   return fm_policy_decide(s, p, route, &a, now_ms, 0.5);
 }
 
@@ -310,7 +311,8 @@ TEST(passes_the_shared_behaviour_list) {
   cJSON_ArrayForEach(c, item(doc, "cases")) {
     const double draws[] = {0.0, 0.5, 0.999999};
     int bad = 0;
-    for (int j = 0; j < 3; j++) bad += run_case(item(doc, "defaults"), c, draws[j]);
+    for (int j = 0; j < 3; j++)
+      bad += run_case(item(doc, "defaults"), c, draws[j]);
     printf("  %s %s\n", bad ? "FAIL" : "ok  ", item(c, "name")->valuestring);
     if (bad) check_fail(__FILE__, __LINE__, "behaviour %s failed", item(c, "name")->valuestring);
     cases++;

@@ -1,0 +1,533 @@
+/* fleetclient_http.c — chat completions over libcurl, steered by the policy.
+ *
+ * This file translates and decides nothing: it builds the request body for
+ * the tier the policy chose, reads the status, Retry-After and usage out of
+ * the answer (a JSON body or an SSE stream), and hands the policy an
+ * fm_attempt. A call owns one easy handle that is reused for every attempt,
+ * so a curl multi keeps its connections warm across retries.
+ *
+ * Streams are read line by line as they arrive; the assistant text is kept
+ * (capped at FM_CONTENT_MAX) and a stream that ends without `data: [DONE]`
+ * or with an error event is a stream error, which the policy retries on the
+ * same tier and never escalates. */
+#define _POSIX_C_SOURCE 200809L
+#include "fleetclient.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#define FM_BODY_MAX (8u << 20)    /* largest non-streamed answer kept */
+#define FM_CONTENT_MAX (1u << 20) /* largest assistant text kept */
+#define FM_LINE_MAX (1u << 20)    /* longest SSE line */
+
+typedef struct fm_buf {
+  char *p;
+  size_t n, cap;
+} fm_buf;
+
+/* Appends len bytes, keeping a NUL after them. Returns -1 past `max` or on ENOMEM. */
+static int fm_buf_add(fm_buf *b, const char *s, size_t len, size_t max) {
+  if (b->n + len > max) return -1;
+  if (b->n + len + 1 > b->cap) {
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->n + len + 1)
+      cap *= 2;
+    char *p = realloc(b->p, cap);
+    if (!p) return -1;
+    b->p = p;
+    b->cap = cap;
+  }
+  memcpy(b->p + b->n, s, len);
+  b->n += len;
+  b->p[b->n] = '\0';
+  return 0;
+}
+
+struct fm_client {
+  char *url; /* base_url + /chat/completions */
+  char *api_key, *model;
+  fm_route_class route;
+  fm_policy policy;
+  fm_state state;
+  fm_clock_fn clock;
+  fm_sleep_fn sleep;
+  void *clock_ctx;
+  fm_alert_fn on_alert;
+  void *alert_ctx;
+  uint64_t rng;
+  long timeout_ms;
+  CURLSH *share; /* connection cache for fm_chat's blocking calls */
+};
+
+struct fm_call {
+  fm_client *c;
+  fm_chat_request req; /* strings below are owned copies */
+  CURL *easy;
+  struct curl_slist *headers;
+  char *body;
+  fm_client_tier tier;
+  int attempt;
+  bool prepared, finished;
+  int64_t started_ms;
+  /* the answer to the current attempt */
+  fm_buf resp;    /* a JSON body, or the partial SSE line */
+  fm_buf content; /* streamed text */
+  bool is_sse, saw_done, stream_error, had_status;
+  char retry_after[32], retry_after_ms[32];
+  char served[16];
+  fm_chat_result result;
+  void *userdata;
+  char errbuf[CURL_ERROR_SIZE];
+};
+
+/* ---- clock and jitter defaults ---- */
+
+static int64_t fm_monotonic_ms(void *ctx) {
+  (void)ctx;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fm_nanosleep_ms(void *ctx, int64_t ms) {
+  (void)ctx;
+  struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000};
+  while (nanosleep(&ts, &ts) == -1 && errno == EINTR) {
+  }
+}
+
+/* xorshift64*: jitter only, so quality beyond "spread out" does not matter. */
+static double fm_client_jitter(fm_client *c) {
+  c->rng ^= c->rng >> 12;
+  c->rng ^= c->rng << 25;
+  c->rng ^= c->rng >> 27;
+  return (double)((c->rng * 0x2545F4914F6CDD1DULL) >> 11) / 9007199254740992.0;
+}
+
+/* ---- the client ---- */
+
+void fm_client_config_default(fm_client_config *cfg) {
+  memset(cfg, 0, sizeof *cfg);
+  cfg->route = FM_ROUTE_INTERACTIVE;
+  fm_policy_default(&cfg->policy);
+}
+
+static char *fm_strdup(const char *s) {
+  return s ? strdup(s) : NULL;
+}
+
+fm_client *fm_client_new(const fm_client_config *cfg) {
+  if (!cfg || !cfg->base_url || !*cfg->base_url || !cfg->api_key || !cfg->model) return NULL;
+  if (cfg->policy.max_attempts < 1) return NULL;
+  fm_client *c = calloc(1, sizeof *c);
+  if (!c) return NULL;
+  size_t blen = strlen(cfg->base_url);
+  while (blen > 0 && cfg->base_url[blen - 1] == '/')
+    blen--;
+  c->url = malloc(blen + sizeof "/chat/completions");
+  c->api_key = fm_strdup(cfg->api_key);
+  c->model = fm_strdup(cfg->model);
+  if (!c->url || !c->api_key || !c->model) goto err;
+  memcpy(c->url, cfg->base_url, blen);
+  memcpy(c->url + blen, "/chat/completions", sizeof "/chat/completions");
+  c->route = cfg->route;
+  c->policy = cfg->policy;
+  c->clock = cfg->clock ? cfg->clock : fm_monotonic_ms;
+  c->sleep = cfg->sleep ? cfg->sleep : fm_nanosleep_ms;
+  c->clock_ctx = cfg->clock_ctx;
+  c->on_alert = cfg->on_alert;
+  c->alert_ctx = cfg->alert_ctx;
+  c->rng = cfg->seed ? cfg->seed : 0x9E3779B97F4A7C15ULL;
+  c->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 120000;
+  if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) goto err;
+  c->share = curl_share_init();
+  if (c->share) curl_share_setopt(c->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+  return c;
+err:
+  free(c->url);
+  free(c->api_key);
+  free(c->model);
+  free(c);
+  return NULL;
+}
+
+void fm_client_free(fm_client *c) {
+  if (!c) return;
+  if (c->share) curl_share_cleanup(c->share);
+  free(c->url);
+  free(c->api_key);
+  free(c->model);
+  free(c);
+  curl_global_cleanup();
+}
+
+const fm_state *fm_client_state(const fm_client *c) {
+  return &c->state;
+}
+
+const fm_policy *fm_client_policy(const fm_client *c) {
+  return &c->policy;
+}
+
+void fm_client_set_time_scale(fm_client *c, double time_scale) {
+  if (time_scale > 0) c->policy.time_scale = time_scale;
+}
+
+int64_t fm_client_now(const fm_client *c) {
+  return c->clock(c->clock_ctx);
+}
+
+void fm_chat_result_free(fm_chat_result *r) {
+  if (!r) return;
+  free(r->content);
+  r->content = NULL;
+}
+
+/* ---- one attempt: request ---- */
+
+static char *fm_call_body(const fm_call *call) {
+  const fm_chat_request *r = &call->req;
+  cJSON *o = cJSON_CreateObject(), *msgs = NULL, *m;
+  if (!o) return NULL;
+  char *out = NULL;
+  if (!cJSON_AddStringToObject(o, "model", call->c->model)) goto done;
+  if (!(msgs = cJSON_AddArrayToObject(o, "messages"))) goto done;
+  if (r->system) {
+    if (!(m = cJSON_CreateObject())) goto done;
+    cJSON_AddItemToArray(msgs, m);
+    if (!cJSON_AddStringToObject(m, "role", "system") ||
+        !cJSON_AddStringToObject(m, "content", r->system))
+      goto done;
+  }
+  if (!(m = cJSON_CreateObject())) goto done;
+  cJSON_AddItemToArray(msgs, m);
+  if (!cJSON_AddStringToObject(m, "role", "user") ||
+      !cJSON_AddStringToObject(m, "content", r->prompt))
+    goto done;
+  if (r->max_tokens > 0 && !cJSON_AddNumberToObject(o, "max_tokens", r->max_tokens)) goto done;
+  if (r->stream) {
+    cJSON *so;
+    if (!cJSON_AddTrueToObject(o, "stream") ||
+        !(so = cJSON_AddObjectToObject(o, "stream_options")) ||
+        !cJSON_AddTrueToObject(so, "include_usage"))
+      goto done;
+  }
+  /* Standard is what the server does without a tier; only Priority is named. */
+  if (call->tier == FM_PRIORITY && !cJSON_AddStringToObject(o, "service_tier", "priority"))
+    goto done;
+  if (r->cache_key && !cJSON_AddStringToObject(o, "prompt_cache_key", r->cache_key)) goto done;
+  out = cJSON_PrintUnformatted(o);
+done:
+  cJSON_Delete(o);
+  return out;
+}
+
+/* ---- one attempt: answer ---- */
+
+static size_t fm_call_on_header(char *data, size_t size, size_t n, void *ud) {
+  fm_call *call = ud;
+  size_t len = size * n;
+  if (len >= 5 && strncmp(data, "HTTP/", 5) == 0) { /* a new status line: forget the last */
+    call->retry_after[0] = call->retry_after_ms[0] = call->served[0] = '\0';
+    call->is_sse = false;
+    return len;
+  }
+  const char *colon = memchr(data, ':', len);
+  if (!colon) return len;
+  size_t nlen = (size_t)(colon - data);
+  const char *v = colon + 1, *end = data + len;
+  while (v < end && (*v == ' ' || *v == '\t'))
+    v++;
+  while (end > v && (end[-1] == '\r' || end[-1] == '\n' || end[-1] == ' '))
+    end--;
+  size_t vlen = (size_t)(end - v);
+  struct {
+    const char *name;
+    char *dst;
+    size_t cap;
+  } keep[] = {{"retry-after", call->retry_after, sizeof call->retry_after},
+              {"retry-after-ms", call->retry_after_ms, sizeof call->retry_after_ms},
+              {"x-fleetmock-service-tier", call->served, sizeof call->served},
+              {"x-fleetmock-pool", call->result.pool, sizeof call->result.pool}};
+  for (size_t i = 0; i < sizeof keep / sizeof keep[0]; i++) {
+    if (strlen(keep[i].name) == nlen && strncasecmp(data, keep[i].name, nlen) == 0) {
+      size_t k = vlen < keep[i].cap - 1 ? vlen : keep[i].cap - 1;
+      memcpy(keep[i].dst, v, k);
+      keep[i].dst[k] = '\0';
+    }
+  }
+  if (nlen == 12 && strncasecmp(data, "content-type", 12) == 0 && vlen >= 17 &&
+      strncasecmp(v, "text/event-stream", 17) == 0)
+    call->is_sse = true;
+  return len;
+}
+
+static void fm_call_usage(fm_call *call, const cJSON *usage) {
+  const cJSON *x;
+  if (!cJSON_IsObject(usage)) return;
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens")))
+    call->result.prompt_tokens = (int64_t)x->valuedouble;
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens")))
+    call->result.completion_tokens = (int64_t)x->valuedouble;
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens")))
+    call->result.cached_tokens = (int64_t)x->valuedouble;
+}
+
+static void fm_call_error_message(fm_call *call, const cJSON *root) {
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
+  if (cJSON_IsString(m))
+    snprintf(call->result.error, sizeof call->result.error, "%s", m->valuestring);
+}
+
+static void fm_call_sse_line(fm_call *call, char *line) {
+  if (strncmp(line, "data:", 5) != 0) return; /* comments, event names, blank lines */
+  line += 5;
+  while (*line == ' ')
+    line++;
+  if (strcmp(line, "[DONE]") == 0) {
+    call->saw_done = true;
+    return;
+  }
+  cJSON *o = cJSON_Parse(line);
+  if (!o) return;
+  if (cJSON_GetObjectItemCaseSensitive(o, "error")) {
+    call->stream_error = true;
+    fm_call_error_message(call, o);
+  }
+  fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "delta");
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(delta, "content");
+  if (cJSON_IsString(text) && *text->valuestring)
+    (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
+  cJSON_Delete(o);
+}
+
+static size_t fm_call_on_data(char *data, size_t size, size_t n, void *ud) {
+  fm_call *call = ud;
+  size_t len = size * n;
+  long code = 0;
+  curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &code);
+  if (!(call->is_sse && code == 200))
+    return fm_buf_add(&call->resp, data, len, FM_BODY_MAX) == 0 ? len : 0;
+  /* SSE: split on newlines; resp holds the unfinished line. */
+  while (len > 0) {
+    char *nl = memchr(data, '\n', len);
+    size_t take = nl ? (size_t)(nl - data) : len;
+    if (fm_buf_add(&call->resp, data, take, FM_LINE_MAX) != 0) return 0;
+    if (!nl) break;
+    if (call->resp.n && call->resp.p[call->resp.n - 1] == '\r') call->resp.p[--call->resp.n] = 0;
+    if (call->resp.n) fm_call_sse_line(call, call->resp.p);
+    call->resp.n = 0;
+    if (call->resp.p) call->resp.p[0] = '\0';
+    data += take + 1;
+    len -= take + 1;
+  }
+  return size * n;
+}
+
+/* Sets up the easy handle for the attempt at call->attempt on call->tier. */
+static int fm_call_prepare(fm_call *call) {
+  fm_client *c = call->c;
+  free(call->body);
+  if (!(call->body = fm_call_body(call))) return -1;
+  call->resp.n = call->content.n = 0;
+  call->is_sse = call->saw_done = call->stream_error = false;
+  call->retry_after[0] = call->retry_after_ms[0] = call->served[0] = '\0';
+  call->result.pool[0] = '\0';
+  call->result.prompt_tokens = call->result.cached_tokens = call->result.completion_tokens = 0;
+  call->errbuf[0] = '\0';
+  if (!call->headers) {
+    const char *key = call->req.api_key ? call->req.api_key : c->api_key;
+    char auth[512], aff[300];
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (h) h = curl_slist_append(h, auth);
+    if (h) h = curl_slist_append(h, "Expect:");
+    if (h && call->req.cache_key) {
+      snprintf(aff, sizeof aff, "x-session-affinity: %s", call->req.cache_key);
+      h = curl_slist_append(h, aff);
+    }
+    if (!h) return -1;
+    call->headers = h;
+  }
+  CURL *e = call->easy;
+  curl_easy_setopt(e, CURLOPT_URL, c->url);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, call->headers);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDS, call->body);
+  curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE, (long)strlen(call->body));
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, fm_call_on_data);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, call);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, fm_call_on_header);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, call);
+  curl_easy_setopt(e, CURLOPT_PRIVATE, call);
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, call->errbuf);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, c->timeout_ms);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  call->prepared = true;
+  return 0;
+}
+
+fm_call *fm_call_new(fm_client *c, const fm_chat_request *req) {
+  if (!c || !req || !req->prompt) return NULL;
+  fm_call *call = calloc(1, sizeof *call);
+  if (!call) return NULL;
+  call->c = c;
+  call->req = *req;
+  call->req.system = fm_strdup(req->system);
+  call->req.prompt = fm_strdup(req->prompt);
+  call->req.cache_key = fm_strdup(req->cache_key);
+  call->req.api_key = fm_strdup(req->api_key);
+  call->easy = curl_easy_init();
+  if (!call->req.prompt || (req->system && !call->req.system) ||
+      (req->cache_key && !call->req.cache_key) || (req->api_key && !call->req.api_key) ||
+      !call->easy)
+    goto err;
+  call->started_ms = c->clock(c->clock_ctx);
+  call->tier = fm_policy_start(&c->state, &c->policy, c->route, call->started_ms);
+  call->attempt = 1;
+  call->result.last_retry_after_ms = -1;
+  if (fm_call_prepare(call) != 0) goto err;
+  return call;
+err:
+  fm_call_free(call);
+  return NULL;
+}
+
+CURL *fm_call_easy(fm_call *call) {
+  return call->finished ? NULL : call->easy;
+}
+
+/* The status the policy sees for the attempt that just ended. */
+static int fm_call_status(fm_call *call, CURLcode rc) {
+  long code = 0;
+  curl_easy_getinfo(call->easy, CURLINFO_RESPONSE_CODE, &code);
+  if (rc != CURLE_OK) {
+    snprintf(call->result.error, sizeof call->result.error, "%s",
+             call->errbuf[0] ? call->errbuf : curl_easy_strerror(rc));
+    return code == 200 ? FM_STATUS_STREAM_ERROR : FM_STATUS_NETWORK;
+  }
+  if (code != 200) {
+    cJSON *o = cJSON_Parse(call->resp.p ? call->resp.p : "");
+    if (o)
+      fm_call_error_message(call, o);
+    else
+      snprintf(call->result.error, sizeof call->result.error, "HTTP %ld", code);
+    cJSON_Delete(o);
+    return (int)code;
+  }
+  if (call->is_sse) {
+    if (call->stream_error || !call->saw_done) {
+      if (!call->stream_error)
+        snprintf(call->result.error, sizeof call->result.error, "stream ended without [DONE]");
+      return FM_STATUS_STREAM_ERROR;
+    }
+    return 200;
+  }
+  cJSON *o = cJSON_Parse(call->resp.p ? call->resp.p : "");
+  if (!o) {
+    snprintf(call->result.error, sizeof call->result.error, "200 with a body that is not JSON");
+    return FM_STATUS_STREAM_ERROR;
+  }
+  fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
+  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "message");
+  const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "content");
+  if (cJSON_IsString(text))
+    (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
+  cJSON_Delete(o);
+  return 200;
+}
+
+int64_t fm_call_done(fm_call *call, CURLcode rc) {
+  if (call->finished) return -1;
+  fm_client *c = call->c;
+  fm_chat_result *r = &call->result;
+  r->error[0] = '\0';
+  fm_attempt a = {.tier = call->tier, .attempt = call->attempt, .status = fm_call_status(call, rc)};
+  a.retry_after_ms = fm_parse_retry_after(call->retry_after_ms, call->retry_after);
+  int64_t now = c->clock(c->clock_ctx);
+  fm_decision d = fm_policy_decide(&c->state, &c->policy, c->route, &a, now, fm_client_jitter(c));
+  r->attempts = call->attempt;
+  r->status = a.status;
+  r->tier = strcmp(call->served, "priority") == 0 ? FM_PRIORITY
+            : call->served[0]                     ? FM_STANDARD
+                                                  : call->tier;
+  r->last_retry_after_ms = a.retry_after_ms;
+  if (d.escalated) r->escalated = true;
+  if (d.alert && c->on_alert) {
+    fm_alert al = {.consecutive_windows = c->state.consecutive_windows,
+                   .escalations = c->state.escalations,
+                   .priority_until_ms = c->state.priority_until_ms,
+                   .rate_503 = fm_state_503_rate(&c->state)};
+    c->on_alert(c->alert_ctx, &al);
+  }
+  if (d.retry) {
+    call->tier = d.tier;
+    call->attempt++;
+    if (fm_call_prepare(call) == 0) return d.delay_ms;
+    snprintf(r->error, sizeof r->error, "out of memory preparing a retry");
+    d.outcome = FM_OUTCOME_ERROR;
+  }
+  call->finished = true;
+  r->outcome = d.outcome;
+  r->latency_ms = now - call->started_ms;
+  if (r->outcome == FM_OUTCOME_OK) {
+    r->content = call->content.p ? strdup(call->content.p) : strdup("");
+  }
+  return -1;
+}
+
+const fm_chat_result *fm_call_result(const fm_call *call) {
+  return &call->result;
+}
+
+fm_client_tier fm_call_tier(const fm_call *call) {
+  return call->tier;
+}
+
+void *fm_call_userdata(const fm_call *call) {
+  return call->userdata;
+}
+
+void fm_call_set_userdata(fm_call *call, void *userdata) {
+  call->userdata = userdata;
+}
+
+void fm_call_free(fm_call *call) {
+  if (!call) return;
+  if (call->easy) curl_easy_cleanup(call->easy);
+  curl_slist_free_all(call->headers);
+  free(call->body);
+  free(call->resp.p);
+  free(call->content.p);
+  free(call->result.content);
+  free((char *)call->req.system);
+  free((char *)call->req.prompt);
+  free((char *)call->req.cache_key);
+  free((char *)call->req.api_key);
+  free(call);
+}
+
+int fm_chat(fm_client *c, const fm_chat_request *req, fm_chat_result *out) {
+  fm_call *call = fm_call_new(c, req);
+  if (!call) return -1;
+  if (c->share) curl_easy_setopt(call->easy, CURLOPT_SHARE, c->share);
+  for (;;) {
+    CURLcode rc = curl_easy_perform(call->easy);
+    int64_t wait = fm_call_done(call, rc);
+    if (wait < 0) break;
+    if (wait > 0) c->sleep(c->clock_ctx, wait);
+  }
+  *out = call->result;
+  call->result.content = NULL; /* now the caller's */
+  fm_call_free(call);
+  return 0;
+}
