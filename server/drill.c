@@ -37,7 +37,7 @@ void fm_drill_init(fm_server *s) {
 }
 
 void fm_drill_close(fm_server *s) {
-  fm_player_stop(&s->player, &s->fleet);
+  fm_player_stop(&s->player, &s->fleet, &s->faults);
   if (!uv_is_closing((uv_handle_t *)&s->scenario_timer))
     uv_close((uv_handle_t *)&s->scenario_timer, NULL);
 }
@@ -72,7 +72,7 @@ int fm_drill_start(fm_server *s, fm_scenario *scn) {
 bool fm_drill_stop(fm_server *s) {
   if (!s->player.s) return false;
   fm_log(FM_LOG_INFO, "scenario stopped; pools restored", "scenario", s->player.s->name, NULL);
-  fm_player_stop(&s->player, &s->fleet);
+  fm_player_stop(&s->player, &s->fleet, &s->faults);
   uv_timer_stop(&s->scenario_timer);
   return true;
 }

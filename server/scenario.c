@@ -296,6 +296,11 @@ static void move_ramps(fm_player *p, fm_fleet *fleet, uint64_t now) {
   }
 }
 
+static void drop_faults(fm_player *p, fm_faults *faults) {
+  for (int i = 0; i < p->n_fault_ids; i++) fm_faults_delete(faults, p->fault_ids[i]);
+  p->n_fault_ids = 0;
+}
+
 int fm_player_start(fm_player *p, fm_scenario *s, fm_fleet *fleet, uint64_t now) {
   fm_pool_cfg *saved = malloc(fleet->n_pools * sizeof(*saved) + 1);
   if (!saved) return -1;
@@ -328,7 +333,14 @@ void fm_player_tick(fm_player *p, fm_fleet *fleet, fm_faults *faults, const fm_c
       fm_config_errors errs = {0};
       fm_fault *f = fm_fault_parse(s->faults[p->next_fault].fault, cfg, "", &errs);
       fm_config_errors_free(&errs);
-      if (f) fm_faults_add(faults, f);
+      if (f) {
+        uint32_t id = fm_faults_add(faults, f);
+        uint32_t *ids = realloc(p->fault_ids, ((size_t)p->n_fault_ids + 1) * sizeof(*ids));
+        if (ids) {
+          p->fault_ids = ids;
+          ids[p->n_fault_ids++] = id;
+        }
+      }
       p->next_fault++;
     }
     if (now < end) break;
@@ -338,6 +350,7 @@ void fm_player_tick(fm_player *p, fm_fleet *fleet, fm_faults *faults, const fm_c
     }
     p->start_us = end; /* next loop: the timeline starts over from the settings it left */
     p->loop++;
+    drop_faults(p, faults); /* its faults come back at their at_s, fresh */
     p->next_step = p->next_fault = 0;
   }
   move_ramps(p, fleet, now);
@@ -359,8 +372,10 @@ uint64_t fm_player_next_us(const fm_player *p, uint64_t now) {
   return next;
 }
 
-void fm_player_stop(fm_player *p, fm_fleet *fleet) {
+void fm_player_stop(fm_player *p, fm_fleet *fleet, fm_faults *faults) {
   if (!p->s) return;
+  drop_faults(p, faults);
+  free(p->fault_ids);
   for (size_t i = 0; i < p->n_saved && i < fleet->n_pools; i++)
     fm_fleet_set_pool(fleet, (int)i, &p->saved[i]);
   fm_scenario_free(p->s);

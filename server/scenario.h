@@ -75,6 +75,8 @@ typedef struct fm_player {
   size_t n_saved;
   fm_ramp *ramps;
   int n_ramps, cap_ramps;
+  uint32_t *fault_ids; /* faults this loop added: removed at the next loop and on stop */
+  int n_fault_ids;
 } fm_player;
 
 /* Starts s (taking it over) at now; saves the pools to restore on stop. */
@@ -84,7 +86,8 @@ void fm_player_tick(fm_player *p, fm_fleet *fleet, fm_faults *faults, const fm_c
                     uint64_t now_us);
 /* When to tick next (simulated µs), UINT64_MAX when nothing more is due. */
 uint64_t fm_player_next_us(const fm_player *p, uint64_t now_us);
-/* Stops the scenario and puts the pools back as they were at its start. */
-void fm_player_stop(fm_player *p, fm_fleet *fleet);
+/* Stops the scenario, removes the faults it added, and puts the pools back
+ * as they were at its start. */
+void fm_player_stop(fm_player *p, fm_fleet *fleet, fm_faults *faults);
 
 #endif
