@@ -7,6 +7,8 @@
 #   bash .ci/dev.sh test                      install, build, run the whole suite (ctest)
 #   bash .ci/dev.sh test-sanitize             the suite again, built with ASan+UBSan
 #   bash .ci/dev.sh test-valgrind             the integration tests with the server under valgrind
+#                                             (all but the time-scaled scenario and drill runs,
+#                                             whose timing valgrind's slowdown would distort)
 #   bash .ci/dev.sh deps | build              just that step
 set -euo pipefail
 
@@ -86,7 +88,8 @@ case "$cmd" in
     build "$root/build"
     cd "$root/build" &&
       FLEETMOCK_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-        ctest --output-on-failure -L integration --timeout 900 "$@"
+        ctest --output-on-failure -L integration -E '^clients\.|chaos_scenarios' -j "$jobs" \
+        --timeout 900 "$@"
     ;;
   *)
     sed -n '2,12p' "$0"
