@@ -22,6 +22,8 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source=lib.sh
+. "$ROOT/bench/lib.sh"
 BIN=${FLEETMOCK_BIN:-$ROOT/build/fleetmock}
 DURATION=${DURATION:-10}
 CONNS=${CONNS:-64}
@@ -73,7 +75,10 @@ fi
 # Lift every account and fleet limit that could turn this into a test of
 # 429/503 answers: one bearer key sends tens of thousands of requests a second.
 cat >"$TMP/fleetmock.json" <<'EOF'
-{"pool_defaults": {"slots": 100000}}
+{"pool_defaults": {"slots": 100000},
+ "accounts": {"limits": {"requests_per_min": {"start": 1e9, "ceiling": 1e9},
+   "prompt_tps": {"start": 1e9, "ceiling": 1e9}, "uncached_prompt_tps": {"start": 1e9, "ceiling": 1e9},
+   "generated_tps": {"start": 1e9, "ceiling": 1e9}}}}
 EOF
 "${SRV_PIN[@]}" "$BIN" --timing instant --port 0 --port-file "$TMP/fm.port" \
   --log-level error --config "$TMP/fleetmock.json" 2>"$TMP/fm.log" &
@@ -155,13 +160,19 @@ NGX_URL="http://127.0.0.1:$NGX_PORT$ROUTE"
 curl -sS -o "$TMP/nginx.body" "$NGX_URL"
 cmp -s "$BODY_FILE" "$TMP/nginx.body" || die "nginx does not serve the same body"
 
+
 # ---- runs -------------------------------------------------------------------
 WRK=(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
+# Runs wrk against one server and writes, next to its output, the CPU (% of
+# a core) that processes not started by this script used meanwhile.
 run_wrk() { # name out-file wrk-args...
   local name=$1 out=$2
   shift 2
-  timeout $((DURATION + 30)) "${WRK_PIN[@]}" "${WRK[@]}" "$@" >"$out" 2>&1 ||
+  bench_snapshot >"$TMP/snap.0"
+  timeout --foreground $((DURATION + 30)) "${WRK_PIN[@]}" "${WRK[@]}" "$@" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk against $name failed"; }
+  bench_snapshot >"$TMP/snap.1"
+  bench_foreign_pct "$TMP/snap.0" "$TMP/snap.1" "$DURATION" >"$out.other"
 }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
 pct() { awk -v p="$2%" '$1 == p {print $2}' "$1"; }
@@ -174,20 +185,30 @@ PIN_NOTE="no CPU pinning"
 ((${#SRV_PIN[@]} == 0)) || PIN_NOTE="servers pinned with '${SRV_PIN[*]}', wrk with '${WRK_PIN[*]}'"
 echo "throughput: body $BODY_BYTES bytes; ${WRK[*]}; $ROUNDS rounds, alternating; $PIN_NOTE"
 if ((WARMUP > 0)); then
-  timeout $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$FM_URL" >/dev/null 2>&1 || true
-  timeout $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$NGX_URL" >/dev/null 2>&1 || true
+  timeout --foreground $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" -s "$TMP/post.lua" "$FM_URL" >/dev/null 2>&1 || true
+  timeout --foreground $((WARMUP + 10)) "${WRK_PIN[@]}" wrk -t"$THREADS" -c"$CONNS" -d"${WARMUP}s" "$NGX_URL" >/dev/null 2>&1 || true
 fi
 
+bench_quiet_check "$TMP"
 FAIL_NOTE=
 for r in $(seq "$ROUNDS"); do
   run_wrk fleetmock "$TMP/fm.$r" -s "$TMP/post.lua" "$FM_URL"
   run_wrk nginx "$TMP/ngx.$r" "$NGX_URL"
   bad=$(non2xx "$TMP/fm.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx responses in round $r"
-  printf 'round %d: fleetmock %10.0f req/s (p50 %s p99 %s)   nginx %10.0f req/s (p50 %s p99 %s)\n' "$r" \
-    "$(rps "$TMP/fm.$r")" "$(pct "$TMP/fm.$r" 50)" "$(pct "$TMP/fm.$r" 99)" \
-    "$(rps "$TMP/ngx.$r")" "$(pct "$TMP/ngx.$r" 50)" "$(pct "$TMP/ngx.$r" 99)"
+  printf 'round %d: fleetmock %7.0f req/s (p50 %s p99 %s)  nginx %7.0f req/s (p50 %s p99 %s)  other load %s%%/%s%%\n' \
+    "$r" "$(rps "$TMP/fm.$r")" "$(pct "$TMP/fm.$r" 50)" "$(pct "$TMP/fm.$r" 99)" \
+    "$(rps "$TMP/ngx.$r")" "$(pct "$TMP/ngx.$r" 50)" "$(pct "$TMP/ngx.$r" 99)" \
+    "$(cat "$TMP/fm.$r.other")" "$(cat "$TMP/ngx.$r.other")"
+  for f in "$TMP/fm.$r.other" "$TMP/ngx.$r.other"; do
+    (($(cat "$f") <= ${OTHER_MAX:-10})) || DISTURBED="round $r"
+  done
 done
+# "other load" is the CPU (in % of one core) that processes this script did not
+# start used during the run (see lib.sh). Above OTHER_MAX (10) % of a core the
+# round counts as disturbed.
+[[ -z ${DISTURBED:-} ]] ||
+  echo "WARNING: other work competed for the CPUs ($DISTURBED and maybe others); rerun on an idle machine"
 kill -0 $FM_PID 2>/dev/null || die "fleetmock died during the run: $(tail -n5 "$TMP/fm.log")"
 
 FM_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/fm.$r"; done | median)

@@ -325,7 +325,7 @@ static ssize_t stream_reader_entry(void *cls, uint64_t pos, char *buf, size_t ma
 void fm_req_stream(fm_req *r) {
   if (r->responded) return;
   struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 4096, stream_reader_entry, r, NULL);
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_entry, r, NULL);
   if (!resp) return;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
@@ -589,7 +589,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
                             NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, s, MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)16384,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
   if (!s->mhd) {
     fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);

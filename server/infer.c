@@ -243,20 +243,24 @@ static void ratelimit_headers(fm_job *j) {
   const fm_limiter *l = j->limiter;
   if (!l) return;
   fm_req *r = j->req;
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Prompt", "%.0f", l->b[FM_LIMIT_PROMPT].limit);
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Cache-Adjusted-Prompt", "%.0f",
-                l->b[FM_LIMIT_UNCACHED].limit);
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Generated", "%.0f", l->b[FM_LIMIT_GENERATED].limit);
+  /* Integers, formatted as such: %.0f of a double costs far more per response. */
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Prompt", "%lld",
+                (long long)llround(l->b[FM_LIMIT_PROMPT].limit));
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Cache-Adjusted-Prompt", "%lld",
+                (long long)llround(l->b[FM_LIMIT_UNCACHED].limit));
+  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Generated", "%lld",
+                (long long)llround(l->b[FM_LIMIT_GENERATED].limit));
   if (!j->srv->cfg.accounts.ratelimit_extension_headers) return;
   static const char *const names[FM_LIMIT_N] = {
       NULL, "x-ratelimit-remaining-tokens-prompt",
       "x-ratelimit-remaining-tokens-cache-adjusted-prompt",
       "x-ratelimit-remaining-tokens-generated"};
   for (int k = FM_LIMIT_PROMPT; k < FM_LIMIT_N; k++)
-    fm_req_header(r, names[k], "%.0f", l->b[k].level > 0 ? floor(l->b[k].level) : 0.0);
-  fm_req_header(r, "x-ratelimit-limit-requests", "%.0f", l->b[FM_LIMIT_REQUESTS].limit);
-  fm_req_header(r, "x-ratelimit-remaining-requests", "%.0f",
-                l->b[FM_LIMIT_REQUESTS].level > 0 ? floor(l->b[FM_LIMIT_REQUESTS].level) : 0.0);
+    fm_req_header(r, names[k], "%lld", l->b[k].level > 0 ? (long long)l->b[k].level : 0LL);
+  fm_req_header(r, "x-ratelimit-limit-requests", "%lld",
+                (long long)llround(l->b[FM_LIMIT_REQUESTS].limit));
+  fm_req_header(r, "x-ratelimit-remaining-requests", "%lld",
+                l->b[FM_LIMIT_REQUESTS].level > 0 ? (long long)l->b[FM_LIMIT_REQUESTS].level : 0LL);
   if (fm_limiter_over(l)) fm_req_header(r, "x-ratelimit-over-limit", "yes");
 }
 

@@ -1,0 +1,48 @@
+# lib.sh — helpers shared by throughput.sh and streams.sh (sourced, not run).
+#
+# The benches run the server and the load generator on the same machine, so
+# any other busy process (a test suite, a build) lowers the numbers. These
+# helpers measure how much CPU processes *not started by the bench* used while
+# it ran, so a disturbed run says so instead of passing for a slow server.
+# Kernel threads (ksoftirqd, kworker) are not counted: on loopback most of
+# their time is the bench's own network traffic. OTHER_MAX (% of one core,
+# default 10) is the most such CPU a run may see before it is called disturbed.
+
+# Prints "pid ppid cpu-ticks" for every process.
+bench_snapshot() {
+  local f line
+  for f in /proc/[0-9]*/stat; do
+    read -r line <"$f" 2>/dev/null && echo "$line"
+  done | awk '{ c = $0; sub(/^.*\) /, "", c); split(c, f, " "); print $1, f[2], f[12] + f[13] }'
+}
+
+# Percent of one core used between two snapshots by processes that are
+# neither descendants of this script nor kernel threads.
+bench_foreign_pct() { # before-file after-file seconds
+  awk -v me=$$ -v secs="$3" -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+    FNR == NR { before[$1] = $3; next }
+    { ppid[$1] = $2; ticks[$1] = $3 }
+    END {
+      sum = 0
+      for (p in ticks) {
+        q = p; skip = (p == 2)
+        for (d = 0; d < 64 && q > 1 && !skip; d++) {
+          if (q == me || q == 2) skip = 1
+          q = ppid[q]
+        }
+        if (!skip) sum += ticks[p] - (p in before ? before[p] : 0)
+      }
+      printf "%d", (secs > 0 ? sum * 100 / (hz * secs) : 0)
+    }' "$1" "$2"
+}
+
+# Warns when other processes are busy right now (sampled over one second).
+bench_quiet_check() { # tmp-dir
+  bench_snapshot >"$1/quiet.0"
+  sleep 1
+  bench_snapshot >"$1/quiet.1"
+  local pct
+  pct=$(bench_foreign_pct "$1/quiet.0" "$1/quiet.1" 1)
+  ((pct <= ${OTHER_MAX:-10})) ||
+    echo "WARNING: other processes already use ${pct}% of a core; results will be pessimistic"
+}
