@@ -250,8 +250,7 @@ static void reset(fm_req *r) {
   fm_rng_seed(&s->fleet.rng, s->opt.seed);
   s->fleet.draws = 0;
   fm_accounts_reset(&s->accounts, fm_server_now(s));
-  fm_faults_free(&s->faults);
-  fm_faults_init(&s->faults, s->opt.seed);
+  fm_faults_reset(&s->faults, s->opt.seed);
   fm_metrics_reset(&s->metrics);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();

@@ -142,8 +142,9 @@ cJSON *fm_parse_body(fm_req *r) {
   if (!cJSON_IsObject(root)) {
     cJSON_Delete(root);
     err(r, 400, "INVALID_ARGUMENT", NULL,
-        "request body must be a JSON object, e.g. "
-        "{\"model\": ..., \"messages\": [...]}");
+        r->kind == FM_ROUTE_ADMIN
+            ? "request body must be a JSON object (docs/control-plane.md shows each route's body)"
+            : "request body must be a JSON object, e.g. {\"model\": ..., \"messages\": [...]}");
     return NULL;
   }
   return root;

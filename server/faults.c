@@ -18,6 +18,13 @@ void fm_faults_init(fm_faults *f, uint64_t seed) {
   fm_rng_seed(&f->rng, seed ^ 0xfa017ULL);
 }
 
+void fm_faults_reset(fm_faults *f, uint64_t seed) {
+  uint32_t next = f->next_id; /* ids keep counting up: an old id never names a new fault */
+  fm_faults_free(f);
+  fm_faults_init(f, seed);
+  f->next_id = next;
+}
+
 void fm_fault_free(fm_fault *x) {
   if (!x) return;
   free(x->model);

@@ -47,6 +47,8 @@ typedef struct fm_faults {
 
 void fm_faults_init(fm_faults *f, uint64_t seed);
 void fm_faults_free(fm_faults *f);
+/* Deletes every fault and reseeds the draws; ids go on from where they were. */
+void fm_faults_reset(fm_faults *f, uint64_t seed);
 /* Takes over a fault built by fm_fault_parse; returns its id. */
 uint32_t fm_faults_add(fm_faults *f, fm_fault *fault);
 /* Deletes one fault (false when no such id) or, with id 0, all of them. */

@@ -297,7 +297,8 @@ static void move_ramps(fm_player *p, fm_fleet *fleet, uint64_t now) {
 }
 
 static void drop_faults(fm_player *p, fm_faults *faults) {
-  for (int i = 0; i < p->n_fault_ids; i++) fm_faults_delete(faults, p->fault_ids[i]);
+  for (int i = 0; i < p->n_fault_ids; i++)
+    fm_faults_delete(faults, p->fault_ids[i]);
   p->n_fault_ids = 0;
 }
 

@@ -17,6 +17,12 @@ const TOKEN = 'adm-9f2c71d4e0b3a8';
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT_BODY = JSON.stringify({ model: KIMI, max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
 
+/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
+async function stopChecked(srv) {
+  const r = await srv.stop();
+  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
+}
+
 async function req(baseURL, method, path, { auth = undefined, body = undefined } = {}) {
   const headers = {};
   if (auth !== undefined) headers.Authorization = auth;
@@ -70,7 +76,7 @@ test('--admin-token: no token or a wrong one → 401 on /admin/* and /metrics; t
     assert.equal((await req(b, 'GET', '/healthz')).status, 200);
     assert.equal((await req(b, 'GET', '/healthz')).json.status, 'ok');
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -85,7 +91,7 @@ test('no --admin-token: a loopback peer reaches /admin/* and /metrics without an
     assert.equal((await req(srv.baseURL, 'GET', '/admin/state', { auth: 'Bearer whatever' })).status, 200);
     assert.equal((await req(srv.baseURL, 'POST', '/admin/reset')).status, 200);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -196,7 +202,7 @@ test('no --admin-token: a non-loopback peer (from a network namespace) gets 403 
     const local = await req(base, 'GET', '/admin/state');
     assert.equal(local.status, 403, local.text);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -215,6 +221,6 @@ test('--admin-token on a non-loopback address: the right token works from the na
     assert.equal(patched.status, 200, patched.text);
     assert.equal(patched.json.pools['glm-5p1'].tenant_load, 0.25);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });

@@ -32,6 +32,12 @@ const CONFIG = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE,
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
+async function stopChecked(srv) {
+  const r = await srv.stop();
+  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
+}
+
 async function admin(srv, method, path, body) {
   const res = await fetch(srv.baseURL + path, {
     method,
@@ -191,7 +197,7 @@ test('the same --seed gives the same fired sequence of a 0.5 fault over 300 requ
     assert.deepEqual(await listFaults(servers[0]), []);
     assert.equal(await sequence(servers[0]), a, 'after reset, the same sequence again');
   } finally {
-    for (const s of servers) await s.stop();
+    for (const s of servers) await stopChecked(s);
   }
 });
 

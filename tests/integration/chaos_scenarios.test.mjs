@@ -23,7 +23,7 @@ const SHIPPED = ['cache-affinity', 'fast-path-congestion', 'flapping', 'launch-s
 
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const SLOW = WRAPPED ? 5 : 1;
-const SCALE = WRAPPED ? 10 : 50; // simulated seconds per real second
+const SCALE = WRAPPED ? 25 : 50; // simulated seconds per real second
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const KIMI_K2P5 = 'accounts/fireworks/models/kimi-k2p5';
 const GLM = 'accounts/fireworks/models/glm-5p1';
@@ -37,6 +37,12 @@ const HUGE = { start: 1e9, ceiling: 1e9 };
 const NO_LIMITS = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } } };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
+async function stopChecked(srv) {
+  const r = await srv.stop();
+  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
+}
 
 async function admin(srv, method, path, body) {
   const res = await fetch(srv.baseURL + path, {
@@ -261,7 +267,7 @@ test('POST /admin/scenario by name or body, GET shows it, bad bodies 400/404; DE
       assert.equal(s.slots, 64, `${p}: reset goes back to the boot config, not the pre-scenario PATCH`);
     }
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -278,7 +284,7 @@ test('--scenario NAME starts at boot, and the scenario clock follows --time-scal
     const simS = b.elapsed_s - a.elapsed_s;
     assert.ok(simS > realS * SCALE * 0.8 && simS < realS * SCALE * 1.2 + 1, `simulated ${simS} s in ${realS} s real at scale ${SCALE}`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -308,7 +314,7 @@ test('steady: ~0 % 503 and 429 on every pool, the timeline repeats', async () =>
       assert.equal(s.shed_probability.standard, 0, p);
     }
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -343,7 +349,7 @@ test('launch-spike: Standard 503 < 1 % before the spike and > 90 % at the peak, 
     const ramp = rate(inWindow(recs, 33, 38), 503, isTier('standard'));
     assert.ok(ramp.share > 0 && ramp.share < 1, `Standard during the ramp: ${ramp.n}/${ramp.total}`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -368,7 +374,7 @@ test('priority-storm: Priority is shed too during the storm, then both recover',
     assert.equal(msg.code, 'SERVICE_OVERLOADED');
     assert.match(msg.message, /pool kimi-k2p6 is shedding priority traffic/);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -402,7 +408,7 @@ test('flapping: Standard is shed in every other 20 s window, Priority never, loo
     const st = await poolState(srv, 'kimi-k2p6');
     assert.ok([0.6, 1.2].includes(st.tenant_load), `load ${st.tenant_load}`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -437,7 +443,7 @@ test('fast-path-congestion: Fast router 503, regular kimi-k2p6 200, Priority+Fas
     assert.equal(both.status, 400, both.text);
     assert.match(both.json.error.message, /Priority and Fast are not stackable/);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -468,7 +474,7 @@ test('sustained-overload: Standard shed on every regular pool, Priority admitted
     const sc = await scenarioNow(srv);
     assert.ok(sc.elapsed_s < 300 && !sc.finished, `five minutes of overload, still running at ${sc.elapsed_s} s`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -476,7 +482,7 @@ test('rate-limit-ramp: with small limits a sudden burst gets 429s naming the lim
   // Prompt limit 1000 tok/s, ceiling 3000. Each request has 100 prompt tokens
   // (a 372-byte message: 93 + 4 + 3), so the start limit is 10 requests per
   // simulated second. A lower time-scale keeps the pacing coarse enough for node.
-  const scale = WRAPPED ? 2 : 10;
+  const scale = WRAPPED ? 5 : 10;
   const config = { accounts: { limits: { prompt_tps: { start: 1000, ceiling: 3000 } } } };
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(scale), '--seed', '7', '--scenario', 'rate-limit-ramp'], config });
   const content = 'x'.repeat(372);
@@ -554,7 +560,7 @@ test('rate-limit-ramp: with small limits a sudden burst gets 429s naming the lim
     const burstAcc = acc.find((a) => a.key_id === burst.results[0].headers.get('x-fleetmock-key-id'));
     assert.equal(burstAcc.limited_by.prompt, b429.n);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -567,8 +573,9 @@ test('cache-affinity: with an affinity key ~all follow-ups hit the cache (shorte
     assert.equal(glm.replicas, 8);
     assert.equal(glm.tenant_load, 0.6);
     assert.equal(glm.settings.prefill_tps, 4000);
-    // Each conversation has its own 1024-byte system prompt (16 cache blocks).
-    const sys = (c) => `conversation ${String(c).padStart(5, '0')}: ${'you are a careful assistant. '.repeat(40)}`.slice(0, 1024);
+    // Each conversation has its own 4096-byte system prompt (1024 tokens, 64 cache blocks):
+    // a first turn has 1038 prompt tokens, a cached follow-up 14 uncached.
+    const sys = (c) => `conversation ${String(c).padStart(5, '0')}: ${'you are a careful assistant. '.repeat(150)}`.slice(0, 4096);
     const turn = (c, q) => [{ role: 'system', content: sys(c) }, { role: 'user', content: `question ${q}` }];
     const CONVS = 240;
     const WITH = ['header', 'prompt_cache_key', 'user'];
@@ -616,17 +623,20 @@ test('cache-affinity: with an affinity key ~all follow-ups hit the cache (shorte
     t.diagnostic(`no affinity: ${noneHits}/${CONVS} follow-ups cached`);
     assert.ok(noneHits / CONVS > 0.06 && noneHits / CONVS < 0.2, `no affinity: ${noneHits}/${CONVS} follow-ups cached (expected ~1/8)`);
     for (const r of none) assert.equal(hit(r.follow), r.follow.headers.get('x-fleetmock-replica') === r.first.headers.get('x-fleetmock-replica'));
-    // A cached follow-up starts sooner: TTFT = 0.350 s + uncached tokens / 4000.
-    const cachedOne = affinity.find((r) => hit(r.follow));
-    for (const res of [cachedOne.first, cachedOne.follow]) {
-      const prompt = Number(res.headers.get('fireworks-prompt-tokens'));
-      const cached = Number(res.headers.get('fireworks-cached-prompt-tokens'));
-      const want = (350 + (1000 * (prompt - cached)) / 4000) / 1000;
-      const got = Number(res.headers.get('fireworks-server-time-to-first-token'));
-      assert.ok(Math.abs(got - want) <= 0.002, `TTFT ${got} s, expected ${want} s (prompt ${prompt}, cached ${cached})`);
-    }
-    assert.ok(Number(cachedOne.follow.headers.get('fireworks-server-time-to-first-token')) <
-      Number(cachedOne.first.headers.get('fireworks-server-time-to-first-token')));
+    // A cached follow-up starts sooner: TTFT = 0.350 s + uncached tokens / 4000,
+    // plus whatever real time the server spent before admitting it (times the
+    // scale), so medians are compared, with a little slack above.
+    const ttft = (res) => Number(res.headers.get('fireworks-server-time-to-first-token'));
+    const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const slack = WRAPPED ? 0.1 : 0.01;
+    const f0 = affinity[0];
+    assert.equal(f0.first.headers.get('fireworks-prompt-tokens'), '1038');
+    assert.equal(f0.follow.headers.get('fireworks-cached-prompt-tokens'), '1024');
+    const firstMedian = median(affinity.map((r) => ttft(r.first)));
+    const followMedian = median(affinity.map((r) => ttft(r.follow)));
+    t.diagnostic(`median TTFT: first turn ${firstMedian} s, cached follow-up ${followMedian} s`);
+    assert.ok(firstMedian >= 0.609 && firstMedian <= 0.6095 + slack, `first-turn TTFT ${firstMedian} s, expected 0.350 + 1038/4000 = 0.6095`);
+    assert.ok(followMedian >= 0.353 && followMedian <= 0.3535 + slack, `cached follow-up TTFT ${followMedian} s, expected 0.350 + 14/4000 = 0.3535`);
     // And a lower bill: the affinity account paid less for the same requests.
     const accounts = (await admin(srv, 'GET', '/admin/accounts')).json.accounts;
     const byKey = (res) => accounts.find((a) => a.key_id === res.headers.get('x-fleetmock-key-id'));
@@ -637,7 +647,7 @@ test('cache-affinity: with an affinity key ~all follow-ups hit the cache (shorte
     assert.ok(withAcc.total.cached_tokens > 4 * noneAcc.total.cached_tokens, `cached: ${withAcc.total.cached_tokens} vs ${noneAcc.total.cached_tokens}`);
     assert.ok(withAcc.total.cost_usd < noneAcc.total.cost_usd, `cost ${withAcc.total.cost_usd} vs ${noneAcc.total.cost_usd}`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
@@ -690,7 +700,7 @@ async function readStream(srv, path, body, key) {
 }
 
 test('mid-stream-failures: ~20 % of chat streams end with an error event after 5 tokens, ~10 % drop after 10; completions untouched', async (t) => {
-  const scale = WRAPPED ? 2 : 10; // 120 s timeline: 12 s real, more than the streams need
+  const scale = WRAPPED ? 5 : 10; // 120 s timeline: 12 s real, more than the streams need
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(scale), '--seed', '9', '--scenario', 'mid-stream-failures'], config: NO_LIMITS });
   try {
     const faults = (await admin(srv, 'GET', '/admin/faults')).json.faults;
@@ -744,29 +754,27 @@ test('mid-stream-failures: ~20 % of chat streams end with an error event after 5
     const kimi = await poolState(srv, 'kimi-k2p6');
     assert.deepEqual(kimi.in_flight, { priority: 0, standard: 0, background: 0 });
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
-// Scenario faults outlive the scenario: the two tests below fail against the
-// current server and are marked todo so the suite reports them without failing.
-test('DELETE /admin/scenario also removes the faults the scenario added', {
-  todo: 'server keeps a stopped scenario\'s faults: mid-stream-failures streams keep breaking after DELETE /admin/scenario',
-}, async () => {
+// A scenario's faults live as long as it does.
+test('DELETE /admin/scenario removes the faults the scenario added, and only those', async () => {
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE)], config: NO_LIMITS });
   try {
+    const mine = await admin(srv, 'POST', '/admin/faults', { match: { route: 'completions' }, action: { status: 500 }, count: 2 });
+    assert.equal(mine.status, 200, mine.text);
     assert.equal((await admin(srv, 'POST', '/admin/scenario', { name: 'mid-stream-failures' })).status, 200);
-    assert.equal((await admin(srv, 'GET', '/admin/faults')).json.faults.length, 2);
+    assert.equal((await admin(srv, 'GET', '/admin/faults')).json.faults.length, 3);
     assert.deepEqual((await admin(srv, 'DELETE', '/admin/scenario')).json, { status: 'stopped' });
-    assert.deepEqual((await admin(srv, 'GET', '/admin/faults')).json.faults, [], 'stopping a drill stops its faults');
+    const left = (await admin(srv, 'GET', '/admin/faults')).json.faults;
+    assert.deepEqual(left.map((f) => f.id), [mine.json.id], 'stopping a drill stops its faults, not the ones added by hand');
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
 
-test('a repeating scenario does not pile up its faults loop after loop', {
-  todo: 'server re-adds a repeating scenario\'s faults every loop: the list grows without bound and probabilities compound',
-}, async () => {
+test('a repeating scenario does not pile up its faults loop after loop', async () => {
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE)], config: NO_LIMITS });
   try {
     const body = { name: 'looping-fault', description: 'a 0.2 fault, 1 s loop', duration_s: 1, repeat: true,
@@ -779,6 +787,6 @@ test('a repeating scenario does not pile up its faults loop after loop', {
     const n = (await admin(srv, 'GET', '/admin/faults')).json.faults.length;
     assert.equal(n, 1, `${n} copies of the scenario's one fault after ${sc.loop} loops`);
   } finally {
-    await srv.stop();
+    await stopChecked(srv);
   }
 });
