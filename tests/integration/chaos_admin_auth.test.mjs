@@ -11,17 +11,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawnSync } from 'node:child_process';
-import { startServer } from '../lib/server.mjs';
+import { startServer, stopChecked } from '../lib/server.mjs';
 
 const TOKEN = 'adm-9f2c71d4e0b3a8';
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT_BODY = JSON.stringify({ model: KIMI, max_tokens: 2, messages: [{ role: 'user', content: 'hi' }] });
 
-/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
-async function stopChecked(srv) {
-  const r = await srv.stop();
-  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
-}
 
 async function req(baseURL, method, path, { auth = undefined, body = undefined } = {}) {
   const headers = {};

@@ -6,7 +6,7 @@
 // would (an error event, a dropped connection, a stall).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.mjs';
+import { startServer, admin, stopChecked, HUGE } from '../lib/server.mjs';
 
 // The SDKs are installed once, for the conformance tests (npm ci in tests/conformance).
 const NM = '../conformance/node_modules';
@@ -27,28 +27,11 @@ const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const CHAT = '/inference/v1/chat/completions';
 const COMPLETIONS = '/inference/v1/completions';
 const MESSAGES = '/inference/v1/messages';
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } } };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
-async function stopChecked(srv) {
-  const r = await srv.stop();
-  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
-}
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, headers: res.headers, json, text };
-}
 
 async function addFault(srv, body) {
   const r = await admin(srv, 'POST', '/admin/faults', body);

@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, runCli } from '../lib/server.mjs';
+import { startServer, runCli, admin, stopChecked, HUGE } from '../lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIOS = join(ROOT, 'scenarios');
@@ -32,29 +32,12 @@ const OSS20 = 'accounts/fireworks/models/gpt-oss-20b';
 const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const GLM_FAST = 'accounts/fireworks/routers/glm-5p1-fast';
 const CHAT = '/inference/v1/chat/completions';
-const HUGE = { start: 1e9, ceiling: 1e9 };
 // Account limits out of the way where a test is about the fleet.
 const NO_LIMITS = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } } };
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-/** Stops a server this file started; a crash or a valgrind error (non-zero exit) fails the test. */
-async function stopChecked(srv) {
-  const r = await srv.stop();
-  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
-}
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
 
 async function scenarioNow(srv) {
   const r = await admin(srv, 'GET', '/admin/scenario');

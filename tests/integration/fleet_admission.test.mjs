@@ -4,7 +4,7 @@
 // request gets its 503 at once and every draw is visible in the status.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post } from '../lib/server.mjs';
+import { startServer, post, admin, patchPool, HUGE } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -13,31 +13,13 @@ const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const N = WRAPPED ? 200 : 1000;
 const TOL = WRAPPED ? 0.12 : 0.05;
 
-// Account limits out of the way: these tests are about the fleet, not 429s.
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = {
   accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
 };
 
 let server;
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
 
-async function patchPool(srv, name, settings) {
-  const r = await admin(srv, 'PATCH', `/admin/pools/${name}`, settings);
-  assert.equal(r.status, 200, r.text);
-  return r.json.pools[name];
-}
 
 function chat(extra = {}) {
   return { model: KIMI, messages: [{ role: 'user', content: 'hello fleet' }], max_tokens: 4, ignore_eos: true, ...extra };

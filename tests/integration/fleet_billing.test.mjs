@@ -8,13 +8,12 @@
 // prices in USD per million tokens.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, patchPool, HUGE } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const OSS = 'accounts/fireworks/models/gpt-oss-120b';
 const CHAT = '/inference/v1/chat/completions';
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = {
   accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
 };
@@ -50,23 +49,7 @@ const ZERO = { requests: 0, status_200: 0, status_429: 0, status_503: 0, prompt_
 
 let server;
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text, headers: res.headers };
-}
 
-async function patchPool(srv, name, settings) {
-  const r = await admin(srv, 'PATCH', `/admin/pools/${name}`, settings);
-  assert.equal(r.status, 200, r.text);
-  return r.json.pools[name];
-}
 
 function promptRule(messages) {
   return messages.reduce((n, m) => n + Math.ceil(Buffer.byteLength(m.content, 'utf8') / 4) + 4, 3);

@@ -4,13 +4,12 @@
 // report nothing in flight within 1 s.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest } from '../lib/server.mjs';
+import { startServer, streamRequest, HUGE } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const STREAMS = WRAPPED ? 100 : 500;
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = {
   accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
   pools: { 'kimi-k2p6': { slots: 1000, ttft_ms: 50, decode_tps: 50, jitter: 0 } },

@@ -7,12 +7,11 @@
 // whatever the utilisation, well inside the 3 s queue timeout.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, HUGE } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = {
   accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
   pools: {
@@ -26,17 +25,6 @@ const CONFIG = {
 let server;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
 
 async function kimiState(srv) {
   const r = await admin(srv, 'GET', '/admin/state');

@@ -5,36 +5,19 @@
 // Every assertion here is about wall-clock time: skipped under a wrapper.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest } from '../lib/server.mjs';
+import { startServer, streamRequest, admin, patchPool, HUGE } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const CHAT = '/inference/v1/chat/completions';
 const SKIP = process.env.FLEETMOCK_WRAPPER ? 'wall-clock speed is meaningless under a wrapper' : false;
-const HUGE = { start: 1e9, ceiling: 1e9 };
 const CONFIG = {
   accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
 };
 
 let server;
 
-async function admin(srv, method, path, body) {
-  const res = await fetch(srv.baseURL + path, {
-    method,
-    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  let json = null;
-  try { json = JSON.parse(text); } catch { /* not JSON */ }
-  return { status: res.status, json, text };
-}
 
-async function patchPool(srv, name, settings) {
-  const r = await admin(srv, 'PATCH', `/admin/pools/${name}`, settings);
-  assert.equal(r.status, 200, r.text);
-  return r.json.pools[name];
-}
 
 /**
  * Streams 61 tokens and returns the time from the first content token to the

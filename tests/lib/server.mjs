@@ -213,3 +213,35 @@ export function runCli(args, { env = {}, timeoutMs = 20000 } = {}) {
     child.on('close', (code, signal) => { clearTimeout(timer); resolve({ code, signal, stdout, stderr }); });
   });
 }
+
+/** Account limits out of the way, for tests about the fleet rather than 429s. */
+export const HUGE = { start: 1e9, ceiling: 1e9 };
+export const NO_LIMITS = {
+  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
+};
+
+/** Any control-plane call; body may be an object or a ready string. Returns {status, headers, json, text}. */
+export async function admin(srv, method, path, body) {
+  const res = await fetch(srv.baseURL + path, {
+    method,
+    headers: body === undefined ? {} : { 'Content-Type': 'application/json' },
+    body: body === undefined ? undefined : (typeof body === 'string' ? body : JSON.stringify(body)),
+  });
+  const text = await res.text();
+  let json = null;
+  try { json = JSON.parse(text); } catch { /* not JSON */ }
+  return { status: res.status, headers: res.headers, json, text };
+}
+
+/** PATCH /admin/pools/{name}; asserts 200 and returns the pool's new state. */
+export async function patchPool(srv, name, settings) {
+  const r = await admin(srv, 'PATCH', `/admin/pools/${name}`, settings);
+  if (r.status !== 200) throw new Error(`PATCH /admin/pools/${name}: ${r.status} ${r.text}`);
+  return r.json.pools[name];
+}
+
+/** Stops a server a test started; a crash or a valgrind error (non-zero exit) fails the test. */
+export async function stopChecked(srv) {
+  const r = await srv.stop();
+  if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
+}
