@@ -10,7 +10,7 @@
 // simulated minute). Each request carries 40 prompt tokens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post } from '../lib/server.mjs';
+import { startServer, post, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -39,6 +39,7 @@ before(async () => {
   });
 });
 after(async () => {
+  await assertNoSlotsHeld(server);
   const r = await server.stop();
   assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
 });

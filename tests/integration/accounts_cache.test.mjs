@@ -9,7 +9,7 @@
 // prefill: TTFT = ttft_ms + uncached / prefill_tps.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post } from '../lib/server.mjs';
+import { startServer, post, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -37,6 +37,7 @@ async function withServer(args, config, fn) {
   try {
     await fn(server);
   } finally {
+    await assertNoSlotsHeld(server);
     const r = await server.stop();
     assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
   }

@@ -6,7 +6,7 @@
 // ratelimit_extension_headers:false only the documented three.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest } from '../lib/server.mjs';
+import { startServer, post, streamRequest, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -48,6 +48,7 @@ async function withServer(args, config, fn) {
   try {
     await fn(server);
   } finally {
+    await assertNoSlotsHeld(server);
     const r = await server.stop();
     assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
   }

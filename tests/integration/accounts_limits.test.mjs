@@ -6,7 +6,7 @@
 // keeps getting 429. Limits use start == ceiling so adaptation stays out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get } from '../lib/server.mjs';
+import { startServer, post, get, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -81,6 +81,7 @@ async function withServer(args, config, fn) {
   try {
     await fn(server);
   } finally {
+    await assertNoSlotsHeld(server);
     const r = await server.stop();
     assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
   }

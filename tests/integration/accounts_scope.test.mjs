@@ -5,7 +5,7 @@
 // is not charged. reject_unknown_keys turns unlisted keys away with 401.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get } from '../lib/server.mjs';
+import { startServer, post, get, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
@@ -31,6 +31,7 @@ async function withServer(args, config, fn) {
   try {
     await fn(server);
   } finally {
+    await assertNoSlotsHeld(server);
     const r = await server.stop();
     assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
   }

@@ -6,7 +6,7 @@
 // would (an error event, a dropped connection, a stall).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, admin, stopChecked, HUGE } from '../lib/server.mjs';
+import { startServer, admin, stopChecked, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 // The SDKs are installed once, for the conformance tests (npm ci in tests/conformance).
 const NM = '../conformance/node_modules';
@@ -101,6 +101,7 @@ before(async () => {
   server = await startServer({ args: ['--timing', 'instant', '--seed', '21'], config: CONFIG });
 });
 after(async () => {
+  await assertNoSlotsHeld(server);
   const r = await server.stop();
   assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
 });

@@ -13,7 +13,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer } from '../lib/server.mjs';
+import { startServer, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const SLOW = WRAPPED ? 5 : 1;
@@ -99,6 +99,7 @@ before(async () => {
   server = await startServer({ args: ['--timing', 'instant', '--seed', '41'], config: CONFIG });
 });
 after(async () => {
+  await assertNoSlotsHeld(server);
   const r = await server.stop();
   assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
 });

@@ -4,7 +4,7 @@
 // request gets its 503 at once and every draw is visible in the status.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, admin, patchPool, HUGE } from '../lib/server.mjs';
+import { startServer, post, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -68,6 +68,7 @@ before(async () => {
 after(async () => {
   if (!server) return;
   await assertIdle(server);
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

@@ -8,7 +8,7 @@
 // prices in USD per million tokens.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, patchPool, HUGE } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
@@ -98,6 +98,7 @@ after(async () => {
   for (const [name, p] of Object.entries(r.json.pools)) {
     assert.deepEqual(p.in_flight, { priority: 0, standard: 0, background: 0 }, `in_flight of ${name}`);
   }
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

@@ -4,7 +4,7 @@
 // report nothing in flight within 1 s.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest, HUGE } from '../lib/server.mjs';
+import { startServer, streamRequest, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -58,6 +58,7 @@ after(async () => {
   if (!server) return;
   const s = await state(server);
   assertNothingInFlight(s);
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

@@ -4,7 +4,7 @@
 // slots held by fleetmock's own streams (realistic timing).
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, patchPool, HUGE } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
@@ -65,6 +65,7 @@ before(async () => {
 after(async () => {
   if (!server) return;
   assertIdleState(await state(server));
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

@@ -7,7 +7,7 @@
 // whatever the utilisation, well inside the 3 s queue timeout.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, HUGE } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -86,6 +86,7 @@ after(async () => {
   const p = await waitPool(server, (x) => x.in_flight.standard + x.in_flight.priority + x.queued.standard + x.queued.priority === 0);
   assert.deepEqual(p.in_flight, T);
   assert.deepEqual(p.queued, T);
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

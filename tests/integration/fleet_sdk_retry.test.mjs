@@ -6,7 +6,7 @@
 // answered 503 at once, so all the elapsed time is the SDK's own backoff.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer } from '../lib/server.mjs';
+import { startServer, assertNoSlotsHeld } from '../lib/server.mjs';
 
 // The SDK is installed once, for the conformance tests (npm ci in tests/conformance).
 let OpenAI = null;
@@ -93,6 +93,7 @@ after(async () => {
   for (const [name, p] of Object.entries(st.json.pools)) {
     assert.deepEqual(p.in_flight, { priority: 0, standard: 0, background: 0 }, `in_flight of ${name}`);
   }
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

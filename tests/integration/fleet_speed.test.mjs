@@ -5,7 +5,7 @@
 // Every assertion here is about wall-clock time: skipped under a wrapper.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest, admin, patchPool, HUGE } from '../lib/server.mjs';
+import { startServer, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
@@ -49,6 +49,7 @@ after(async () => {
     assert.deepEqual(p.in_flight, { priority: 0, standard: 0, background: 0 }, `in_flight of ${name}`);
     assert.deepEqual(p.queued, { priority: 0, standard: 0, background: 0 }, `queued of ${name}`);
   }
+  await assertNoSlotsHeld(server);
   const res = await server.stop();
   assert.equal(res.code, 0, res.stderr);
 });

@@ -245,3 +245,27 @@ export async function stopChecked(srv) {
   const r = await srv.stop();
   if (r.code !== 0) throw new Error(`fleetmock exited with ${r.code}/${r.signal}:\n${r.stderr.slice(-4000)}`);
 }
+
+/**
+ * Fails unless every pool is back to nothing in flight and nothing queued:
+ * run before stopping a server, it proves no request leaked its slot.
+ * Polls briefly, since a client that just hung up takes a moment to be seen.
+ */
+export async function assertNoSlotsHeld(srv, { waitMs = 2000 } = {}) {
+  const deadline = Date.now() + waitMs * (process.env.FLEETMOCK_WRAPPER ? 5 : 1);
+  let held = [];
+  do {
+    const r = await admin(srv, 'GET', '/admin/state');
+    if (r.status !== 200) throw new Error(`GET /admin/state: ${r.status} ${r.text}`);
+    held = [];
+    for (const [name, p] of Object.entries(r.json.pools)) {
+      for (const tier of ['priority', 'standard', 'background']) {
+        if (p.in_flight[tier] || p.queued[tier])
+          held.push(`${name}.${tier}: ${p.in_flight[tier]} in flight, ${p.queued[tier]} queued`);
+      }
+    }
+    if (!held.length) return;
+    await new Promise((res) => setTimeout(res, 50));
+  } while (Date.now() < deadline);
+  throw new Error(`slots still held after the tests: ${held.join('; ')}`);
+}
