@@ -74,24 +74,23 @@ static void job_close(fm_req *r) {
   r->ctx = NULL;
 }
 
-static void stop_set(const fm_job *j, fm_stops *st) {
-  st->n = j->p.n_stop;
+/* The stop sequences in the form the generator reads, built once per job. */
+static void stop_set(fm_job *j) {
+  j->stops.n = j->p.n_stop;
   for (int i = 0; i < j->p.n_stop; i++) {
-    st->s[i] = j->p.stop[i];
-    st->len[i] = strlen(j->p.stop[i]);
+    j->stops.s[i] = j->p.stop[i];
+    j->stops.len[i] = strlen(j->p.stop[i]);
   }
 }
 
 /* Advances every unfinished choice by one token; out == NULL keeps the text
  * in the choice (non-streaming), otherwise the renderer writes it. */
 static void step(fm_job *j, fm_buf *out) {
-  fm_stops st;
-  stop_set(j, &st);
   char tok[FM_TOKEN_MAX_BYTES];
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;
-    size_t n = fm_gen_next(&c->gen, &st, tok);
+    size_t n = fm_gen_next(&c->gen, &j->stops, tok);
     if (j->limiter) fm_limiter_generated(j->limiter, 1);
     if (n > 0) {
       if (out)
@@ -474,6 +473,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   r->on_peer_gone = job_peer_gone;
   if (j->p.account) fm_req_header(r, "x-fleetmock-key-id", "%s", j->p.account->key_id);
 
+  stop_set(j);
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
   for (int i = 0; i < j->p.n; i++) {

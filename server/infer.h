@@ -100,6 +100,7 @@ struct fm_job {
   uint64_t next_ping_us;
   fm_buf prefix; /* a renderer's per-stream constant chunk prefix, built once */
   fm_choice *choices;
+  fm_stops stops; /* p.stop as the generator reads it */
 };
 
 /* Starts the job for an already validated request; answers through r. Takes
