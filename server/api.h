@@ -65,6 +65,15 @@ bool fm_rd_account_and_model(fm_reader *rd, struct fm_infer_params *p);
 /* Sets the admission tier and serving path, answering 400 (naming field) when
  * the model cannot serve it: Priority with a Fast router, a missing path. */
 void fm_rd_tier(fm_reader *rd, struct fm_infer_params *p, const char *field, fm_tier want);
+/* One accepted service_tier value of an API and the tier it selects. */
+typedef struct fm_tier_name {
+  const char *name;
+  fm_tier tier;
+} fm_tier_name;
+/* Resolves service_tier against an API's table (ended by {NULL}); an absent
+ * value takes the first entry. Unknown values answer 400 listing the table. */
+void fm_rd_tier_named(fm_reader *rd, struct fm_infer_params *p, const char *value,
+                      const fm_tier_name *names);
 /* Prompt-cache keys: affinity (x-session-affinity header, else body_affinity)
  * and isolation (header, else the prompt_cache_isolation_key field). */
 void fm_rd_cache_keys(fm_reader *rd, struct fm_infer_params *p, const char *body_affinity);

@@ -113,15 +113,11 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
 
   const char *tier = fm_rd_string(rd, "service_tier");
   if (rd->failed) return false;
-  if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "standard_only"))
-    fm_rd_tier(rd, p, "service_tier", FM_TIER_STANDARD);
-  else if (!strcmp(tier, "priority"))
-    fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
-  else
-    fm_rd_bad(rd, "service_tier",
-              "unknown value \"%.64s\"; use \"auto\", \"standard_only\" or "
-              "\"priority\"",
-              tier);
+  static const fm_tier_name tiers[] = {{"auto", FM_TIER_STANDARD},
+                                       {"standard_only", FM_TIER_STANDARD},
+                                       {"priority", FM_TIER_PRIORITY},
+                                       {NULL, FM_TIER_STANDARD}};
+  fm_rd_tier_named(rd, p, tier, tiers);
   return !rd->failed && read_prompt(rd, p);
 }
 

@@ -418,3 +418,26 @@ long fm_rd_text_content(fm_reader *rd, const cJSON *content, const char *name, f
   }
   return total;
 }
+
+void fm_rd_tier_named(fm_reader *rd, fm_infer_params *p, const char *value,
+                      const fm_tier_name *names) {
+  if (rd->failed) return;
+  if (!value) { /* absent: the first entry is the default */
+    fm_rd_tier(rd, p, "service_tier", names[0].tier);
+    return;
+  }
+  char choices[160] = "";
+  for (const fm_tier_name *n = names; n->name; n++) {
+    if (!strcmp(value, n->name)) {
+      fm_rd_tier(rd, p, "service_tier", n->tier);
+      return;
+    }
+    size_t len = strlen(choices);
+    snprintf(choices + len, sizeof(choices) - len, "%s\"%s\"",
+             n == names  ? ""
+             : n[1].name ? ", "
+                         : " or ",
+             n->name);
+  }
+  fm_rd_bad(rd, "service_tier", "unknown value \"%.64s\"; use %s", value, choices);
+}

@@ -86,17 +86,11 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
     tier = st->valuestring;
   if (rd->failed) return false;
 
-  if (!tier || !strcmp(tier, "auto") || !strcmp(tier, "default") || !strcmp(tier, "flex"))
-    fm_rd_tier(rd, p, "service_tier", FM_TIER_STANDARD);
-  else if (!strcmp(tier, "priority"))
-    fm_rd_tier(rd, p, "service_tier", FM_TIER_PRIORITY);
-  else if (!strcmp(tier, "background"))
-    fm_rd_tier(rd, p, "service_tier", FM_TIER_BACKGROUND);
-  else
-    fm_rd_bad(rd, "service_tier",
-              "unknown value \"%.64s\"; use \"auto\", \"default\", \"flex\", "
-              "\"priority\" or \"background\"",
-              tier);
+  static const fm_tier_name tiers[] = {
+      {"auto", FM_TIER_STANDARD},         {"default", FM_TIER_STANDARD},
+      {"flex", FM_TIER_STANDARD},         {"priority", FM_TIER_PRIORITY},
+      {"background", FM_TIER_BACKGROUND}, {NULL, FM_TIER_STANDARD}};
+  fm_rd_tier_named(rd, p, tier, tiers);
   return !rd->failed;
 }
 
