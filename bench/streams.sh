@@ -23,11 +23,20 @@
 # costs; at 5 tok/s (50 000 writes/s) it keeps the mean rate and no backlog
 # builds. RATE_B=50 runs the overload case; docs/performance.md has both.
 #
-# Builds nothing: uses build/fleetmock and build/streamload, or $FLEETMOCK_BIN
-# and $STREAMLOAD_BIN. Loopback only; everything it starts is stopped by PID.
+# Part (a) also runs the same load against bench/pacer, a server that does
+# nothing but pace tokens (one write per token), right after fleetmock: the
+# yardstick for what this machine allows, as nginx is for throughput.sh. Part
+# (c), not run by default (PARTS=c), sweeps SWEEP stream counts over both and
+# prints the most streams each keeps within the bar.
+#
+# Builds nothing: uses build/fleetmock, build/streamload and build/pacer, or
+# $FLEETMOCK_BIN, $STREAMLOAD_BIN and $PACER_BIN. Loopback only; everything
+# it starts is stopped by PID.
 # Environment: STREAMS_A (2000), TOKENS_A (200), STREAMS_B (10000),
 # TOKENS_B (1500), RATE (50), RATE_B (tok/s in part b, 5), HOLD_S (3),
-# BAR_P99_MS (5), BAR_RSS_MIB (256), OTHER_MAX (10, see lib.sh), PARTS (ab),
+# BAR_P99_MS (5), BAR_RSS_MIB (256), OTHER_MAX (10, see lib.sh), PARTS (ab; c
+# adds the sweep), SWEEP ("500 1000 1500 2000"), PACER_THREADS (nproc: one
+# loop per CPU, the best any design can do here),
 # KEY_PER_STREAM (0|1: a bearer key per stream, each its own account).
 # Exit status: 0 both PASS, 1 a bar failed, 2 could not run.
 set -euo pipefail
@@ -37,6 +46,7 @@ ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 . "$ROOT/bench/lib.sh"
 BIN=${FLEETMOCK_BIN:-$ROOT/build/fleetmock}
 LOAD=${STREAMLOAD_BIN:-$ROOT/build/streamload}
+PACER=${PACER_BIN:-$ROOT/build/pacer}
 STREAMS_A=${STREAMS_A:-2000}
 TOKENS_A=${TOKENS_A:-200}
 STREAMS_B=${STREAMS_B:-10000}
@@ -48,6 +58,8 @@ BAR_P99_MS=${BAR_P99_MS:-5}
 BAR_RSS_MIB=${BAR_RSS_MIB:-256}
 KEY_PER_STREAM=${KEY_PER_STREAM:-0}
 PARTS=${PARTS:-ab}
+SWEEP=${SWEEP:-500 1000 1500 2000}
+PACER_THREADS=${PACER_THREADS:-$(nproc)}
 
 die() { echo "streams: $*" >&2; exit 2; }
 [[ -x $BIN ]] || die "no fleetmock binary at $BIN (build it, or set FLEETMOCK_BIN)"
@@ -60,6 +72,7 @@ need=$((STREAMS_B + 64))
 
 TMP=$(mktemp -d /tmp/fleetmock-streams.XXXXXX)
 FM_PID=
+PACER_PID=
 stop_server() { # SIGTERM (a clean drain exits 0), SIGKILL after 15 s
   [[ -n $FM_PID ]] || return 0
   local rc=0
@@ -70,7 +83,7 @@ stop_server() { # SIGTERM (a clean drain exits 0), SIGKILL after 15 s
   ((rc == 0)) || echo "streams: note: fleetmock exited with status $rc on SIGTERM (expected 0)"
   FM_PID=
 }
-trap 'stop_server; rm -rf "$TMP"' EXIT
+trap 'stop_server; stop_pacer; rm -rf "$TMP"' EXIT
 trap 'exit 2' INT TERM
 
 cat >"$TMP/config.json" <<'EOF'
@@ -117,27 +130,87 @@ run_end() {
 KEY_ARGS=()
 [[ $KEY_PER_STREAM == 1 ]] && KEY_ARGS=(--key-per-stream)
 
-STATUS=0
-if [[ $PARTS == *a* ]]; then
-  bench_quiet_check "$TMP"
-  start_server "$RATE"
-  echo "== (a) $STREAMS_A streams x $TOKENS_A tokens at $RATE tok/s: p99 inter-token gap error <= $BAR_P99_MS ms"
+# Cadence of one streamload run against the server on $PORT (pid $1); sets
+# P99, COMPLETED and LINE, and tees streamload's report to $TMP/$2.out.
+cadence_run() { # server-pid name streams
   run_begin
   set +e
-  "$LOAD" --port "$PORT" --streams "$STREAMS_A" --tokens "$TOKENS_A" --rate "$RATE" \
-    --server-pid "$FM_PID" --connect-rate 50 --timeout-s 90 --json --quiet "${KEY_ARGS[@]}" | tee "$TMP/a.out"
+  "$LOAD" --port "$PORT" --streams "$3" --tokens "$TOKENS_A" --rate "$RATE" \
+    --server-pid "$1" --connect-rate 50 --timeout-s 90 --json --quiet "${KEY_ARGS[@]}" >"$TMP/$2.out"
   set -e
+  grep -v '^{' "$TMP/$2.out" | sed 's/^/  /'
   run_end
-  line=$(grep '^{' "$TMP/a.out" || true)
-  [[ -n $line ]] || die "streamload printed no result for (a)"
-  p99=$(jnum gap_err_ms.p99 "$line")
-  completed=$(jnum completed "$line")
-  verdict=$(awk -v p="$p99" -v bar="$BAR_P99_MS" -v c="$completed" -v n="$STREAMS_A" \
-    'BEGIN {print (p <= bar && c == n ? "PASS" : "FAIL")}')
-  echo "(a) p99 gap error $p99 ms (bar $BAR_P99_MS), $completed/$STREAMS_A streams completed: $verdict"
-  echo "RESULT streams_a streams=$STREAMS_A completed=$completed p50=$(jnum gap_err_ms.p50 "$line") p90=$(jnum gap_err_ms.p90 "$line") p99=$p99 max=$(jnum gap_err_ms.max "$line") verdict=$verdict"
-  [[ $verdict == PASS ]] || STATUS=1
+  LINE=$(grep '^{' "$TMP/$2.out" || true)
+  [[ -n $LINE ]] || die "streamload printed no result for $2"
+  P99=$(jnum gap_err_ms.p99 "$LINE")
+  COMPLETED=$(jnum completed "$LINE")
+}
+meets() { # p99 completed streams -> PASS or FAIL
+  awk -v p="$1" -v bar="$BAR_P99_MS" -v c="$2" -v n="$3" 'BEGIN {print (p <= bar && c == n ? "PASS" : "FAIL")}'
+}
+# The yardstick: bench/pacer does nothing but pace the same streams (one
+# write per token, same TTFT and rate), so it shows what this machine allows.
+start_pacer() {
+  rm -f "$TMP/pport"
+  "$PACER" --port-file "$TMP/pport" --tokens "$TOKENS_A" --rate "$RATE" --ttft-ms 100 \
+    --threads "$PACER_THREADS" &
+  PACER_PID=$!
+  for _ in $(seq 50); do [[ -s $TMP/pport ]] && break; sleep 0.1; done
+  [[ -s $TMP/pport ]] || die "pacer did not start"
+  PORT=$(head -n1 "$TMP/pport")
+}
+stop_pacer() {
+  [[ -n $PACER_PID ]] || return 0
+  kill -TERM "$PACER_PID" 2>/dev/null || true
+  wait "$PACER_PID" 2>/dev/null || true
+  PACER_PID=
+}
+# Both servers at one stream count, fleetmock first; sets FM_P99, PC_P99,
+# FM_OK and PC_OK (PASS/FAIL against the bar).
+cadence_pair() { # streams
+  start_server "$RATE"
+  echo "-- fleetmock, $1 streams"
+  cadence_run "$FM_PID" "fm-$1" "$1"
+  FM_P99=$P99 FM_OK=$(meets "$P99" "$COMPLETED" "$1") FM_LINE=$LINE FM_DONE=$COMPLETED
   stop_server
+  start_pacer
+  echo "-- pacer (yardstick, $PACER_THREADS threads), $1 streams"
+  cadence_run "$PACER_PID" "pc-$1" "$1"
+  PC_P99=$P99 PC_OK=$(meets "$P99" "$COMPLETED" "$1")
+  stop_pacer
+}
+
+STATUS=0
+if [[ $PARTS == *a* ]]; then
+  [[ -x $PACER ]] || die "no pacer binary at $PACER (cmake --build build --target pacer)"
+  bench_quiet_check "$TMP"
+  echo "== (a) $STREAMS_A streams x $TOKENS_A tokens at $RATE tok/s: p99 inter-token gap error <= $BAR_P99_MS ms"
+  cadence_pair "$STREAMS_A"
+  line=$FM_LINE
+  echo "(a) p99 gap error: fleetmock $FM_P99 ms ($FM_DONE/$STREAMS_A completed), pacer $PC_P99 ms; bar $BAR_P99_MS: $FM_OK"
+  if [[ $FM_OK == FAIL && $PC_OK == FAIL ]]; then
+    echo "(a) the yardstick fails the bar too: this machine cannot hold that cadence with the load" \
+      "generator beside the server, whatever the server does (see docs/performance.md)"
+  fi
+  echo "RESULT streams_a streams=$STREAMS_A completed=$FM_DONE p50=$(jnum gap_err_ms.p50 "$line") p90=$(jnum gap_err_ms.p90 "$line") p99=$FM_P99 max=$(jnum gap_err_ms.max "$line") pacer_p99=$PC_P99 pacer_verdict=$PC_OK verdict=$FM_OK"
+  [[ $FM_OK == PASS ]] || STATUS=1
+fi
+
+# (c) The most streams each server keeps within the bar, from SWEEP.
+if [[ $PARTS == *c* ]]; then
+  [[ -x $PACER ]] || die "no pacer binary at $PACER (cmake --build build --target pacer)"
+  bench_quiet_check "$TMP"
+  echo "== (c) the most streams within p99 <= $BAR_P99_MS ms, from: $SWEEP"
+  FM_MAX=0 PC_MAX=0 ROWS=""
+  for n in $SWEEP; do
+    cadence_pair "$n"
+    [[ $FM_OK == PASS ]] && FM_MAX=$n
+    [[ $PC_OK == PASS ]] && PC_MAX=$n
+    ROWS+=$(printf '%8s %14s %14s' "$n" "$FM_P99" "$PC_P99")$'\n'
+  done
+  printf '%8s %14s %14s\n' streams "fleetmock p99" "pacer p99"
+  printf '%s' "$ROWS"
+  echo "RESULT streams_c fleetmock_max=$FM_MAX pacer_max=$PC_MAX sweep=\"$SWEEP\""
 fi
 
 if [[ $PARTS == *b* ]]; then
