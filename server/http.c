@@ -374,6 +374,20 @@ bool fm_req_peer_is_loopback(fm_req *r) {
 
 /* ---- the access handler ------------------------------------------------- */
 
+static enum MHD_Result add_head_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value) {
+  (void)kind;
+  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+  return MHD_YES;
+}
+
+/* Bytes of the request line and headers, as MHD holds them in the pool. */
+static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, const char *method) {
+  size_t n = strlen(method) + strlen(url) + 12; /* " HTTP/1.1\r\n" */
+  MHD_get_connection_values(conn, MHD_HEADER_KIND, add_head_bytes, &n);
+  return n;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -387,6 +401,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->method = method;
     r->url = url;
+    r->head_bytes = request_head_bytes(conn, url, method);
     uint64_t id = ++s->request_seq;
     snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
              (unsigned long long)fm_mix64(s->opt.seed ^ id), (unsigned long long)id);
@@ -589,7 +604,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
                             NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
                             MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
                             on_completed, s, MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)8192,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES,
                             MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
   if (!s->mhd) {
     fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);

@@ -76,7 +76,13 @@ void fm_route(fm_req *r) {
   const char *rest;
   size_t n = strlen(r->url);
   if (n >= 9 && strcmp(r->url + n - 9, "/messages") == 0) r->kind = FM_ROUTE_ANTHROPIC;
-  if (r->too_large) {
+  if (r->head_bytes > FM_MAX_HEAD_BYTES) {
+    fm_req_header(r, "Connection", "close");
+    fm_api_error(r, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", NULL,
+                 "request headers are %zu bytes, more than the %d this server accepts; send "
+                 "fewer or shorter headers",
+                 r->head_bytes, FM_MAX_HEAD_BYTES);
+  } else if (r->too_large) {
     fm_api_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
                  "request body is larger than %zu bytes; send a smaller body (the limit is "
                  "server.max_body_bytes in the config, or --max-body-bytes)",

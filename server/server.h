@@ -28,6 +28,15 @@ struct MHD_Connection;
 
 typedef struct fm_req fm_req;
 
+/* libmicrohttpd's memory per connection: it holds the request head, the
+ * response head and the stream block. 10 000 held streams cost ~210 MiB with
+ * this (docs/performance.md). */
+#define FM_CONN_POOL_BYTES 16384
+/* A request head (request line and headers) larger than this is answered
+ * 431 by the router: the response head needs the rest of the pool. A head
+ * that does not fit the pool at all gets libmicrohttpd's own 431. */
+#define FM_MAX_HEAD_BYTES 12288
+
 typedef struct fm_server {
   fm_options opt;
   fm_config cfg;
@@ -77,8 +86,9 @@ struct fm_req {
   fm_route_kind kind;
   fm_buf body;
   bool too_large;
-  bool responded; /* a response has been queued */
-  int status;     /* the status answered */
+  size_t head_bytes; /* request line and headers */
+  bool responded;    /* a response has been queued */
+  int status;        /* the status answered */
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */
