@@ -9,6 +9,7 @@
 #   bash .ci/dev.sh test-valgrind             the integration tests with the server under valgrind
 #                                             (all but the time-scaled scenario and drill runs,
 #                                             whose timing valgrind's slowdown would distort)
+#   bash .ci/dev.sh test-tsan                 the multi-loop (--workers) tests under ThreadSanitizer
 #   bash .ci/dev.sh deps | build              just that step
 set -euo pipefail
 
@@ -88,10 +89,17 @@ case "$cmd" in
     build "$root/build"
     cd "$root/build" &&
       FLEETMOCK_WRAPPER="valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite" \
-        ctest --output-on-failure -L integration -E '^clients\.|chaos_scenarios' -j "$jobs" \
+        ctest --output-on-failure -L integration -E '^clients\.|chaos_scenarios|^workers3\.' -j "$jobs" \
         --timeout 900 "$@"
     ;;
+  test-tsan)
+    install_deps
+    build "$root/build-tsan" -DFLEETMOCK_TSAN=ON
+    cd "$root/build-tsan" &&
+      TSAN_OPTIONS="exitcode=66 suppressions=$root/tests/tsan.supp" \
+        ctest --output-on-failure -L workers -j "$jobs" --timeout 900 "$@"
+    ;;
   *)
-    sed -n '2,12p' "$0"
+    sed -n '2,13p' "$0"
     ;;
 esac

@@ -60,6 +60,7 @@ KEY_PER_STREAM=${KEY_PER_STREAM:-0}
 PARTS=${PARTS:-ab}
 SWEEP=${SWEEP:-500 1000 1500 2000}
 PACER_THREADS=${PACER_THREADS:-$(nproc)}
+WORKERS=${WORKERS:-1}
 
 die() { echo "streams: $*" >&2; exit 2; }
 [[ -x $BIN ]] || die "no fleetmock binary at $BIN (build it, or set FLEETMOCK_BIN)"
@@ -97,6 +98,7 @@ start_server() { # rate
   sed "s/\"decode_tps\": 50/\"decode_tps\": $1/" "$TMP/config.json" >"$TMP/run.json"
   rm -f "$TMP/port"
   "$BIN" --port 0 --port-file "$TMP/port" --log-level warn --config "$TMP/run.json" \
+    --workers "$WORKERS" \
     2>>"$TMP/fleetmock.log" &
   FM_PID=$!
   for _ in $(seq 100); do [[ -s $TMP/port ]] && break; kill -0 $FM_PID 2>/dev/null || break; sleep 0.1; done
@@ -169,7 +171,7 @@ stop_pacer() {
 # FM_OK and PC_OK (PASS/FAIL against the bar).
 cadence_pair() { # streams
   start_server "$RATE"
-  echo "-- fleetmock, $1 streams"
+  echo "-- fleetmock (--workers $WORKERS), $1 streams"
   cadence_run "$FM_PID" "fm-$1" "$1"
   FM_P99=$P99 FM_OK=$(meets "$P99" "$COMPLETED" "$1") FM_LINE=$LINE FM_DONE=$COMPLETED
   stop_server

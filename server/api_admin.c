@@ -106,6 +106,10 @@ static void state(fm_req *r) {
   cJSON_AddBoolToObject(root, "draining", s->draining);
   /* Not counting this admin request itself. */
   cJSON_AddNumberToObject(root, "requests_in_progress", (double)(s->n_live - 1));
+  /* Requests in progress per worker (this one included), in worker order. */
+  cJSON *workers = cJSON_AddArrayToObject(root, "requests_by_worker");
+  for (int i = 0; i < s->n_workers; i++)
+    cJSON_AddItemToArray(workers, cJSON_CreateNumber((double)s->workers[i].n_live));
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
   for (size_t i = 0; i < s->fleet.n_pools; i++)
     cJSON_AddItemToObject(pools, s->fleet.pools[i].cfg.name, pool_json(&s->fleet.pools[i]));

@@ -1,5 +1,7 @@
-/* drill.c — the scenario player on the server's loop. One uv timer wakes the
- * player when its next step, fault or ramp point is due. */
+/* drill.c — the scenario player on the server's main loop. One uv timer
+ * wakes the player when its next step, fault or ramp point is due. Callers
+ * hold the core lock; the timer itself is only touched on the main loop
+ * (fm_server_rearm_scenario gets it there from another worker). */
 #include "drill.h"
 
 #include "log.h"
@@ -10,17 +12,22 @@
 #include <stdlib.h>
 #include <string.h>
 
-static void arm(fm_server *s);
-
-static void on_tick(uv_timer_t *t) {
-  fm_server *s = t->data;
+/* Applies whatever is due now. */
+static void tick(fm_server *s) {
   fm_player_tick(&s->player, &s->fleet, &s->faults, &s->cfg, fm_server_now(s));
   if (s->player.s && s->player.finished)
     fm_log(FM_LOG_INFO, "scenario finished", "scenario", s->player.s->name, NULL);
-  arm(s);
 }
 
-static void arm(fm_server *s) {
+static void on_tick(uv_timer_t *t) {
+  fm_server *s = t->data;
+  uv_mutex_lock(&s->core);
+  tick(s);
+  fm_drill_arm(s);
+  uv_mutex_unlock(&s->core);
+}
+
+void fm_drill_arm(fm_server *s) {
   uint64_t now = fm_server_now(s);
   uint64_t next = fm_player_next_us(&s->player, now);
   if (next == UINT64_MAX) {
@@ -65,7 +72,8 @@ int fm_drill_start(fm_server *s, fm_scenario *scn) {
     return -1;
   }
   fm_log(FM_LOG_INFO, "scenario started", "scenario", scn->name, NULL);
-  on_tick(&s->scenario_timer); /* apply what is due at 0 s now */
+  tick(s); /* apply what is due at 0 s now */
+  fm_server_rearm_scenario(s);
   return 0;
 }
 
@@ -73,6 +81,6 @@ bool fm_drill_stop(fm_server *s) {
   if (!s->player.s) return false;
   fm_log(FM_LOG_INFO, "scenario stopped; pools restored", "scenario", s->player.s->name, NULL);
   fm_player_stop(&s->player, &s->fleet, &s->faults);
-  uv_timer_stop(&s->scenario_timer);
+  fm_server_rearm_scenario(s); /* nothing is due: the timer stops */
   return true;
 }

@@ -1,12 +1,23 @@
-/* http.c — libmicrohttpd inside the libuv loop.
+/* http.c — libmicrohttpd inside libuv loops: the workers.
  *
- * MHD runs in external-epoll mode. Its epoll fd is level-watched by a
+ * Each worker runs one MHD daemon in external-epoll mode on its own loop
+ * (worker 0 on the main loop, the others on their own threads) and its own
+ * SO_REUSEPORT listening socket. The daemon's epoll fd is level-watched by a
  * uv_poll, so MHD_run() is called whenever a socket it owns is ready or a
  * resumed connection has been signalled; a uv_timer covers MHD's own
  * timeouts. A request that waits is suspended with MHD_suspend_connection()
  * and resumed from its own uv_timer: timers fire in the loop's timer phase,
  * the resumes signal MHD's inter-thread channel, and the next poll phase runs
  * MHD once for all of them.
+ *
+ * Threads. A request's handles and connection are touched only by its own
+ * worker's thread. The simulation core is shared: every entry into handler
+ * code (the access handler, completion, a stream's fill, a hang-up, the fleet
+ * and scenario timers) holds s->core. When handler code on one worker wakes a
+ * request of another (a queue place freed by a stream ending elsewhere), the
+ * request goes to that worker's inbox and its uv_async; shutdown steps reach
+ * the workers the same way. With one worker there is one thread, the lock is
+ * never contended and every wake is direct.
  *
  * Request lifecycle: the access handler collects the body, then dispatches
  * to a route handler (api_*.c) once. A handler answers now (fm_req_reply),
@@ -43,17 +54,28 @@ static uint64_t server_clock_now(void *ctx) {
   return (uint64_t)(real_us * s->opt.time_scale);
 }
 
-/* Milliseconds of loop time until the simulated time due_us (rounded up). */
-static uint64_t delay_ms_until(fm_server *s, uint64_t due_us) {
+/* Milliseconds of the worker's loop time until the simulated time due_us (rounded up). */
+static uint64_t delay_ms_until(fm_worker *w, uint64_t due_us) {
+  fm_server *s = w->srv;
   double real_due_ns = (double)s->t0_ns + (double)due_us * 1000.0 / s->opt.time_scale;
-  double loop_now_ns = (double)uv_now(s->loop) * 1e6;
+  double loop_now_ns = (double)uv_now(w->loop) * 1e6;
   if (real_due_ns <= loop_now_ns) return 0;
   return (uint64_t)ceil((real_due_ns - loop_now_ns) / 1e6);
 }
 
 /* ---- running MHD from the loop -------------------------------------------- */
 
-static void mhd_run(fm_server *s);
+/* The worker whose loop runs on this thread. */
+static _Thread_local fm_worker *this_worker;
+
+static void lock(fm_server *s) {
+  uv_mutex_lock(&s->core);
+}
+static void unlock(fm_server *s) {
+  uv_mutex_unlock(&s->core);
+}
+
+static void mhd_run(fm_worker *w);
 
 static void on_mhd_timer(uv_timer_t *t) {
   mhd_run(t->data);
@@ -65,15 +87,16 @@ static void on_mhd_poll(uv_poll_t *p, int status, int events) {
   mhd_run(p->data);
 }
 
-static void mhd_run(fm_server *s) {
-  if (!s->mhd) return;
-  MHD_run(s->mhd);
-  if (!s->mhd) return;
+/* Not under the core lock: MHD calls back into handlers, which take it. */
+static void mhd_run(fm_worker *w) {
+  if (!w->mhd) return;
+  MHD_run(w->mhd);
+  if (!w->mhd) return;
   MHD_UNSIGNED_LONG_LONG to;
-  if (MHD_get_timeout(s->mhd, &to) == MHD_YES)
-    uv_timer_start(&s->mhd_timer, on_mhd_timer, to, 0);
+  if (MHD_get_timeout(w->mhd, &to) == MHD_YES)
+    uv_timer_start(&w->mhd_timer, on_mhd_timer, to, 0);
   else
-    uv_timer_stop(&s->mhd_timer);
+    uv_timer_stop(&w->mhd_timer);
 }
 
 /* ---- request bookkeeping ------------------------------------------------ */
@@ -95,8 +118,26 @@ static const char *route_of(const fm_req *r) {
   return "other";
 }
 
+/* Takes the request out of its worker's inbox, if a wake is still queued. */
+static void inbox_remove(fm_req *r) {
+  fm_worker *w = r->w;
+  uv_mutex_lock(&w->inbox_lock);
+  if (r->in_inbox) {
+    for (fm_req **p = &w->inbox; *p; p = &(*p)->inbox_next) {
+      if (*p == r) {
+        *p = r->inbox_next;
+        break;
+      }
+    }
+    r->in_inbox = false;
+  }
+  uv_mutex_unlock(&w->inbox_lock);
+}
+
+/* Under the core lock, on the request's own worker. */
 static void req_destroy(fm_req *r) {
   fm_server *s = r->srv;
+  fm_worker *w = r->w;
   /* Requests that never became a job (errors, models) are counted here;
    * jobs count themselves with their model and tier. */
   if (!r->ctx && r->status && (r->kind == FM_ROUTE_OPENAI || r->kind == FM_ROUTE_ANTHROPIC))
@@ -106,9 +147,11 @@ static void req_destroy(fm_req *r) {
   if (r->prev)
     r->prev->next = r->next;
   else
-    s->live = r->next;
+    w->live = r->next;
   if (r->next) r->next->prev = r->prev;
   s->n_live--;
+  w->n_live--;
+  inbox_remove(r);
   fm_buf_free(&r->body);
   fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
@@ -122,13 +165,11 @@ static void req_destroy(fm_req *r) {
   if (r->watch_ready) uv_close((uv_handle_t *)&r->watch, req_free);
 }
 
-static void finish_shutdown(fm_server *s);
-static void on_grace_over(uv_timer_t *t);
-
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe) {
   (void)c;
-  fm_server *s = cls;
+  fm_worker *w = cls;
+  fm_server *s = w->srv;
   fm_req *r = *con_cls;
   if (!r) return;
   *con_cls = NULL;
@@ -137,10 +178,12 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     snprintf(code, sizeof(code), "%d", (int)toe);
     fm_log(FM_LOG_DEBUG, "request ended early", "request_id", r->request_id, "reason", code, NULL);
   }
+  lock(s);
   req_destroy(r);
-  /* MHD must not be stopped from inside its own callback: finish on the next tick. */
-  if (s->draining && s->n_live == 0 && !s->stopped)
-    uv_timer_start(&s->grace_timer, on_grace_over, 0, 0);
+  /* The last request of a drain: the main loop stops the workers (never
+   * from inside an MHD callback). */
+  if (s->draining && s->n_live == 0 && !s->stopped) uv_async_send(&s->main_async);
+  unlock(s);
 }
 
 /* In external-epoll mode a resumed connection is only processed by the next
@@ -151,7 +194,7 @@ static void req_resume(fm_req *r) {
   r->suspended = false;
   if (r->watch_ready) uv_poll_stop(&r->watch);
   MHD_resume_connection(r->conn);
-  r->srv->resume_pending = true;
+  r->w->resume_pending = true;
 }
 
 /* The peer hung up while the request was suspended: free its slot or queue
@@ -160,8 +203,10 @@ static void on_peer_gone(uv_poll_t *w, int status, int events) {
   (void)status;
   (void)events;
   fm_req *r = w->data;
+  lock(r->srv);
   r->peer_gone = true;
   if (r->on_peer_gone) r->on_peer_gone(r);
+  unlock(r->srv);
   if (r->timer_ready) uv_timer_stop(&r->timer);
   req_resume(r);
 }
@@ -173,38 +218,46 @@ static void watch_peer(fm_req *r) {
   if (!r->watch_ready) {
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci || uv_poll_init(r->srv->loop, &r->watch, ci->connect_fd) != 0) return;
+    if (!ci || uv_poll_init(r->w->loop, &r->watch, ci->connect_fd) != 0) return;
     r->watch.data = r;
     r->watch_ready = true;
   }
   uv_poll_start(&r->watch, UV_DISCONNECT, on_peer_gone);
 }
 
+/* Every worker keeps a fleet timer on the earliest queue deadline; whichever
+ * fires first expires what is due, the others find nothing left. */
 static void on_fleet_timer(uv_timer_t *t) {
-  fm_server *s = t->data;
-  s->fleet_deadline = UINT64_MAX;
-  fm_fleet_expire(&s->fleet);
+  fm_worker *w = t->data;
+  lock(w->srv);
+  w->fleet_deadline = UINT64_MAX;
+  fm_fleet_expire(&w->srv->fleet);
+  unlock(w->srv);
 }
 
-/* Keeps the fleet timer on the earliest queue deadline. */
-static void arm_fleet_timer(fm_server *s) {
-  uint64_t due = fm_fleet_next_deadline(&s->fleet);
-  if (due == s->fleet_deadline) return;
-  s->fleet_deadline = due;
+/* Under the core lock. */
+static void arm_fleet_timer(fm_worker *w) {
+  uint64_t due = fm_fleet_next_deadline(&w->srv->fleet);
+  if (due == w->fleet_deadline) return;
+  w->fleet_deadline = due;
   if (due == UINT64_MAX)
-    uv_timer_stop(&s->fleet_timer);
+    uv_timer_stop(&w->fleet_timer);
   else
-    uv_timer_start(&s->fleet_timer, on_fleet_timer, delay_ms_until(s, due), 0);
+    uv_timer_start(&w->fleet_timer, on_fleet_timer, delay_ms_until(w, due), 0);
 }
 
 static void on_prepare(uv_prepare_t *h) {
-  fm_server *s = h->data;
-  if (s->stopped) return;
-  arm_fleet_timer(s);
-  if (!s->resume_pending) return;
-  s->resume_pending = false;
-  mhd_run(s);
-  arm_fleet_timer(s);
+  fm_worker *w = h->data;
+  if (w->stopped) return;
+  lock(w->srv);
+  arm_fleet_timer(w);
+  unlock(w->srv);
+  if (!w->resume_pending) return;
+  w->resume_pending = false;
+  mhd_run(w);
+  lock(w->srv);
+  arm_fleet_timer(w);
+  unlock(w->srv);
 }
 
 static void on_req_timer(uv_timer_t *t) {
@@ -212,9 +265,8 @@ static void on_req_timer(uv_timer_t *t) {
 }
 
 static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
-  fm_server *s = r->srv;
   if (!r->timer_ready) {
-    uv_timer_init(s->loop, &r->timer);
+    uv_timer_init(r->w->loop, &r->timer);
     r->timer.data = r;
     r->timer_ready = true;
   }
@@ -297,14 +349,16 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     r->out_pos = 0;
     uint64_t next_due = 0;
     bool done = false;
+    lock(s);
     r->fill(r, &r->out, fm_server_now(s), &next_due, &done);
+    unlock(s);
     if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
     if (r->out.len == 0) {
       if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
       if (next_due == UINT64_MAX)
         fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
       else
-        req_suspend_for(r, delay_ms_until(s, next_due));
+        req_suspend_for(r, delay_ms_until(r->w, next_due));
       return 0;
     }
     if (done) r->fill = NULL; /* the next call after this data ends the stream */
@@ -340,7 +394,7 @@ void fm_req_stream(fm_req *r) {
 
 void fm_req_wait_until(fm_req *r, uint64_t due_us, void (*cb)(fm_req *r)) {
   r->resume_cb = cb;
-  req_suspend_for(r, delay_ms_until(r->srv, due_us));
+  req_suspend_for(r, delay_ms_until(r->w, due_us));
 }
 
 void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
@@ -351,8 +405,20 @@ void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
 }
 
 void fm_req_wake(fm_req *r) {
-  if (r->timer_ready) uv_timer_stop(&r->timer);
-  req_resume(r);
+  fm_worker *w = r->w;
+  if (w == this_worker) {
+    if (r->timer_ready) uv_timer_stop(&r->timer);
+    req_resume(r);
+    return;
+  }
+  uv_mutex_lock(&w->inbox_lock);
+  if (!r->in_inbox) {
+    r->in_inbox = true;
+    r->inbox_next = w->inbox;
+    w->inbox = r;
+  }
+  uv_mutex_unlock(&w->inbox_lock);
+  uv_async_send(&w->inbox_async);
 }
 
 bool fm_req_peer_is_loopback(fm_req *r) {
@@ -388,27 +454,54 @@ static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, c
   return n;
 }
 
+/* The request's next step, under the core lock: a handler's continuation
+ * after a wait, or the route on first dispatch. */
+static void dispatch(fm_req *r) {
+  if (r->drop) return;
+  if (r->resume_cb) { /* back from a wait */
+    void (*cb)(fm_req *) = r->resume_cb;
+    r->resume_cb = NULL;
+    cb(r);
+  } else {
+    fm_route(r);
+  }
+  if (r->drop) return; /* a disconnect fault: close without an answer */
+  if (!r->responded && !r->suspended) {
+    /* A handler must answer or wait; this is a bug, so say so rather than hang. */
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_puts(&b, "{\"error\":{\"object\":\"error\",\"type\":\"internal_error\",\"code\":"
+                    "\"INTERNAL\",\"message\":\"handler produced no response\",\"param\":null}}");
+    fm_req_reply(r, 500, "application/json", &b);
+  }
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
   (void)version;
-  fm_server *s = cls;
+  fm_worker *w = cls;
+  fm_server *s = w->srv;
   fm_req *r = *con_cls;
   if (!r) {
     r = calloc(1, sizeof(*r));
     if (!r) return MHD_NO;
     r->srv = s;
+    r->w = w;
     r->conn = conn;
     r->method = method;
     r->url = url;
     r->head_bytes = request_head_bytes(conn, url, method);
+    r->next = w->live;
+    if (w->live) w->live->prev = r;
+    w->live = r;
+    lock(s);
     uint64_t id = ++s->request_seq;
+    s->n_live++;
+    w->n_live++;
+    unlock(s);
     snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
              (unsigned long long)fm_mix64(s->opt.seed ^ id), (unsigned long long)id);
-    r->next = s->live;
-    if (s->live) s->live->prev = r;
-    s->live = r;
-    s->n_live++;
     *con_cls = r;
     return MHD_YES;
   }
@@ -422,24 +515,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     return MHD_YES;
   }
   if (r->responded) return MHD_YES;
-  if (r->drop) return MHD_NO;
-  if (r->resume_cb) { /* back from a wait */
-    void (*cb)(fm_req *) = r->resume_cb;
-    r->resume_cb = NULL;
-    cb(r);
-  } else {
-    fm_route(r);
-  }
-  if (r->drop) return MHD_NO; /* a disconnect fault: close without an answer */
-  if (!r->responded && !r->suspended) {
-    /* A handler must answer or wait; this is a bug, so say so rather than hang. */
-    fm_buf b;
-    fm_buf_init(&b);
-    fm_buf_puts(&b, "{\"error\":{\"object\":\"error\",\"type\":\"internal_error\",\"code\":"
-                    "\"INTERNAL\",\"message\":\"handler produced no response\",\"param\":null}}");
-    fm_req_reply(r, 500, "application/json", &b);
-  }
-  return MHD_YES;
+  lock(s);
+  dispatch(r);
+  bool drop = r->drop;
+  unlock(s);
+  return drop ? MHD_NO : MHD_YES;
 }
 
 static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
@@ -454,7 +534,35 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
 
 /* ---- listening, signals, shutdown ---------------------------------------- */
 
-static int open_listener(fm_server *s) {
+/* A listening socket on the address, with SO_REUSEPORT when the workers
+ * share the port. Returns the fd, or -1 with errno set. */
+static int listen_on(const struct addrinfo *ai, bool reuseport) {
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  if ((reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) != 0) ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
+    int e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+  }
+  return fd;
+}
+
+static uint16_t port_of(int fd) {
+  struct sockaddr_storage ss;
+  socklen_t sl = sizeof(ss);
+  getsockname(fd, (struct sockaddr *)&ss, &sl);
+  return ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                        : ((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* One listening socket per worker, all on one port. With several workers the
+ * port is first bound alone: SO_REUSEPORT would otherwise let a second
+ * server join a port already in use instead of failing. */
+static int open_listeners(fm_server *s) {
   struct addrinfo hints = {.ai_family = AF_UNSPEC,
                            .ai_socktype = SOCK_STREAM,
                            .ai_flags = AI_PASSIVE | AI_NUMERICHOST | AI_NUMERICSERV};
@@ -467,23 +575,30 @@ static int open_listener(fm_server *s) {
            "detail", gai_strerror(rc), NULL);
     return -1;
   }
-  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  int one = 1;
-  if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 4096) != 0) {
-    fm_log(FM_LOG_ERROR, "cannot listen", "host", s->opt.host, "port", port, "detail",
-           strerror(errno), NULL);
+  bool shared = s->n_workers > 1;
+  int fd = 0;
+  if (shared && s->opt.port != 0) {
+    fd = listen_on(res, false);
     if (fd >= 0) close(fd);
-    freeaddrinfo(res);
-    return -1;
+  }
+  for (int i = 0; i < s->n_workers && fd >= 0; i++) {
+    if (i == 1) { /* the others join the port the first one got */
+      uint16_t p = port_of(s->workers[0].listen_fd);
+      if (res->ai_family == AF_INET6)
+        ((struct sockaddr_in6 *)res->ai_addr)->sin6_port = htons(p);
+      else
+        ((struct sockaddr_in *)res->ai_addr)->sin_port = htons(p);
+    }
+    fd = s->workers[i].listen_fd = listen_on(res, shared);
   }
   freeaddrinfo(res);
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof(ss);
-  getsockname(fd, (struct sockaddr *)&ss, &sl);
-  s->port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                                           : ((struct sockaddr_in *)&ss)->sin_port);
-  return fd;
+  if (fd < 0) {
+    fm_log(FM_LOG_ERROR, "cannot listen", "host", s->opt.host, "port", port, "detail",
+           strerror(errno), NULL);
+    return -1;
+  }
+  s->port = port_of(s->workers[0].listen_fd);
+  return 0;
 }
 
 static int write_port_file(fm_server *s) {
@@ -504,64 +619,152 @@ static void close_handle(uv_handle_t *h) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* Everything has ended (or the grace period is over): stop MHD and let the loop exit. */
-static void finish_shutdown(fm_server *s) {
-  if (s->stopped) return;
-  s->stopped = true;
-  /* MHD may not be stopped with suspended connections; wake them so they end. */
-  for (fm_req *r = s->live; r; r = r->next)
+/* ---- workers: commands, shutdown ------------------------------------------ */
+
+enum {
+  FM_CMD_DRAIN = 1,     /* stop accepting */
+  FM_CMD_FORCE_END = 2, /* wake every request so it ends now */
+  FM_CMD_STOP = 4,      /* stop MHD and close the worker's handles */
+};
+
+static void post_command(fm_worker *w, unsigned cmd) {
+  uv_mutex_lock(&w->inbox_lock);
+  w->commands |= cmd;
+  uv_mutex_unlock(&w->inbox_lock);
+  uv_async_send(&w->inbox_async);
+}
+
+static void post_all(fm_server *s, unsigned cmd) {
+  for (int i = 0; i < s->n_workers; i++)
+    post_command(&s->workers[i], cmd);
+}
+
+/* The worker's part of stopping: MHD may not be stopped with suspended
+ * connections, so they are woken first; MHD_stop_daemon then completes
+ * every request still open. */
+static void worker_stop(fm_worker *w) {
+  if (w->stopped) return;
+  w->stopped = true;
+  for (fm_req *r = w->live; r; r = r->next)
     req_resume(r);
-  uv_poll_stop(&s->mhd_poll);
-  close_handle((uv_handle_t *)&s->mhd_poll);
-  close_handle((uv_handle_t *)&s->mhd_timer);
-  close_handle((uv_handle_t *)&s->prepare);
-  close_handle((uv_handle_t *)&s->fleet_timer);
-  fm_drill_close(s);
+  uv_poll_stop(&w->mhd_poll);
+  close_handle((uv_handle_t *)&w->mhd_poll);
+  close_handle((uv_handle_t *)&w->mhd_timer);
+  close_handle((uv_handle_t *)&w->prepare);
+  close_handle((uv_handle_t *)&w->fleet_timer);
+  close_handle((uv_handle_t *)&w->inbox_async);
+  struct MHD_Daemon *d = w->mhd;
+  w->mhd = NULL;
+  if (d) MHD_stop_daemon(d);
+}
+
+/* Wakes queued requests other threads handed over, and runs commands. */
+static void on_inbox(uv_async_t *a) {
+  fm_worker *w = a->data;
+  uv_mutex_lock(&w->inbox_lock);
+  fm_req *list = w->inbox;
+  w->inbox = NULL;
+  for (fm_req *r = list; r; r = r->inbox_next)
+    r->in_inbox = false;
+  unsigned cmd = w->commands;
+  w->commands = 0;
+  uv_mutex_unlock(&w->inbox_lock);
+  for (fm_req *r = list, *next; r; r = next) {
+    next = r->inbox_next;
+    if (r->timer_ready) uv_timer_stop(&r->timer);
+    req_resume(r);
+  }
+  if ((cmd & FM_CMD_DRAIN) && w->mhd && w->listen_fd >= 0) {
+    int fd = MHD_quiesce_daemon(w->mhd);
+    if (fd >= 0) close(fd);
+    w->listen_fd = -1;
+  }
+  if (cmd & FM_CMD_FORCE_END) {
+    for (fm_req *r = w->live; r; r = r->next) {
+      if (r->timer_ready) uv_timer_stop(&r->timer);
+      req_resume(r);
+    }
+  }
+  if (cmd & FM_CMD_STOP) worker_stop(w);
+}
+
+/* Everything has ended (or the grace period is over): stop the workers and
+ * let the loops exit. On the main loop. */
+static void finish_shutdown(fm_server *s) {
+  lock(s);
+  bool was = s->stopped;
+  s->stopped = true;
+  if (!was) fm_drill_close(s);
+  unlock(s);
+  if (was) return;
+  post_all(s, FM_CMD_STOP);
   close_handle((uv_handle_t *)&s->grace_timer);
   close_handle((uv_handle_t *)&s->sig_term);
   close_handle((uv_handle_t *)&s->sig_int);
-  struct MHD_Daemon *d = s->mhd;
-  s->mhd = NULL;
-  MHD_stop_daemon(d);
+  close_handle((uv_handle_t *)&s->main_async);
   fm_log(FM_LOG_INFO, "stopped", NULL);
 }
 
 /* Grace period over: every request still running ends now, with a final event. */
 static void on_grace_over(uv_timer_t *t) {
   fm_server *s = t->data;
-  if (s->n_live == 0) {
+  lock(s);
+  size_t live = s->n_live;
+  bool first = !s->force_end;
+  if (live && first) s->force_end = true;
+  unlock(s);
+  if (live == 0 || !first) {
     finish_shutdown(s);
     return;
   }
-  if (!s->force_end) {
-    s->force_end = true;
-    char n[24];
-    snprintf(n, sizeof(n), "%zu", s->n_live);
-    fm_log(FM_LOG_WARN, "grace period over; ending requests still running", "requests", n, NULL);
-    for (fm_req *r = s->live; r; r = r->next) {
-      if (r->timer_ready) uv_timer_stop(&r->timer);
-      req_resume(r);
-    }
-    /* Give the final events a moment to be written, then stop regardless. */
-    uv_timer_start(&s->grace_timer, on_grace_over, 1000, 0);
+  char n[24];
+  snprintf(n, sizeof(n), "%zu", live);
+  fm_log(FM_LOG_WARN, "grace period over; ending requests still running", "requests", n, NULL);
+  post_all(s, FM_CMD_FORCE_END);
+  /* Give the final events a moment to be written, then stop regardless. */
+  uv_timer_start(&s->grace_timer, on_grace_over, 1000, 0);
+}
+
+/* Another thread asked the main loop for something: the scenario timer
+ * changed, or the last request of a drain completed. */
+static void on_main_async(uv_async_t *a) {
+  fm_server *s = a->data;
+  lock(s);
+  bool rearm = s->drill_rearm && !s->stopped;
+  s->drill_rearm = false;
+  if (rearm) fm_drill_arm(s);
+  bool drained = s->draining && s->n_live == 0 && !s->stopped;
+  unlock(s);
+  if (drained) finish_shutdown(s);
+}
+
+/* Under the core lock. */
+void fm_server_rearm_scenario(fm_server *s) {
+  if (s->stopped) return;
+  if (this_worker == &s->workers[0]) { /* the main loop's own thread */
+    fm_drill_arm(s);
     return;
   }
-  finish_shutdown(s);
+  s->drill_rearm = true;
+  uv_async_send(&s->main_async);
 }
 
 static void on_signal(uv_signal_t *h, int signum) {
   fm_server *s = h->data;
-  if (s->draining) {
+  lock(s);
+  bool again = s->draining;
+  s->draining = true;
+  size_t live = s->n_live;
+  unlock(s);
+  if (again) {
     fm_log(FM_LOG_WARN, "second signal: ending every request now", NULL);
     uv_timer_start(&s->grace_timer, on_grace_over, 0, 0);
     return;
   }
-  s->draining = true;
   fm_log(FM_LOG_INFO, "draining: no longer accepting connections", "signal",
          signum == SIGTERM ? "SIGTERM" : "SIGINT", NULL);
-  int fd = MHD_quiesce_daemon(s->mhd);
-  if (fd >= 0) close(fd);
-  if (s->n_live == 0) {
+  post_all(s, FM_CMD_DRAIN);
+  if (live == 0) {
     finish_shutdown(s);
     return;
   }
@@ -576,13 +779,64 @@ static void raise_fd_limit(void) {
   }
 }
 
+/* ---- starting ------------------------------------------------------------ */
+
+static void worker_main(void *arg) {
+  fm_worker *w = arg;
+  this_worker = w;
+  mhd_run(w);
+  uv_run(w->loop, UV_RUN_DEFAULT);
+}
+
+/* The worker's daemon and handles, on its loop (not yet running). */
+static int worker_init(fm_worker *w, unsigned conn_limit) {
+  if (uv_mutex_init(&w->inbox_lock) != 0) return -1;
+  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
+                            NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
+                            MHD_OPTION_LISTEN_SOCKET, w->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
+                            on_completed, w, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES,
+                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+  if (!w->mhd) {
+    fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
+    return -1;
+  }
+  const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
+  uv_poll_init(w->loop, &w->mhd_poll, di->epoll_fd);
+  w->mhd_poll.data = w;
+  uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll);
+  uv_timer_init(w->loop, &w->mhd_timer);
+  w->mhd_timer.data = w;
+  uv_timer_init(w->loop, &w->fleet_timer);
+  w->fleet_timer.data = w;
+  w->fleet_deadline = UINT64_MAX;
+  uv_prepare_init(w->loop, &w->prepare);
+  w->prepare.data = w;
+  uv_prepare_start(&w->prepare, on_prepare);
+  uv_async_init(w->loop, &w->inbox_async, on_inbox);
+  w->inbox_async.data = w;
+  return 0;
+}
+
 int fm_server_start(fm_server *s, uv_loop_t *loop) {
   s->loop = loop;
   s->t0_ns = uv_hrtime();
   s->clock.now_us = server_clock_now;
   s->clock.ctx = s;
-  s->listen_fd = -1;
   if (s->opt.max_body_bytes > 0) s->cfg.max_body_bytes = (size_t)s->opt.max_body_bytes;
+  if (uv_mutex_init(&s->core) != 0) return -1;
+  s->n_workers = s->opt.workers > 0 ? s->opt.workers : 1;
+  s->workers = calloc((size_t)s->n_workers, sizeof(*s->workers));
+  if (!s->workers) return -1;
+  for (int i = 0; i < s->n_workers; i++) {
+    fm_worker *w = &s->workers[i];
+    w->srv = s;
+    w->index = i;
+    w->listen_fd = -1;
+    w->loop = i == 0 ? loop : &w->own_loop;
+    if (i > 0 && uv_loop_init(&w->own_loop) != 0) return -1;
+  }
+  this_worker = &s->workers[0];
   if (fm_fleet_init(&s->fleet, &s->cfg, &s->clock, s->opt.seed, s->opt.instant) != 0) {
     fm_log(FM_LOG_ERROR, "out of memory building the fleet", NULL);
     return -1;
@@ -594,38 +848,19 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     return -1;
   }
   raise_fd_limit();
-  s->listen_fd = open_listener(s);
-  if (s->listen_fd < 0) return -1;
+  if (open_listeners(s) != 0) return -1;
   struct rlimit rl;
   unsigned limit = 60000;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < limit + 64)
     limit = rl.rlim_cur > 128 ? (unsigned)rl.rlim_cur - 64 : 64;
-  s->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-                            NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, s,
-                            MHD_OPTION_LISTEN_SOCKET, s->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, s, MHD_OPTION_CONNECTION_LIMIT, limit,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
-  if (!s->mhd) {
-    fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
-    close(s->listen_fd);
-    return -1;
-  }
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-  uv_poll_init(loop, &s->mhd_poll, di->epoll_fd);
-  s->mhd_poll.data = s;
-  uv_poll_start(&s->mhd_poll, UV_READABLE, on_mhd_poll);
-  uv_timer_init(loop, &s->mhd_timer);
-  s->mhd_timer.data = s;
-  uv_timer_init(loop, &s->fleet_timer);
-  s->fleet_timer.data = s;
-  s->fleet_deadline = UINT64_MAX;
+  limit /= (unsigned)s->n_workers;
+  for (int i = 0; i < s->n_workers; i++)
+    if (worker_init(&s->workers[i], limit) != 0) return -1;
   fm_drill_init(s);
-  uv_prepare_init(loop, &s->prepare);
-  s->prepare.data = s;
-  uv_prepare_start(&s->prepare, on_prepare);
   uv_timer_init(loop, &s->grace_timer);
   s->grace_timer.data = s;
+  uv_async_init(loop, &s->main_async, on_main_async);
+  s->main_async.data = s;
   uv_signal_init(loop, &s->sig_term);
   s->sig_term.data = s;
   uv_signal_start(&s->sig_term, on_signal, SIGTERM);
@@ -637,20 +872,48 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   bool v6 = strchr(s->opt.host, ':') != NULL;
   snprintf(url, sizeof(url), "http://%s%s%s:%u", v6 ? "[" : "", s->opt.host, v6 ? "]" : "",
            (unsigned)s->port);
-  char msg[320];
+  char msg[320], workers[16];
   snprintf(msg, sizeof(msg), "listening on %s", url);
-  fm_log(FM_LOG_INFO, msg, NULL);
+  snprintf(workers, sizeof(workers), "%d", s->n_workers);
+  if (s->n_workers > 1)
+    fm_log(FM_LOG_INFO, msg, "workers", workers, NULL);
+  else
+    fm_log(FM_LOG_INFO, msg, NULL);
+  for (int i = 1; i < s->n_workers; i++) {
+    fm_worker *w = &s->workers[i];
+    if (uv_thread_create(&w->thread, worker_main, w) != 0) {
+      fm_log(FM_LOG_ERROR, "cannot start a worker thread", NULL);
+      return -1;
+    }
+    w->thread_started = true;
+  }
   if (write_port_file(s) != 0) return -1;
-  mhd_run(s);
+  mhd_run(&s->workers[0]);
   return 0;
 }
 
+/* After the main loop has stopped: every worker has been told to stop. */
 void fm_server_free(fm_server *s) {
-  if (s->mhd) MHD_stop_daemon(s->mhd);
-  s->mhd = NULL;
+  for (int i = 0; s->workers && i < s->n_workers; i++) {
+    fm_worker *w = &s->workers[i];
+    if (!w->thread_started) continue;
+    if (!s->stopped) post_command(w, FM_CMD_STOP); /* start failed after the threads began */
+    uv_thread_join(&w->thread);
+  }
+  for (int i = 0; s->workers && i < s->n_workers; i++) {
+    fm_worker *w = &s->workers[i];
+    if (w->mhd)
+      MHD_stop_daemon(w->mhd); /* closes the listening socket unless quiesced */
+    else if (w->listen_fd >= 0 && !w->stopped)
+      close(w->listen_fd);
+    w->mhd = NULL;
+    if (i > 0) uv_loop_close(&w->own_loop);
+  }
   fm_fleet_free(&s->fleet);
   fm_accounts_free(&s->accounts);
   fm_faults_free(&s->faults);
   fm_metrics_free(&s->metrics);
   fm_config_free(&s->cfg);
+  free(s->workers);
+  s->workers = NULL;
 }

@@ -86,11 +86,10 @@ int main(int argc, char **argv) {
     fm_server_free(&srv);
     return 1;
   }
+  uv_mutex_lock(&srv.core); /* worker threads may be serving already */
   if (scn && fm_drill_start(&srv, scn) != 0)
-    fm_log(FM_LOG_ERROR,
-           "out of memory starting the "
-           "scenario",
-           NULL);
+    fm_log(FM_LOG_ERROR, "out of memory starting the scenario", NULL);
+  uv_mutex_unlock(&srv.core);
   uv_run(loop, UV_RUN_DEFAULT);
   fm_server_free(&srv);
   uv_loop_close(loop);

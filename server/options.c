@@ -28,6 +28,7 @@ typedef enum {
   O_HEALTHCHECK,
   O_GRACE,
   O_MAX_BODY,
+  O_WORKERS,
   O_HELP,
   O_VERSION,
   O_COUNT
@@ -64,6 +65,9 @@ static const opt_def defs[O_COUNT] = {
                  "on SIGTERM/SIGINT, how long running streams may finish"},
     [O_MAX_BODY] = {"max-body-bytes", "N", NULL,
                     "largest request body (default: the config's server.max_body_bytes, 4 MiB)"},
+    [O_WORKERS] = {"workers", "N", "1",
+                   "event loops (threads) serving connections; more than 1 spreads streams "
+                   "over CPUs (docs/performance.md)"},
     [O_HELP] = {"help", NULL, NULL, "print this help and exit"},
     [O_VERSION] = {"version", NULL, NULL, "print the version and exit"},
 };
@@ -161,6 +165,10 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     if (!parse_u64(v, &u) || u < 64 || u > (1u << 30)) break;
     o->max_body_bytes = (long long)u;
     return true;
+  case O_WORKERS:
+    if (!parse_u64(v, &u) || u < 1 || u > 64) break;
+    o->workers = (int)u;
+    return true;
   default:
     return true;
   }
@@ -172,6 +180,7 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
                      : id == O_LOG_LEVEL  ? "debug, info, warn or error"
                      : id == O_GRACE      ? "seconds between 0 and 86400"
                      : id == O_MAX_BODY   ? "bytes between 64 and 1073741824"
+                     : id == O_WORKERS    ? "a number of loops between 1 and 64"
                                           : "a valid value";
   fprintf(stderr, "fleetmock: %s --%s '%s': must be %s\n", from, defs[id].name, v, want);
   return false;

@@ -25,6 +25,7 @@ typedef struct fm_options {
   const char *healthcheck;
   double grace_period_s;
   long long max_body_bytes; /* -1: take it from the config */
+  int workers;              /* event loops serving connections */
 } fm_options;
 
 typedef enum { FM_OPT_RUN, FM_OPT_EXIT_OK, FM_OPT_EXIT_USAGE } fm_opt_result;

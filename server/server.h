@@ -1,10 +1,13 @@
 /* server.h — the running server: options, config, fleet, and the HTTP glue.
  *
- * One libuv loop owns all of it. libmicrohttpd runs inside that loop in
- * external-epoll mode: its epoll fd is watched by a uv_poll, a uv_timer
- * covers its timeouts, and a request that has to wait (for admission, for
- * its first token, for its next token) is suspended and resumed from a uv
- * timer. Handlers in the api_* files receive an fm_req and answer through the
+ * Each worker is one libuv loop with libmicrohttpd inside it in external-epoll
+ * mode: its epoll fd is watched by a uv_poll, a uv_timer covers its timeouts,
+ * and a request that has to wait (for admission, for its first token, for its
+ * next token) is suspended and resumed from a uv timer. With --workers 1 (the
+ * default) the one worker runs on the main loop and the server is one thread.
+ * The simulation core (config, fleet, accounts, faults, metrics, scenario)
+ * is shared by the workers behind one mutex, which every entry into a handler
+ * holds. Handlers in the api_* files receive an fm_req and answer through the
  * fm_req_* calls below; they never touch libmicrohttpd or libuv directly. */
 #ifndef FM_SERVER_H
 #define FM_SERVER_H
@@ -37,6 +40,36 @@ typedef struct fm_req fm_req;
  * that does not fit the pool at all gets libmicrohttpd's own 431. */
 #define FM_MAX_HEAD_BYTES 12288
 
+/* One event loop with its own libmicrohttpd daemon and listening socket
+ * (SO_REUSEPORT spreads connections over the workers). Worker 0 runs on the
+ * main loop, beside the signals and the scenario timer; the others each run
+ * on their own thread. A request belongs to the worker that accepted it: its
+ * libuv handles and its MHD connection are touched only from that thread. */
+typedef struct fm_worker {
+  struct fm_server *srv;
+  int index;
+  uv_loop_t *loop;
+  uv_loop_t own_loop; /* workers 1..N-1 */
+  uv_thread_t thread;
+  bool thread_started;
+  struct MHD_Daemon *mhd;
+  int listen_fd;
+  uv_poll_t mhd_poll;
+  uv_timer_t mhd_timer;
+  uv_prepare_t prepare;
+  uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
+  uint64_t fleet_deadline;
+  bool resume_pending; /* a connection was resumed since MHD last ran */
+  bool stopped;
+  fm_req *live;  /* this worker's requests not yet completed (its thread only) */
+  size_t n_live; /* how many; under the core lock, for /admin/state */
+  /* Other threads hand this worker requests to wake and commands here. */
+  uv_async_t inbox_async;
+  uv_mutex_t inbox_lock;
+  fm_req *inbox;     /* guarded by inbox_lock */
+  unsigned commands; /* FM_CMD_* bits, guarded by inbox_lock */
+} fm_worker;
+
 typedef struct fm_server {
   fm_options opt;
   fm_config cfg;
@@ -47,21 +80,19 @@ typedef struct fm_server {
   fm_player player; /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
-  uint64_t t0_ns; /* monotonic time of simulated zero */
-  uv_loop_t *loop;
-  struct MHD_Daemon *mhd;
-  int listen_fd;
+  uint64_t t0_ns;  /* monotonic time of simulated zero */
+  uv_loop_t *loop; /* the main loop: signals, scenario, shutdown, worker 0 */
   uint16_t port;
-  uv_poll_t mhd_poll;
-  uv_timer_t mhd_timer;
+  /* Everything above, and every field below up to `stopped`, is the
+   * simulation core: any thread touches it only while holding core. */
+  uv_mutex_t core;
+  fm_worker *workers;
+  int n_workers;
   uv_timer_t grace_timer;
-  uv_prepare_t prepare;
-  uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
-  uint64_t fleet_deadline;
-  bool resume_pending; /* a connection was resumed since MHD last ran */
   uv_signal_t sig_term, sig_int;
-  fm_req *live; /* every request not yet completed */
-  size_t n_live;
+  uv_async_t main_async; /* wakes the main loop: re-arm the scenario, end a drain */
+  bool drill_rearm;      /* the scenario timer must be re-armed on the main loop */
+  size_t n_live;         /* requests not yet completed, over all workers */
   uint64_t request_seq;
   bool draining;  /* stopped accepting; waiting for requests to end */
   bool force_end; /* grace period over: requests still running are ended now */
@@ -79,6 +110,7 @@ typedef enum { FM_ROUTE_OPENAI, FM_ROUTE_ANTHROPIC, FM_ROUTE_ADMIN, FM_ROUTE_OTH
 
 struct fm_req {
   fm_server *srv;
+  fm_worker *w; /* the worker (thread) that owns the connection */
   struct MHD_Connection *conn;
   fm_req *prev, *next;
   const char *method;
@@ -96,6 +128,8 @@ struct fm_req {
   bool peer_gone;   /* the client hung up while the request waited */
   bool drop;        /* end the connection without an answer (a fault) */
   int closing;      /* handles still closing; the request is freed at zero */
+  bool in_inbox;    /* queued to be woken by its worker (w->inbox_lock) */
+  fm_req *inbox_next;
   uv_timer_t timer;
   uv_poll_t watch; /* the client socket, watched for hang-ups during long waits */
   char request_id[40];
@@ -128,9 +162,14 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
 void fm_req_stream(fm_req *r);
 /* Suspends the request until the simulated time due_us, then runs cb. */
 void fm_req_wait_until(fm_req *r, uint64_t due_us, void (*cb)(fm_req *r));
-/* Wakes a request parked by fm_req_park (e.g. its queued ticket was decided). */
+/* Suspends the request until fm_req_wake (or the client leaves), then runs cb. */
 void fm_req_park(fm_req *r, void (*cb)(fm_req *r));
+/* Wakes a parked request (e.g. its queued ticket was decided). Callable from
+ * any worker with the core lock held; another worker's request is woken on
+ * its own thread. */
 void fm_req_wake(fm_req *r);
+/* The scenario's next step changed: re-arm its timer on the main loop. */
+void fm_server_rearm_scenario(fm_server *s);
 /* The peer is a loopback address. */
 bool fm_req_peer_is_loopback(fm_req *r);
 
