@@ -36,7 +36,8 @@
 # TOKENS_B (1500), RATE (50), RATE_B (tok/s in part b, 5), HOLD_S (3),
 # BAR_P99_MS (5), BAR_RSS_MIB (256), OTHER_MAX (10, see lib.sh), PARTS (ab; c
 # adds the sweep), SWEEP ("500 1000 1500 2000"), PACER_THREADS (nproc: one
-# loop per CPU, the best any design can do here),
+# loop per CPU, the best any design can do here), WORKERS (fleetmock's
+# --workers, 1),
 # KEY_PER_STREAM (0|1: a bearer key per stream, each its own account).
 # Exit status: 0 both PASS, 1 a bar failed, 2 could not run.
 set -euo pipefail

@@ -104,15 +104,20 @@ test('--workers 3: SIGTERM drains streams on every loop and exits 0', async () =
     args: ['--workers', '3', '--grace-period', '10'],
     config: { ...NO_LIMITS, pools: { 'kimi-k2p6': { ttft_ms: 50, decode_tps: 40, jitter: 0 } } },
   });
-  const streams = Array.from({ length: 12 }, () => stream(server, 40)); // ~1.05 s each
-  await sleep(300 * SCALE);
-  const st = await admin(server, 'GET', '/admin/state');
-  assert.ok(st.json.requests_by_worker.filter((n) => n > 0).length >= 2, JSON.stringify(st.json.requests_by_worker));
+  const N = 12;
+  const streams = Array.from({ length: N }, () => stream(server, 80)); // ~2.05 s each
+  let byWorker = [];
+  for (let i = 0; i < 60; i++) { // until all are open (bounded: 60 polls)
+    await sleep(25 * SCALE);
+    const st = await admin(server, 'GET', '/admin/state');
+    if (st.json.requests_in_progress >= N) { byWorker = st.json.requests_by_worker; break; }
+  }
+  assert.ok(byWorker.filter((n) => n > 0).length >= 2, `streams on several loops: ${JSON.stringify(byWorker)}`);
   const exit = server.stop(); // SIGTERM
   const results = await Promise.all(streams);
   for (const r of results) {
     assert.equal(r.status, 200);
-    assert.equal(contentOf(r.events).length, 40, 'a stream running at SIGTERM finishes');
+    assert.equal(contentOf(r.events).length, 80, 'a stream running at SIGTERM finishes');
     assert.equal(r.events.at(-1).data, '[DONE]');
   }
   const { code, stderr } = await exit;
