@@ -86,7 +86,7 @@ static void stop_set(fm_job *j) {
 /* Advances every unfinished choice by one token; out == NULL keeps the text
  * in the choice (non-streaming), otherwise the renderer writes it. */
 static void step(fm_job *j, fm_buf *out) {
-  char tok[FM_TOKEN_MAX_BYTES];
+  char tok[FM_GEN_OUT_MAX];
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;

@@ -42,64 +42,74 @@ void fm_gen_start(fm_gen *g, uint64_t seed, uint32_t target) {
   g->produced = 0;
   g->stopped = false;
   g->stop_index = -1;
-  g->tail_len = 0;
+  g->held_len = 0;
 }
 
 bool fm_gen_done(const fm_gen *g) {
   return g->stopped || g->produced >= g->target;
 }
 
-/* Remembers the last bytes produced, keeping at most FM_STOP_MAX_BYTES. */
-static void keep_tail(fm_gen *g, const char *p, size_t n) {
-  if (n >= sizeof(g->tail)) {
-    memcpy(g->tail, p + n - sizeof(g->tail), sizeof(g->tail));
-    g->tail_len = sizeof(g->tail);
-    return;
+/* The longest end of text[0..n) that is the start, but not the whole, of a
+ * stop sequence: text that a later token could still turn into a stop. */
+static size_t stop_prefix_at_end(const char *text, size_t n, const fm_stops *stops) {
+  size_t best = 0;
+  for (int i = 0; i < stops->n; i++) {
+    size_t k = stops->len[i] > 0 ? stops->len[i] - 1 : 0;
+    if (k > n) k = n;
+    for (; k > best; k--) {
+      if (memcmp(text + n - k, stops->s[i], k) == 0) {
+        best = k;
+        break;
+      }
+    }
   }
-  size_t keep = g->tail_len + n > sizeof(g->tail) ? sizeof(g->tail) - n : g->tail_len;
-  memmove(g->tail, g->tail + g->tail_len - keep, keep);
-  memcpy(g->tail + keep, p, n);
-  g->tail_len = (uint16_t)(keep + n);
+  return best;
+}
+
+/* Where the earliest stop sequence begins in text[0..n), or SIZE_MAX. */
+static size_t first_stop(const char *text, size_t n, const fm_stops *stops, int *which) {
+  size_t cut = SIZE_MAX;
+  for (int i = 0; i < stops->n; i++) {
+    size_t sl = stops->len[i];
+    if (sl == 0 || sl > n) continue;
+    for (size_t at = 0; at + sl <= n && at < cut; at++) {
+      if (memcmp(text + at, stops->s[i], sl) == 0) {
+        cut = at;
+        *which = i;
+        break;
+      }
+    }
+  }
+  return cut;
 }
 
 size_t fm_gen_next(fm_gen *g, const fm_stops *stops, char *out) {
   if (fm_gen_done(g)) return 0;
   const char *w = words[fm_rng_below(&g->rng, N_WORDS)];
-  size_t n = 0;
+  /* The text not yet returned: what was held back, then this token. Text
+   * returned earlier cannot begin a stop: it would have been held back. */
+  size_t n = g->held_len;
+  memcpy(out, g->held, n);
   if (g->produced > 0) out[n++] = ' ';
   size_t wl = strlen(w);
   memcpy(out + n, w, wl);
   n += wl;
   g->produced++;
+  g->held_len = 0;
+  if (!stops || stops->n == 0) return n;
 
-  if (stops && stops->n > 0) {
-    /* Look for the earliest stop that ends inside this token, across the tail. */
-    char window[FM_STOP_MAX_BYTES + FM_TOKEN_MAX_BYTES];
-    memcpy(window, g->tail, g->tail_len);
-    memcpy(window + g->tail_len, out, n);
-    size_t wlen = g->tail_len + n;
-    size_t cut = SIZE_MAX; /* offset in window where a stop begins */
-    int which = -1;
-    for (int i = 0; i < stops->n; i++) {
-      size_t sl = stops->len[i];
-      if (sl == 0 || sl > wlen) continue;
-      for (size_t at = 0; at + sl <= wlen; at++) {
-        if (at + sl <= g->tail_len) continue; /* ended inside text already checked */
-        if (memcmp(window + at, stops->s[i], sl) == 0) {
-          if (at < cut) cut = at, which = i;
-          break;
-        }
-      }
-    }
-    if (cut != SIZE_MAX) {
-      g->stopped = true;
-      g->stop_index = which;
-      /* The text before the stop that belongs to this token is all it keeps. */
-      n = cut > g->tail_len ? cut - g->tail_len : 0;
-    }
+  int which = -1;
+  size_t cut = first_stop(out, n, stops, &which);
+  if (cut != SIZE_MAX) {
+    g->stopped = true;
+    g->stop_index = which;
+    return cut; /* the text ends right before the stop */
   }
-  keep_tail(g, out, n);
-  return n;
+  if (g->produced >= g->target) return n; /* the last token: nothing is held back */
+  size_t keep = stop_prefix_at_end(out, n, stops);
+  memcpy(g->held, out + n - keep, keep);
+  g->held_len = (uint16_t)keep;
+  return n - keep;
 }
 
 const char *fm_gen_finish_reason(const fm_gen *g, bool hit_max_tokens) {

@@ -8,8 +8,13 @@
  * Completion text: plain lowercase words, one token each, drawn from a
  * generator seeded by (request seed, prompt, choice index), so the same
  * request always gets the same text. The first token has no leading space,
- * later ones start with one. Tokens are produced one at a time so a stream
- * never holds more than the last few bytes it sent (for stop matching). */
+ * later ones start with one.
+ *
+ * Stop sequences are matched across tokens the way a real server does it:
+ * text that could still be the start of a stop sequence is held back, not
+ * sent. It goes out with the next token once it cannot be a stop any more (or
+ * with the last token), and is dropped when the stop completes. So a stream
+ * never sends any part of a stop sequence, and the text ends right before it. */
 #ifndef FM_TEXTGEN_H
 #define FM_TEXTGEN_H
 
@@ -24,6 +29,8 @@
 #define FM_TOKEN_MAX_BYTES 16 /* longest word plus its leading space */
 #define FM_STOP_MAX 4
 #define FM_STOP_MAX_BYTES 256
+/* Room one fm_gen_next call may write: a token plus the text held back before it. */
+#define FM_GEN_OUT_MAX (FM_STOP_MAX_BYTES + FM_TOKEN_MAX_BYTES)
 
 static inline uint32_t fm_tokens_for_bytes(size_t bytes) {
   return (uint32_t)((bytes + 3) / 4);
@@ -41,8 +48,8 @@ typedef struct fm_gen {
   uint32_t produced; /* tokens produced so far */
   bool stopped;      /* a stop sequence ended the text */
   int stop_index;    /* which stop sequence (index into fm_stops), -1 if none */
-  uint16_t tail_len;
-  char tail[FM_STOP_MAX_BYTES]; /* the last bytes produced, to find stops across tokens */
+  uint16_t held_len;
+  char held[FM_STOP_MAX_BYTES]; /* produced, not yet returned: may begin a stop sequence */
 } fm_gen;
 
 /* Seed for one choice of one request: mixes the request seed, the prompt digest and the index. */
@@ -54,10 +61,12 @@ uint32_t fm_gen_draw_length(fm_rng *rng, int min, int mean, int max);
 
 void fm_gen_start(fm_gen *g, uint64_t seed, uint32_t target);
 
-/* Writes the next token's text to out (room for FM_TOKEN_MAX_BYTES) and
- * returns its length. Returns 0 when the text is complete; a stop sequence
- * can also cut a token short, in which case the text is complete after it.
- * fm_gen_done() tells whether another call would produce anything. */
+/* Produces the next token and writes to out (room for FM_GEN_OUT_MAX) the
+ * text that may be sent now, returning its length. That can be 0 while the
+ * text goes on (the token is held back as a possible stop sequence), and
+ * more than one token's bytes (held-back text going out with it). A stop
+ * sequence ends the text before it. fm_gen_done() tells whether another
+ * call would produce anything; once it is true, nothing is held back. */
 size_t fm_gen_next(fm_gen *g, const fm_stops *stops, char *out);
 bool fm_gen_done(const fm_gen *g);
 

@@ -337,6 +337,29 @@ test('a stop string truncates the text before it with finish_reason stop', async
   }
 });
 
+test('a stop string spanning two tokens is never streamed, not even its first part', async () => {
+  const base = { model: K26, messages: msgs('Stop test'), max_tokens: 40, ignore_eos: true, seed: 99 };
+  const full = assertChatCompletion(await chat(base), { model: K26 });
+  const w = words(full);
+  // The end of one word, the space, the start of the next: e.g. "rs ma".
+  let stop = null;
+  for (let i = 3; i < w.length && !stop; i++) {
+    if (w[i - 1].length < 2 || w[i].length < 2) continue;
+    const s = `${w[i - 1].slice(-2)} ${w[i].slice(0, 2)}`;
+    if (full.indexOf(s) === w.slice(0, i).join(' ').length - 2) stop = s;
+  }
+  assert.ok(stop, 'found a stop that spans two tokens');
+  const expected = full.slice(0, full.indexOf(stop));
+  const r = await streamRequest(server, '/v1/chat/completions', { ...base, stream: true, stop });
+  assert.equal(r.status, 200);
+  const deltas = r.events.map((e) => e.json?.choices?.[0]?.delta?.content).filter((c) => typeof c === 'string');
+  assert.equal(deltas.join(''), expected, `streamed text ends right before ${JSON.stringify(stop)}`);
+  const finish = r.events.map((e) => e.json?.choices?.[0]?.finish_reason).filter(Boolean);
+  assert.deepEqual(finish, ['stop']);
+  const nonStream = await chat({ ...base, stop });
+  assert.equal(nonStream.json.choices[0].message.content, expected, 'non-streaming says the same');
+});
+
 test('non-stream response carries the documented headers', async () => {
   const r = await chat({ model: K26, messages: msgs('Hello'), max_tokens: 5 });
   assertChatCompletion(r, { model: K26, promptTokens: 9 });

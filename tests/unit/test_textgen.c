@@ -8,12 +8,13 @@
  * stop tests cut that text, but work out what to expect from a run without stops. */
 #define SEED 12346
 
-/* The text a generator writes, token by token, until it says it is done. */
+/* The text a generator writes, call by call, until it says it is done. */
 typedef struct run {
-  char tok[64][FM_TOKEN_MAX_BYTES + 1];
+  char tok[64][FM_GEN_OUT_MAX + 1];
   size_t len[64];
   int n; /* calls that returned bytes */
-  char text[1024];
+  int calls;
+  char text[4096];
 } run;
 
 static void run_gen(run *r, uint64_t seed, uint32_t target, const fm_stops *stops) {
@@ -21,10 +22,11 @@ static void run_gen(run *r, uint64_t seed, uint32_t target, const fm_stops *stop
   memset(r, 0, sizeof(*r));
   fm_gen_start(&g, seed, target);
   size_t used = 0;
-  for (int i = 0; i < 64; i++) {
-    char out[FM_TOKEN_MAX_BYTES];
+  for (int i = 0; i < 64 && !fm_gen_done(&g); i++) {
+    char out[FM_GEN_OUT_MAX];
     size_t n = fm_gen_next(&g, stops, out);
-    if (n == 0) break;
+    r->calls++;
+    if (n == 0) continue;
     memcpy(r->tok[r->n], out, n);
     r->len[r->n++] = n;
     memcpy(r->text + used, out, n);
@@ -76,7 +78,7 @@ TEST(gen_seed_depends_on_seed_prompt_and_choice) {
 TEST(target_n_gives_exactly_n_tokens_then_nothing) {
   fm_gen g;
   fm_gen_start(&g, SEED, 25);
-  char out[FM_TOKEN_MAX_BYTES];
+  char out[FM_GEN_OUT_MAX];
   int produced = 0;
   while (!fm_gen_done(&g) && produced < 100) {
     CHECK(fm_gen_next(&g, NULL, out) > 0);
@@ -92,7 +94,7 @@ TEST(target_n_gives_exactly_n_tokens_then_nothing) {
 TEST(target_zero_gives_no_tokens) {
   fm_gen g;
   fm_gen_start(&g, SEED, 0);
-  char out[FM_TOKEN_MAX_BYTES];
+  char out[FM_GEN_OUT_MAX];
   CHECK(fm_gen_done(&g));
   CHECK_EQ_INT(fm_gen_next(&g, NULL, out), 0);
 }
@@ -123,14 +125,14 @@ TEST(stop_inside_a_token_truncates_it_and_ends_the_text) {
   const char *word = ref.tok[4] + 1;
   REQUIRE(strlen(word) >= 3);
   const char *stop = word + 1;
-  char before[1024];
+  char before[2048];
   snprintf(before, sizeof(before), "%s%s%s%s", ref.tok[0], ref.tok[1], ref.tok[2], ref.tok[3]);
   REQUIRE(strstr(before, stop) == NULL); /* the scene: no earlier match */
 
   fm_stops st = one_stop(stop);
   fm_gen g;
   fm_gen_start(&g, SEED, 10);
-  char out[FM_TOKEN_MAX_BYTES];
+  char out[FM_GEN_OUT_MAX];
   for (int i = 0; i < 4; i++)
     CHECK_EQ_INT(fm_gen_next(&g, &st, out), ref.len[i]);
   CHECK(!g.stopped);
@@ -146,7 +148,7 @@ TEST(stop_inside_a_token_truncates_it_and_ends_the_text) {
 TEST(stop_matching_a_whole_token_drops_that_token) {
   static run ref, got;
   run_gen(&ref, SEED, 10, NULL);
-  char before[1024];
+  char before[2048];
   snprintf(before, sizeof(before), "%s%s%s", ref.tok[0], ref.tok[1], ref.tok[2]);
   REQUIRE(strstr(before, ref.tok[3]) == NULL);
   fm_stops st = one_stop(ref.tok[3]);
@@ -155,36 +157,88 @@ TEST(stop_matching_a_whole_token_drops_that_token) {
   CHECK_STR(got.text, before);
 }
 
-TEST(stop_spanning_two_tokens_ends_the_text_at_the_second) {
+TEST(stop_spanning_two_tokens_is_never_sent_even_in_part) {
   static run ref;
   run_gen(&ref, SEED, 10, NULL);
   /* Last two letters of token 3, the space, first two letters of token 4. */
   REQUIRE(ref.len[3] >= 3 && ref.len[4] >= 3);
   char stop[8];
   snprintf(stop, sizeof(stop), "%.2s %.2s", ref.tok[3] + ref.len[3] - 2, ref.tok[4] + 1);
-  char upto3[1024];
+  char upto3[2048];
   snprintf(upto3, sizeof(upto3), "%s%s%s%s", ref.tok[0], ref.tok[1], ref.tok[2], ref.tok[3]);
   REQUIRE(strstr(upto3, stop) == NULL);
 
   fm_stops st = one_stop(stop);
   fm_gen g;
   fm_gen_start(&g, SEED, 10);
-  char out[FM_TOKEN_MAX_BYTES];
-  for (int i = 0; i < 4; i++)
+  char out[FM_GEN_OUT_MAX];
+  for (int i = 0; i < 3; i++)
     CHECK_EQ_INT(fm_gen_next(&g, &st, out), ref.len[i]);
+  /* Token 3 ends with the stop's first two letters: they are held back. */
+  CHECK_EQ_INT(fm_gen_next(&g, &st, out), ref.len[3] - 2);
   CHECK(!g.stopped);
-  /* The head of the stop went out with token 3 (a stream cannot take it
-   * back); token 4 holds nothing before the stop, so it adds no bytes. */
+  /* Token 4 completes the stop: the held letters are dropped, nothing is sent. */
   CHECK_EQ_INT(fm_gen_next(&g, &st, out), 0);
   CHECK(g.stopped);
   CHECK(fm_gen_done(&g));
+  CHECK_EQ_INT(g.produced, 5);
   CHECK_STR(fm_gen_finish_reason(&g, true), "stop");
+}
+
+TEST(held_back_text_that_does_not_become_a_stop_goes_out_with_the_next_token) {
+  static run ref, got;
+  run_gen(&ref, SEED, 10, NULL);
+  /* Token 3's last two letters, then something the text never has. */
+  char stop[8];
+  snprintf(stop, sizeof(stop), "%.2sQ", ref.tok[3] + ref.len[3] - 2);
+  fm_stops st = one_stop(stop);
+  run_gen(&got, SEED, 10, &st);
+  CHECK_STR(got.text, ref.text); /* every byte arrives, in order */
+  CHECK_EQ_INT(got.calls, 10);
+  CHECK_EQ_INT(got.len[3], ref.len[3] - 2);
+  CHECK_EQ_INT(got.len[4], 2 + ref.len[4]);
+}
+
+TEST(the_last_token_holds_nothing_back) {
+  static run ref, got;
+  run_gen(&ref, SEED, 10, NULL);
+  char stop[8]; /* the last token's last letter, then a letter that never follows */
+  snprintf(stop, sizeof(stop), "%.1sQ", ref.tok[9] + ref.len[9] - 1);
+  fm_stops st = one_stop(stop);
+  run_gen(&got, SEED, 10, &st);
+  CHECK_STR(got.text, ref.text);
+}
+
+TEST(no_chunk_carries_part_of_a_stop_whatever_the_stop) {
+  /* Every stop cut out of a long text, at every offset and length up to 12:
+   * the chunks joined are the text before the stop's first occurrence, and no
+   * chunk ends with a byte of the stop that the text then completes. */
+  static run ref, got;
+  run_gen(&ref, SEED, 40, NULL);
+  size_t total = strlen(ref.text);
+  int cases = 0;
+  for (size_t at = 0; at + 2 < total && at < 120; at += 3) {
+    for (size_t len = 2; len <= 12 && at + len <= total; len += 5) {
+      char stop[16];
+      memcpy(stop, ref.text + at, len);
+      stop[len] = '\0';
+      const char *first = strstr(ref.text, stop);
+      REQUIRE(first != NULL);
+      fm_stops st = one_stop(stop);
+      run_gen(&got, SEED, 40, &st);
+      size_t keep = (size_t)(first - ref.text);
+      CHECK_EQ_INT(strlen(got.text), keep);
+      CHECK(strncmp(got.text, ref.text, keep) == 0);
+      cases++;
+    }
+  }
+  CHECK(cases > 50);
 }
 
 TEST(earliest_of_several_stops_wins) {
   static run ref, got;
   run_gen(&ref, SEED, 10, NULL);
-  char before[1024];
+  char before[2048];
   snprintf(before, sizeof(before), "%s%s", ref.tok[0], ref.tok[1]);
   REQUIRE(strstr(before, ref.tok[2]) == NULL);
   REQUIRE(strstr(before, ref.tok[5]) == NULL);
@@ -208,7 +262,7 @@ TEST(stop_never_seen_changes_nothing) {
 
 TEST(finish_reason_is_length_when_capped_and_stop_otherwise) {
   fm_gen g;
-  char out[FM_TOKEN_MAX_BYTES];
+  char out[FM_GEN_OUT_MAX];
   fm_gen_start(&g, SEED, 3);
   while (fm_gen_next(&g, NULL, out) > 0) {
   }
