@@ -4,7 +4,8 @@
 
 static void prompt(fm_prefix *p, const char *text, size_t repeat) {
   fm_prefix_init(p);
-  for (size_t i = 0; i < repeat; i++) fm_prefix_add(p, text, strlen(text));
+  for (size_t i = 0; i < repeat; i++)
+    fm_prefix_add(p, text, strlen(text));
 }
 
 TEST(a_prompt_is_cut_into_64_byte_blocks_and_the_tail_is_not_a_block) {
@@ -35,7 +36,8 @@ TEST(a_longer_prompt_hits_the_shared_prefix_only) {
   prompt(&first, "turn one text ", 10); /* 140 bytes: 2 blocks */
   fm_cache_insert(&c, &first, 7);
   prompt(&second, "turn one text ", 10);
-  fm_prefix_add(&second, "and the reply, then turn two, which is long enough to add blocks....", 68);
+  fm_prefix_add(&second, "and the reply, then turn two, which is long enough to add blocks....",
+                68);
   CHECK_EQ_INT(second.n, 3);
   CHECK_EQ_INT(fm_cache_lookup(&c, &second, 7), 2);
   fm_prefix differs;
@@ -59,9 +61,10 @@ TEST(the_cache_keeps_at_most_its_capacity_and_evicts_the_least_recent) {
     CHECK(c.n <= 300);
   }
   CHECK_EQ_INT(c.n, 300);
-  CHECK_EQ_INT(fm_cache_lookup(&c, &p[0], 0), 0);              /* evicted long ago */
-  CHECK_EQ_INT(fm_cache_lookup(&c, &p[7], 0), (int)p[7].n);    /* the newest stays whole */
-  for (int i = 0; i < 8; i++) fm_prefix_free(&p[i]);
+  CHECK_EQ_INT(fm_cache_lookup(&c, &p[0], 0), 0);           /* evicted long ago */
+  CHECK_EQ_INT(fm_cache_lookup(&c, &p[7], 0), (int)p[7].n); /* the newest stays whole */
+  for (int i = 0; i < 8; i++)
+    fm_prefix_free(&p[i]);
   fm_cache_free(&c);
 }
 

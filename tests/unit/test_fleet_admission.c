@@ -15,8 +15,10 @@ static scene *current; /* the decided callback reports into the running scene */
 
 static void on_decided(fm_ticket *t, fm_admit outcome) {
   (void)t;
-  if (outcome == FM_ADMIT_OK) current->decided_ok++;
-  else current->decided_shed++;
+  if (outcome == FM_ADMIT_OK)
+    current->decided_ok++;
+  else
+    current->decided_shed++;
 }
 
 static int scene_open(scene *s, const char *patch, uint64_t seed, bool instant) {
@@ -24,7 +26,8 @@ static int scene_open(scene *s, const char *patch, uint64_t seed, bool instant) 
   memset(s, 0, sizeof(*s));
   s->clock = (fm_clock){fm_clock_manual_now, &s->now};
   int rc = fm_config_load_text(&s->cfg, patch, "test", &errs);
-  for (size_t i = 0; i < errs.n; i++) printf("  config error: %s\n", errs.items[i]);
+  for (size_t i = 0; i < errs.n; i++)
+    printf("  config error: %s\n", errs.items[i]);
   fm_config_errors_free(&errs);
   if (rc != 0 || fm_fleet_init(&s->fleet, &s->cfg, &s->clock, seed, instant) != 0) return -1;
   s->kimi = fm_config_find_pool(&s->cfg, "kimi-k2p6");
@@ -45,8 +48,10 @@ static fm_admit admit(scene *s, fm_ticket *t, fm_tier tier) {
 
 TEST(standard_is_shed_before_priority_at_tenant_load_1_2) {
   scene s;
-  REQUIRE(scene_open(&s, "{\"pools\":{\"kimi-k2p6\":{\"tenant_load\":1.2,"
-                         "\"tenant_priority_share\":0.2}}}", 1, true) == 0);
+  REQUIRE(scene_open(&s,
+                     "{\"pools\":{\"kimi-k2p6\":{\"tenant_load\":1.2,"
+                     "\"tenant_priority_share\":0.2}}}",
+                     1, true) == 0);
   int std_shed = 0, pri_ok = 0;
   for (int i = 0; i < 1000; i++) {
     fm_ticket t;
@@ -68,8 +73,10 @@ TEST(standard_sheds_half_where_its_curve_gives_one_half) {
   int shed = 0;
   for (int i = 0; i < 10000; i++) {
     fm_ticket t;
-    if (admit(&s, &t, FM_TIER_STANDARD) == FM_ADMIT_SHED) shed++;
-    else fm_fleet_release(&s.fleet, &t);
+    if (admit(&s, &t, FM_TIER_STANDARD) == FM_ADMIT_SHED)
+      shed++;
+    else
+      fm_fleet_release(&s.fleet, &t);
   }
   CHECK(shed > 4800 && shed < 5200);
   scene_close(&s);
@@ -119,7 +126,8 @@ TEST(four_slots_run_four_and_the_fifth_waits_then_runs_when_one_ends) {
   scene s;
   REQUIRE(scene_open(&s, "{\"pools\":{\"kimi-k2p6\":{\"slots\":4}}}", 1, false) == 0);
   fm_ticket run[4], wait;
-  for (int i = 0; i < 4; i++) CHECK_EQ_INT(admit(&s, &run[i], FM_TIER_STANDARD), FM_ADMIT_OK);
+  for (int i = 0; i < 4; i++)
+    CHECK_EQ_INT(admit(&s, &run[i], FM_TIER_STANDARD), FM_ADMIT_OK);
   CHECK_EQ_INT(admit(&s, &wait, FM_TIER_STANDARD), FM_ADMIT_QUEUED);
   CHECK_EQ_INT(s.fleet.pools[s.kimi].queued[FM_TIER_STANDARD], 1);
   s.now += 100000; /* 100 ms: within the 250 ms Standard timeout */
@@ -127,7 +135,8 @@ TEST(four_slots_run_four_and_the_fifth_waits_then_runs_when_one_ends) {
   CHECK_EQ_INT(s.decided_ok, 1);
   CHECK_EQ_INT(wait.state, FM_TICKET_RUNNING);
   CHECK_EQ_INT(fm_pool_running(&s.fleet.pools[s.kimi]), 4);
-  for (int i = 1; i < 4; i++) fm_fleet_release(&s.fleet, &run[i]);
+  for (int i = 1; i < 4; i++)
+    fm_fleet_release(&s.fleet, &run[i]);
   fm_fleet_release(&s.fleet, &wait);
   CHECK_EQ_INT(fm_pool_running(&s.fleet.pools[s.kimi]), 0);
   scene_close(&s);
@@ -188,8 +197,10 @@ TEST(leaving_the_queue_frees_the_place_and_releasing_twice_is_harmless) {
 
 TEST(priority_is_judged_on_priority_demand_alone) {
   scene s;
-  REQUIRE(scene_open(&s, "{\"pools\":{\"kimi-k2p6\":{\"tenant_load\":1.0,"
-                         "\"tenant_priority_share\":0.95}}}", 1, true) == 0);
+  REQUIRE(scene_open(&s,
+                     "{\"pools\":{\"kimi-k2p6\":{\"tenant_load\":1.0,"
+                     "\"tenant_priority_share\":0.95}}}",
+                     1, true) == 0);
   fm_pool *p = &s.fleet.pools[s.kimi];
   CHECK_NEAR(fm_pool_demand(p, FM_TIER_PRIORITY), 0.95, 1e-12);
   CHECK_NEAR(fm_pool_shed_probability(p, FM_TIER_PRIORITY), 0.5, 1e-9);

@@ -3,8 +3,11 @@
 #include "ratelimit.h"
 
 static fm_limits_cfg limits(void) {
-  fm_limits_cfg c = {.start = {60, 1000, 500, 100}, .ceiling = {60, 6000, 3000, 600},
-                     .growth_per_min = 0.5, .shrink_per_min = 0.5, .busy_fraction = 0.8};
+  fm_limits_cfg c = {.start = {60, 1000, 500, 100},
+                     .ceiling = {60, 6000, 3000, 600},
+                     .growth_per_min = 0.5,
+                     .shrink_per_min = 0.5,
+                     .busy_fraction = 0.8};
   return c;
 }
 
@@ -30,7 +33,7 @@ TEST(an_empty_bucket_names_its_limit_and_the_wait_for_room) {
   CHECK(!v.ok);
   CHECK_EQ_INT(v.hit, FM_LIMIT_PROMPT);
   CHECK_NEAR(v.limit, 1000, 1e-9);
-  CHECK_EQ_U64(v.retry_after_us, 200000); /* 200 tokens at 1000/s */
+  CHECK_EQ_U64(v.retry_after_us, 200000);               /* 200 tokens at 1000/s */
   CHECK(fm_limiter_check(&l, &cfg, 200000, 300, 0).ok); /* refilled by then */
 }
 
