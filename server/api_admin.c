@@ -86,6 +86,9 @@ static cJSON *scenario_json(fm_server *s) {
   cJSON_AddStringToObject(o, "description", p->s->description);
   cJSON_AddNumberToObject(o, "duration_s", p->s->duration_s);
   cJSON_AddBoolToObject(o, "repeat", p->s->repeat);
+  /* A finished scenario's clock stops at its end. */
+  uint64_t end = p->start_us + (uint64_t)(p->s->duration_s * 1e6);
+  if (p->finished && now > end) now = end;
   cJSON_AddNumberToObject(o, "elapsed_s", (double)(now - p->began_us) / 1e6);
   cJSON_AddNumberToObject(o, "loop", p->loop);
   cJSON_AddNumberToObject(o, "loop_elapsed_s", (double)(now - p->start_us) / 1e6);

@@ -773,3 +773,26 @@ test('a repeating scenario does not pile up its faults loop after loop', async (
     await stopChecked(srv);
   }
 });
+
+test('a finished scenario stops its clock: elapsed_s stays at duration_s', async () => {
+  const srv = await startServer({ args: ['--time-scale', '20'] });
+  try {
+    const body = { name: 'short', description: 'one second, then done', duration_s: 1,
+      steps: [{ at_s: 0, pools: { 'kimi-k2p6': { tenant_load: 0.5 } } }] };
+    const started = await admin(srv, 'POST', '/admin/scenario', body);
+    assert.equal(started.status, 200, started.text);
+    let sc;
+    for (let i = 0; i < 100; i++) { // 1 simulated second is 50 ms here; bounded at ~2 s
+      await sleep(20);
+      sc = (await admin(srv, 'GET', '/admin/scenario')).json;
+      if (sc.finished) break;
+    }
+    assert.equal(sc.finished, true, JSON.stringify(sc));
+    await sleep(200); // 4 more simulated seconds
+    sc = (await admin(srv, 'GET', '/admin/scenario')).json;
+    assert.equal(sc.elapsed_s, 1, JSON.stringify(sc));
+    assert.equal(sc.loop_elapsed_s, 1, JSON.stringify(sc));
+  } finally {
+    await stopChecked(srv);
+  }
+});
