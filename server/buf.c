@@ -51,6 +51,25 @@ void fm_buf_putc(fm_buf *b, char c) {
   fm_buf_put(b, &c, 1);
 }
 
+void fm_buf_put_i64(fm_buf *b, long long v) {
+  char tmp[24];
+  size_t i = sizeof(tmp);
+  unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+  do {
+    tmp[--i] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  if (v < 0) tmp[--i] = '-';
+  fm_buf_put(b, tmp + i, sizeof(tmp) - i);
+}
+
+void fm_buf_put_milli(fm_buf *b, uint64_t thousandths) {
+  fm_buf_put_i64(b, (long long)(thousandths / 1000));
+  char frac[4] = {'.', (char)('0' + thousandths / 100 % 10), (char)('0' + thousandths / 10 % 10),
+                  (char)('0' + thousandths % 10)};
+  fm_buf_put(b, frac, sizeof(frac));
+}
+
 void fm_buf_vprintf(fm_buf *b, const char *fmt, va_list ap) {
   va_list ap2;
   va_copy(ap2, ap);

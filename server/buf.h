@@ -10,6 +10,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct fm_buf {
   char *data;
@@ -26,6 +27,10 @@ bool fm_buf_reserve(fm_buf *b, size_t n);
 void fm_buf_put(fm_buf *b, const void *p, size_t n);
 void fm_buf_puts(fm_buf *b, const char *s);
 void fm_buf_putc(fm_buf *b, char c);
+/* Decimal integers, without printf: response headers write many of them. */
+void fm_buf_put_i64(fm_buf *b, long long v);
+/* thousandths / 1000 with exactly three decimals ("1.005", "0.040"). */
+void fm_buf_put_milli(fm_buf *b, uint64_t thousandths);
 void fm_buf_printf(fm_buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void fm_buf_vprintf(fm_buf *b, const char *fmt, va_list ap);
 /* Writes s as a quoted JSON string, escaping as RFC 8259 requires. */

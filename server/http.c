@@ -292,6 +292,23 @@ void fm_req_header(fm_req *r, const char *name, const char *fmt, ...) {
   fm_buf_putc(&r->hdrs, '\0');
 }
 
+void fm_req_header_str(fm_req *r, const char *name, const char *value) {
+  fm_buf_put(&r->hdrs, name, strlen(name) + 1);
+  fm_buf_put(&r->hdrs, value, strlen(value) + 1);
+}
+
+void fm_req_header_int(fm_req *r, const char *name, long long value) {
+  fm_buf_put(&r->hdrs, name, strlen(name) + 1);
+  fm_buf_put_i64(&r->hdrs, value);
+  fm_buf_putc(&r->hdrs, '\0');
+}
+
+void fm_req_header_secs(fm_req *r, const char *name, uint64_t us) {
+  fm_buf_put(&r->hdrs, name, strlen(name) + 1);
+  fm_buf_put_milli(&r->hdrs, (us + 500) / 1000);
+  fm_buf_putc(&r->hdrs, '\0');
+}
+
 bool fm_req_has_header(fm_req *r, const char *name) {
   for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p && p < end;) {
     if (strcasecmp(p, name) == 0) return true;

@@ -228,8 +228,7 @@ static void reply_full(fm_req *r) {
                      "/admin/faults); retry the request");
     return;
   }
-  fm_req_header(r, "fireworks-server-processing-time", "%.3f",
-                fm_us_to_s(j->done_us - j->arrived_us));
+  fm_req_header_secs(r, "fireworks-server-processing-time", j->done_us - j->arrived_us);
   fm_buf body;
   fm_buf_init(&body);
   j->render->body(j, &body);
@@ -242,33 +241,32 @@ static void ratelimit_headers(fm_job *j) {
   const fm_limiter *l = j->limiter;
   if (!l) return;
   fm_req *r = j->req;
-  /* Integers, formatted as such: %.0f of a double costs far more per response. */
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Prompt", "%lld",
-                (long long)llround(l->b[FM_LIMIT_PROMPT].limit));
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Cache-Adjusted-Prompt", "%lld",
-                (long long)llround(l->b[FM_LIMIT_UNCACHED].limit));
-  fm_req_header(r, "X-Ratelimit-Limit-Tokens-Generated", "%lld",
-                (long long)llround(l->b[FM_LIMIT_GENERATED].limit));
+  /* Integers, written without printf: every response carries these. */
+  fm_req_header_int(r, "X-Ratelimit-Limit-Tokens-Prompt", llround(l->b[FM_LIMIT_PROMPT].limit));
+  fm_req_header_int(r, "X-Ratelimit-Limit-Tokens-Cache-Adjusted-Prompt",
+                    llround(l->b[FM_LIMIT_UNCACHED].limit));
+  fm_req_header_int(r, "X-Ratelimit-Limit-Tokens-Generated",
+                    llround(l->b[FM_LIMIT_GENERATED].limit));
   if (!j->srv->cfg.accounts.ratelimit_extension_headers) return;
   static const char *const names[FM_LIMIT_N] = {
       NULL, "x-ratelimit-remaining-tokens-prompt",
       "x-ratelimit-remaining-tokens-cache-adjusted-prompt",
       "x-ratelimit-remaining-tokens-generated"};
   for (int k = FM_LIMIT_PROMPT; k < FM_LIMIT_N; k++)
-    fm_req_header(r, names[k], "%lld", l->b[k].level > 0 ? (long long)l->b[k].level : 0LL);
-  fm_req_header(r, "x-ratelimit-limit-requests", "%lld",
-                (long long)llround(l->b[FM_LIMIT_REQUESTS].limit));
-  fm_req_header(r, "x-ratelimit-remaining-requests", "%lld",
-                l->b[FM_LIMIT_REQUESTS].level > 0 ? (long long)l->b[FM_LIMIT_REQUESTS].level : 0LL);
-  if (fm_limiter_over(l)) fm_req_header(r, "x-ratelimit-over-limit", "yes");
+    fm_req_header_int(r, names[k], l->b[k].level > 0 ? (long long)l->b[k].level : 0LL);
+  fm_req_header_int(r, "x-ratelimit-limit-requests", llround(l->b[FM_LIMIT_REQUESTS].limit));
+  fm_req_header_int(r, "x-ratelimit-remaining-requests",
+                    l->b[FM_LIMIT_REQUESTS].level > 0 ? (long long)l->b[FM_LIMIT_REQUESTS].level
+                                                      : 0LL);
+  if (fm_limiter_over(l)) fm_req_header_str(r, "x-ratelimit-over-limit", "yes");
 }
 
 static void fleet_headers(fm_job *j, uint64_t now) {
   fm_req *r = j->req;
-  fm_req_header(r, "x-fleetmock-pool", "%s", j->srv->fleet.pools[j->p.pool].cfg.name);
-  fm_req_header(r, "x-fleetmock-replica", "%d", j->replica);
-  fm_req_header(r, "x-fleetmock-service-tier", "%s", fm_path_names[j->p.path]);
-  fm_req_header(r, "x-fleetmock-queue-ms", "%.0f", (double)(now - j->arrived_us) / 1000.0);
+  fm_req_header_str(r, "x-fleetmock-pool", j->srv->fleet.pools[j->p.pool].cfg.name);
+  fm_req_header_int(r, "x-fleetmock-replica", j->replica);
+  fm_req_header_str(r, "x-fleetmock-service-tier", fm_path_names[j->p.path]);
+  fm_req_header_int(r, "x-fleetmock-queue-ms", (long long)((now - j->arrived_us + 500) / 1000));
 }
 
 /* 429: say which limit, its value, and when to retry, in simulated and real time. */
@@ -380,10 +378,9 @@ static void admitted(fm_job *j) {
   j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
   j->next_due_us = j->first_token_us;
 
-  fm_req_header(r, "fireworks-prompt-tokens", "%u", j->p.prompt_tokens);
-  fm_req_header(r, "fireworks-cached-prompt-tokens", "%u", j->p.cached_tokens);
-  fm_req_header(r, "fireworks-server-time-to-first-token", "%.3f",
-                fm_us_to_s(j->first_token_us - j->arrived_us));
+  fm_req_header_int(r, "fireworks-prompt-tokens", j->p.prompt_tokens);
+  fm_req_header_int(r, "fireworks-cached-prompt-tokens", j->p.cached_tokens);
+  fm_req_header_secs(r, "fireworks-server-time-to-first-token", j->first_token_us - j->arrived_us);
   fleet_headers(j, now);
   ratelimit_headers(j);
 
@@ -410,8 +407,8 @@ static void on_shed(fm_job *j) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
   j->srv->metrics.sheds[(size_t)j->p.pool * FM_TIER_N + j->p.tier]++;
-  fm_req_header(j->req, "fireworks-prompt-tokens", "%u", j->p.prompt_tokens);
-  fm_req_header(j->req, "fireworks-cached-prompt-tokens", "%u", j->p.cached_tokens);
+  fm_req_header_int(j->req, "fireworks-prompt-tokens", j->p.prompt_tokens);
+  fm_req_header_int(j->req, "fireworks-cached-prompt-tokens", j->p.cached_tokens);
   fleet_headers(j, fm_server_now(j->srv));
   ratelimit_headers(j);
   char msg[512];
@@ -471,7 +468,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   r->ctx = j;
   r->on_close = job_close;
   r->on_peer_gone = job_peer_gone;
-  if (j->p.account) fm_req_header(r, "x-fleetmock-key-id", "%s", j->p.account->key_id);
+  if (j->p.account) fm_req_header_str(r, "x-fleetmock-key-id", j->p.account->key_id);
 
   stop_set(j);
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;

@@ -154,6 +154,11 @@ const char *fm_req_header_in(fm_req *r, const char *name);
 /* Adds a response header; the value is formatted. */
 void fm_req_header(fm_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The same without printf, for the headers every response carries. */
+void fm_req_header_str(fm_req *r, const char *name, const char *value);
+void fm_req_header_int(fm_req *r, const char *name, long long value);
+/* Microseconds written as seconds with three decimals (rounded to the ms). */
+void fm_req_header_secs(fm_req *r, const char *name, uint64_t us);
 /* True when a response header of that name was already added. */
 bool fm_req_has_header(fm_req *r, const char *name);
 /* Queues a complete response now. The body is taken over (left empty). */
