@@ -250,9 +250,17 @@ test('--help exits 0 and lists every option', async () => {
   const out = r.stdout + r.stderr;
   for (const opt of ['--host', '--port', '--port-file', '--config', '--seed', '--time-scale', '--timing',
     '--admin-token', '--log-format', '--log-level', '--grace-period', '--max-body-bytes', '--check-config',
-    '--help', '--version']) {
+    '--workers', '--scenario', '--healthcheck', '--help', '--version']) {
     assert.ok(new RegExp(`${opt}(?![-\\w])`).test(out), `--help lists ${opt}`);
   }
+});
+
+test('docs/cli.md documents every option --help lists', async () => {
+  const r = await runCli(['--help']);
+  const listed = [...r.stdout.matchAll(/^ {2}(--[a-z-]+)/gm)].map((m) => m[1]);
+  assert.ok(listed.length >= 18, `options found in --help: ${listed}`);
+  const doc = readFileSync(new URL('../../docs/cli.md', import.meta.url), 'utf8');
+  for (const opt of listed) assert.ok(doc.includes('| `' + opt + '`'), `docs/cli.md has a row for ${opt}`);
 });
 
 test('--version prints a version and exits 0', async () => {
