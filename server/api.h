@@ -83,8 +83,14 @@ struct fm_prefix;
  * or -1 after answering 400 naming `name`. */
 long fm_rd_text_content(fm_reader *rd, const struct cJSON *content, const char *name,
                         struct fm_prefix *pre);
-/* Records the prompt's size; answers 400 when prompt plus max_tokens exceed the context. */
-bool fm_rd_prompt_fits(fm_reader *rd, struct fm_infer_params *p, uint64_t tokens);
+/* Records the prompt's size and lowers max_tokens to the room the context
+ * leaves (context_length_exceeded_behavior "truncate", the default). Returns
+ * false after answering 400 naming prompt_field when the prompt alone fills
+ * the context, or naming max_tokens under "error". */
+bool fm_rd_prompt_fits(fm_reader *rd, struct fm_infer_params *p, uint64_t tokens,
+                       const char *prompt_field);
+/* Reads context_length_exceeded_behavior ("truncate" or "error") into p. */
+void fm_rd_context_behavior(fm_reader *rd, struct fm_infer_params *p);
 
 /* The API key: the bearer token, or on the Anthropic route also x-api-key; NULL when missing. */
 const char *fm_bearer_key(fm_req *r);

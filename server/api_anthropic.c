@@ -65,7 +65,7 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)n) + FM_TOKENS_PER_MESSAGE;
   }
-  return fm_rd_prompt_fits(rd, p, tokens);
+  return fm_rd_prompt_fits(rd, p, tokens, "messages");
 }
 
 static bool read_request(fm_reader *rd, fm_infer_params *p) {
@@ -78,6 +78,7 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
   p->n = 1;
   p->stream = fm_rd_bool(rd, "stream", false);
   p->ignore_eos = fm_rd_bool(rd, "ignore_eos", false);
+  fm_rd_context_behavior(rd, p);
   p->seed = s->opt.seed;
   fm_rd_number(rd, "temperature", 0, 1, 1);
   fm_rd_number(rd, "top_p", 0, 1, 1);

@@ -227,15 +227,43 @@ const char *fm_rd_string(fm_reader *rd, const char *name) {
   return v->valuestring;
 }
 
-/* Records the prompt's size; answers 400 when prompt plus max_tokens cannot fit the context. */
-bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens) {
+/* context_length_exceeded_behavior: "truncate" (the real API's default) or "error". */
+void fm_rd_context_behavior(fm_reader *rd, fm_infer_params *p) {
+  const char *b = fm_rd_string(rd, "context_length_exceeded_behavior");
+  if (!b || !strcmp(b, "truncate")) return;
+  if (!strcmp(b, "error")) {
+    p->context_error = true;
+    return;
+  }
+  fm_rd_bad(rd, "context_length_exceeded_behavior",
+            "must be \"truncate\" or \"error\" (got \"%.40s\")", b);
+}
+
+/* Records the prompt's size. When prompt plus max_tokens is more than the
+ * context, max_tokens is lowered to what is left, as the real API does by
+ * default; with context_length_exceeded_behavior "error", or when the prompt
+ * alone leaves no room, it answers 400. */
+bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens,
+                       const char *prompt_field) {
   const fm_model_cfg *mc = &rd->r->srv->cfg.models[p->model];
-  if (tokens + (p->max_tokens ? p->max_tokens : 1) > (uint64_t)mc->context_length) {
-    fm_rd_bad(rd, "max_tokens",
-              "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context "
-              "length of %s (%ld tokens); shorten the prompt or lower max_tokens",
-              (unsigned long long)tokens, p->max_tokens, mc->id, mc->context_length);
+  uint64_t ctx = (uint64_t)mc->context_length;
+  if (tokens >= ctx) {
+    fm_rd_bad(rd, prompt_field,
+              "the prompt (%llu tokens) leaves no room in the context length of %s (%llu "
+              "tokens); shorten the prompt",
+              (unsigned long long)tokens, mc->id, (unsigned long long)ctx);
     return false;
+  }
+  if (p->max_tokens && tokens + p->max_tokens > ctx) {
+    if (p->context_error) {
+      fm_rd_bad(rd, "max_tokens",
+                "the prompt (%llu tokens) plus max_tokens (%u) exceeds the context length of %s "
+                "(%llu tokens); shorten the prompt, lower max_tokens, or drop "
+                "context_length_exceeded_behavior \"error\" to have max_tokens lowered",
+                (unsigned long long)tokens, p->max_tokens, mc->id, (unsigned long long)ctx);
+      return false;
+    }
+    p->max_tokens = (uint32_t)(ctx - tokens);
   }
   p->prompt_tokens = (uint32_t)tokens;
   p->prompt_digest = p->prefix.digest;

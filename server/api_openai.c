@@ -52,6 +52,7 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
   fm_rd_cache_keys(rd, p, pck && *pck ? pck : user);
   p->ignore_eos = fm_rd_bool(rd, "ignore_eos", false);
   p->perf_metrics = fm_rd_bool(rd, "perf_metrics_in_response", false);
+  fm_rd_context_behavior(rd, p);
   bool has_seed = false;
   long long seed = fm_rd_int(rd, "seed", -9007199254740991LL, 9007199254740991LL, 0, &has_seed);
   p->seed = has_seed ? (uint64_t)seed : s->opt.seed;
@@ -149,7 +150,7 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;
   }
-  return fm_rd_prompt_fits(rd, p, tokens);
+  return fm_rd_prompt_fits(rd, p, tokens, "messages");
 }
 
 static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
@@ -178,7 +179,7 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
                                               : "is required: the text to complete");
     return false;
   }
-  return fm_rd_prompt_fits(rd, p, fm_tokens_for_bytes(bytes));
+  return fm_rd_prompt_fits(rd, p, fm_tokens_for_bytes(bytes), "prompt");
 }
 
 /* ---- rendering ------------------------------------------------------------ */

@@ -25,6 +25,7 @@ typedef struct fm_infer_params {
   char *model_name;    /* as the client sent it */
   uint32_t max_tokens; /* 0: not given */
   bool ignore_eos;
+  bool context_error; /* context_length_exceeded_behavior "error": 400 instead of truncating */
   int n;
   char *stop[FM_STOP_MAX];
   int n_stop;

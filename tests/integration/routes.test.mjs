@@ -4,7 +4,7 @@
 // suite is fast; timing itself is covered in streaming.test.mjs.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, streamRequest, AUTH } from '../lib/server.mjs';
+import { startServer, post, get, streamRequest, AUTH, NO_LIMITS, stopChecked } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const K25 = 'accounts/fireworks/models/kimi-k2p5';
@@ -358,6 +358,25 @@ test('a stop string spanning two tokens is never streamed, not even its first pa
   assert.deepEqual(finish, ['stop']);
   const nonStream = await chat({ ...base, stop });
   assert.equal(nonStream.json.choices[0].message.content, expected, 'non-streaming says the same');
+});
+
+test('max_tokens past the context is lowered to what is left (context_length_exceeded_behavior "truncate", the default)', async () => {
+  const ctx = 262144; // kimi-k2p6
+  // Its own server without account limits: a quarter-million generated tokens
+  // would put the shared server's key in generated-token debt.
+  const own = await startServer({ args: ['--timing', 'instant'], config: NO_LIMITS });
+  try {
+    for (const extra of [{}, { context_length_exceeded_behavior: 'truncate' }]) {
+      const r = await post(own, '/v1/chat/completions',
+        { model: K26, messages: msgs('Hello'), max_tokens: ctx, ignore_eos: true, ...extra });
+      assert.equal(r.status, 200, r.text.slice(0, 300));
+      assert.equal(r.json.usage.prompt_tokens, 9);
+      assert.equal(r.json.usage.completion_tokens, ctx - 9, 'generation fills the context exactly');
+      assert.equal(r.json.choices[0].finish_reason, 'length');
+    }
+  } finally {
+    await stopChecked(own);
+  }
 });
 
 test('non-stream response carries the documented headers', async () => {
