@@ -10,7 +10,7 @@
 // simulated minute). Each request carries 40 prompt tokens.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -20,7 +20,6 @@ const CEILING = 2000;
 const GROWTH = 15;
 const SHRINK = 0.9;
 const P = 40; // 132 bytes: ceil(132/4) + 4 + 3
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fixed = (n) => ({ start: n, ceiling: n });
 
 let server;

@@ -6,11 +6,10 @@
 // keeps getting 429. Limits use start == ceiling so adaptation stays out.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, get, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fixed = (n) => ({ start: n, ceiling: n });
 const bearer = (key) => ({ Authorization: `Bearer ${key}` });
 

@@ -5,13 +5,12 @@
 // is not charged. reject_unknown_keys turns unlisted keys away with 401.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, get, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const KIMI_K2P5 = 'accounts/fireworks/models/kimi-k2p5';
 const CHAT = '/inference/v1/chat/completions';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const fixed = (n) => ({ start: n, ceiling: n });
 const bearer = (key) => ({ Authorization: `Bearer ${key}` });
 

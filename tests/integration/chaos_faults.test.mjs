@@ -6,7 +6,7 @@
 // would (an error event, a dropped connection, a stall).
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, admin, stopChecked, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, admin, stopChecked, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
 
 // The SDKs are installed once, for the conformance tests (npm ci in tests/conformance).
 const NM = '../conformance/node_modules';
@@ -27,9 +27,7 @@ const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const CHAT = '/inference/v1/chat/completions';
 const COMPLETIONS = '/inference/v1/completions';
 const MESSAGES = '/inference/v1/messages';
-const CONFIG = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } } };
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
 
@@ -98,7 +96,7 @@ async function waitIdle(srv, poolName = 'kimi-k2p6', maxMs = 3000) {
 
 let server;
 before(async () => {
-  server = await startServer({ args: ['--timing', 'instant', '--seed', '21'], config: CONFIG });
+  server = await startServer({ args: ['--timing', 'instant', '--seed', '21'], config: NO_LIMITS });
 });
 after(async () => {
   await assertNoSlotsHeld(server);
@@ -169,7 +167,7 @@ test('the same --seed gives the same fired sequence of a 0.5 fault over 300 requ
   }
   const servers = [];
   try {
-    for (const seed of [31, 31, 32]) servers.push(await startServer({ args: ['--timing', 'instant', '--seed', String(seed)], config: CONFIG }));
+    for (const seed of [31, 31, 32]) servers.push(await startServer({ args: ['--timing', 'instant', '--seed', String(seed)], config: NO_LIMITS }));
     const [a, b, c] = [await sequence(servers[0]), await sequence(servers[1]), await sequence(servers[2])];
     const ones = [...a].filter((x) => x === '1').length;
     assert.ok(ones > 100 && ones < 200, `${ones}/300 fired at p = 0.5`);

@@ -13,7 +13,7 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
 
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const SLOW = WRAPPED ? 5 : 1;
@@ -25,7 +25,6 @@ const CONFIG = {
   accounts: { keys: { [KEYS.limited]: { name: 'limited', limits: { requests_per_min: { start: 1, ceiling: 1 } } } } },
 };
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function which(cmd) {
   const r = spawnSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' });

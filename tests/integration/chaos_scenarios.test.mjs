@@ -14,7 +14,7 @@ import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'n
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, runCli, admin, stopChecked, HUGE } from '../lib/server.mjs';
+import { startServer, runCli, admin, stopChecked, NO_LIMITS, sleep } from '../lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIOS = join(ROOT, 'scenarios');
@@ -32,10 +32,7 @@ const OSS20 = 'accounts/fireworks/models/gpt-oss-20b';
 const KIMI_FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const GLM_FAST = 'accounts/fireworks/routers/glm-5p1-fast';
 const CHAT = '/inference/v1/chat/completions';
-// Account limits out of the way where a test is about the fleet.
-const NO_LIMITS = { accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } } };
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
 

@@ -4,7 +4,7 @@
 // request gets its 503 at once and every draw is visible in the status.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, admin, patchPool, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -13,9 +13,6 @@ const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const N = WRAPPED ? 200 : 1000;
 const TOL = WRAPPED ? 0.12 : 0.05;
 
-const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
-};
 
 let server;
 
@@ -62,7 +59,7 @@ async function assertIdle(srv) {
 }
 
 before(async () => {
-  server = await startServer({ args: ['--timing', 'instant', '--seed', '7'], config: CONFIG });
+  server = await startServer({ args: ['--timing', 'instant', '--seed', '7'], config: NO_LIMITS });
 });
 
 after(async () => {
@@ -202,7 +199,7 @@ test('Background with no load runs; at tenant_load 0.8 it is always shed and Sta
 test('same seed and request sequence → identical 200/503 sequence; another seed → a different one', async () => {
   const M = 300;
   async function run(seed) {
-    const srv = await startServer({ args: ['--timing', 'instant', '--seed', String(seed)], config: CONFIG });
+    const srv = await startServer({ args: ['--timing', 'instant', '--seed', String(seed)], config: NO_LIMITS });
     try {
       const pool = await patchPool(srv, 'kimi-k2p6', { tenant_load: 0.925 });
       assert.ok(Math.abs(pool.shed_probability.standard - 0.5) < 1e-9);

@@ -8,15 +8,12 @@
 // prices in USD per million tokens.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, patchPool, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const OSS = 'accounts/fireworks/models/gpt-oss-120b';
 const CHAT = '/inference/v1/chat/completions';
-const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
-};
 
 // USD per 1M tokens: input, cached input, output.
 const PRICES = {
@@ -89,7 +86,7 @@ function assertUsage(actual, expected, what) {
 }
 
 before(async () => {
-  server = await startServer({ args: ['--timing', 'instant', '--seed', '13'], config: CONFIG });
+  server = await startServer({ args: ['--timing', 'instant', '--seed', '13'], config: NO_LIMITS });
 });
 
 after(async () => {

@@ -4,20 +4,19 @@
 // report nothing in flight within 1 s.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, streamRequest, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const STREAMS = WRAPPED ? 100 : 500;
 const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
+  ...NO_LIMITS,
   pools: { 'kimi-k2p6': { slots: 1000, ttft_ms: 50, decode_tps: 50, jitter: 0 } },
 };
 const IDLE = { priority: 0, standard: 0, background: 0 };
 
 let server;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function state(srv) {
   const res = await fetch(srv.baseURL + '/admin/state');

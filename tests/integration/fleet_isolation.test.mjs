@@ -4,14 +4,12 @@
 // slots held by fleetmock's own streams (realistic timing).
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, patchPool, NO_LIMITS, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const CHAT = '/inference/v1/chat/completions';
 const N = process.env.FLEETMOCK_WRAPPER ? 100 : 500;
-
-const LIMITS = { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE };
 
 let server;
 
@@ -37,7 +35,6 @@ async function inBatches(n, concurrency, send) {
   return out;
 }
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls /admin/state (bounded) until pred(state) holds; returns the last state. */
 async function waitState(srv, pred, maxMs = 5000) {
@@ -59,7 +56,7 @@ function assertIdleState(s) {
 }
 
 before(async () => {
-  server = await startServer({ args: ['--timing', 'instant', '--seed', '11'], config: { accounts: { limits: LIMITS } } });
+  server = await startServer({ args: ['--timing', 'instant', '--seed', '11'], config: NO_LIMITS });
 });
 
 after(async () => {
@@ -143,7 +140,7 @@ test('slots held by own streams on kimi-k2p6 do not queue Fast requests (realist
   const srv = await startServer({
     args: ['--seed', '3'],
     config: {
-      accounts: { limits: LIMITS },
+      ...NO_LIMITS,
       pools: {
         'kimi-k2p6': { slots: 2, ttft_ms: 20, decode_tps: 50, jitter: 0, queue_timeout_ms: { standard: 100 } },
         'kimi-k2p6-fast': { ttft_ms: 20, decode_tps: 200, jitter: 0 },

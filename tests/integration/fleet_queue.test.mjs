@@ -7,13 +7,13 @@
 // whatever the utilisation, well inside the 3 s queue timeout.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, admin, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, post, streamRequest, admin, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
+  ...NO_LIMITS,
   pools: {
     'kimi-k2p6': {
       slots: 4, ttft_ms: 50, decode_tps: 50, jitter: 0, slowdown_at_full: 0,
@@ -23,7 +23,6 @@ const CONFIG = {
 };
 
 let server;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 
 async function kimiState(srv) {

@@ -6,7 +6,7 @@
 // answered 503 at once, so all the elapsed time is the SDK's own backoff.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
 
 // The SDK is installed once, for the conformance tests (npm ci in tests/conformance).
 let OpenAI = null;
@@ -20,10 +20,6 @@ const SKIP = OpenAI ? false : 'openai SDK not installed: run npm ci in tests/con
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
-const HUGE = { start: 1e9, ceiling: 1e9 };
-const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
-};
 
 let server;
 
@@ -84,7 +80,7 @@ async function account(keyId) {
 
 before(async () => {
   if (SKIP) return;
-  server = await startServer({ args: ['--timing', 'instant', '--seed', '17'], config: CONFIG });
+  server = await startServer({ args: ['--timing', 'instant', '--seed', '17'], config: NO_LIMITS });
 });
 
 after(async () => {

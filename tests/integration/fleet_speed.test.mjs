@@ -5,15 +5,12 @@
 // Every assertion here is about wall-clock time: skipped under a wrapper.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest, admin, patchPool, HUGE, assertNoSlotsHeld } from '../lib/server.mjs';
+import { startServer, streamRequest, admin, patchPool, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const FAST = 'accounts/fireworks/routers/kimi-k2p6-fast';
 const CHAT = '/inference/v1/chat/completions';
 const SKIP = process.env.FLEETMOCK_WRAPPER ? 'wall-clock speed is meaningless under a wrapper' : false;
-const CONFIG = {
-  accounts: { limits: { requests_per_min: HUGE, prompt_tps: HUGE, uncached_prompt_tps: HUGE, generated_tps: HUGE } },
-};
 
 let server;
 
@@ -39,7 +36,7 @@ async function measure(model, extra = {}) {
 }
 
 before(async () => {
-  server = await startServer({ args: ['--time-scale', '1', '--seed', '21'], config: CONFIG });
+  server = await startServer({ args: ['--time-scale', '1', '--seed', '21'], config: NO_LIMITS });
 });
 
 after(async () => {

@@ -6,13 +6,12 @@ import { mkdtempSync, writeFileSync, rmSync, readFileSync, existsSync } from 'no
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startServer, post, get, streamRequest, probeConnect, runCli } from '../lib/server.mjs';
+import { startServer, post, get, streamRequest, probeConnect, runCli, sleep } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const SLOW = { pools: { 'kimi-k2p6': { ttft_ms: 100, decode_tps: 20, jitter: 0 } } };
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const SCALE = WRAPPED ? 5 : 1;
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const msgs = (content) => [{ role: 'user', content }];
 const contentOf = (events) => events.filter((e) => e.json?.choices?.[0]?.delta?.content);
 

@@ -7,10 +7,9 @@
 // FLEETMOCK_WORKERS=3 (the workers3.* tests in CMakeLists.txt).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, runCli, admin, patchPool, stopChecked, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
+import { startServer, post, streamRequest, runCli, admin, patchPool, stopChecked, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const contentOf = (events) => events.filter((e) => e.json?.choices?.[0]?.delta?.content);
 const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const SCALE = WRAPPED ? 5 : 1;

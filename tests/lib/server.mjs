@@ -9,7 +9,8 @@ import { mkdtempSync, readFileSync, writeFileSync, existsSync, rmSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+/** Resolves after ms milliseconds. */
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 export async function startServer({ args = [], config = null, env = {}, timeoutMs = 20000 } = {}) {
   const bin = process.env.FLEETMOCK_BIN;
