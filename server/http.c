@@ -118,6 +118,13 @@ static const char *route_of(const fm_req *r) {
   return "other";
 }
 
+size_t fm_server_live(const fm_server *s) {
+  size_t n = 0;
+  for (int i = 0; i < s->n_workers; i++)
+    n += s->workers[i].n_live;
+  return n;
+}
+
 /* Takes the request out of its worker's inbox, if a wake is still queued. */
 static void inbox_remove(fm_req *r) {
   fm_worker *w = r->w;
@@ -149,7 +156,6 @@ static void req_destroy(fm_req *r) {
   else
     w->live = r->next;
   if (r->next) r->next->prev = r->prev;
-  s->n_live--;
   w->n_live--;
   inbox_remove(r);
   fm_buf_free(&r->body);
@@ -182,7 +188,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
   req_destroy(r);
   /* The last request of a drain: the main loop stops the workers (never
    * from inside an MHD callback). */
-  if (s->draining && s->n_live == 0 && !s->stopped) uv_async_send(&s->main_async);
+  if (s->draining && fm_server_live(s) == 0 && !s->stopped) uv_async_send(&s->main_async);
   unlock(s);
 }
 
@@ -197,6 +203,12 @@ static void req_resume(fm_req *r) {
   r->w->resume_pending = true;
 }
 
+/* Wakes a request of this thread's worker now, whatever it waited for. */
+static void wake_here(fm_req *r) {
+  if (r->timer_ready) uv_timer_stop(&r->timer);
+  req_resume(r);
+}
+
 /* The peer hung up while the request was suspended: free its slot or queue
  * place now, and let MHD find the closed socket and end the request. */
 static void on_peer_gone(uv_poll_t *w, int status, int events) {
@@ -207,8 +219,7 @@ static void on_peer_gone(uv_poll_t *w, int status, int events) {
   r->peer_gone = true;
   if (r->on_peer_gone) r->on_peer_gone(r);
   unlock(r->srv);
-  if (r->timer_ready) uv_timer_stop(&r->timer);
-  req_resume(r);
+  wake_here(r);
 }
 
 /* MHD does not watch a suspended socket, so a long wait watches it here.
@@ -424,8 +435,7 @@ void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
 void fm_req_wake(fm_req *r) {
   fm_worker *w = r->w;
   if (w == this_worker) {
-    if (r->timer_ready) uv_timer_stop(&r->timer);
-    req_resume(r);
+    wake_here(r);
     return;
   }
   uv_mutex_lock(&w->inbox_lock);
@@ -514,7 +524,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     w->live = r;
     lock(s);
     uint64_t id = ++s->request_seq;
-    s->n_live++;
     w->n_live++;
     unlock(s);
     snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
@@ -688,8 +697,7 @@ static void on_inbox(uv_async_t *a) {
   uv_mutex_unlock(&w->inbox_lock);
   for (fm_req *r = list, *next; r; r = next) {
     next = r->inbox_next;
-    if (r->timer_ready) uv_timer_stop(&r->timer);
-    req_resume(r);
+    wake_here(r);
   }
   if ((cmd & FM_CMD_DRAIN) && w->mhd && w->listen_fd >= 0) {
     int fd = MHD_quiesce_daemon(w->mhd);
@@ -697,10 +705,8 @@ static void on_inbox(uv_async_t *a) {
     w->listen_fd = -1;
   }
   if (cmd & FM_CMD_FORCE_END) {
-    for (fm_req *r = w->live; r; r = r->next) {
-      if (r->timer_ready) uv_timer_stop(&r->timer);
-      req_resume(r);
-    }
+    for (fm_req *r = w->live; r; r = r->next)
+      wake_here(r);
   }
   if (cmd & FM_CMD_STOP) worker_stop(w);
 }
@@ -726,7 +732,7 @@ static void finish_shutdown(fm_server *s) {
 static void on_grace_over(uv_timer_t *t) {
   fm_server *s = t->data;
   lock(s);
-  size_t live = s->n_live;
+  size_t live = fm_server_live(s);
   bool first = !s->force_end;
   if (live && first) s->force_end = true;
   unlock(s);
@@ -750,7 +756,7 @@ static void on_main_async(uv_async_t *a) {
   bool rearm = s->drill_rearm && !s->stopped;
   s->drill_rearm = false;
   if (rearm) fm_drill_arm(s);
-  bool drained = s->draining && s->n_live == 0 && !s->stopped;
+  bool drained = s->draining && fm_server_live(s) == 0 && !s->stopped;
   unlock(s);
   if (drained) finish_shutdown(s);
 }
@@ -771,7 +777,7 @@ static void on_signal(uv_signal_t *h, int signum) {
   lock(s);
   bool again = s->draining;
   s->draining = true;
-  size_t live = s->n_live;
+  size_t live = fm_server_live(s);
   unlock(s);
   if (again) {
     fm_log(FM_LOG_WARN, "second signal: ending every request now", NULL);
@@ -848,7 +854,6 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   for (int i = 0; i < s->n_workers; i++) {
     fm_worker *w = &s->workers[i];
     w->srv = s;
-    w->index = i;
     w->listen_fd = -1;
     w->loop = i == 0 ? loop : &w->own_loop;
     if (i > 0 && uv_loop_init(&w->own_loop) != 0) return -1;

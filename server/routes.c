@@ -77,7 +77,7 @@ void fm_route(fm_req *r) {
   size_t n = strlen(r->url);
   if (n >= 9 && strcmp(r->url + n - 9, "/messages") == 0) r->kind = FM_ROUTE_ANTHROPIC;
   if (r->head_bytes > FM_MAX_HEAD_BYTES) {
-    fm_req_header(r, "Connection", "close");
+    fm_req_header_str(r, "Connection", "close");
     fm_api_error(r, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", NULL,
                  "request headers are %zu bytes, more than the %d this server accepts; send "
                  "fewer or shorter headers",

@@ -47,7 +47,6 @@ typedef struct fm_req fm_req;
  * libuv handles and its MHD connection are touched only from that thread. */
 typedef struct fm_worker {
   struct fm_server *srv;
-  int index;
   uv_loop_t *loop;
   uv_loop_t own_loop; /* workers 1..N-1 */
   uv_thread_t thread;
@@ -62,7 +61,7 @@ typedef struct fm_worker {
   bool resume_pending; /* a connection was resumed since MHD last ran */
   bool stopped;
   fm_req *live;  /* this worker's requests not yet completed (its thread only) */
-  size_t n_live; /* how many; under the core lock, for /admin/state */
+  size_t n_live; /* how many; under the core lock (fm_server_live sums them) */
   /* Other threads hand this worker requests to wake and commands here. */
   uv_async_t inbox_async;
   uv_mutex_t inbox_lock;
@@ -92,7 +91,6 @@ typedef struct fm_server {
   uv_signal_t sig_term, sig_int;
   uv_async_t main_async; /* wakes the main loop: re-arm the scenario, end a drain */
   bool drill_rearm;      /* the scenario timer must be re-armed on the main loop */
-  size_t n_live;         /* requests not yet completed, over all workers */
   uint64_t request_seq;
   bool draining;  /* stopped accepting; waiting for requests to end */
   bool force_end; /* grace period over: requests still running are ended now */
@@ -173,6 +171,8 @@ void fm_req_park(fm_req *r, void (*cb)(fm_req *r));
  * any worker with the core lock held; another worker's request is woken on
  * its own thread. */
 void fm_req_wake(fm_req *r);
+/* Requests not yet completed, over all workers; under the core lock. */
+size_t fm_server_live(const fm_server *s);
 /* The scenario's next step changed: re-arm its timer on the main loop. */
 void fm_server_rearm_scenario(fm_server *s);
 /* The peer is a loopback address. */
