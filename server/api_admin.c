@@ -324,9 +324,8 @@ static void faults_route(fm_req *r, const char *id) {
       cJSON_AddItemToArray(list, fault_json(f));
     reply_json(r, 200, root);
   } else if (!strcmp(m, "DELETE")) {
-    char *end = NULL;
-    unsigned long n = id ? strtoul(id, &end, 10) : 0;
-    if (id && (!*id || *end || n == 0 || !fm_faults_delete(&s->faults, (uint32_t)n))) {
+    uint32_t n = 0;
+    if (id && (!fm_fault_parse_id(id, &n) || !fm_faults_delete(&s->faults, n))) {
       fm_openai_error(r, 404, "NOT_FOUND", "id",
                       "no fault with id \"%.20s\"; GET /admin/faults lists them", id);
       return;

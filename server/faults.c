@@ -46,6 +46,19 @@ uint32_t fm_faults_add(fm_faults *f, fm_fault *x) {
   return x->id;
 }
 
+bool fm_fault_parse_id(const char *s, uint32_t *id) {
+  uint64_t n = 0;
+  if (!*s) return false;
+  for (; *s; s++) {
+    if (*s < '0' || *s > '9') return false;
+    n = n * 10 + (uint64_t)(*s - '0');
+    if (n > UINT32_MAX) return false;
+  }
+  if (n == 0) return false;
+  *id = (uint32_t)n;
+  return true;
+}
+
 bool fm_faults_delete(fm_faults *f, uint32_t id) {
   bool found = false;
   for (fm_fault **p = &f->head; *p;) {
@@ -80,13 +93,17 @@ const fm_fault *fm_faults_fire(fm_faults *f, const char *model, fm_path path, co
   return NULL;
 }
 
+bool fm_fault_status_ok(long status) {
+  return status >= FM_FAULT_STATUS_MIN && status <= FM_FAULT_STATUS_MAX;
+}
+
 bool fm_fault_parse_header(const char *v, fm_fault_action *out) {
   memset(out, 0, sizeof(*out));
   char *end;
   const char *at = strchr(v, '@');
   if (!at) {
     long st = strtol(v, &end, 10);
-    if (end == v || *end || st < 100 || st > 599) return false;
+    if (end == v || *end || !fm_fault_status_ok(st)) return false;
     out->kind = FM_FAULT_STATUS;
     out->status = (int)st;
     return true;
@@ -96,7 +113,7 @@ bool fm_fault_parse_header(const char *v, fm_fault_action *out) {
   for (int k = FM_FAULT_ERROR; k <= FM_FAULT_STALL; k++)
     if (strlen(fm_fault_kind_names[k]) == n && strncmp(v, fm_fault_kind_names[k], n) == 0) kind = k;
   long after = strtol(at + 1, &end, 10);
-  if (kind < 0 || end == at + 1 || *end || after < 0 || after > 10000000) return false;
+  if (kind < 0 || end == at + 1 || *end || after < 0 || after > FM_FAULT_AFTER_MAX) return false;
   out->kind = (fm_fault_kind)kind;
   out->after_tokens = (uint32_t)after;
   return true;
@@ -201,11 +218,15 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
     if ((st != NULL) == (sm != NULL)) {
       err(errs, prefix, "action", "needs exactly one of \"status\" or \"stream\"");
     } else if (st) {
-      if (!cJSON_IsNumber(st) || st->valuedouble != floor(st->valuedouble) ||
-          st->valuedouble < 100 || st->valuedouble > 599)
-        err(errs, prefix, "action.status", "must be an HTTP status between 100 and 599");
+      /* The range is checked before the cast: a double out of int's range is UB to convert. */
+      bool ok = cJSON_IsNumber(st) && st->valuedouble == floor(st->valuedouble) &&
+                st->valuedouble >= FM_FAULT_STATUS_MIN && st->valuedouble <= FM_FAULT_STATUS_MAX;
+      if (!ok)
+        err(errs, prefix, "action.status",
+            "must be a final HTTP error status between %d and %d (e.g. 503, 429, 500)",
+            FM_FAULT_STATUS_MIN, FM_FAULT_STATUS_MAX);
       x->action.kind = FM_FAULT_STATUS;
-      x->action.status = cJSON_IsNumber(st) ? (int)st->valuedouble : 503;
+      x->action.status = ok ? (int)st->valuedouble : 503;
     } else {
       int kind = -1;
       for (int k = FM_FAULT_ERROR; cJSON_IsString(sm) && k <= FM_FAULT_STALL; k++)
@@ -213,10 +234,13 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
       if (kind < 0)
         err(errs, prefix, "action.stream", "must be \"error\", \"disconnect\" or \"stall\"");
       x->action.kind = kind < 0 ? FM_FAULT_ERROR : (fm_fault_kind)kind;
-      if (after && (!cJSON_IsNumber(after) || after->valuedouble < 0 || after->valuedouble > 1e7 ||
-                    after->valuedouble != floor(after->valuedouble)))
-        err(errs, prefix, "action.after_tokens", "must be a whole number >= 0");
-      x->action.after_tokens = cJSON_IsNumber(after) ? (uint32_t)after->valuedouble : 0;
+      bool ok = !after || (cJSON_IsNumber(after) && after->valuedouble >= 0 &&
+                           after->valuedouble <= FM_FAULT_AFTER_MAX &&
+                           after->valuedouble == floor(after->valuedouble));
+      if (!ok)
+        err(errs, prefix, "action.after_tokens", "must be a whole number between 0 and %d",
+            FM_FAULT_AFTER_MAX);
+      x->action.after_tokens = ok && after ? (uint32_t)after->valuedouble : 0;
     }
   }
 

@@ -58,6 +58,18 @@ bool fm_faults_delete(fm_faults *f, uint32_t id);
 const fm_fault *fm_faults_fire(fm_faults *f, const char *model, fm_path path, const char *api_key,
                                const char *route);
 
+/* Injected statuses are final error answers: a 1xx would leave the client
+ * waiting for the real answer, a 2xx or 3xx with an error body makes no sense. */
+#define FM_FAULT_STATUS_MIN 400
+#define FM_FAULT_STATUS_MAX 599
+/* The most tokens a stream fault may wait for (after_tokens, error@N). */
+#define FM_FAULT_AFTER_MAX 10000000
+/* True for a status a fault may answer with (FM_FAULT_STATUS_MIN..MAX). */
+bool fm_fault_status_ok(long status);
+/* Reads a fault id from a URL: decimal digits only, 1..UINT32_MAX. Returns
+ * false (leaving *id alone) for anything else, so no id ever aliases another. */
+bool fm_fault_parse_id(const char *s, uint32_t *id);
+
 /* Parses the x-fleetmock-fault header value; returns false when it is malformed. */
 bool fm_fault_parse_header(const char *value, fm_fault_action *out);
 

@@ -335,9 +335,10 @@ static bool apply_fault(fm_job *j) {
   const char *h = fm_req_header_in(r, "x-fleetmock-fault");
   if (h && *h) {
     if (!fm_fault_parse_header(h, &a)) {
-      j->render->error(r, 400, "INVALID_ARGUMENT", NULL,
-                       "x-fleetmock-fault: must be a status such as 503, or error@N, "
-                       "disconnect@N or stall@N (N tokens before the fault)");
+      j->render->error(
+          r, 400, "INVALID_ARGUMENT", NULL,
+          "x-fleetmock-fault: must be an error status 400-599 such as 503, or error@N, "
+          "disconnect@N or stall@N (N tokens before the fault)");
       return true;
     }
   } else {

@@ -263,6 +263,10 @@ test('GET lists faults with their fired counts; DELETE one, then all; unknown id
   assert.equal(again.json.error.param, 'id');
   assert.equal((await admin(server, 'DELETE', '/admin/faults/abc')).status, 404);
   assert.equal((await admin(server, 'DELETE', '/admin/faults/0')).status, 404);
+  // An id past 32 bits names no fault: it must not wrap around to fault a.
+  for (const alias of [`${2 ** 32 + a.id}`, '-1', `+${a.id}`, `${a.id}x`])
+    assert.equal((await admin(server, 'DELETE', `/admin/faults/${alias}`)).status, 404, alias);
+  assert.deepEqual((await listFaults(server)).map((f) => f.id), [a.id, c.id], 'nothing deleted by an alias');
   assert.deepEqual((await admin(server, 'DELETE', '/admin/faults')).json, { status: 'deleted' });
   assert.deepEqual(await listFaults(server), []);
   assert.equal((await call(server, { model: GLM })).status, 200);
@@ -280,11 +284,15 @@ test('bad fault bodies answer 400 naming the field, and add nothing', async () =
   await reset();
   const cases = [
     [{ match: { model: KIMI } }, /^action: is required/],
-    [{ action: { status: 99 } }, /^action\.status: must be an HTTP status between 100 and 599/],
+    [{ action: { status: 99 } }, /^action\.status: must be a final HTTP error status between 400 and 599/],
+    [{ action: { status: 101 } }, /^action\.status: must be a final HTTP error status between 400 and 599/],
+    [{ action: { status: 204 } }, /^action\.status: /],
+    [{ action: { status: 1e300 } }, /^action\.status: /],
+    [{ action: { stream: 'error', after_tokens: 1e20 } }, /^action\.after_tokens: must be a whole number between 0 and 10000000/],
     [{ action: { status: 503.5 } }, /^action\.status: /],
     [{ action: { status: '503' } }, /^action\.status: /],
     [{ action: { stream: 'explode' } }, /^action\.stream: must be "error", "disconnect" or "stall"/],
-    [{ action: { stream: 'error', after_tokens: -1 } }, /^action\.after_tokens: must be a whole number >= 0/],
+    [{ action: { stream: 'error', after_tokens: -1 } }, /^action\.after_tokens: must be a whole number between 0 and/],
     [{ action: { stream: 'error', after_tokens: 2.5 } }, /^action\.after_tokens: /],
     [{ action: { status: 503, stream: 'error' } }, /^action: needs exactly one of "status" or "stream"/],
     [{ action: {} }, /^action: needs exactly one of "status" or "stream"/],
@@ -319,7 +327,7 @@ test('bad fault bodies answer 400 naming the field, and add nothing', async () =
   assert.deepEqual(await listFaults(server), []);
 });
 
-test('x-fleetmock-fault header: any status, in each route\'s own error shape; malformed values 400', async () => {
+test('x-fleetmock-fault header: any error status 400-599, in each route\'s own error shape; 1xx-3xx and malformed values 400', async () => {
   await reset();
   const r503 = await call(server, { headers: { 'x-fleetmock-fault': '503' } });
   assert.equal(r503.status, 503);
@@ -362,7 +370,10 @@ test('x-fleetmock-fault header: any status, in each route\'s own error shape; ma
   assert.equal(nsErr.status, 503);
   assert.equal(nsErr.json.error.code, 'SERVICE_OVERLOADED');
   await assert.rejects(call(server, { headers: { 'x-fleetmock-fault': 'disconnect@3' } }), /fetch failed|terminated|socket/i);
-  for (const bad of ['boom', '99', '600', 'error@', 'error@x', 'explode@3', 'stall@-1', '5o3', 'error@3x']) {
+  // 1xx, 2xx and 3xx are not answers a fault can give: a 101 would leave the
+  // client waiting for the real answer.
+  for (const bad of ['boom', '99', '100', '101', '200', '302', '399', '600', '99999999999999999999',
+    'error@', 'error@x', 'explode@3', 'stall@-1', 'error@99999999999999999999', '5o3', 'error@3x']) {
     const r = await call(server, { headers: { 'x-fleetmock-fault': bad } });
     assert.equal(r.status, 400, `x-fleetmock-fault: ${bad} → ${r.status}`);
     assert.match(r.json.error.message, /^x-fleetmock-fault: /);
