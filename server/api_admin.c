@@ -109,6 +109,8 @@ static void state(fm_req *r) {
   cJSON_AddBoolToObject(root, "draining", s->draining);
   /* Not counting this admin request itself. */
   cJSON_AddNumberToObject(root, "requests_in_progress", (double)(fm_server_live(s) - 1));
+  /* Not counting the connection this request came on. */
+  cJSON_AddNumberToObject(root, "connections_open", (double)(s->metrics.connections_open - 1));
   /* Requests in progress per worker (this one included), in worker order. */
   cJSON *workers = cJSON_AddArrayToObject(root, "requests_by_worker");
   for (int i = 0; i < s->n_workers; i++)

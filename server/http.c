@@ -101,6 +101,14 @@ static void mhd_run(fm_worker *w) {
 
 /* ---- request bookkeeping ------------------------------------------------ */
 
+/* One TCP connection, watched for hang-ups from accept to close (below). */
+struct fm_conn {
+  fm_worker *w;
+  int fd;
+  fm_req *req; /* the request being served, if any */
+  uv_poll_t watch;
+};
+
 /* The request is freed when the last of its handles has closed. */
 static void req_free(uv_handle_t *h) {
   fm_req *r = h->data;
@@ -161,14 +169,13 @@ static void req_destroy(fm_req *r) {
   fm_buf_free(&r->body);
   fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
-  if (r->timer_ready) r->closing++;
-  if (r->watch_ready) r->closing++;
-  if (r->closing == 0) {
+  if (r->tcp) r->tcp->req = NULL;
+  if (!r->timer_ready) {
     free(r);
     return;
   }
-  if (r->timer_ready) uv_close((uv_handle_t *)&r->timer, req_free);
-  if (r->watch_ready) uv_close((uv_handle_t *)&r->watch, req_free);
+  r->closing = 1;
+  uv_close((uv_handle_t *)&r->timer, req_free);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -198,7 +205,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
 static void req_resume(fm_req *r) {
   if (!r->suspended) return;
   r->suspended = false;
-  if (r->watch_ready) uv_poll_stop(&r->watch);
   MHD_resume_connection(r->conn);
   r->w->resume_pending = true;
 }
@@ -209,31 +215,73 @@ static void wake_here(fm_req *r) {
   req_resume(r);
 }
 
-/* The peer hung up while the request was suspended: free its slot or queue
- * place now, and let MHD find the closed socket and end the request. */
-static void on_peer_gone(uv_poll_t *w, int status, int events) {
-  (void)status;
-  (void)events;
-  fm_req *r = w->data;
-  lock(r->srv);
-  r->peer_gone = true;
-  if (r->on_peer_gone) r->on_peer_gone(r);
-  unlock(r->srv);
-  wake_here(r);
+/* ---- connections: a hang-up is noticed in any state ----------------------- *
+ *
+ * libmicrohttpd watches its sockets edge-triggered and, after a short read,
+ * waits for the next edge before it reads again. A client that sends part of
+ * a request (or all of it) and closes at once delivers its data and its FIN
+ * in one edge: MHD reads the data and never sees the FIN, so the socket sits
+ * in CLOSE-WAIT until the connection timeout, and a partial request counts
+ * as in progress (a drain would wait for it). A suspended connection is not
+ * watched by MHD at all. So every connection's socket is also watched here,
+ * from accept to close, for the peer's hang-up (EPOLLRDHUP, level-triggered
+ * by libuv: it fires once the FIN has arrived, whatever was read). On a
+ * hang-up the socket is shut down both ways, which gives MHD the edge it
+ * waits for: its next read ends the connection. A request waiting on it is
+ * woken first so its slot or queue place is freed at once. A half-close
+ * (shutdown(SHUT_WR) after the request) counts as a hang-up: no client of an
+ * HTTP/1.1 API half-closes and still reads (docs/api.md). */
+
+static void conn_free(uv_handle_t *h) {
+  free(h->data);
 }
 
-/* MHD does not watch a suspended socket, so a long wait watches it here.
- * Short waits (between tokens) skip this: the next write finds a dead peer. */
-#define WATCH_AFTER_MS 50
-static void watch_peer(fm_req *r) {
-  if (!r->watch_ready) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-    if (!ci || uv_poll_init(r->w->loop, &r->watch, ci->connect_fd) != 0) return;
-    r->watch.data = r;
-    r->watch_ready = true;
+static void on_peer_gone(uv_poll_t *p, int status, int events) {
+  (void)events;
+  fm_conn *c = p->data;
+  uv_poll_stop(p); /* level-triggered: once is enough */
+  if (status < 0 && status != UV_EBADF) return;
+  fm_req *r = c->req;
+  fm_server *s = c->w->srv;
+  lock(s);
+  s->metrics.peer_hangups++;
+  bool wake = r && r->suspended;
+  if (wake) {
+    r->peer_gone = true;
+    if (r->on_peer_gone) r->on_peer_gone(r);
   }
-  uv_poll_start(&r->watch, UV_DISCONNECT, on_peer_gone);
+  unlock(s);
+  if (wake) wake_here(r);
+  shutdown(c->fd, SHUT_RDWR);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code) {
+  fm_worker *w = cls;
+  lock(w->srv);
+  w->srv->metrics.connections_open += code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
+  unlock(w->srv);
+  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
+    fm_conn *c = calloc(1, sizeof(*c));
+    if (!c || !ci || uv_poll_init(w->loop, &c->watch, ci->connect_fd) != 0) {
+      free(c); /* unwatched: MHD still serves it and its idle timeout still applies */
+      *socket_context = NULL;
+      return;
+    }
+    c->w = w;
+    c->fd = ci->connect_fd;
+    c->watch.data = c;
+    uv_poll_start(&c->watch, UV_DISCONNECT, on_peer_gone);
+    *socket_context = c;
+    return;
+  }
+  fm_conn *c = *socket_context; /* closed: MHD closes the fd after this returns */
+  *socket_context = NULL;
+  if (!c) return;
+  if (c->req) c->req->tcp = NULL;
+  uv_close((uv_handle_t *)&c->watch, conn_free);
 }
 
 /* Every worker keeps a fleet timer on the earliest queue deadline; whichever
@@ -284,7 +332,6 @@ static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
   MHD_suspend_connection(r->conn);
   r->suspended = true;
   uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
-  if (delay_ms >= WATCH_AFTER_MS) watch_peer(r);
 }
 
 /* ---- what handlers call ------------------------------------------------- */
@@ -429,7 +476,6 @@ void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
   r->resume_cb = cb;
   MHD_suspend_connection(r->conn);
   r->suspended = true;
-  watch_peer(r);
 }
 
 void fm_req_wake(fm_req *r) {
@@ -519,6 +565,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->method = method;
     r->url = url;
     r->head_bytes = request_head_bytes(conn, url, method);
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+    r->tcp = ci ? ci->socket_context : NULL;
+    if (r->tcp) r->tcp->req = r;
     r->next = w->live;
     if (w->live) w->live->prev = r;
     w->live = r;
@@ -814,12 +864,12 @@ static void worker_main(void *arg) {
 /* The worker's daemon and handles, on its loop (not yet running). */
 static int worker_init(fm_worker *w, unsigned conn_limit) {
   if (uv_mutex_init(&w->inbox_lock) != 0) return -1;
-  w->mhd = MHD_start_daemon(MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL,
-                            NULL, on_request, w, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w,
-                            MHD_OPTION_LISTEN_SOCKET, w->listen_fd, MHD_OPTION_NOTIFY_COMPLETED,
-                            on_completed, w, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-                            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES,
-                            MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)300, MHD_OPTION_END);
+  w->mhd = MHD_start_daemon(
+      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, w,
+      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
+      MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
+      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES, MHD_OPTION_NOTIFY_CONNECTION,
+      on_connection, w, MHD_OPTION_CONNECTION_TIMEOUT, w->srv->opt.idle_timeout_s, MHD_OPTION_END);
   if (!w->mhd) {
     fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
     return -1;

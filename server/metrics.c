@@ -165,6 +165,12 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
     fm_buf_printf(o, "fleetmock_cost_usd_total{tier=\"%s\"} %.9f\n", fm_path_names[p], m->cost[p]);
   help(o, "fleetmock_faults_fired_total", "counter", "Scripted faults that fired.");
   fm_buf_printf(o, "fleetmock_faults_fired_total %llu\n", (unsigned long long)m->faults_fired);
+  help(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).");
+  fm_buf_printf(o, "fleetmock_connections_open %lld\n", (long long)m->connections_open);
+  help(o, "fleetmock_peer_hangups_total", "counter",
+       "Connections the client closed or half-closed before the server did (noticed in any "
+       "state: mid-request, queued, streaming or idle).");
+  fm_buf_printf(o, "fleetmock_peer_hangups_total %llu\n", (unsigned long long)m->peer_hangups);
 
   help(o, "fleetmock_ttft_seconds", "histogram",
        "Simulated time from arrival to the first token, by tier.");

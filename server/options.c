@@ -22,12 +22,14 @@ typedef enum {
   O_TIME_SCALE,
   O_TIMING,
   O_ADMIN_TOKEN,
+  O_ADMIN_TOKEN_FILE,
   O_LOG_FORMAT,
   O_LOG_LEVEL,
   O_CHECK_CONFIG,
   O_HEALTHCHECK,
   O_GRACE,
   O_MAX_BODY,
+  O_IDLE_TIMEOUT,
   O_WORKERS,
   O_HELP,
   O_VERSION,
@@ -52,7 +54,11 @@ static const opt_def defs[O_COUNT] = {
     [O_TIMING] = {"timing", "realistic|instant", "realistic",
                   "instant skips every simulated delay"},
     [O_ADMIN_TOKEN] = {"admin-token", "T", NULL,
-                       "bearer token required on /admin/*; without it only loopback peers"},
+                       "bearer token required on /admin/*; without it only loopback peers "
+                       "(shows in ps: prefer --admin-token-file or FLEETMOCK_ADMIN_TOKEN)"},
+    [O_ADMIN_TOKEN_FILE] = {"admin-token-file", "PATH", NULL,
+                            "read the admin token from this file (first line; for secrets "
+                            "mounted as files)"},
     [O_LOG_FORMAT] = {"log-format", "text|json", "text", "log line format on stderr"},
     [O_LOG_LEVEL] = {"log-level", "debug|info|warn|error", "info",
                      "least severe level logged (debug logs every request)"},
@@ -65,6 +71,9 @@ static const opt_def defs[O_COUNT] = {
                  "on SIGTERM/SIGINT, how long running streams may finish"},
     [O_MAX_BODY] = {"max-body-bytes", "N", NULL,
                     "largest request body (default: the config's server.max_body_bytes, 4 MiB)"},
+    [O_IDLE_TIMEOUT] = {"idle-timeout", "SECONDS", "30",
+                        "close a connection that sends nothing for this long while no request "
+                        "is waiting or streaming on it (slow or stuck clients)"},
     [O_WORKERS] = {"workers", "N", "1",
                    "event loops (threads) serving connections; more than 1 spreads streams "
                    "over CPUs (docs/performance.md)"},
@@ -165,6 +174,13 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     if (!parse_u64(v, &u) || u < 64 || u > (1u << 30)) break;
     o->max_body_bytes = (long long)u;
     return true;
+  case O_ADMIN_TOKEN_FILE:
+    o->admin_token_file = v;
+    return true;
+  case O_IDLE_TIMEOUT:
+    if (!parse_u64(v, &u) || u < 1 || u > 3600) break;
+    o->idle_timeout_s = (unsigned)u;
+    return true;
   case O_WORKERS:
     if (!parse_u64(v, &u) || u < 1 || u > 64) break;
     o->workers = (int)u;
@@ -172,16 +188,17 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
   default:
     return true;
   }
-  const char *want = id == O_PORT         ? "a port number 0-65535"
-                     : id == O_SEED       ? "a non-negative integer"
-                     : id == O_TIME_SCALE ? "a number > 0 (e.g. 10 runs ten times faster)"
-                     : id == O_TIMING     ? "realistic or instant"
-                     : id == O_LOG_FORMAT ? "text or json"
-                     : id == O_LOG_LEVEL  ? "debug, info, warn or error"
-                     : id == O_GRACE      ? "seconds between 0 and 86400"
-                     : id == O_MAX_BODY   ? "bytes between 64 and 1073741824"
-                     : id == O_WORKERS    ? "a number of loops between 1 and 64"
-                                          : "a valid value";
+  const char *want = id == O_PORT           ? "a port number 0-65535"
+                     : id == O_SEED         ? "a non-negative integer"
+                     : id == O_TIME_SCALE   ? "a number > 0 (e.g. 10 runs ten times faster)"
+                     : id == O_TIMING       ? "realistic or instant"
+                     : id == O_LOG_FORMAT   ? "text or json"
+                     : id == O_LOG_LEVEL    ? "debug, info, warn or error"
+                     : id == O_GRACE        ? "seconds between 0 and 86400"
+                     : id == O_MAX_BODY     ? "bytes between 64 and 1073741824"
+                     : id == O_IDLE_TIMEOUT ? "seconds between 1 and 3600"
+                     : id == O_WORKERS      ? "a number of loops between 1 and 64"
+                                            : "a valid value";
   fprintf(stderr, "fleetmock: %s --%s '%s': must be %s\n", from, defs[id].name, v, want);
   return false;
 }
@@ -191,6 +208,37 @@ static void env_name(const char *opt, char *out, size_t cap) {
   for (const char *p = opt; *p && n + 1 < cap; p++)
     out[n++] = *p == '-' ? '_' : (char)toupper((unsigned char)*p);
   out[n] = '\0';
+}
+
+/* The admin token from --admin-token-file: its first line, without the line
+ * end. Kept for the life of the process (opt.admin_token points at it). */
+static char token_from_file[1024];
+
+static bool read_token_file(fm_options *o) {
+  if (!o->admin_token_file) return true;
+  if (o->admin_token) {
+    fprintf(stderr, "fleetmock: --admin-token and --admin-token-file both set; give one\n");
+    return false;
+  }
+  FILE *f = fopen(o->admin_token_file, "r");
+  if (!f) {
+    fprintf(stderr, "fleetmock: --admin-token-file '%s': %s\n", o->admin_token_file,
+            strerror(errno));
+    return false;
+  }
+  bool ok = fgets(token_from_file, sizeof(token_from_file), f) != NULL;
+  fclose(f);
+  size_t n = ok ? strcspn(token_from_file, "\r\n") : 0;
+  token_from_file[n] = '\0';
+  if (n == 0) {
+    fprintf(stderr,
+            "fleetmock: --admin-token-file '%s': the first line is empty; write the token "
+            "there (at most %zu bytes)\n",
+            o->admin_token_file, sizeof(token_from_file) - 2);
+    return false;
+  }
+  o->admin_token = token_from_file;
+  return true;
 }
 
 fm_opt_result fm_options_parse(fm_options *o, int argc, char **argv) {
@@ -242,5 +290,5 @@ fm_opt_result fm_options_parse(fm_options *o, int argc, char **argv) {
     }
     if (!apply(o, (opt_id)id, v, "option")) return FM_OPT_EXIT_USAGE;
   }
-  return FM_OPT_RUN;
+  return read_token_file(o) ? FM_OPT_RUN : FM_OPT_EXIT_USAGE;
 }

@@ -18,12 +18,14 @@ typedef struct fm_options {
   uint64_t seed;
   double time_scale;
   bool instant;
-  const char *admin_token;
+  const char *admin_token;      /* --admin-token, or read from --admin-token-file */
+  const char *admin_token_file; /* keeps the token out of ps and /proc/PID/cmdline */
   const char *log_format;
   const char *log_level;
   const char *check_config;
   const char *healthcheck;
   double grace_period_s;
+  unsigned idle_timeout_s;  /* a connection with nothing in flight is closed after this */
   long long max_body_bytes; /* -1: take it from the config */
   int workers;              /* event loops serving connections */
 } fm_options;

@@ -30,6 +30,7 @@ struct MHD_Daemon;
 struct MHD_Connection;
 
 typedef struct fm_req fm_req;
+typedef struct fm_conn fm_conn;
 
 /* libmicrohttpd's memory per connection: it holds the request head, the
  * response head and the stream block. 10 000 held streams cost ~210 MiB with
@@ -110,6 +111,7 @@ struct fm_req {
   fm_server *srv;
   fm_worker *w; /* the worker (thread) that owns the connection */
   struct MHD_Connection *conn;
+  fm_conn *tcp; /* the connection it arrived on (outlives the request) */
   fm_req *prev, *next;
   const char *method;
   const char *url;
@@ -122,14 +124,12 @@ struct fm_req {
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */
-  bool watch_ready; /* watch has been uv_poll_init'ed */
   bool peer_gone;   /* the client hung up while the request waited */
   bool drop;        /* end the connection without an answer (a fault) */
   int closing;      /* handles still closing; the request is freed at zero */
   bool in_inbox;    /* queued to be woken by its worker (w->inbox_lock) */
   fm_req *inbox_next;
   uv_timer_t timer;
-  uv_poll_t watch; /* the client socket, watched for hang-ups during long waits */
   char request_id[40];
   /* A continuation to run, inside the access handler, after a wait. */
   void (*resume_cb)(fm_req *r);
