@@ -38,6 +38,7 @@ static int make_caches(fm_pool *p, const fm_pool_cfg *cfg) {
     fm_cache_init(&c[r], blocks);
   p->caches = c;
   p->n_caches = cfg->replicas;
+  p->cache_epoch++;
   return 0;
 }
 
@@ -201,11 +202,22 @@ void fm_fleet_clear_caches(fm_fleet *f) {
   }
 }
 
-int fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key) {
-  uint64_t n = (uint64_t)f->pools[pool].n_caches;
+fm_replica fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key) {
+  const fm_pool *p = &f->pools[pool];
+  uint64_t n = (uint64_t)p->n_caches;
+  fm_replica r = {.epoch = p->cache_epoch};
   if (affinity_key && *affinity_key)
-    return (int)(fm_mix64(fm_hash64(affinity_key, strlen(affinity_key), 0x61666631ULL)) % n);
-  return (int)fm_rng_below(&f->rng, n);
+    r.index = (int)(fm_mix64(fm_hash64(affinity_key, strlen(affinity_key), 0x61666631ULL)) % n);
+  else
+    r.index = (int)fm_rng_below(&f->rng, n);
+  return r;
+}
+
+fm_cache *fm_fleet_replica_cache(fm_fleet *f, int pool, fm_replica *r, const char *affinity_key) {
+  fm_pool *p = &f->pools[pool];
+  if (r->epoch != p->cache_epoch || r->index < 0 || r->index >= p->n_caches)
+    *r = fm_fleet_pick_replica(f, pool, affinity_key);
+  return &p->caches[r->index];
 }
 
 void fm_fleet_expire(fm_fleet *f) {

@@ -36,7 +36,17 @@ typedef struct fm_pool {
   fm_ticket *queue_head[FM_TIER_N], *queue_tail[FM_TIER_N];
   fm_cache *caches; /* one prompt cache per replica */
   int n_caches;
+  uint64_t cache_epoch; /* counts rebuilds of caches; a replica index is only good for one */
 } fm_pool;
+
+/* A request's replica: its index, and the generation of the pool's caches
+ * that index points into. A pool that loses replicas while requests wait
+ * rebuilds its caches smaller, so an index kept across the wait must be
+ * checked against the epoch before it is used (fm_fleet_replica_cache). */
+typedef struct fm_replica {
+  int index;
+  uint64_t epoch;
+} fm_replica;
 
 typedef struct fm_fleet {
   fm_pool *pools;
@@ -76,7 +86,11 @@ int fm_fleet_set_pool(fm_fleet *f, int pool, const fm_pool_cfg *cfg);
 /* Empties every prompt cache (reset). */
 void fm_fleet_clear_caches(fm_fleet *f);
 /* Picks the replica for a request: by affinity key when there is one, else a seeded draw. */
-int fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key);
+fm_replica fm_fleet_pick_replica(fm_fleet *f, int pool, const char *affinity_key);
+/* The prompt cache of r's replica. When the pool's caches were rebuilt since
+ * r was picked (its replicas or cache size changed), r is picked again first
+ * with the same affinity key, so a stale index never reaches the array. */
+fm_cache *fm_fleet_replica_cache(fm_fleet *f, int pool, fm_replica *r, const char *affinity_key);
 /* Sheds every queued request whose queue timeout has passed. */
 void fm_fleet_expire(fm_fleet *f);
 /* Earliest queue deadline over all pools, or UINT64_MAX when nothing waits. */

@@ -264,7 +264,8 @@ static void ratelimit_headers(fm_job *j) {
 static void fleet_headers(fm_job *j, uint64_t now) {
   fm_req *r = j->req;
   fm_req_header_str(r, "x-fleetmock-pool", j->srv->fleet.pools[j->p.pool].cfg.name);
-  fm_req_header_int(r, "x-fleetmock-replica", j->replica);
+  fm_fleet_replica_cache(&j->srv->fleet, j->p.pool, &j->replica, j->p.affinity);
+  fm_req_header_int(r, "x-fleetmock-replica", j->replica.index);
   fm_req_header_str(r, "x-fleetmock-service-tier", fm_path_names[j->p.path]);
   fm_req_header_int(r, "x-fleetmock-queue-ms", (long long)((now - j->arrived_us + 500) / 1000));
 }
@@ -374,7 +375,8 @@ static void admitted(fm_job *j) {
   j->admitted_us = now;
   if (j->limiter)
     fm_limiter_charge(j->limiter, j->p.prompt_tokens, j->p.prompt_tokens - j->p.cached_tokens);
-  fm_cache_insert(&s->fleet.pools[j->p.pool].caches[j->replica], &j->p.prefix, j->cache_salt);
+  fm_cache_insert(fm_fleet_replica_cache(&s->fleet, j->p.pool, &j->replica, j->p.affinity),
+                  &j->p.prefix, j->cache_salt);
   uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
   j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
   j->next_due_us = j->first_token_us;
@@ -499,7 +501,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
       fm_mix64(fm_hash64(acc->key_id, strlen(acc->key_id), 0) ^
                (j->p.isolation ? fm_hash64(j->p.isolation, strlen(j->p.isolation), 1) : 0));
   uint64_t cached =
-      (uint64_t)fm_cache_lookup(&pool->caches[j->replica], &j->p.prefix, j->cache_salt) *
+      (uint64_t)fm_cache_lookup(&pool->caches[j->replica.index], &j->p.prefix, j->cache_salt) *
       FM_CACHE_BLOCK_TOKENS;
   j->p.cached_tokens = (uint32_t)(cached < j->p.prompt_tokens ? cached : j->p.prompt_tokens);
   acc->cache_lookups++;

@@ -87,8 +87,8 @@ struct fm_job {
   uint64_t next_due_us;
   uint64_t done_us;
   uint32_t completion_tokens;
-  int status; /* what the client was answered: 200, 429, or 503 when shed */
-  int replica;
+  int status;         /* what the client was answered: 200, 429, or 503 when shed */
+  fm_replica replica; /* picked on arrival; checked again at admission (it may have queued) */
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */
   bool has_fault;      /* a stream fault waits for its token count */

@@ -220,3 +220,48 @@ TEST(lowering_the_load_draws_the_queue_again) {
   fm_fleet_release(&s.fleet, &t);
   scene_close(&s);
 }
+
+/* A request picks its replica on arrival and may then queue; if the pool
+ * loses replicas meanwhile, the index it kept points past the rebuilt cache
+ * array. At admission it must get a cache of the pool as it is now. */
+TEST(a_replica_picked_before_the_pool_shrank_is_picked_again_at_admission) {
+  scene s;
+  REQUIRE(scene_open(&s, "{\"pools\":{\"kimi-k2p6\":{\"replicas\":8,\"slots\":1}}}", 1, false) ==
+          0);
+  fm_replica kept[16];
+  int past_the_end = 0;
+  for (int i = 0; i < 16; i++) {
+    char key[16];
+    snprintf(key, sizeof(key), "session-%d", i);
+    kept[i] = fm_fleet_pick_replica(&s.fleet, s.kimi, key);
+    if (kept[i].index >= 1) past_the_end++;
+  }
+  CHECK(past_the_end > 0); /* the scene needs indexes the shrink invalidates */
+  fm_pool_cfg smaller = s.fleet.pools[s.kimi].cfg;
+  smaller.replicas = 1;
+  smaller.slots = 100;
+  REQUIRE(fm_fleet_set_pool(&s.fleet, s.kimi, &smaller) == 0);
+  for (int i = 0; i < 16; i++) {
+    char key[16];
+    snprintf(key, sizeof(key), "session-%d", i);
+    fm_cache *c = fm_fleet_replica_cache(&s.fleet, s.kimi, &kept[i], key);
+    CHECK(c == &s.fleet.pools[s.kimi].caches[0]);
+    CHECK_EQ_INT(kept[i].index, 0);
+    CHECK(kept[i].epoch == s.fleet.pools[s.kimi].cache_epoch);
+  }
+  scene_close(&s);
+}
+
+TEST(a_replica_kept_while_the_caches_stay_is_kept) {
+  scene s;
+  REQUIRE(scene_open(&s, "{\"pools\":{\"kimi-k2p6\":{\"replicas\":8}}}", 1, false) == 0);
+  fm_replica r = fm_fleet_pick_replica(&s.fleet, s.kimi, "session-a");
+  int before = r.index;
+  fm_pool_cfg same_replicas = s.fleet.pools[s.kimi].cfg;
+  same_replicas.tenant_load = 0.9; /* a setting that leaves the caches alone */
+  REQUIRE(fm_fleet_set_pool(&s.fleet, s.kimi, &same_replicas) == 0);
+  CHECK(fm_fleet_replica_cache(&s.fleet, s.kimi, &r, "session-a") ==
+        &s.fleet.pools[s.kimi].caches[before]);
+  CHECK_EQ_INT(r.index, before);
+  scene_close(&s);
+}
