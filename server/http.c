@@ -368,7 +368,8 @@ void fm_req_header_secs(fm_req *r, const char *name, uint64_t us) {
 }
 
 bool fm_req_has_header(fm_req *r, const char *name) {
-  for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p && p < end;) {
+  if (!r->hdrs.len) return false; /* data is NULL then, and NULL + 0 is undefined */
+  for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p < end;) {
     if (strcasecmp(p, name) == 0) return true;
     p += strlen(p) + 1;
     p += strlen(p) + 1;
@@ -379,8 +380,9 @@ bool fm_req_has_header(fm_req *r, const char *name) {
 static void add_headers(fm_req *r, struct MHD_Response *resp) {
   MHD_add_response_header(resp, "x-request-id", r->request_id);
   if (r->srv->draining) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+  if (!r->hdrs.len) return; /* data is NULL then, and NULL + 0 is undefined */
   const char *p = r->hdrs.data, *end = r->hdrs.data + r->hdrs.len;
-  while (p && p < end) {
+  while (p < end) {
     const char *name = p;
     const char *value = name + strlen(name) + 1;
     MHD_add_response_header(resp, name, value);
@@ -527,6 +529,39 @@ static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, c
   return n;
 }
 
+typedef struct length_headers {
+  const char *first;
+  int n;
+  bool differ;
+} length_headers;
+
+static enum MHD_Result add_length(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value) {
+  (void)kind;
+  length_headers *l = cls;
+  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || !value) return MHD_YES;
+  if (l->n++ == 0)
+    l->first = value;
+  else if (strcmp(l->first, value) != 0)
+    l->differ = true;
+  return MHD_YES;
+}
+
+/* What the head says of the body, judged before any of it is read: a
+ * declared length over the limit is answered 413 at once rather than after
+ * the client has sent it all, and two different lengths (a request
+ * smuggling shape) are refused. Either answer closes the connection, since
+ * the body is never read. Returns true when the request is answered now. */
+static bool body_refused_early(fm_req *r, size_t limit) {
+  length_headers l = {0};
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_length, &l);
+  if (l.differ)
+    r->length_conflict = true;
+  else if (l.first && strtoull(l.first, NULL, 10) > limit)
+    r->too_large = true;
+  return r->length_conflict || r->too_large;
+}
+
 /* The request's next step, under the core lock: a handler's continuation
  * after a wait, or the route on first dispatch. */
 static void dispatch(fm_req *r) {
@@ -579,6 +614,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
              (unsigned long long)fm_mix64(s->opt.seed ^ id), (unsigned long long)id);
     *con_cls = r;
+    if (!body_refused_early(r, s->cfg.max_body_bytes)) return MHD_YES;
+    fm_req_header_str(r, "Connection", "close");
+    lock(s);
+    dispatch(r);
+    unlock(s);
     return MHD_YES;
   }
   if (*upload_data_size) {

@@ -19,10 +19,13 @@ static void method_not_allowed(fm_req *r, const char *allow) {
                r->url, allow);
 }
 
-/* Returns true when the method is the allowed one; otherwise answers 405. */
+/* Returns true when the method is the allowed one; otherwise answers 405.
+ * HEAD is allowed wherever GET is (RFC 9110 §9.3.2): the same answer, and
+ * libmicrohttpd leaves the body out. */
 static bool want(fm_req *r, const char *method) {
-  if (strcmp(r->method, method) == 0) return true;
-  method_not_allowed(r, method);
+  bool get = strcmp(method, "GET") == 0;
+  if (strcmp(r->method, method) == 0 || (get && strcmp(r->method, "HEAD") == 0)) return true;
+  method_not_allowed(r, get ? "GET, HEAD" : method);
   return false;
 }
 
@@ -82,6 +85,10 @@ void fm_route(fm_req *r) {
                  "request headers are %zu bytes, more than the %d this server accepts; send "
                  "fewer or shorter headers",
                  r->head_bytes, FM_MAX_HEAD_BYTES);
+  } else if (r->length_conflict) {
+    fm_api_error(r, 400, "INVALID_ARGUMENT", NULL,
+                 "the request has two Content-Length headers with different values; send "
+                 "exactly one");
   } else if (r->too_large) {
     fm_api_error(r, 413, "PAYLOAD_TOO_LARGE", NULL,
                  "request body is larger than %zu bytes; send a smaller body (the limit is "

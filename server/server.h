@@ -117,10 +117,11 @@ struct fm_req {
   const char *url;
   fm_route_kind kind;
   fm_buf body;
-  bool too_large;
-  size_t head_bytes; /* request line and headers */
-  bool responded;    /* a response has been queued */
-  int status;        /* the status answered */
+  bool too_large;       /* the body (or its declared Content-Length) is over the limit */
+  bool length_conflict; /* two Content-Length headers with different values */
+  size_t head_bytes;    /* request line and headers */
+  bool responded;       /* a response has been queued */
+  int status;           /* the status answered */
   bool suspended;
   bool streaming;
   bool timer_ready; /* timer has been uv_timer_init'ed */

@@ -248,6 +248,44 @@ test('raw socket: 2 KiB chunked body over --max-body-bytes 1024 gets 413', async
   await assertStillServing(small);
 });
 
+test('a declared Content-Length over --max-body-bytes 1024 is answered 413 at once, before the body is sent', async () => {
+  // Only the head and a few bytes go out: the answer must not wait for the
+  // 5 MB the head promises (before the fix it waited until the timeout).
+  const head = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    'Content-Type: application/json\r\nContent-Length: 5000000\r\n\r\n{"model":';
+  const r = await rawRequest(small, head, { timeoutMs: 10000 });
+  assert.match(r.text, /^HTTP\/1\.1 413 /, r.text.slice(0, 300));
+  assert.match(r.text, /PAYLOAD_TOO_LARGE/);
+  assert.match(r.text, /\r\nConnection: close\r\n/i, 'the unread body ends the connection');
+  assert.equal(r.closedByPeer, true);
+  await assertStillServing(small);
+});
+
+test('two Content-Length headers with different values are refused with 400', async () => {
+  const body = good({});
+  const req = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Length: 3\r\n\r\n${body}`;
+  const r = await rawRequest(server, req, { timeoutMs: 10000 });
+  assert.match(r.text, /^HTTP\/1\.1 400 /, r.text.slice(0, 300));
+  assert.match(r.text, /two Content-Length headers with different values/);
+  // The same value twice is one length, and is served.
+  const same = `POST ${CHAT} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\nConnection: close\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
+  assert.match((await rawRequest(server, same, { timeoutMs: 10000 })).text, /^HTTP\/1\.1 200 /);
+  await assertStillServing(server);
+});
+
+test('HEAD is answered wherever GET is: /healthz, /metrics and /v1/models give 200 with no body', async () => {
+  for (const path of ['/healthz', '/metrics', '/v1/models']) {
+    const r = await rawRequest(server, `HEAD ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: ${AUTH.Authorization}\r\nConnection: close\r\n\r\n`, { timeoutMs: 10000 });
+    assert.match(r.text, /^HTTP\/1\.1 200 /, `${path}: ${r.text.slice(0, 200)}`);
+    assert.ok(r.text.endsWith('\r\n\r\n'), `${path}: no body after the head`);
+  }
+  const put = await rawRequest(server, 'PUT /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n', { timeoutMs: 10000 });
+  assert.match(put.text, /^HTTP\/1\.1 405 /);
+  assert.match(put.text, /\r\nAllow: GET, HEAD\r\n/i);
+});
+
 test('a body just under --max-body-bytes 1024 is served', async () => {
   const base = good({ messages: [{ role: 'user', content: '' }] });
   const body = good({ messages: [{ role: 'user', content: 'z'.repeat(1024 - Buffer.byteLength(base)) }] });

@@ -75,6 +75,40 @@ test('--admin-token: no token or a wrong one → 401 on /admin/* and /metrics; t
   }
 });
 
+test('--admin-token-file and FLEETMOCK_ADMIN_TOKEN give the token without it showing in the command line', async () => {
+  const { mkdtempSync, writeFileSync, readFileSync, rmSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { join } = await import('node:path');
+  const dir = mkdtempSync(join(tmpdir(), 'fleetmock-token-'));
+  const file = join(dir, 'token');
+  writeFileSync(file, `${TOKEN}\n`);
+  for (const start of [{ args: ['--timing', 'instant', '--admin-token-file', file] },
+    { args: ['--timing', 'instant'], env: { FLEETMOCK_ADMIN_TOKEN: TOKEN } }]) {
+    const srv = await startServer(start);
+    try {
+      assert.equal((await req(srv.baseURL, 'GET', '/admin/state', {})).status, 401);
+      assert.equal((await req(srv.baseURL, 'GET', '/admin/state', { auth: `Bearer ${TOKEN}` })).status, 200, 'the line end is not part of the token');
+      if (!process.env.FLEETMOCK_WRAPPER)
+        assert.ok(!readFileSync(`/proc/${srv.pid}/cmdline`, 'utf8').includes(TOKEN), 'the token is not in /proc/PID/cmdline');
+    } finally {
+      await stopChecked(srv);
+    }
+  }
+  const { runCli } = await import('../lib/server.mjs');
+  writeFileSync(file, '\n');
+  let r = await runCli(['--admin-token-file', file]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--admin-token-file '.*': the first line is empty/);
+  r = await runCli(['--admin-token-file', join(dir, 'missing')]);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--admin-token-file '.*': No such file or directory/);
+  writeFileSync(file, TOKEN);
+  r = await runCli(['--admin-token-file', file, '--admin-token', 'other']);
+  assert.equal(r.code, 2);
+  assert.match(r.stderr, /--admin-token and --admin-token-file both set/);
+  rmSync(dir, { recursive: true, force: true });
+});
+
 test('no --admin-token: a loopback peer reaches /admin/* and /metrics without any header', async () => {
   const srv = await startServer({ args: ['--timing', 'instant'] });
   try {
