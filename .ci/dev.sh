@@ -5,7 +5,7 @@
 #
 #   bash .ci/dev.sh run [fleetmock options]   install, build, start on the default config
 #   bash .ci/dev.sh test                      install, build, run the whole suite (ctest)
-#   bash .ci/dev.sh test-sanitize             the suite again, built with ASan+UBSan
+#   bash .ci/dev.sh test-sanitize             the suite again, built with clang's ASan+UBSan
 #   bash .ci/dev.sh test-valgrind             the integration tests with the server under valgrind
 #                                             (all but the time-scaled scenario and drill runs,
 #                                             whose timing valgrind's slowdown would distort)
@@ -20,7 +20,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 # what the tests and benches add (the Docker build stage installs only the first).
 build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
   libcurl4-openssl-dev)
-test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3 chromium)
+test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3 chromium clang
+  libclang-rt-14-dev)
 
 log() { printf '\033[1m[fleetmock]\033[0m %s\n' "$*" >&2; }
 
@@ -79,8 +80,11 @@ case "$cmd" in
     ;;
   test-sanitize)
     install_deps
-    build "$root/build-sanitize" -DFLEETMOCK_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
-    cd "$root/build-sanitize" &&
+    # clang: its UBSan checks more than gcc's (pointer overflow, NULL + 0,
+    # float-to-int overflow are all part of -fsanitize=undefined there).
+    build "$root/build-sanitize-clang" -DCMAKE_C_COMPILER=clang -DFLEETMOCK_SANITIZE=ON \
+      -DCMAKE_BUILD_TYPE=Debug
+    cd "$root/build-sanitize-clang" &&
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         ctest --output-on-failure -j "$jobs" --timeout 900 "$@"
     ;;

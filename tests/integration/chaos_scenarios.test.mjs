@@ -529,8 +529,13 @@ test('rate-limit-ramp: with small limits a sudden burst gets 429s naming the lim
     assert.equal(rate(ramp.results, 503).n, 0);
     const seen = ramp.results.map((r) => Number(r.headers.get('x-ratelimit-limit-tokens-prompt')));
     const last = Math.max(...seen);
-    // Always busy, 150 s would give 1000 × 1.5^2.5 ≈ 2760; a paced client is busy most seconds.
-    assert.ok(last >= 1800 && last <= 3000, `the ramp's prompt limit grew to ${last} (start 1000, ceiling 3000)`);
+    // Always busy, 150 s would give 1000 × 1.5^2.5 ≈ 2760; a paced client is
+    // busy most seconds, but how many depends on how fast this machine keeps
+    // up with the pace (a busy CI machine fell to 1315 once). So the bound is
+    // the product's own floor: at least 30 busy simulated seconds (×1.5^0.5),
+    // never past the ceiling. The growth per busy second is exact in
+    // tests/unit/test_ratelimit.c, on a fake clock.
+    assert.ok(last >= 1200 && last <= 3000, `the ramp's prompt limit grew to ${last} (start 1000, ceiling 3000)`);
     const half = Math.floor(seen.length / 2);
     assert.ok(Math.max(...seen.slice(0, half)) < last, 'the limit keeps growing through the ramp');
     const acc = (await admin(srv, 'GET', '/admin/accounts')).json.accounts;
