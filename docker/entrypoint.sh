@@ -22,6 +22,9 @@ if [ -z "${FLEETMOCK_ADMIN_TOKEN:-}" ] && [ -n "${FLEETMOCK_ADMIN_TOKEN_FILE:-}"
   # Whitespace is dropped, as Prometheus does for its credentials_file.
   FLEETMOCK_ADMIN_TOKEN=$(tr -d ' \t\r\n' <"$FLEETMOCK_ADMIN_TOKEN_FILE")
   export FLEETMOCK_ADMIN_TOKEN
+  # Read here: fleetmock itself would take FLEETMOCK_ADMIN_TOKEN_FILE as
+  # --admin-token-file and refuse it beside FLEETMOCK_ADMIN_TOKEN.
+  unset FLEETMOCK_ADMIN_TOKEN_FILE
 fi
 config=${FLEETMOCK_CONFIG_DEFAULT:-/etc/fleetmock/config.json}
 if [ -z "${FLEETMOCK_CONFIG:-}" ] && [ -f "$config" ]; then
@@ -36,7 +39,7 @@ if [ "$1" = fleetmock ] && [ -z "${FLEETMOCK_ADMIN_TOKEN:-}" ]; then
   serves=yes
   for arg in "$@"; do
     case "$arg" in
-      --admin-token | --admin-token=?*) serves=no ;; # a token on the command line
+      --admin-token | --admin-token=?* | --admin-token-file | --admin-token-file=?*) serves=no ;; # a token on the command line
       --help | --version | --check-config | --check-config=* | --healthcheck | --healthcheck=*) serves=no ;;
     esac
   done
