@@ -63,6 +63,8 @@ static void job_close(fm_req *r) {
   if (!j) return;
   fm_fleet_release(&j->srv->fleet, &j->ticket);
   bill(j);
+  /* Last use of the account and its limiter: from here it may be evicted. */
+  if (j->p.account) fm_accounts_release(&j->srv->accounts, j->p.account);
   if (j->choices) {
     for (int i = 0; i < j->p.n; i++)
       fm_buf_free(&j->choices[i].text);
@@ -468,6 +470,9 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   r->ctx = j;
   r->on_close = job_close;
   r->on_peer_gone = job_peer_gone;
+  /* The job points at the account (and into its limiters) until job_close:
+   * held, it is never evicted under it. */
+  if (j->p.account) fm_accounts_hold(&s->accounts, j->p.account);
   if (j->p.account) fm_req_header_str(r, "x-fleetmock-key-id", j->p.account->key_id);
 
   stop_set(j);

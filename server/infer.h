@@ -17,7 +17,7 @@
 typedef struct fm_job fm_job;
 
 typedef struct fm_infer_params {
-  fm_account *account; /* who pays; accounts live as long as the server */
+  fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
   int model;           /* index into the config's models */
   int pool;
   fm_path path;        /* serving path, for billing and the echo */

@@ -93,7 +93,8 @@ static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
   }
 }
 
-void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f, fm_buf *o) {
+void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f,
+                       const fm_accounts *a, fm_buf *o) {
   help(o, "fleetmock_requests_total", "counter",
        "Inference requests answered, by route, model, tier and status.");
   for (int r = 0; r < FM_METRIC_ROUTES; r++)
@@ -123,6 +124,13 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
   for (int k = 0; k <= FM_LIMIT_N; k++)
     fm_buf_printf(o, "fleetmock_rate_limited_total{limit=\"%s\"} %llu\n", fm_limit_names[k],
                   (unsigned long long)m->limited[k]);
+
+  help(o, "fleetmock_accounts", "gauge",
+       "Accounts held in the table (bounded by server.max_accounts).");
+  fm_buf_printf(o, "fleetmock_accounts %zu\n", a->n);
+  help(o, "fleetmock_accounts_evicted_total", "counter",
+       "Idle accounts evicted to keep the table within server.max_accounts.");
+  fm_buf_printf(o, "fleetmock_accounts_evicted_total %llu\n", (unsigned long long)a->n_evicted);
 
   help(o, "fleetmock_in_flight", "gauge", "Requests holding a slot, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)

@@ -6,6 +6,7 @@
 #ifndef FM_METRICS_H
 #define FM_METRICS_H
 
+#include "accounts.h"
 #include "buf.h"
 #include "config.h"
 #include "ratelimit.h"
@@ -47,6 +48,6 @@ void fm_metrics_observe(fm_histogram *h, double seconds);
 struct fm_fleet;
 /* Writes the Prometheus text exposition (format 0.0.4). */
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const struct fm_fleet *fleet,
-                       fm_buf *out);
+                       const fm_accounts *accounts, fm_buf *out);
 
 #endif
