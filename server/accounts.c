@@ -201,6 +201,7 @@ void fm_tally_add(fm_tally *t, const fm_account *acc) {
     u->requests += v->requests;
     u->ok += v->ok;
     u->limited += v->limited;
+    u->over_budget += v->over_budget;
     u->shed += v->shed;
     u->prompt_tokens += v->prompt_tokens;
     u->cached_tokens += v->cached_tokens;

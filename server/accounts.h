@@ -29,9 +29,10 @@
 
 typedef struct fm_usage {
   uint64_t requests;
-  uint64_t ok;      /* answered 200 */
-  uint64_t limited; /* answered 429 */
-  uint64_t shed;    /* answered 503 by the fleet */
+  uint64_t ok;          /* answered 200 */
+  uint64_t limited;     /* answered 429 by a rate limit */
+  uint64_t over_budget; /* answered 402: the spend limit was reached */
+  uint64_t shed;        /* answered 503 by the fleet */
   uint64_t prompt_tokens;
   uint64_t cached_tokens;
   uint64_t generated_tokens;
@@ -51,7 +52,7 @@ typedef struct fm_account {
   fm_limiter *limiters;        /* one per model, made on first use */
   size_t n_limiters;
   double spent_usd;                    /* for the budget limit */
-  uint64_t limited_by[FM_LIMIT_N + 1]; /* 429s by the limit that refused */
+  uint64_t limited_by[FM_LIMIT_N + 1]; /* refusals by limit: 429s, and 402s for budget */
   uint64_t cache_lookups, cache_hits;  /* requests, and those with cached tokens */
   fm_usage by_path[FM_PATH_N];
 } fm_account;

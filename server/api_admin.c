@@ -166,6 +166,7 @@ static cJSON *usage_json(const fm_usage *u) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "requests", (double)u->requests);
   cJSON_AddNumberToObject(o, "status_200", (double)u->ok);
+  cJSON_AddNumberToObject(o, "status_402", (double)u->over_budget);
   cJSON_AddNumberToObject(o, "status_429", (double)u->limited);
   cJSON_AddNumberToObject(o, "status_503", (double)u->shed);
   cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
@@ -214,6 +215,7 @@ static void use_json(cJSON *o, const fm_usage by_path[FM_PATH_N],
     cJSON_AddItemToObject(tiers, fm_path_names[k], usage_json(u));
     total.requests += u->requests;
     total.ok += u->ok;
+    total.over_budget += u->over_budget;
     total.limited += u->limited;
     total.shed += u->shed;
     total.prompt_tokens += u->prompt_tokens;

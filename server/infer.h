@@ -87,7 +87,7 @@ struct fm_job {
   uint64_t next_due_us;
   uint64_t done_us;
   uint32_t completion_tokens;
-  int status; /* what the client was answered: 200, 429, or 503 when shed */
+  int status; /* what the client was answered: 200, 402, 429, or 503 when shed */
   int replica;
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */

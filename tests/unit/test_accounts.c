@@ -147,6 +147,7 @@ static void spend(fm_account *acc, int path, uint64_t n) {
   u->requests += n;
   u->ok += n;
   u->limited += 1;
+  u->over_budget += 2;
   u->shed += 3;
   u->prompt_tokens += 10 * n;
   u->cached_tokens += 4 * n;
@@ -186,6 +187,7 @@ TEST(evicted_totals_fold_into_the_aggregate_exactly) {
     gen += t.by_path[p].generated_tokens;
     cost += t.by_path[p].cost_usd;
     CHECK_EQ_U64(t.by_path[p].limited, 10); /* 40 accounts, 10 per tier */
+    CHECK_EQ_U64(t.by_path[p].over_budget, 20);
     CHECK_EQ_U64(t.by_path[p].shed, 30);
   }
   lookups = t.cache_lookups;
