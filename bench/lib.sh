@@ -12,7 +12,7 @@
 bench_snapshot() {
   local f line
   for f in /proc/[0-9]*/stat; do
-    read -r line <"$f" 2>/dev/null && echo "$line"
+    { read -r line <"$f"; } 2>/dev/null && echo "$line" # a process may end meanwhile
   done | awk '{ c = $0; sub(/^.*\) /, "", c); split(c, f, " "); print $1, f[2], f[12] + f[13] }'
 }
 

@@ -1,4 +1,11 @@
-/* accounts.c — the account table and request costing. */
+/* accounts.c — the bounded account table, its eviction, and request costing.
+ *
+ * The table is open addressing with linear probing, hashed on the key id's
+ * bits (a mixed 64-bit hash of the key), so a key and its key id land on the
+ * same slot and both lookups are O(1). Deletion shifts the rest of the
+ * cluster back (Knuth's algorithm R) instead of leaving tombstones: under the
+ * churn of millions of one-off keys, tombstones would fill the table and
+ * every miss would probe to the end. */
 #include "accounts.h"
 
 #include "rng.h"
@@ -9,15 +16,31 @@
 #include <stdlib.h>
 #include <string.h>
 
-void fm_key_id(const char *key, char out[16]) {
-  uint64_t h = fm_mix64(fm_hash64(key, strlen(key), 0x6b6579ULL));
-  snprintf(out, 16, "k-%012llx", (unsigned long long)(h >> 16));
+static uint64_t id_bits_of(const char *key) {
+  return fm_mix64(fm_hash64(key, strlen(key), 0x6b6579ULL)) >> 16;
 }
 
-void fm_accounts_init(fm_accounts *a, const fm_accounts_cfg *cfg, size_t n_models) {
+void fm_key_id(const char *key, char out[16]) {
+  snprintf(out, 16, "k-%012llx", (unsigned long long)id_bits_of(key));
+}
+
+bool fm_key_id_parse(const char *key_id, uint64_t *bits) {
+  if (strncmp(key_id, "k-", 2) != 0 || strlen(key_id) != 14) return false;
+  uint64_t v = 0;
+  for (const char *p = key_id + 2; *p; p++) {
+    int d = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+    if (d < 0) return false;
+    v = v << 4 | (uint64_t)d;
+  }
+  *bits = v;
+  return true;
+}
+
+void fm_accounts_init(fm_accounts *a, const fm_accounts_cfg *cfg, size_t n_models, size_t max) {
   memset(a, 0, sizeof(*a));
   a->cfg = cfg;
   a->n_models = n_models;
+  a->max = max ? max : 1;
 }
 
 /* Compares without an early exit, so timing does not reveal how much matched. */
@@ -62,24 +85,92 @@ void fm_accounts_reset(fm_accounts *a, uint64_t now_us) {
     for (size_t m = 0; m < acc->n_limiters; m++)
       fm_limiter_init(&acc->limiters[m], acc->limits, now_us);
   }
+  memset(&a->evicted, 0, sizeof(a->evicted));
+  a->n_evicted = 0;
+}
+
+static void account_free(fm_account *acc) {
+  free(acc->key);
+  free(acc->limiters);
+  free(acc);
 }
 
 void fm_accounts_free(fm_accounts *a) {
-  for (size_t i = 0; i < a->cap; i++) {
-    if (!a->slots[i]) continue;
-    free(a->slots[i]->key);
-    free(a->slots[i]->limiters);
-    free(a->slots[i]);
-  }
+  for (size_t i = 0; i < a->cap; i++)
+    if (a->slots[i]) account_free(a->slots[i]);
   free(a->slots);
   memset(a, 0, sizeof(*a));
 }
 
-static size_t slot_of(const fm_accounts *a, const char *key) {
-  size_t i = (size_t)fm_hash64(key, strlen(key), 0) & (a->cap - 1);
-  while (a->slots[i] && !fm_same_secret(a->slots[i]->key, key))
-    i = (i + 1) & (a->cap - 1);
+/* ---- the idle list -------------------------------------------------------- */
+
+static bool idle_listed(const fm_account *acc) {
+  return !acc->named && acc->in_flight == 0;
+}
+
+static void lru_unlink(fm_accounts *a, fm_account *acc) {
+  if (acc->lru_prev)
+    acc->lru_prev->lru_next = acc->lru_next;
+  else
+    a->lru_head = acc->lru_next;
+  if (acc->lru_next)
+    acc->lru_next->lru_prev = acc->lru_prev;
+  else
+    a->lru_tail = acc->lru_prev;
+  acc->lru_prev = acc->lru_next = NULL;
+}
+
+static void lru_push_head(fm_accounts *a, fm_account *acc) {
+  acc->lru_prev = NULL;
+  acc->lru_next = a->lru_head;
+  if (a->lru_head)
+    a->lru_head->lru_prev = acc;
+  else
+    a->lru_tail = acc;
+  a->lru_head = acc;
+}
+
+void fm_accounts_hold(fm_accounts *a, fm_account *acc) {
+  if (idle_listed(acc)) lru_unlink(a, acc);
+  acc->in_flight++;
+}
+
+void fm_accounts_release(fm_accounts *a, fm_account *acc) {
+  if (acc->in_flight == 0) return; /* unbalanced: nothing to give back */
+  if (--acc->in_flight == 0 && !acc->named) lru_push_head(a, acc);
+  fm_accounts_trim(a, 0);
+}
+
+/* ---- the table ------------------------------------------------------------ */
+
+/* The slot holding acc, or the empty slot where a key with these bits would go. */
+static size_t slot_of_key(const fm_accounts *a, const char *key, uint64_t bits) {
+  size_t mask = a->cap - 1, i = (size_t)bits & mask;
+  while (a->slots[i] && !(a->slots[i]->id_bits == bits && fm_same_secret(a->slots[i]->key, key)))
+    i = (i + 1) & mask;
   return i;
+}
+
+static size_t slot_of_account(const fm_accounts *a, const fm_account *acc) {
+  size_t mask = a->cap - 1, i = (size_t)acc->id_bits & mask;
+  while (a->slots[i] != acc)
+    i = (i + 1) & mask;
+  return i;
+}
+
+/* Empties slot i, then moves back every later entry of the cluster that may
+ * live there: one whose home is not cyclically inside (i, j]. */
+static void table_remove(fm_accounts *a, size_t i) {
+  size_t mask = a->cap - 1;
+  for (size_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
+    size_t home = (size_t)a->slots[j]->id_bits & mask;
+    if (((j - home) & mask) >= ((j - i) & mask)) {
+      a->slots[i] = a->slots[j];
+      i = j;
+    }
+  }
+  a->slots[i] = NULL;
+  a->n--;
 }
 
 static int grow(fm_accounts *a) {
@@ -92,35 +183,150 @@ static int grow(fm_accounts *a) {
     return -1;
   }
   a->cap = cap;
-  for (size_t i = 0; i < old_cap; i++)
-    if (old[i]) a->slots[slot_of(a, old[i]->key)] = old[i];
+  for (size_t i = 0; i < old_cap; i++) {
+    if (!old[i]) continue;
+    size_t j = (size_t)old[i]->id_bits & (cap - 1);
+    while (a->slots[j])
+      j = (j + 1) & (cap - 1);
+    a->slots[j] = old[i];
+  }
   free(old);
   return 0;
 }
 
+void fm_tally_add(fm_tally *t, const fm_account *acc) {
+  for (int p = 0; p < FM_PATH_N; p++) {
+    fm_usage *u = &t->by_path[p];
+    const fm_usage *v = &acc->by_path[p];
+    u->requests += v->requests;
+    u->ok += v->ok;
+    u->limited += v->limited;
+    u->over_budget += v->over_budget;
+    u->shed += v->shed;
+    u->prompt_tokens += v->prompt_tokens;
+    u->cached_tokens += v->cached_tokens;
+    u->generated_tokens += v->generated_tokens;
+    u->cost_usd += v->cost_usd;
+  }
+  for (int k = 0; k <= FM_LIMIT_N; k++)
+    t->limited_by[k] += acc->limited_by[k];
+  t->cache_lookups += acc->cache_lookups;
+  t->cache_hits += acc->cache_hits;
+  t->spent_usd += acc->spent_usd;
+}
+
+size_t fm_accounts_trim(fm_accounts *a, size_t room) {
+  size_t keep = a->max > room ? a->max - room : 0, gone = 0;
+  while (a->n > keep && a->lru_tail) {
+    fm_account *acc = a->lru_tail;
+    lru_unlink(a, acc);
+    fm_tally_add(&a->evicted, acc);
+    table_remove(a, slot_of_account(a, acc));
+    account_free(acc);
+    a->n_evicted++;
+    gone++;
+  }
+  return gone;
+}
+
 fm_account *fm_accounts_get(fm_accounts *a, const char *key) {
-  if ((a->n + 1) * 4 > a->cap * 3 && grow(a) != 0) return NULL;
-  size_t i = slot_of(a, key);
-  if (a->slots[i]) return a->slots[i];
+  if (!a->cap && grow(a) != 0) return NULL;
+  uint64_t bits = id_bits_of(key);
+  size_t i = slot_of_key(a, key, bits);
+  fm_account *acc = a->slots[i];
+  if (acc) {
+    if (idle_listed(acc) && a->lru_head != acc) { /* most recently used */
+      lru_unlink(a, acc);
+      lru_push_head(a, acc);
+    }
+    return acc;
+  }
   const fm_key_cfg *k = a->cfg ? listed(a->cfg, key) : NULL;
   if (!k && a->cfg && a->cfg->reject_unknown_keys) return NULL;
-  fm_account *acc = calloc(1, sizeof(*acc));
+  /* Make room first; evicting or growing moves entries, so find the slot again. */
+  if (fm_accounts_trim(a, 1) || (a->n + 1) * 4 > a->cap * 3) {
+    if ((a->n + 1) * 4 > a->cap * 3 && grow(a) != 0) return NULL;
+    i = slot_of_key(a, key, bits);
+  }
+  acc = calloc(1, sizeof(*acc));
   if (!acc || !(acc->key = strdup(key))) {
     free(acc);
     return NULL;
   }
-  fm_key_id(key, acc->key_id);
+  acc->id_bits = bits;
+  snprintf(acc->key_id, sizeof(acc->key_id), "k-%012llx", (unsigned long long)bits);
+  acc->named = k != NULL;
   acc->name = k ? k->name : "";
   acc->limits = k ? &k->limits : &a->cfg->limits;
   a->slots[i] = acc;
   a->n++;
+  if (!acc->named) lru_push_head(a, acc);
   return acc;
 }
 
 fm_account *fm_accounts_by_id(const fm_accounts *a, const char *key_id) {
-  for (size_t i = 0; i < a->cap; i++)
-    if (a->slots[i] && strcmp(a->slots[i]->key_id, key_id) == 0) return a->slots[i];
+  uint64_t bits;
+  if (!a->cap || !fm_key_id_parse(key_id, &bits)) return NULL;
+  size_t mask = a->cap - 1;
+  for (size_t i = (size_t)bits & mask; a->slots[i]; i = (i + 1) & mask)
+    if (a->slots[i]->id_bits == bits) return a->slots[i];
   return NULL;
+}
+
+/* ---- listing -------------------------------------------------------------- */
+
+/* A max-heap on id_bits holds the `limit` smallest ids seen so far. */
+static void heap_down(fm_account **h, size_t n, size_t i) {
+  for (;;) {
+    size_t l = 2 * i + 1, r = l + 1, top = i;
+    if (l < n && h[l]->id_bits > h[top]->id_bits) top = l;
+    if (r < n && h[r]->id_bits > h[top]->id_bits) top = r;
+    if (top == i) return;
+    fm_account *t = h[i];
+    h[i] = h[top];
+    h[top] = t;
+    i = top;
+  }
+}
+
+static void heap_up(fm_account **h, size_t i) {
+  while (i > 0 && h[(i - 1) / 2]->id_bits < h[i]->id_bits) {
+    fm_account *t = h[i];
+    h[i] = h[(i - 1) / 2];
+    h[(i - 1) / 2] = t;
+    i = (i - 1) / 2;
+  }
+}
+
+size_t fm_accounts_page(const fm_accounts *a, const uint64_t *after, size_t limit, fm_account **out,
+                        bool *more) {
+  size_t n = 0, matched = 0;
+  for (size_t i = 0; i < a->cap; i++) {
+    fm_account *acc = a->slots[i];
+    if (!acc || (after && acc->id_bits <= *after)) continue;
+    matched++;
+    if (n < limit) {
+      out[n] = acc;
+      heap_up(out, n++);
+    } else if (limit && acc->id_bits < out[0]->id_bits) {
+      out[0] = acc;
+      heap_down(out, n, 0);
+    }
+  }
+  *more = matched > n;
+  for (size_t k = n; k > 1; k--) { /* heap sort: ascending ids */
+    fm_account *t = out[0];
+    out[0] = out[k - 1];
+    out[k - 1] = t;
+    heap_down(out, k - 1, 0);
+  }
+  return n;
+}
+
+void fm_accounts_totals(const fm_accounts *a, fm_tally *out) {
+  *out = a->evicted;
+  for (size_t i = 0; i < a->cap; i++)
+    if (a->slots[i]) fm_tally_add(out, a->slots[i]);
 }
 
 double fm_cost_usd(const fm_price *price, uint64_t prompt_tokens, uint64_t cached_tokens,

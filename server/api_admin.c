@@ -168,6 +168,7 @@ static cJSON *usage_json(const fm_usage *u) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "requests", (double)u->requests);
   cJSON_AddNumberToObject(o, "status_200", (double)u->ok);
+  cJSON_AddNumberToObject(o, "status_402", (double)u->over_budget);
   cJSON_AddNumberToObject(o, "status_429", (double)u->limited);
   cJSON_AddNumberToObject(o, "status_503", (double)u->shed);
   cJSON_AddNumberToObject(o, "prompt_tokens", (double)u->prompt_tokens);
@@ -195,28 +196,28 @@ static cJSON *limits_json(fm_server *s, fm_account *a) {
   return models;
 }
 
-static cJSON *account_json(fm_server *s, fm_account *a) {
-  cJSON *o = cJSON_CreateObject();
-  cJSON_AddStringToObject(o, "key_id", a->key_id);
-  cJSON_AddStringToObject(o, "name", a->name);
-  cJSON_AddItemToObject(o, "limits", limits_json(s, a));
+/* What an account or a tally shares: refusals by limit, spend, cache, and
+ * usage per tier with its total. */
+static void use_json(cJSON *o, const fm_usage by_path[FM_PATH_N],
+                     const uint64_t limited_by[FM_LIMIT_N + 1], double spent_usd,
+                     uint64_t cache_lookups, uint64_t cache_hits) {
   cJSON *by = cJSON_AddObjectToObject(o, "limited_by");
   for (int k = 0; k <= FM_LIMIT_N; k++)
-    cJSON_AddNumberToObject(by, fm_limit_names[k], (double)a->limited_by[k]);
-  cJSON_AddNumberToObject(o, "spent_usd", a->spent_usd);
-  cJSON_AddNumberToObject(o, "budget_usd", a->limits->budget_usd);
+    cJSON_AddNumberToObject(by, fm_limit_names[k], (double)limited_by[k]);
+  cJSON_AddNumberToObject(o, "spent_usd", spent_usd);
   cJSON *cache = cJSON_AddObjectToObject(o, "cache");
-  cJSON_AddNumberToObject(cache, "lookups", (double)a->cache_lookups);
-  cJSON_AddNumberToObject(cache, "hits", (double)a->cache_hits);
+  cJSON_AddNumberToObject(cache, "lookups", (double)cache_lookups);
+  cJSON_AddNumberToObject(cache, "hits", (double)cache_hits);
   cJSON_AddNumberToObject(cache, "hit_rate",
-                          a->cache_lookups ? (double)a->cache_hits / a->cache_lookups : 0.0);
+                          cache_lookups ? (double)cache_hits / (double)cache_lookups : 0.0);
   cJSON *tiers = cJSON_AddObjectToObject(o, "tiers");
   fm_usage total = {0};
   for (int k = 0; k < FM_PATH_N; k++) {
-    const fm_usage *u = &a->by_path[k];
+    const fm_usage *u = &by_path[k];
     cJSON_AddItemToObject(tiers, fm_path_names[k], usage_json(u));
     total.requests += u->requests;
     total.ok += u->ok;
+    total.over_budget += u->over_budget;
     total.limited += u->limited;
     total.shed += u->shed;
     total.prompt_tokens += u->prompt_tokens;
@@ -225,28 +226,108 @@ static cJSON *account_json(fm_server *s, fm_account *a) {
     total.cost_usd += u->cost_usd;
   }
   cJSON_AddItemToObject(o, "total", usage_json(&total));
+}
+
+static cJSON *account_json(fm_server *s, fm_account *a) {
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddStringToObject(o, "key_id", a->key_id);
+  cJSON_AddStringToObject(o, "name", a->name);
+  cJSON_AddItemToObject(o, "limits", limits_json(s, a));
+  cJSON_AddNumberToObject(o, "budget_usd", a->limits->budget_usd);
+  use_json(o, a->by_path, a->limited_by, a->spent_usd, a->cache_lookups, a->cache_hits);
   return o;
 }
 
-static void accounts(fm_req *r, const char *key_id) {
+/* Every account since the last reset, evicted ones included: the sums a
+ * page of accounts cannot give once the table has evicted. */
+static cJSON *totals_json(const fm_accounts *a) {
+  fm_tally t;
+  fm_accounts_totals(a, &t);
+  cJSON *o = cJSON_CreateObject();
+  cJSON_AddNumberToObject(o, "accounts", (double)a->n);
+  cJSON_AddNumberToObject(o, "accounts_evicted", (double)a->n_evicted);
+  cJSON_AddNumberToObject(o, "max_accounts", (double)a->max);
+  use_json(o, t.by_path, t.limited_by, t.spent_usd, t.cache_lookups, t.cache_hits);
+  return o;
+}
+
+/* Listing pages: key id order (stable under eviction: a cursor that was
+ * evicted still marks its place), FM_ACCOUNTS_PAGE by default. */
+#define FM_ACCOUNTS_PAGE 100
+#define FM_ACCOUNTS_PAGE_MAX 1000
+
+static void accounts_list(fm_req *r) {
   fm_accounts *a = &r->srv->accounts;
-  if (key_id) {
-    fm_account *acc = fm_accounts_by_id(a, key_id);
-    if (!acc) {
-      fm_openai_error(r, 404, "NOT_FOUND", "key_id",
-                      "no account with key id \"%.40s\"; GET /admin/accounts lists them (ids look "
-                      "like k-3f9a1c2b7d40 and appear in x-fleetmock-key-id)",
-                      key_id);
-      return;
-    }
-    reply_json(r, 200, account_json(r->srv, acc));
+  static const char *const known[] = {"limit", "after", NULL};
+  const char *bad = fm_req_query_unknown(r, known);
+  if (bad) {
+    fm_openai_error(r, 400, "INVALID_ARGUMENT", bad,
+                    "unknown query parameter \"%.40s\": GET /admin/accounts takes limit (1 to %d, "
+                    "default %d) and after (the next_after of the previous page)",
+                    bad, FM_ACCOUNTS_PAGE_MAX, FM_ACCOUNTS_PAGE);
     return;
   }
+  size_t limit = FM_ACCOUNTS_PAGE;
+  const char *lv = fm_req_query(r, "limit");
+  if (lv) {
+    char *end = NULL;
+    unsigned long v = strtoul(lv, &end, 10);
+    if (!*lv || *end || *lv < '0' || *lv > '9' || v < 1 || v > FM_ACCOUNTS_PAGE_MAX) {
+      fm_openai_error(r, 400, "INVALID_ARGUMENT", "limit",
+                      "limit: must be a whole number from 1 to %d (got \"%.20s\"); ask for at "
+                      "most %d and page on with after=<next_after>",
+                      FM_ACCOUNTS_PAGE_MAX, lv, FM_ACCOUNTS_PAGE_MAX);
+      return;
+    }
+    limit = v;
+  }
+  uint64_t after;
+  const char *av = fm_req_query(r, "after");
+  if (av && !fm_key_id_parse(av, &after)) {
+    fm_openai_error(r, 400, "INVALID_ARGUMENT", "after",
+                    "after: must be a key id such as k-3f9a1c2b7d40 (got \"%.40s\"); pass the "
+                    "next_after of the previous page, or leave it out to start at the first",
+                    av);
+    return;
+  }
+  fm_account **page = malloc(limit * sizeof(*page));
+  if (!page) {
+    fm_openai_error(r, 500, "INTERNAL", NULL, "out of memory listing accounts; retry");
+    return;
+  }
+  bool more = false;
+  size_t n = fm_accounts_page(a, av ? &after : NULL, limit, page, &more);
   cJSON *root = cJSON_CreateObject();
   cJSON *list = cJSON_AddArrayToObject(root, "accounts");
-  for (size_t i = 0; i < a->cap; i++)
-    if (a->slots[i]) cJSON_AddItemToArray(list, account_json(r->srv, a->slots[i]));
+  for (size_t i = 0; i < n; i++)
+    cJSON_AddItemToArray(list, account_json(r->srv, page[i]));
+  cJSON_AddBoolToObject(root, "has_more", more);
+  if (more)
+    cJSON_AddStringToObject(root, "next_after", page[n - 1]->key_id);
+  else
+    cJSON_AddNullToObject(root, "next_after");
+  cJSON_AddNumberToObject(root, "limit", (double)limit);
+  cJSON_AddStringToObject(root, "order", "key_id");
+  cJSON_AddItemToObject(root, "totals", totals_json(a));
+  free(page);
   reply_json(r, 200, root);
+}
+
+static void accounts(fm_req *r, const char *key_id) {
+  if (!key_id) {
+    accounts_list(r);
+    return;
+  }
+  fm_account *acc = fm_accounts_by_id(&r->srv->accounts, key_id);
+  if (!acc) {
+    fm_openai_error(r, 404, "NOT_FOUND", "key_id",
+                    "no account with key id \"%.40s\"; GET /admin/accounts lists them (ids look "
+                    "like k-3f9a1c2b7d40 and appear in x-fleetmock-key-id); an idle account may "
+                    "have been evicted past server.max_accounts",
+                    key_id);
+    return;
+  }
+  reply_json(r, 200, account_json(r->srv, acc));
 }
 
 static void reset(fm_req *r) {
@@ -413,7 +494,7 @@ void fm_api_metrics(fm_req *r) {
   if (!fm_admin_allowed(r)) return;
   fm_buf b;
   fm_buf_init(&b);
-  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &b);
+  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts, &b);
   fm_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
   fm_buf_free(&b);
 }

@@ -21,6 +21,8 @@ const char *fm_openai_error_type(int status) {
   switch (status) {
   case 401:
     return "authentication_error";
+  case 402: /* OpenAI's type for "check your plan and billing": clients know not to retry it */
+    return "insufficient_quota";
   case 404:
     return "error"; /* what the real API sends for an unknown model */
   case 429:
@@ -276,6 +278,8 @@ static const char *anthropic_type(int status) {
   switch (status) {
   case 401:
     return "authentication_error";
+  case 402:
+    return "billing_error"; /* Anthropic's 402 type, listed for Fireworks' Messages route too */
   case 403:
     return "permission_error";
   case 404:

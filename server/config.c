@@ -464,9 +464,12 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   const cJSON *server = read_obj(c, root, "server");
   if (server) {
     size_t m = check_push(c, "server");
-    static const char *const f[] = {"max_body_bytes", "anthropic_overload_status", NULL};
+    static const char *const f[] = {"max_body_bytes", "max_accounts", "anthropic_overload_status",
+                                    NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
+    /* Each account costs about 1.5 KiB (docs/config.md): 10^7 is already ~15 GiB. */
+    cfg->max_accounts = (size_t)read_num(c, server, "max_accounts", 1, false, 1e7, true);
     cfg->anthropic_overload_status =
         (int)read_num(c, server, "anthropic_overload_status", 503, false, 529, true);
     if (cfg->anthropic_overload_status != 503 && cfg->anthropic_overload_status != 529) {

@@ -82,6 +82,7 @@ typedef struct fm_accounts_cfg {
 
 typedef struct fm_config {
   size_t max_body_bytes;
+  size_t max_accounts;           /* accounts held at once; idle ones are evicted past it */
   int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;

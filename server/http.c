@@ -340,6 +340,32 @@ const char *fm_req_header_in(fm_req *r, const char *name) {
   return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
 }
 
+const char *fm_req_query(fm_req *r, const char *name) {
+  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
+}
+
+typedef struct query_scan {
+  const char *const *known;
+  const char *unknown;
+} query_scan;
+
+static enum MHD_Result find_unknown_arg(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value) {
+  (void)kind;
+  (void)value;
+  query_scan *q = cls;
+  for (const char *const *k = q->known; *k; k++)
+    if (!strcmp(*k, key)) return MHD_YES;
+  q->unknown = key;
+  return MHD_NO;
+}
+
+const char *fm_req_query_unknown(fm_req *r, const char *const *known) {
+  query_scan q = {known, NULL};
+  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_unknown_arg, &q);
+  return q.unknown;
+}
+
 void fm_req_header(fm_req *r, const char *name, const char *fmt, ...) {
   fm_buf_puts(&r->hdrs, name);
   fm_buf_putc(&r->hdrs, '\0');
@@ -953,7 +979,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     fm_log(FM_LOG_ERROR, "out of memory building the fleet", NULL);
     return -1;
   }
-  fm_accounts_init(&s->accounts, &s->cfg.accounts, s->cfg.n_models);
+  fm_accounts_init(&s->accounts, &s->cfg.accounts, s->cfg.n_models, s->cfg.max_accounts);
   fm_faults_init(&s->faults, s->opt.seed);
   if (fm_metrics_init(&s->metrics, s->cfg.n_models, s->cfg.n_pools) != 0) {
     fm_log(FM_LOG_ERROR, "out of memory for metrics", NULL);

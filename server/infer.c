@@ -36,6 +36,8 @@ static void bill(fm_job *j) {
       u->shed++;
     else if (j->status == 429)
       u->limited++;
+    else if (j->status == 402)
+      u->over_budget++;
     return;
   }
   u->ok++;
@@ -63,6 +65,8 @@ static void job_close(fm_req *r) {
   if (!j) return;
   fm_fleet_release(&j->srv->fleet, &j->ticket);
   bill(j);
+  /* Last use of the account and its limiter: from here it may be evicted. */
+  if (j->p.account) fm_accounts_release(&j->srv->accounts, j->p.account);
   if (j->choices) {
     for (int i = 0; i < j->p.n; i++)
       fm_buf_free(&j->choices[i].text);
@@ -270,6 +274,27 @@ static void fleet_headers(fm_job *j, uint64_t now) {
   fm_req_header_int(r, "x-fleetmock-queue-ms", (long long)((now - j->arrived_us + 500) / 1000));
 }
 
+/* A spent budget: 402, as the real API answers when an account's spend limit
+ * is reached. Waiting does not help (the budget is monthly and fleetmock's
+ * spend never resets by itself), so it carries no Retry-After and says
+ * x-should-retry: false, which Stainless SDKs obey. */
+static void over_budget(fm_job *j) {
+  fm_server *s = j->srv;
+  fm_account *acc = j->p.account;
+  j->status = 402;
+  acc->limited_by[FM_LIMIT_BUDGET]++;
+  s->metrics.over_budget++;
+  fm_req_header_str(j->req, "x-should-retry", "false");
+  ratelimit_headers(j);
+  char msg[600];
+  snprintf(msg, sizeof(msg),
+           "spend limit reached: this account has spent $%.6f of its $%.6f monthly budget; "
+           "raise accounts.limits.budget_usd (or the key's own limits.budget_usd) in the config, "
+           "or POST /admin/reset to zero the spend; retrying will not help",
+           acc->spent_usd, acc->limits->budget_usd);
+  j->render->error(j->req, 402, "BUDGET_EXCEEDED", NULL, msg);
+}
+
 /* 429: say which limit, its value, and when to retry, in simulated and real time. */
 static void rate_limited(fm_job *j, fm_limit_verdict v) {
   fm_server *s = j->srv;
@@ -285,15 +310,6 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
   ratelimit_headers(j);
   char msg[600];
   const char *model = s->cfg.models[j->p.model].id;
-  if (v.hit == FM_LIMIT_BUDGET) {
-    snprintf(msg, sizeof(msg),
-             "budget exceeded: this account has spent $%.6f of its $%.6f monthly budget; raise "
-             "accounts.limits.budget_usd (or the key's own limits.budget_usd), or wait: "
-             "Retry-After is one simulated day",
-             acc->spent_usd, acc->limits->budget_usd);
-    j->render->error(j->req, 429, "BUDGET_EXCEEDED", NULL, msg);
-    return;
-  }
   static const char *const what[FM_LIMIT_N] = {"requests per minute", "prompt tokens per second",
                                                "uncached prompt tokens per second",
                                                "generated tokens per second"};
@@ -471,6 +487,9 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   r->ctx = j;
   r->on_close = job_close;
   r->on_peer_gone = job_peer_gone;
+  /* The job points at the account (and into its limiters) until job_close:
+   * held, it is never evicted under it. */
+  if (j->p.account) fm_accounts_hold(&s->accounts, j->p.account);
   if (j->p.account) fm_req_header_str(r, "x-fleetmock-key-id", j->p.account->key_id);
 
   stop_set(j);
@@ -511,11 +530,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   uint64_t now = j->arrived_us;
   j->limiter = fm_account_limiter(acc, j->p.model, s->cfg.n_models, now);
   if (acc->limits->budget_usd > 0 && acc->spent_usd >= acc->limits->budget_usd) {
-    fm_limit_verdict v = {.ok = false,
-                          .hit = FM_LIMIT_BUDGET,
-                          .limit = acc->limits->budget_usd,
-                          .retry_after_us = 86400000000ULL};
-    rate_limited(j, v);
+    over_budget(j);
     return;
   }
   if (j->limiter) {

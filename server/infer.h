@@ -17,7 +17,7 @@
 typedef struct fm_job fm_job;
 
 typedef struct fm_infer_params {
-  fm_account *account; /* who pays; accounts live as long as the server */
+  fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
   int model;           /* index into the config's models */
   int pool;
   fm_path path;        /* serving path, for billing and the echo */
@@ -87,7 +87,7 @@ struct fm_job {
   uint64_t next_due_us;
   uint64_t done_us;
   uint32_t completion_tokens;
-  int status;         /* what the client was answered: 200, 429, or 503 when shed */
+  int status;         /* what the client was answered: 200, 402, 429, or 503 when shed */
   fm_replica replica; /* picked on arrival; checked again at admission (it may have queued) */
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */

@@ -9,8 +9,8 @@
 
 static const char *const routes[FM_METRIC_ROUTES] = {"chat/completions", "completions", "messages",
                                                      "other"};
-static const int statuses[FM_METRIC_STATUSES - 1] = {200, 400, 401, 403, 404, 405, 408, 413,
-                                                     429, 499, 500, 502, 503, 504, 529};
+static const int statuses[FM_METRIC_STATUSES - 1] = {200, 400, 401, 402, 403, 404, 405, 408,
+                                                     413, 429, 499, 500, 502, 503, 504, 529};
 static const double bounds[FM_HIST_BUCKETS - 1] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60};
 static const char *const token_kinds[3] = {"prompt", "cached", "generated"};
 
@@ -45,6 +45,7 @@ void fm_metrics_reset(fm_metrics *m) {
   memset(m->requests, 0, req_index(m, FM_METRIC_ROUTES, -1, -1, 0) * sizeof(uint64_t));
   memset(m->sheds, 0, (m->n_pools * FM_TIER_N + 1) * sizeof(uint64_t));
   memset(m->limited, 0, sizeof(m->limited));
+  m->over_budget = 0;
   memset(m->tokens, 0, sizeof(m->tokens));
   memset(m->cost, 0, sizeof(m->cost));
   memset(m->ttft, 0, sizeof(m->ttft));
@@ -93,7 +94,8 @@ static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
   }
 }
 
-void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f, fm_buf *o) {
+void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f,
+                       const fm_accounts *a, fm_buf *o) {
   help(o, "fleetmock_requests_total", "counter",
        "Inference requests answered, by route, model, tier and status.");
   for (int r = 0; r < FM_METRIC_ROUTES; r++)
@@ -119,10 +121,20 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
                     f->pools[i].cfg.name, fm_tier_names[t],
                     (unsigned long long)m->sheds[i * FM_TIER_N + (size_t)t]);
 
-  help(o, "fleetmock_rate_limited_total", "counter", "429 answers by the limit that refused.");
-  for (int k = 0; k <= FM_LIMIT_N; k++)
+  help(o, "fleetmock_rate_limited_total", "counter", "429 answers by the rate limit that refused.");
+  for (int k = 0; k < FM_LIMIT_N; k++)
     fm_buf_printf(o, "fleetmock_rate_limited_total{limit=\"%s\"} %llu\n", fm_limit_names[k],
                   (unsigned long long)m->limited[k]);
+  help(o, "fleetmock_budget_exceeded_total", "counter",
+       "402 answers: an account had spent its budget_usd.");
+  fm_buf_printf(o, "fleetmock_budget_exceeded_total %llu\n", (unsigned long long)m->over_budget);
+
+  help(o, "fleetmock_accounts", "gauge",
+       "Accounts held in the table (bounded by server.max_accounts).");
+  fm_buf_printf(o, "fleetmock_accounts %zu\n", a->n);
+  help(o, "fleetmock_accounts_evicted_total", "counter",
+       "Idle accounts evicted to keep the table within server.max_accounts.");
+  fm_buf_printf(o, "fleetmock_accounts_evicted_total %llu\n", (unsigned long long)a->n_evicted);
 
   help(o, "fleetmock_in_flight", "gauge", "Requests holding a slot, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)

@@ -6,6 +6,7 @@
 #ifndef FM_METRICS_H
 #define FM_METRICS_H
 
+#include "accounts.h"
 #include "buf.h"
 #include "config.h"
 #include "ratelimit.h"
@@ -14,7 +15,7 @@
 #include <stdint.h>
 
 #define FM_METRIC_ROUTES 4 /* chat/completions, completions, messages, other */
-#define FM_METRIC_STATUSES 16
+#define FM_METRIC_STATUSES 17
 #define FM_HIST_BUCKETS 12
 
 typedef struct fm_histogram {
@@ -25,9 +26,10 @@ typedef struct fm_histogram {
 
 typedef struct fm_metrics {
   size_t n_models, n_pools;
-  uint64_t *requests; /* [route][model + 1][path + 1][status]; index 0 = none */
-  uint64_t *sheds;    /* [pool][tier] */
-  uint64_t limited[FM_LIMIT_N + 1];
+  uint64_t *requests;            /* [route][model + 1][path + 1][status]; index 0 = none */
+  uint64_t *sheds;               /* [pool][tier] */
+  uint64_t limited[FM_LIMIT_N];  /* 429s by the rate limit that refused */
+  uint64_t over_budget;          /* 402s: an account's spend limit was reached */
   uint64_t tokens[3][FM_PATH_N]; /* prompt, cached, generated */
   double cost[FM_PATH_N];
   fm_histogram ttft[FM_PATH_N], duration[FM_PATH_N];
@@ -50,6 +52,6 @@ void fm_metrics_observe(fm_histogram *h, double seconds);
 struct fm_fleet;
 /* Writes the Prometheus text exposition (format 0.0.4). */
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const struct fm_fleet *fleet,
-                       fm_buf *out);
+                       const fm_accounts *accounts, fm_buf *out);
 
 #endif

@@ -150,6 +150,10 @@ struct fm_req {
 
 /* Looks up a request header (case-insensitive); NULL when absent. */
 const char *fm_req_header_in(fm_req *r, const char *name);
+/* Looks up a query-string argument (decoded); NULL when absent or without a value. */
+const char *fm_req_query(fm_req *r, const char *name);
+/* The first query argument not named in known (NULL-terminated); NULL when none. */
+const char *fm_req_query_unknown(fm_req *r, const char *const *known);
 /* Adds a response header; the value is formatted. */
 void fm_req_header(fm_req *r, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));

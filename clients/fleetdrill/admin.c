@@ -153,12 +153,19 @@ int fd_admin_scenario(const char *root, const char *scenario, double *duration_s
 double fd_admin_cost(const char *root, char *err, size_t errlen) {
   cJSON *doc;
   if (fd_admin_call(root, "GET", "/admin/accounts", NULL, &doc, err, errlen) != 0) return -1;
-  double sum = 0;
-  const cJSON *acct;
-  cJSON_ArrayForEach(acct, cJSON_GetObjectItemCaseSensitive(doc, "accounts")) {
-    const cJSON *total = cJSON_GetObjectItemCaseSensitive(acct, "total");
-    const cJSON *c = cJSON_GetObjectItemCaseSensitive(total, "cost_usd");
-    if (cJSON_IsNumber(c)) sum += c->valuedouble;
+  /* The server's own sum over every account, evicted ones included: one
+   * page of accounts is not all of them once the table has evicted. */
+  const cJSON *totals = cJSON_GetObjectItemCaseSensitive(doc, "totals");
+  const cJSON *c = cJSON_GetObjectItemCaseSensitive(
+      cJSON_GetObjectItemCaseSensitive(totals, "total"), "cost_usd");
+  double sum = cJSON_IsNumber(c) ? c->valuedouble : 0;
+  if (!totals) { /* a server older than the bounded table lists every account */
+    const cJSON *acct;
+    cJSON_ArrayForEach(acct, cJSON_GetObjectItemCaseSensitive(doc, "accounts")) {
+      const cJSON *total = cJSON_GetObjectItemCaseSensitive(acct, "total");
+      c = cJSON_GetObjectItemCaseSensitive(total, "cost_usd");
+      if (cJSON_IsNumber(c)) sum += c->valuedouble;
+    }
   }
   cJSON_Delete(doc);
   return sum;

@@ -30,7 +30,7 @@ int fd_admin_reset(const char *root, char *err, size_t errlen);
 int fd_admin_scenario(const char *root, const char *scenario, double *duration_s, char *err,
                       size_t errlen);
 
-/* Total cost_usd over every account from GET /admin/accounts, or -1. */
+/* Total cost_usd over every account (GET /admin/accounts totals), or -1. */
 double fd_admin_cost(const char *root, char *err, size_t errlen);
 
 /* The utilisation of `pool` in a /admin/state document; with pool NULL or

@@ -1,12 +1,15 @@
 // Account rate limits (SPEC §3 "429", §5 "Rate limits"): each limit —
-// requests, prompt, uncached_prompt, generated, budget — hit on its own with
-// small limits and --timing instant. Every 429 names its limit, carries
+// requests, prompt, uncached_prompt, generated — hit on its own with small
+// limits and --timing instant. Every 429 names its limit, carries
 // Retry-After (whole real seconds, >= 1) consistent with retry-after-ms, and
 // a client that sleeps Retry-After succeeds where one that does not wait
 // keeps getting 429. Limits use start == ceiling so adaptation stays out.
+// A spent budget is not a rate limit: it answers 402, as the real API does,
+// with nothing that tells a client to retry.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, post, get, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
+import { scrape, sum, has } from '../lib/metrics.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
@@ -39,13 +42,8 @@ function assert429(res, limit) {
   const err = res.json && res.json.error;
   assert.ok(err, `429 body is an error object: ${res.text}`);
   assert.equal(err.type, 'rate_limit_error');
-  if (limit === 'budget') {
-    assert.equal(err.code, 'BUDGET_EXCEEDED');
-    assert.match(err.message, /budget/);
-  } else {
-    assert.equal(err.code, 'RATE_LIMITED');
-    assert.ok(err.message.includes(`(limit "${limit}")`), `message names limit "${limit}": ${err.message}`);
-  }
+  assert.equal(err.code, 'RATE_LIMITED');
+  assert.ok(err.message.includes(`(limit "${limit}")`), `message names limit "${limit}": ${err.message}`);
   const ra = res.headers.get('retry-after');
   const ms = res.headers.get('retry-after-ms');
   assert.match(ra ?? '', /^\d+$/, `Retry-After is whole seconds, got ${ra}`);
@@ -226,7 +224,30 @@ test('generated tokens per second: a 200-token answer on a 50/s limit puts the n
   });
 });
 
-test('budget: spending past budget_usd answers 429 BUDGET_EXCEEDED', async () => {
+/**
+ * Checks a spent-budget answer: 402 in the route's error shape, saying what
+ * to change, and nothing an SDK would retry on (Stainless SDKs retry 408,
+ * 409, 429, >= 500 and x-should-retry: true; never 402).
+ */
+function assert402(res, shape = 'openai') {
+  assert.equal(res.status, 402, `expected 402 for a spent budget, got ${res.status}: ${res.text}`);
+  if (shape === 'openai') {
+    const err = res.json && res.json.error;
+    assert.ok(err, `402 body is an error object: ${res.text}`);
+    assert.equal(err.type, 'insufficient_quota');
+    assert.equal(err.code, 'BUDGET_EXCEEDED');
+    assert.match(err.message, /budget_usd/, 'the message names the setting to raise');
+  } else {
+    assert.equal(res.json.type, 'error');
+    assert.equal(res.json.error.type, 'billing_error');
+    assert.match(res.json.error.message, /budget_usd/);
+  }
+  assert.equal(res.headers.get('retry-after'), null, 'no Retry-After on a 402');
+  assert.equal(res.headers.get('retry-after-ms'), null, 'no retry-after-ms on a 402');
+  assert.equal(res.headers.get('x-should-retry'), 'false');
+}
+
+test('budget: spending past budget_usd answers 402 BUDGET_EXCEEDED, with no retry advice', async () => {
   // Each request: 407 prompt tokens at $0.95/M + 5 output at $4/M = $0.00040665.
   const P = promptTokens(1600);
   assert.equal(P, 407);
@@ -239,22 +260,40 @@ test('budget: spending past budget_usd answers 429 BUDGET_EXCEEDED', async () =>
       assert.equal(r.status, 200, `request ${i}: ${r.text}`);
       keyId = r.headers.get('x-fleetmock-key-id');
     }
-    const tiers = await accountTiers(server, keyId);
+    let tiers = await accountTiers(server, keyId);
     assert.ok(Math.abs(tiers.standard.cost_usd - 3 * cost) < 1e-9, `cost ${tiers.standard.cost_usd} vs ${3 * cost}`);
 
     for (let i = 0; i < 3; i++) {
       const r = await chat(server, key, `over${i}`, { bytes: 1600 });
-      const { retryAfter } = assert429(r, 'budget');
-      assert.ok(retryAfter >= 1);
+      assert402(r);
       assert.ok(r.json.error.message.includes('0.0012'), `message gives the spend: ${r.json.error.message}`);
     }
     // The budget is the account's, not the model's.
     const other = await post(server, CHAT, {
       model: 'accounts/fireworks/models/glm-5p1', messages: [{ role: 'user', content: 'hi' }], max_tokens: 1,
     }, bearer(key));
-    assert429(other, 'budget');
+    assert402(other);
+    // The Anthropic route answers in its own shape.
+    const msg = await post(server, '/inference/v1/messages', {
+      model: KIMI, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }],
+    }, { 'x-api-key': key, Authorization: '' });
+    assert402(msg, 'anthropic');
     // Another account is unaffected.
     const fresh = await chat(server, 'acct-budget-2', 'b0', { bytes: 1600 });
     assert.equal(fresh.status, 200, fresh.text);
+
+    // Billed as 402s, not 429s: the account, its refusals by limit, and /metrics agree.
+    tiers = await accountTiers(server, keyId);
+    assert.equal(tiers.standard.status_402, 5);
+    assert.equal(tiers.standard.status_429, 0);
+    assert.equal(tiers.standard.status_200, 3);
+    assert.ok(Math.abs(tiers.standard.cost_usd - 3 * cost) < 1e-9, 'a 402 costs nothing');
+    const acc = (await get(server, `/admin/accounts/${keyId}`, {})).json;
+    assert.equal(acc.limited_by.budget, 5);
+    const m = await scrape(server);
+    assert.equal(sum(m, 'fleetmock_budget_exceeded_total'), 5);
+    assert.equal(sum(m, 'fleetmock_rate_limited_total'), 0, 'a 402 is not a 429');
+    assert.ok(!has(m, 'fleetmock_rate_limited_total', { limit: 'budget' }));
+    assert.equal(sum(m, 'fleetmock_requests_total', { status: '402' }), 5);
   });
 });

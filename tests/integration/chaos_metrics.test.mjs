@@ -136,6 +136,7 @@ test('after 200s, a shed, a 429 and a fault, /metrics passes promtool and counts
     fleetmock_pool_tenant_load: 'gauge', fleetmock_tokens_total: 'counter', fleetmock_cost_usd_total: 'counter',
     fleetmock_ttft_seconds: 'histogram', fleetmock_request_duration_seconds: 'histogram',
     fleetmock_faults_fired_total: 'counter', fleetmock_shed_probability: 'gauge', fleetmock_pool_slots: 'gauge',
+    fleetmock_budget_exceeded_total: 'counter', fleetmock_accounts: 'gauge', fleetmock_accounts_evicted_total: 'counter',
   };
   for (const [name, type] of Object.entries(families)) assert.equal(m.types[name], type, `# TYPE ${name}`);
 

@@ -42,7 +42,7 @@ const REQUESTS = [
   { messages: [{ role: 'user', content: 'streamed' }], max_tokens: 9, prompt: 9, stream: true },  // 8 B → 2
 ];
 
-const ZERO = { requests: 0, status_200: 0, status_429: 0, status_503: 0, prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, cost_usd: 0 };
+const ZERO = { requests: 0, status_200: 0, status_402: 0, status_429: 0, status_503: 0, prompt_tokens: 0, cached_tokens: 0, generated_tokens: 0, cost_usd: 0 };
 
 let server;
 

@@ -4,6 +4,7 @@
 // fleetmock's 503 does not by default. /admin/accounts counts the requests
 // that actually reached the server. --timing instant: a shed request is
 // answered 503 at once, so all the elapsed time is the SDK's own backoff.
+// A spent budget answers 402, which neither SDK retries.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
@@ -196,4 +197,50 @@ test('a streaming call is retried the same way before any byte is streamed', { s
   assert.deepEqual(seen, [503, 503]);
   const acc = await account(err.headers.get('x-fleetmock-key-id'));
   assert.equal(acc.tiers.standard.status_503, 2);
+});
+
+test('a spent budget (402) is never retried: one attempt, APIError 402, by either SDK', { skip: SKIP }, async () => {
+  // Its own server: one key whose budget the first request spends.
+  const fixed = { start: 1e9, ceiling: 1e9 };
+  const limits = { requests_per_min: fixed, prompt_tps: fixed, uncached_prompt_tps: fixed, generated_tps: fixed };
+  const srv = await startServer({
+    args: ['--timing', 'instant', '--seed', '17'],
+    config: { accounts: { limits, keys: { 'sdk-budget': { name: 'budget', limits: { budget_usd: 1e-9 } } } } },
+  });
+  try {
+    const seen = [];
+    const client = new OpenAI({
+      apiKey: 'sdk-budget', baseURL: `${srv.baseURL}/inference/v1`, maxRetries: 3, timeout: 20000,
+      fetch: async (url, init) => { const res = await fetch(url, init); seen.push(res.status); return res; },
+    });
+    await ask(client); // spends past the budget
+    const err = await ask(client).then(() => null, (e) => e);
+    assert.equal(err?.status, 402, `got ${err?.constructor?.name}: ${err?.message}`);
+    assert.equal(err.code, 'BUDGET_EXCEEDED');
+    assert.equal(err.type, 'insufficient_quota');
+    assert.match(err.message, /budget_usd/);
+    assert.deepEqual(seen, [200, 402], 'maxRetries 3, yet one attempt: the SDK does not retry a 402');
+
+    let Anthropic = null;
+    try { Anthropic = (await import('../conformance/node_modules/@anthropic-ai/sdk/index.mjs')).default; } catch { /* optional */ }
+    if (Anthropic) {
+      const aseen = [];
+      const an = new Anthropic({
+        apiKey: 'sdk-budget', baseURL: `${srv.baseURL}/inference`, maxRetries: 3, timeout: 20000,
+        fetch: async (url, init) => { const res = await fetch(url, init); aseen.push(res.status); return res; },
+      });
+      const aerr = await an.messages.create({ model: KIMI, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+        .then(() => null, (e) => e);
+      assert.equal(aerr?.status, 402, `got ${aerr?.constructor?.name}: ${aerr?.message}`);
+      assert.equal(aerr.error?.error?.type, 'billing_error');
+      assert.deepEqual(aseen, [402]);
+    }
+    const acc = (await (await fetch(`${srv.baseURL}/admin/accounts`)).json()).accounts.find((a) => a.name === 'budget');
+    assert.equal(acc.total.status_402, Anthropic ? 2 : 1);
+    assert.equal(acc.total.status_429, 0);
+  } finally {
+    await assertNoSlotsHeld(srv);
+    const res = await srv.stop();
+    assert.equal(res.code, 0, res.stderr);
+  }
 });

@@ -45,6 +45,7 @@ TEST(default_config_loads_seven_models_on_seven_pools) {
   CHECK_EQ_INT(cfg.n_models, 7);
   CHECK_EQ_INT(cfg.n_pools, 7);
   CHECK_EQ_INT(cfg.max_body_bytes, 4194304);
+  CHECK_EQ_INT(cfg.max_accounts, 50000);
   for (size_t i = 0; i < cfg.n_models; i++) {
     CHECK(cfg.models[i].pool >= 0 && (size_t)cfg.models[i].pool < cfg.n_pools);
     CHECK_STR(cfg.models[i].owned_by, "fireworks");
@@ -195,6 +196,22 @@ TEST(bad_value_is_reported_at_its_json_path) {
   CHECK_EQ_INT(cfg.n_pools, 0); /* a config with errors is left empty */
   CHECK_EQ_INT(cfg.n_models, 0);
   CHECK(cfg.pools == NULL);
+  done(&cfg, &errs);
+}
+
+TEST(max_accounts_is_read_and_a_bad_one_is_reported_at_its_path) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"max_accounts\": 5}}"), 0);
+  CHECK_EQ_INT(cfg.max_accounts, 5);
+  done(&cfg, &errs);
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"max_accounts\": 0}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "server.max_accounts: must be between 1 and 10000000");
+  done(&cfg, &errs);
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"max_accounts\": 2.5}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "server.max_accounts: must be a whole number");
   done(&cfg, &errs);
 }
 
