@@ -116,6 +116,7 @@ cat "$TMP/keyload.out"
 kill -0 "$FM_PID" 2>/dev/null || die "fleetmock died during the run: $(tail -n5 "$TMP/fm.log")"
 SECS=$(awk -v a="$T0" -v b="$T1" 'BEGIN {printf "%.0f", b - a}')
 OTHER=$(bench_foreign_pct "$TMP/snap.0" "$TMP/snap.1" "$SECS")
+echo "accounts: the run took $SECS s; other processes used ${OTHER}% of a core meanwhile (lib.sh)"
 ((OTHER <= ${OTHER_MAX:-10})) ||
   echo "WARNING: other processes used ${OTHER}% of a core during the run; rerun on an idle machine"
 

@@ -12,13 +12,13 @@
  *
  * Keys are "lk-<index>-<hash>": the index makes every key distinct, the hash
  * (of the index and --seed) makes them look like real, unrelated keys to the
- * server's hash table. Answers are parsed only as far as the status line and
- * Content-Length (fleetmock sends it on every non-streaming answer); a body
- * without one, or a connection that ends mid-answer, counts as an error and
- * the connection is opened again. --body may be given up to KL_BODIES times:
- * request i sends body i mod their number, and the 200s are also counted per
- * body, so a run that mixes tiers can be checked tier by tier. Everything
- * runs on one libuv loop.
+ * server's hash table. --keys K reuses K keys in turn instead (K = 1: one
+ * account for the whole run, to measure the request path without churn). Answers are parsed only as
+ * far as the status line and Content-Length (fleetmock sends it on every non-streaming answer); a
+ * body without one, or a connection that ends mid-answer, counts as an error and the connection is
+ * opened again. --body may be given up to KL_BODIES times: request i sends body i mod their number,
+ * and the 200s are also counted per body, so a run that mixes tiers can be checked tier by tier.
+ * Everything runs on one libuv loop.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -56,7 +56,7 @@ static struct {
   const char *body[KL_BODIES];
   int n_bodies;
   int port, conns;
-  uint64_t requests, seed;
+  uint64_t requests, seed, keys; /* keys 0: one per request */
   double timeout_s;
   struct sockaddr_storage addr;
   uv_loop_t *loop;
@@ -193,7 +193,7 @@ static void kl_written(uv_write_t *w, int status) {
 }
 
 static void kl_send(kl_conn *c) {
-  uint64_t i = kl.sent++;
+  uint64_t i = kl.sent++, k = kl.keys ? i % kl.keys : i;
   c->body = (int)(i % (uint64_t)kl.n_bodies);
   const char *body = kl.body[c->body];
   size_t blen = strlen(body);
@@ -202,7 +202,7 @@ static void kl_send(kl_conn *c) {
                "POST %s HTTP/1.1\r\nHost: %s:%d\r\nAuthorization: Bearer lk-%" PRIu64 "-%016" PRIx64
                "\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n"
                "%s",
-               kl.path, kl.host, kl.port, i, kl_mix(i ^ kl.seed), blen, body);
+               kl.path, kl.host, kl.port, k, kl_mix(k ^ kl.seed), blen, body);
   c->busy = true;
   uv_buf_t b = uv_buf_init(c->req, (unsigned)n);
   c->write.data = c;
@@ -244,7 +244,7 @@ static void kl_tick(uv_timer_t *t) {
 static void kl_usage(void) {
   fprintf(stderr, "usage: keyload --port N [--host 127.0.0.1] [--requests 2000000] [--conns 64]\n"
                   "               [--path /inference/v1/chat/completions] [--body JSON]...\n"
-                  "               [--seed 1] [--timeout-s 600]\n");
+                  "               [--seed 1] [--keys K] [--timeout-s 600]\n");
 }
 
 int main(int argc, char **argv) {
@@ -258,9 +258,9 @@ int main(int argc, char **argv) {
   kl.seed = 1;
   kl.timeout_s = 600;
   static const struct option opts[] = {
-      {"host", 1, 0, 'h'}, {"port", 1, 0, 'p'},      {"path", 1, 0, 'P'},
-      {"body", 1, 0, 'b'}, {"requests", 1, 0, 'n'},  {"conns", 1, 0, 'c'},
-      {"seed", 1, 0, 's'}, {"timeout-s", 1, 0, 't'}, {0, 0, 0, 0}};
+      {"host", 1, 0, 'h'},      {"port", 1, 0, 'p'},  {"path", 1, 0, 'P'}, {"body", 1, 0, 'b'},
+      {"requests", 1, 0, 'n'},  {"conns", 1, 0, 'c'}, {"seed", 1, 0, 's'}, {"keys", 1, 0, 'k'},
+      {"timeout-s", 1, 0, 't'}, {0, 0, 0, 0}};
   int o;
   while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
     switch (o) {
@@ -292,6 +292,9 @@ int main(int argc, char **argv) {
       break;
     case 's':
       kl.seed = strtoull(optarg, NULL, 10);
+      break;
+    case 'k':
+      kl.keys = strtoull(optarg, NULL, 10);
       break;
     case 't':
       kl.timeout_s = atof(optarg);

@@ -5,7 +5,9 @@
  * same slot and both lookups are O(1). Deletion shifts the rest of the
  * cluster back (Knuth's algorithm R) instead of leaving tombstones: under the
  * churn of millions of one-off keys, tombstones would fill the table and
- * every miss would probe to the end. */
+ * every miss would probe to the end. The key id bits sit in an array beside
+ * the pointers, so a probe compares them without touching the account, and
+ * listing a page reads one dense array instead of every account. */
 #include "accounts.h"
 
 #include "rng.h"
@@ -85,6 +87,7 @@ void fm_accounts_reset(fm_accounts *a, uint64_t now_us) {
     for (size_t m = 0; m < acc->n_limiters; m++)
       fm_limiter_init(&acc->limiters[m], acc->limits, now_us);
   }
+  memset(&a->all, 0, sizeof(a->all));
   memset(&a->evicted, 0, sizeof(a->evicted));
   a->n_evicted = 0;
 }
@@ -99,6 +102,7 @@ void fm_accounts_free(fm_accounts *a) {
   for (size_t i = 0; i < a->cap; i++)
     if (a->slots[i]) account_free(a->slots[i]);
   free(a->slots);
+  free(a->bits);
   memset(a, 0, sizeof(*a));
 }
 
@@ -146,7 +150,7 @@ void fm_accounts_release(fm_accounts *a, fm_account *acc) {
 /* The slot holding acc, or the empty slot where a key with these bits would go. */
 static size_t slot_of_key(const fm_accounts *a, const char *key, uint64_t bits) {
   size_t mask = a->cap - 1, i = (size_t)bits & mask;
-  while (a->slots[i] && !(a->slots[i]->id_bits == bits && fm_same_secret(a->slots[i]->key, key)))
+  while (a->slots[i] && !(a->bits[i] == bits && fm_same_secret(a->slots[i]->key, key)))
     i = (i + 1) & mask;
   return i;
 }
@@ -163,34 +167,40 @@ static size_t slot_of_account(const fm_accounts *a, const fm_account *acc) {
 static void table_remove(fm_accounts *a, size_t i) {
   size_t mask = a->cap - 1;
   for (size_t j = (i + 1) & mask; a->slots[j]; j = (j + 1) & mask) {
-    size_t home = (size_t)a->slots[j]->id_bits & mask;
+    size_t home = (size_t)a->bits[j] & mask;
     if (((j - home) & mask) >= ((j - i) & mask)) {
       a->slots[i] = a->slots[j];
+      a->bits[i] = a->bits[j];
       i = j;
     }
   }
   a->slots[i] = NULL;
+  a->bits[i] = 0;
   a->n--;
 }
 
 static int grow(fm_accounts *a) {
   size_t cap = a->cap ? a->cap * 2 : 64;
-  fm_account **old = a->slots;
-  size_t old_cap = a->cap;
-  a->slots = calloc(cap, sizeof(*a->slots));
-  if (!a->slots) {
-    a->slots = old;
+  fm_account **slots = calloc(cap, sizeof(*slots));
+  uint64_t *bits = calloc(cap, sizeof(*bits));
+  if (!slots || !bits) {
+    free(slots);
+    free(bits);
     return -1;
   }
-  a->cap = cap;
-  for (size_t i = 0; i < old_cap; i++) {
-    if (!old[i]) continue;
-    size_t j = (size_t)old[i]->id_bits & (cap - 1);
-    while (a->slots[j])
+  for (size_t i = 0; i < a->cap; i++) {
+    if (!a->slots[i]) continue;
+    size_t j = (size_t)a->bits[i] & (cap - 1);
+    while (slots[j])
       j = (j + 1) & (cap - 1);
-    a->slots[j] = old[i];
+    slots[j] = a->slots[i];
+    bits[j] = a->bits[i];
   }
-  free(old);
+  free(a->slots);
+  free(a->bits);
+  a->slots = slots;
+  a->bits = bits;
+  a->cap = cap;
   return 0;
 }
 
@@ -259,6 +269,7 @@ fm_account *fm_accounts_get(fm_accounts *a, const char *key) {
   acc->name = k ? k->name : "";
   acc->limits = k ? &k->limits : &a->cfg->limits;
   a->slots[i] = acc;
+  a->bits[i] = bits;
   a->n++;
   if (!acc->named) lru_push_head(a, acc);
   return acc;
@@ -269,7 +280,7 @@ fm_account *fm_accounts_by_id(const fm_accounts *a, const char *key_id) {
   if (!a->cap || !fm_key_id_parse(key_id, &bits)) return NULL;
   size_t mask = a->cap - 1;
   for (size_t i = (size_t)bits & mask; a->slots[i]; i = (i + 1) & mask)
-    if (a->slots[i]->id_bits == bits) return a->slots[i];
+    if (a->bits[i] == bits) return a->slots[i];
   return NULL;
 }
 
@@ -302,14 +313,13 @@ size_t fm_accounts_page(const fm_accounts *a, const uint64_t *after, size_t limi
                         bool *more) {
   size_t n = 0, matched = 0;
   for (size_t i = 0; i < a->cap; i++) {
-    fm_account *acc = a->slots[i];
-    if (!acc || (after && acc->id_bits <= *after)) continue;
+    if (!a->slots[i] || (after && a->bits[i] <= *after)) continue;
     matched++;
     if (n < limit) {
-      out[n] = acc;
+      out[n] = a->slots[i];
       heap_up(out, n++);
-    } else if (limit && acc->id_bits < out[0]->id_bits) {
-      out[0] = acc;
+    } else if (limit && a->bits[i] < out[0]->id_bits) {
+      out[0] = a->slots[i];
       heap_down(out, n, 0);
     }
   }
@@ -323,10 +333,56 @@ size_t fm_accounts_page(const fm_accounts *a, const uint64_t *after, size_t limi
   return n;
 }
 
-void fm_accounts_totals(const fm_accounts *a, fm_tally *out) {
-  *out = a->evicted;
-  for (size_t i = 0; i < a->cap; i++)
-    if (a->slots[i]) fm_tally_add(out, a->slots[i]);
+/* ---- usage ---------------------------------------------------------------- */
+
+static void usage_add(fm_usage *u, int status, uint64_t prompt, uint64_t cached, uint64_t generated,
+                      double cost) {
+  u->requests++;
+  switch (status) {
+  case 200:
+    u->ok++;
+    u->prompt_tokens += prompt;
+    u->cached_tokens += cached;
+    u->generated_tokens += generated;
+    u->cost_usd += cost;
+    break;
+  case 402:
+    u->over_budget++;
+    break;
+  case 429:
+    u->limited++;
+    break;
+  case 503:
+  case 529:
+    u->shed++;
+    break;
+  default: /* an injected fault's status: counted as a request only */
+    break;
+  }
+}
+
+void fm_accounts_bill(fm_accounts *a, fm_account *acc, fm_path path, int status,
+                      uint64_t prompt_tokens, uint64_t cached_tokens, uint64_t generated_tokens,
+                      double cost_usd) {
+  usage_add(&acc->by_path[path], status, prompt_tokens, cached_tokens, generated_tokens, cost_usd);
+  usage_add(&a->all.by_path[path], status, prompt_tokens, cached_tokens, generated_tokens,
+            cost_usd);
+  if (status != 200) return;
+  acc->spent_usd += cost_usd;
+  a->all.spent_usd += cost_usd;
+}
+
+void fm_accounts_refused(fm_accounts *a, fm_account *acc, fm_limit_kind kind) {
+  acc->limited_by[kind]++;
+  a->all.limited_by[kind]++;
+}
+
+void fm_accounts_cache_lookup(fm_accounts *a, fm_account *acc, bool hit) {
+  acc->cache_lookups++;
+  a->all.cache_lookups++;
+  if (!hit) return;
+  acc->cache_hits++;
+  a->all.cache_hits++;
 }
 
 double fm_cost_usd(const fm_price *price, uint64_t prompt_tokens, uint64_t cached_tokens,

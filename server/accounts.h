@@ -8,8 +8,12 @@
  * The table is bounded (server.max_accounts), because a load test that sends
  * a fresh key per user would otherwise grow it without end. When it is full,
  * a new key takes the place of the least recently used idle account that the
- * config does not name; that account's totals are folded into `evicted`
- * first, so every sum over accounts stays exact. An account is idle when no
+ * config does not name. Usage is recorded through fm_accounts_bill and its
+ * siblings, which add it to the account and to `all`, the running totals
+ * of every account since the last reset: sums over accounts stay exact
+ * after eviction and cost nothing to read. An evicted account's own totals
+ * are folded into `evicted`, so what the listed accounts no longer show is
+ * known too (all = evicted + the accounts held). An account is idle when no
  * request in flight points at it (fm_accounts_hold / fm_accounts_release):
  * requests keep pointers to the account and into its limiters, so one in use
  * is never freed. When every account is named or in use, the new key is
@@ -57,7 +61,7 @@ typedef struct fm_account {
   fm_usage by_path[FM_PATH_N];
 } fm_account;
 
-/* What a set of accounts used, summed: the evicted ones, or all of them. */
+/* What a set of accounts used, summed: all of them, or the evicted ones. */
 typedef struct fm_tally {
   fm_usage by_path[FM_PATH_N];
   uint64_t limited_by[FM_LIMIT_N + 1];
@@ -73,11 +77,13 @@ typedef struct fm_tally {
  * no allocation and eviction pops the tail. */
 typedef struct fm_accounts {
   fm_account **slots;
-  size_t cap; /* a power of two; the table grows until n reaches max */
+  uint64_t *bits; /* slots[i]->id_bits, beside it: probes and listing scan this array */
+  size_t cap;     /* a power of two; the table grows until n reaches max */
   size_t n;
   size_t max;
   fm_account *lru_head, *lru_tail; /* idle unnamed accounts, most recent first */
-  fm_tally evicted;                /* the totals of every account evicted since the last reset */
+  fm_tally all;                    /* every account's usage since the last reset */
+  fm_tally evicted;                /* the part of `all` that evicted accounts had */
   uint64_t n_evicted;
   const fm_accounts_cfg *cfg;
   size_t n_models;
@@ -102,10 +108,19 @@ void fm_accounts_release(fm_accounts *a, fm_account *acc);
  * recently used first, until at most max - room are held or none is left to
  * evict. Each one's totals go into a->evicted. Returns how many went. */
 size_t fm_accounts_trim(fm_accounts *a, size_t room);
+/* Records one answered request on the account and in the totals: 200s with
+ * their tokens and cost (added to spent_usd), 402, 429, and 503/529 counted. */
+void fm_accounts_bill(fm_accounts *a, fm_account *acc, fm_path path, int status,
+                      uint64_t prompt_tokens, uint64_t cached_tokens, uint64_t generated_tokens,
+                      double cost_usd);
+/* Records a refusal by a limit (429, or 402 for FM_LIMIT_BUDGET). */
+void fm_accounts_refused(fm_accounts *a, fm_account *acc, fm_limit_kind kind);
+/* Records a prompt-cache lookup, and whether it found cached tokens. */
+void fm_accounts_cache_lookup(fm_accounts *a, fm_account *acc, bool hit);
 /* The account's limiter for a model, brought up to now. NULL only on OOM. */
 fm_limiter *fm_account_limiter(fm_account *acc, int model, size_t n_models, uint64_t now_us);
-/* Zeroes usage, refusal counts and spend, and the evicted totals; limits go
- * back to their start values. Accounts stay (requests in flight point at them). */
+/* Zeroes usage, refusal counts and spend, and the totals; limits go back to
+ * their start values. Accounts stay (requests in flight point at them). */
 void fm_accounts_reset(fm_accounts *a, uint64_t now_us);
 /* Finds an account by its key id; NULL when none (or the id is malformed). */
 fm_account *fm_accounts_by_id(const fm_accounts *a, const char *key_id);
@@ -113,13 +128,12 @@ fm_account *fm_accounts_by_id(const fm_accounts *a, const char *key_id);
 bool fm_key_id_parse(const char *key_id, uint64_t *bits);
 /* Up to limit accounts whose key id bits are above *after (after NULL: from
  * the start), in key id order, into out. *more tells whether accounts past
- * them remain. O(n log limit); returns how many were written. */
+ * them remain. One pass over `bits`, O(cap + n log limit); returns how many
+ * were written. */
 size_t fm_accounts_page(const fm_accounts *a, const uint64_t *after, size_t limit, fm_account **out,
                         bool *more);
 /* Adds what one account used into a tally. */
 void fm_tally_add(fm_tally *t, const fm_account *acc);
-/* Everything every account used since the last reset: held plus evicted. */
-void fm_accounts_totals(const fm_accounts *a, fm_tally *out);
 /* Compares two secrets in time independent of where they differ. */
 bool fm_same_secret(const char *a, const char *b);
 /* Writes the key id of a key into out (16 bytes). */

@@ -241,13 +241,15 @@ static cJSON *account_json(fm_server *s, fm_account *a) {
 /* Every account since the last reset, evicted ones included: the sums a
  * page of accounts cannot give once the table has evicted. */
 static cJSON *totals_json(const fm_accounts *a) {
-  fm_tally t;
-  fm_accounts_totals(a, &t);
+  const fm_tally *t = &a->all;
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "accounts", (double)a->n);
   cJSON_AddNumberToObject(o, "accounts_evicted", (double)a->n_evicted);
   cJSON_AddNumberToObject(o, "max_accounts", (double)a->max);
-  use_json(o, t.by_path, t.limited_by, t.spent_usd, t.cache_lookups, t.cache_hits);
+  use_json(o, t->by_path, t->limited_by, t->spent_usd, t->cache_lookups, t->cache_hits);
+  cJSON *ev = cJSON_AddObjectToObject(o, "evicted"); /* the part evicted accounts had */
+  use_json(ev, a->evicted.by_path, a->evicted.limited_by, a->evicted.spent_usd,
+           a->evicted.cache_lookups, a->evicted.cache_hits);
   return o;
 }
 

@@ -29,28 +29,17 @@ static void bill(fm_job *j) {
   if (!j->p.account || !j->status) return;
   fm_metrics *m = &j->srv->metrics;
   fm_metrics_request(m, j->p.route, j->p.model, (int)j->p.path, j->status);
-  fm_usage *u = &j->p.account->by_path[j->p.path];
-  u->requests++;
   if (j->status != 200) {
-    if (j->status == 503 || j->status == 529)
-      u->shed++;
-    else if (j->status == 429)
-      u->limited++;
-    else if (j->status == 402)
-      u->over_budget++;
+    fm_accounts_bill(&j->srv->accounts, j->p.account, j->p.path, j->status, 0, 0, 0, 0);
     return;
   }
-  u->ok++;
   uint64_t generated = 0;
   for (int i = 0; i < j->p.n; i++)
     generated += j->choices[i].gen.produced;
-  u->prompt_tokens += j->p.prompt_tokens;
-  u->cached_tokens += j->p.cached_tokens;
-  u->generated_tokens += generated;
   const fm_price *price = &j->srv->cfg.models[j->p.model].prices[j->p.path];
   double cost = fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
-  u->cost_usd += cost;
-  j->p.account->spent_usd += cost;
+  fm_accounts_bill(&j->srv->accounts, j->p.account, j->p.path, 200, j->p.prompt_tokens,
+                   j->p.cached_tokens, generated, cost);
   m->tokens[0][j->p.path] += j->p.prompt_tokens;
   m->tokens[1][j->p.path] += j->p.cached_tokens;
   m->tokens[2][j->p.path] += generated;
@@ -282,7 +271,7 @@ static void over_budget(fm_job *j) {
   fm_server *s = j->srv;
   fm_account *acc = j->p.account;
   j->status = 402;
-  acc->limited_by[FM_LIMIT_BUDGET]++;
+  fm_accounts_refused(&s->accounts, acc, FM_LIMIT_BUDGET);
   s->metrics.over_budget++;
   fm_req_header_str(j->req, "x-should-retry", "false");
   ratelimit_headers(j);
@@ -300,7 +289,7 @@ static void rate_limited(fm_job *j, fm_limit_verdict v) {
   fm_server *s = j->srv;
   fm_account *acc = j->p.account;
   j->status = 429;
-  acc->limited_by[v.hit]++;
+  fm_accounts_refused(&s->accounts, acc, v.hit);
   s->metrics.limited[v.hit]++;
   double real_s = (double)v.retry_after_us / 1e6 / s->opt.time_scale;
   long retry_s = (long)ceil(real_s);
@@ -523,8 +512,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
       (uint64_t)fm_cache_lookup(&pool->caches[j->replica.index], &j->p.prefix, j->cache_salt) *
       FM_CACHE_BLOCK_TOKENS;
   j->p.cached_tokens = (uint32_t)(cached < j->p.prompt_tokens ? cached : j->p.prompt_tokens);
-  acc->cache_lookups++;
-  if (j->p.cached_tokens) acc->cache_hits++;
+  fm_accounts_cache_lookup(&s->accounts, acc, j->p.cached_tokens > 0);
 
   /* Account limits come before the fleet: a 429 never takes a slot. */
   uint64_t now = j->arrived_us;

@@ -73,6 +73,9 @@ test('20 keys on a table of 5: 15 evicted, the 5 most recent listed, every total
     assert.equal(totals.tiers.priority.requests, 10);
     assert.equal(totals.total.generated_tokens, generated);
     assert.equal(totals.cache.lookups, 20);
+    assert.equal(totals.evicted.total.requests, 15, 'the part the evicted accounts had');
+    const listedRequests = list.json.accounts.reduce((n, a) => n + a.total.requests, 0);
+    assert.equal(totals.evicted.total.requests + listedRequests, totals.total.requests);
 
     const m = await scrape(server);
     assert.equal(sum(m, 'fleetmock_accounts_evicted_total'), 15);

@@ -142,67 +142,76 @@ TEST(trim_evicts_only_idle_unnamed_accounts_oldest_first) {
   fm_accounts_free(&a);
 }
 
-static void spend(fm_account *acc, int path, uint64_t n) {
-  fm_usage *u = &acc->by_path[path];
-  u->requests += n;
-  u->ok += n;
-  u->limited += 1;
-  u->over_budget += 2;
-  u->shed += 3;
-  u->prompt_tokens += 10 * n;
-  u->cached_tokens += 4 * n;
-  u->generated_tokens += 7 * n;
-  u->cost_usd += 0.25 * (double)n; /* exact in binary: sums compare equal */
-  acc->spent_usd += 0.25 * (double)n;
-  acc->limited_by[FM_LIMIT_PROMPT] += 1;
-  acc->limited_by[FM_LIMIT_BUDGET] += 2;
-  acc->cache_lookups += n;
-  acc->cache_hits += 1;
+/* Account i makes i + 1 requests of 200 (10 prompt, 4 cached, 7 generated
+ * tokens, $0.25 each: exact in binary, so sums compare equal) plus one 429,
+ * two 402s and three 503s, and one cache lookup per 200, one of them a hit. */
+static void spend(fm_accounts *a, fm_account *acc, fm_path path, uint64_t n) {
+  for (uint64_t k = 0; k < n; k++) {
+    fm_accounts_bill(a, acc, path, 200, 10, 4, 7, 0.25);
+    fm_accounts_cache_lookup(a, acc, k == 0);
+  }
+  fm_accounts_bill(a, acc, path, 429, 0, 0, 0, 0);
+  fm_accounts_refused(a, acc, FM_LIMIT_PROMPT);
+  for (int k = 0; k < 2; k++) {
+    fm_accounts_bill(a, acc, path, 402, 0, 0, 0, 0);
+    fm_accounts_refused(a, acc, FM_LIMIT_BUDGET);
+  }
+  for (int k = 0; k < 3; k++)
+    fm_accounts_bill(a, acc, path, 503, 0, 0, 0, 0);
 }
 
-TEST(evicted_totals_fold_into_the_aggregate_exactly) {
+static uint64_t requests_of(const fm_usage by_path[FM_PATH_N]) {
+  uint64_t n = 0;
+  for (int p = 0; p < FM_PATH_N; p++)
+    n += by_path[p].requests;
+  return n;
+}
+
+TEST(totals_stay_exact_after_eviction_and_the_evicted_part_is_folded) {
   fm_accounts_cfg cfg = no_keys();
   fm_accounts a;
   fm_accounts_init(&a, &cfg, 2, 4);
-  uint64_t requests = 0;
+  uint64_t ok = 0;
   for (int i = 0; i < 40; i++) {
     fm_account *acc = fm_accounts_get(&a, key(i));
     REQUIRE(acc);
-    spend(acc, i % FM_PATH_N, (uint64_t)i + 1);
-    requests += (uint64_t)i + 1;
+    spend(&a, acc, (fm_path)(i % FM_PATH_N), (uint64_t)i + 1);
+    CHECK(acc->spent_usd == 0.25 * (double)(i + 1));
+    ok += (uint64_t)i + 1;
   }
   CHECK_EQ_U64(a.n_evicted, 36);
-  /* The evicted: accounts 0..35, each i + 1 requests. */
-  uint64_t evicted = 0;
-  for (int p = 0; p < FM_PATH_N; p++)
-    evicted += a.evicted.by_path[p].requests;
-  CHECK_EQ_U64(evicted, 36 * 37 / 2);
-  fm_tally t;
-  fm_accounts_totals(&a, &t);
-  uint64_t all = 0, ok = 0, gen = 0, lookups = 0;
+  /* All 40 accounts, evicted or not. */
+  const fm_tally *t = &a.all;
+  uint64_t got_ok = 0, gen = 0;
   double cost = 0;
   for (int p = 0; p < FM_PATH_N; p++) {
-    all += t.by_path[p].requests;
-    ok += t.by_path[p].ok;
-    gen += t.by_path[p].generated_tokens;
-    cost += t.by_path[p].cost_usd;
-    CHECK_EQ_U64(t.by_path[p].limited, 10); /* 40 accounts, 10 per tier */
-    CHECK_EQ_U64(t.by_path[p].over_budget, 20);
-    CHECK_EQ_U64(t.by_path[p].shed, 30);
+    got_ok += t->by_path[p].ok;
+    gen += t->by_path[p].generated_tokens;
+    cost += t->by_path[p].cost_usd;
+    CHECK_EQ_U64(t->by_path[p].limited, 10); /* 40 accounts, 10 per tier */
+    CHECK_EQ_U64(t->by_path[p].over_budget, 20);
+    CHECK_EQ_U64(t->by_path[p].shed, 30);
   }
-  lookups = t.cache_lookups;
-  CHECK_EQ_U64(all, requests);
-  CHECK_EQ_U64(ok, requests);
-  CHECK_EQ_U64(gen, 7 * requests);
-  CHECK_EQ_U64(lookups, requests);
-  CHECK_EQ_U64(t.cache_hits, 40);
-  CHECK_EQ_U64(t.limited_by[FM_LIMIT_PROMPT], 40);
-  CHECK_EQ_U64(t.limited_by[FM_LIMIT_BUDGET], 80);
-  CHECK(cost == 0.25 * (double)requests);
-  CHECK(t.spent_usd == 0.25 * (double)requests);
+  CHECK_EQ_U64(requests_of(t->by_path), ok + 40 * 6);
+  CHECK_EQ_U64(got_ok, ok);
+  CHECK_EQ_U64(gen, 7 * ok);
+  CHECK_EQ_U64(t->cache_lookups, ok);
+  CHECK_EQ_U64(t->cache_hits, 40);
+  CHECK_EQ_U64(t->limited_by[FM_LIMIT_PROMPT], 40);
+  CHECK_EQ_U64(t->limited_by[FM_LIMIT_BUDGET], 80);
+  CHECK(cost == 0.25 * (double)ok);
+  CHECK(t->spent_usd == 0.25 * (double)ok);
+  /* The evicted part: accounts 0..35, i + 1 200s and 6 refusals each. */
+  CHECK_EQ_U64(requests_of(a.evicted.by_path), 36 * 37 / 2 + 36 * 6);
+  CHECK(a.evicted.spent_usd == 0.25 * (36 * 37 / 2));
+  /* And all = evicted + the accounts held, field by field. */
+  fm_tally sum = a.evicted;
+  for (size_t i = 0; i < a.cap; i++)
+    if (a.slots[i]) fm_tally_add(&sum, a.slots[i]);
+  CHECK(memcmp(&sum, &a.all, sizeof(sum)) == 0);
   fm_accounts_reset(&a, 0);
-  fm_accounts_totals(&a, &t);
-  CHECK_EQ_U64(t.by_path[0].requests, 0);
+  CHECK_EQ_U64(requests_of(a.all.by_path), 0);
+  CHECK_EQ_U64(requests_of(a.evicted.by_path), 0);
   CHECK_EQ_U64(a.n_evicted, 0);
   fm_accounts_free(&a);
 }
