@@ -13,16 +13,6 @@
 /* Stop filling a stream buffer past this size and let MHD send it first. */
 #define FILL_HIGH_WATER (64 * 1024)
 
-void fm_infer_params_free(fm_infer_params *p) {
-  free(p->model_name);
-  free(p->affinity);
-  free(p->isolation);
-  fm_prefix_free(&p->prefix);
-  for (int i = 0; i < p->n_stop; i++)
-    free(p->stop[i]);
-  memset(p, 0, sizeof(*p));
-}
-
 /* Adds the request to its account's totals for the path it was served on.
  * A stream cut short is billed for the tokens it produced. */
 static void bill(fm_job *j) {
@@ -332,15 +322,14 @@ static bool apply_fault(fm_job *j) {
   fm_req *r = j->req;
   fm_server *s = j->srv;
   fm_fault_action a;
-  const char *h = fm_req_header_in(r, "x-fleetmock-fault");
-  if (h && *h) {
-    if (!fm_fault_parse_header(h, &a)) {
-      j->render->error(
-          r, 400, "INVALID_ARGUMENT", NULL,
-          "x-fleetmock-fault: must be an error status 400-599 such as 503, or error@N, "
-          "disconnect@N or stall@N (N tokens before the fault)");
-      return true;
-    }
+  if (j->p.fault_kind == FM_HEADER_FAULT_BAD) {
+    j->render->error(r, 400, "INVALID_ARGUMENT", NULL,
+                     "x-fleetmock-fault: must be an error status 400-599 such as 503, or error@N, "
+                     "disconnect@N or stall@N (N tokens before the fault)");
+    return true;
+  }
+  if (j->p.fault_kind == FM_HEADER_FAULT_SET) {
+    a = j->p.header_fault;
   } else {
     const fm_fault *f = fm_faults_fire(&s->faults, s->cfg.models[j->p.model].id, j->p.path,
                                        j->p.account->key, j->p.route);
