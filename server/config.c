@@ -5,6 +5,8 @@
  * config wants the whole list in one go. */
 #include "config.h"
 
+#include "jsonscan.h"
+
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -596,6 +598,20 @@ static void parse_error(fm_config_errors *errs, const char *label, const char *t
             col);
 }
 
+/* cJSON ends a string at an embedded NUL ("\u0000"), so a pool, model or
+ * key name would be read cut short and the config would mean something it
+ * does not say. Reports the first such string by its path; API keys are
+ * named by position, as everywhere in config errors. */
+static bool has_nul(fm_config_errors *errs, const char *text) {
+  fm_json_scan sc;
+  size_t n = strlen(text);
+  if (fm_json_prescan(text, n, false, 0, &sc) != FM_JSON_NUL) return false;
+  char path[256];
+  fm_json_path_at(text, n, sc.offset, "accounts.keys", path, sizeof(path));
+  fm_config_errors_add(errs, "%s: must not contain a NUL character (\\u0000); remove it", path);
+  return true;
+}
+
 int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
                         fm_config_errors *errs) {
   memset(cfg, 0, sizeof(*cfg));
@@ -608,6 +624,11 @@ int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
     cJSON *p = cJSON_Parse(patch);
     if (!p) {
       parse_error(errs, label, patch);
+      cJSON_Delete(root);
+      return -1;
+    }
+    if (has_nul(errs, patch)) {
+      cJSON_Delete(p);
       cJSON_Delete(root);
       return -1;
     }

@@ -63,15 +63,18 @@ fm_json_issue fm_json_prescan(const char *p, size_t n, bool utf8, int max_depth,
     if (in_str) {
       if (esc) {
         esc = false;
+        if (c == 'u' && n - i > 4 && memcmp(s + i + 1, "0000", 4) == 0 && depth > 0)
+          return found(out, FM_JSON_NUL, str_at, 0);
       } else if (c == '\\') {
         esc = true;
       } else if (c == '"') {
         in_str = false;
+      } else if (c == 0 && depth > 0) { /* not JSON, but cJSON would copy it into the string */
+        return found(out, FM_JSON_NUL, str_at, 0);
       }
     } else if (c == '"') {
       in_str = true;
       str_at = i;
-      (void)str_at; /* NUL findings come next */
     } else if (c == '[' || c == '{') {
       if (++depth > max_depth && max_depth > 0) return found(out, FM_JSON_TOO_DEEP, i, c);
     } else if (c == ']' || c == '}') {
@@ -209,7 +212,6 @@ const char *fm_json_path_at(const char *p, size_t n, size_t at, const char *secr
     case '"':
       in_str = true;
       str_at = i;
-      (void)str_at; /* NUL findings come next */
       break;
     case '[':
     case '{':

@@ -8,7 +8,7 @@
 // and the real API is lenient about it; only the body decides.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, rawRequest, AUTH } from '../lib/server.mjs';
+import { startServer, post, get, rawRequest, admin, AUTH } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const GOOD = { model: K26, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3 };
@@ -109,6 +109,17 @@ const CASES = [
     check: (r) => assert.match(r.headers.get('allow') || '', /\bGET\b/) },
   { name: 'unknown path /', method: 'GET', path: '/', body: null, status: 404, code: 'NOT_FOUND', mention: /\/|path|route/i },
   { name: 'GET models without Authorization', method: 'GET', path: '/v1/models', headers: {}, body: null, status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  // Embedded NUL (issue 12, defect 7): cJSON ends a string at \u0000, so
+  // "kimi-k2p6\u0000junk" was served as kimi-k2p6. Every string in the body
+  // is checked, keys too, and the error names the JSON path (docs/api.md).
+  { name: 'model with an embedded NUL (\\u0000)', body: good({ model: `${K26}\u0000junk` }), status: 400, code: 'INVALID_ARGUMENT', mention: 'model: must not contain a NUL character (\\u0000); remove it', param: 'model' },
+  { name: 'message content with an embedded NUL', body: good({ messages: [{ role: 'user', content: 'Hel\u0000lo' }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[0].content: must not contain a NUL', param: 'messages[0].content' },
+  { name: 'second message content with an embedded NUL', body: good({ messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: '\u0000' }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[1].content: must not contain a NUL', param: 'messages[1].content' },
+  { name: 'a raw 0 byte inside a string', body: Buffer.concat([Buffer.from(`{"model":"${K26}","messages":[{"role":"user","content":"a`), Buffer.from([0]), Buffer.from('b"}]}')]), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[0].content: must not contain a NUL', param: 'messages[0].content' },
+  { name: 'a key with an embedded NUL', body: `{"model":"${K26}","messages":[{"role":"user","content":"x"}],"max_tokens\\u0000x":5}`, status: 400, code: 'INVALID_ARGUMENT', mention: '["max_tokens\\u0000x"]: must not contain a NUL', param: '["max_tokens\\u0000x"]' },
+  { name: 'stop sequence with an embedded NUL', body: good({ stop: ['ok', 'a\u0000b'] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stop[1]: must not contain a NUL', param: 'stop[1]' },
+  { name: 'a NUL in a field fleetmock ignores (documented choice)', body: good({ metadata: { note: 'a\u0000b' } }), status: 400, code: 'INVALID_ARGUMENT', mention: 'metadata.note: must not contain a NUL', param: 'metadata.note' },
+  { name: 'completions prompt with an embedded NUL', path: '/v1/completions', body: JSON.stringify({ model: K26, prompt: ['ok', 'x\u0000'], max_tokens: 3 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'prompt[1]: must not contain a NUL', param: 'prompt[1]' },
 ];
 
 const TYPES = { 400: 'invalid_request_error', 401: 'authentication_error' };
@@ -279,4 +290,57 @@ test('large request headers: served up to 12 KiB, then 431, never dropped', asyn
     assert.equal(huge.status, 431, `20 000-byte header: ${huge.text.slice(0, 200)}`);
   }
   await assertStillServing(server);
+});
+
+// ---------------------------------------------------------------------------
+// Embedded NUL on the other routes: the Anthropic route answers in its own
+// shape, and an admin body with a NUL changes nothing.
+
+test('messages route: a NUL in a content part is a 400 naming it, in the Anthropic shape', async () => {
+  const body = { model: K26, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi\u0000' }] }] };
+  const r = await post(server, '/v1/messages', body);
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.type, 'error');
+  assert.equal(r.json.error.type, 'invalid_request_error');
+  assert.equal(r.json.error.message, 'messages[0].content[0].text: must not contain a NUL character (\\u0000); remove it');
+});
+
+test('admin scenario: {"name": "launch-spike\\u0000x"} is a 400 naming name and starts nothing', async () => {
+  const r = await admin(server, 'POST', '/admin/scenario', '{"name":"launch-spike\\u0000x"}');
+  if (r.status === 200) await admin(server, 'DELETE', '/admin/scenario'); // leave no drill for later tests
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.code, 'INVALID_ARGUMENT');
+  assert.equal(r.json.error.param, 'name');
+  assert.equal(r.json.error.message, 'name: must not contain a NUL character (\\u0000); remove it');
+  const state = await admin(server, 'GET', '/admin/scenario');
+  assert.equal(state.status, 200);
+  assert.equal(state.json, null, 'no scenario runs');
+  await assertStillServing(server);
+});
+
+test('admin faults: a NUL in match.model is a 400 naming match.model and adds no fault', async () => {
+  const body = `{"match":{"model":"${K26}\\u0000x"},"action":{"status":503}}`;
+  const r = await admin(server, 'POST', '/admin/faults', body);
+  if (r.status === 200) await admin(server, 'DELETE', '/admin/faults');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, 'match.model');
+  assert.match(r.json.error.message, /^match\.model: must not contain a NUL character/);
+  const list = await admin(server, 'GET', '/admin/faults');
+  assert.deepEqual(list.json.faults, []);
+  await assertStillServing(server);
+});
+
+test('admin pools: a NUL in a pool body key is a 400 and the pool is unchanged', async () => {
+  const before = await admin(server, 'GET', '/admin/state');
+  const r = await admin(server, 'PATCH', '/admin/pools/kimi-k2p6', '{"slots\\u0000":1}');
+  if (r.status === 200) await admin(server, 'POST', '/admin/reset');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, '["slots\\u0000"]');
+  const after = await admin(server, 'GET', '/admin/state');
+  assert.equal(after.json.pools['kimi-k2p6'].slots, before.json.pools['kimi-k2p6'].slots);
+});
+
+test('text that only looks like a NUL is served: an escaped backslash before u0000', async () => {
+  const r = await post(server, CHAT, { ...GOOD, messages: [{ role: 'user', content: 'C:\\u0000 and \u00e9' }] });
+  assert.equal(r.status, 200, r.text);
 });
