@@ -466,9 +466,12 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   const cJSON *server = read_obj(c, root, "server");
   if (server) {
     size_t m = check_push(c, "server");
-    static const char *const f[] = {"max_body_bytes", "anthropic_overload_status", NULL};
+    static const char *const f[] = {"max_body_bytes", "max_nonstream_tokens",
+                                    "anthropic_overload_status", NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
+    cfg->max_nonstream_tokens =
+        (uint64_t)read_num(c, server, "max_nonstream_tokens", 1, false, 1e9, true);
     cfg->anthropic_overload_status =
         (int)read_num(c, server, "anthropic_overload_status", 503, false, 529, true);
     if (cfg->anthropic_overload_status != 503 && cfg->anthropic_overload_status != 529) {

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cJSON;
 
@@ -82,6 +83,9 @@ typedef struct fm_accounts_cfg {
 
 typedef struct fm_config {
   size_t max_body_bytes;
+  /* Most tokens one non-streaming response may generate in all its choices:
+   * such a body is built whole in memory, a stream costs nothing per token. */
+  uint64_t max_nonstream_tokens;
   int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;

@@ -354,6 +354,34 @@ static bool apply_fault(fm_job *j) {
   return true;
 }
 
+/* A non-streaming body is built whole in memory before it is sent, at about
+ * 6 bytes a token, so one request could otherwise take hundreds of MB
+ * (n 128 × max_tokens 262000 with ignore_eos). Its total is capped by
+ * server.max_nonstream_tokens; a stream costs nothing per token and is not.
+ * total is the sum of the targets drawn for the choices, the most they can
+ * produce, so the cap holds with or without max_tokens, and a large
+ * max_tokens the pool's lengths never reach passes. Returns true when the
+ * request was answered (400 naming max_tokens). */
+static bool too_long(fm_job *j, uint64_t total) {
+  unsigned long long cap = (unsigned long long)j->srv->cfg.max_nonstream_tokens;
+  if (j->p.stream || total <= cap) return false;
+  char msg[512];
+  if (j->p.n > 1)
+    snprintf(msg, sizeof(msg),
+             "max_tokens: the %d choices (n) would generate up to %llu tokens in all, more than "
+             "one non-streaming response may hold (server.max_nonstream_tokens: %llu); lower "
+             "max_tokens or n, or stream the response (\"stream\": true)",
+             j->p.n, (unsigned long long)total, cap);
+  else
+    snprintf(msg, sizeof(msg),
+             "max_tokens: this response would generate up to %llu tokens, more than one "
+             "non-streaming response may hold (server.max_nonstream_tokens: %llu); lower "
+             "max_tokens, or stream the response (\"stream\": true)",
+             (unsigned long long)total, cap);
+  j->render->error(j->req, 400, "INVALID_ARGUMENT", "max_tokens", msg);
+  return true;
+}
+
 /* The request holds a slot: send headers, then pace or compute the tokens. */
 static void admitted(fm_job *j) {
   fm_req *r = j->req;
@@ -463,6 +491,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   stop_set(j);
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
+  uint64_t total = 0; /* the most tokens the choices can generate in all */
   for (int i = 0; i < j->p.n; i++) {
     uint64_t seed = fm_gen_seed(j->p.seed, j->p.prompt_digest, (uint32_t)i);
     uint32_t target;
@@ -476,9 +505,10 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
     }
     if (room > 0 && (long)target > room) target = (uint32_t)room;
     fm_gen_start(&choices[i].gen, seed, target);
+    total += target;
   }
 
-  if (apply_fault(j)) return;
+  if (too_long(j, total) || apply_fault(j)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */
   fm_pool *pool = &s->fleet.pools[j->p.pool];

@@ -8,7 +8,7 @@
 // and the real API is lenient about it; only the body decides.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, rawRequest, admin, AUTH } from '../lib/server.mjs';
+import { startServer, post, get, rawRequest, admin, streamRequest, AUTH, NO_LIMITS } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const GOOD = { model: K26, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3 };
@@ -343,4 +343,118 @@ test('admin pools: a NUL in a pool body key is a 400 and the pool is unchanged',
 test('text that only looks like a NUL is served: an escaped backslash before u0000', async () => {
   const r = await post(server, CHAT, { ...GOOD, messages: [{ role: 'user', content: 'C:\\u0000 and \u00e9' }] });
   assert.equal(r.status, 200, r.text);
+});
+
+// ---------------------------------------------------------------------------
+// Response amplification (issue 12, defect 9): a non-streaming body is built
+// whole in memory, so its generated tokens in all choices are capped by
+// server.max_nonstream_tokens (default 524288, docs/config.md). Streams are
+// not. The cap counts the most each choice can produce (max_tokens with
+// ignore_eos, else the pool's drawn length), so a large max_tokens that the
+// pool's lengths never reach is served.
+
+const GLM = 'accounts/fireworks/models/glm-5p1';
+let roomy; // default cap, no account limits
+let cappedP; // server.max_nonstream_tokens 1000; glm-5p1 draws 2000-5000 tokens
+before(async () => {
+  roomy = await startServer({ args: ['--timing', 'instant'], config: NO_LIMITS });
+});
+// Started by the first test that needs it, so each test fails for its own
+// reason on a server that does not know the setting.
+const cappedServer = () => (cappedP ??= startServer({
+  args: ['--timing', 'instant'],
+  config: { ...NO_LIMITS, server: { max_nonstream_tokens: 1000 },
+    pools: { 'glm-5p1': { output_tokens: { min: 2000, mean: 3000, max: 5000 } } } },
+}));
+after(async () => {
+  const capped = await cappedP?.catch(() => null);
+  for (const s of [roomy, capped]) {
+    if (!s) continue;
+    const r = await s.stop();
+    assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
+  }
+});
+
+/** Asserts a 400 naming max_tokens that says to stream; returns the message. */
+function assertCapped(r, shape = 'openai') {
+  assert.equal(r.status, 400, r.text.slice(0, 300));
+  const msg = r.json.error.message;
+  if (shape === 'openai') {
+    assert.equal(r.json.error.code, 'INVALID_ARGUMENT');
+    assert.equal(r.json.error.param, 'max_tokens');
+  } else {
+    assert.equal(r.json.error.type, 'invalid_request_error');
+  }
+  assert.match(msg, /^max_tokens: /);
+  assert.match(msg, /server\.max_nonstream_tokens: \d+/);
+  assert.match(msg, /"stream": true/);
+  return msg;
+}
+
+test('n 128 x max_tokens 262000 with ignore_eos, not streamed, is a 400 at once, not a 195 MB body', async () => {
+  const big = { model: K26, messages: GOOD.messages, n: 128, max_tokens: 262000, ignore_eos: true };
+  const t0 = Date.now();
+  const r = await post(roomy, CHAT, big);
+  const msg = assertCapped(r);
+  assert.match(msg, /the 128 choices \(n\) would generate up to 33536000 tokens in all/);
+  assert.match(msg, /server\.max_nonstream_tokens: 524288/);
+  assert.ok(Date.now() - t0 < 5000, `answered in ${Date.now() - t0} ms`);
+  const c = await post(roomy, '/v1/completions', { model: K26, prompt: 'Hi', n: 128, max_tokens: 262000, ignore_eos: true });
+  assertCapped(c);
+  await assertStillServing(roomy);
+});
+
+test('a large max_tokens the pool never reaches is served: n 128 x 262000 without ignore_eos', async () => {
+  const r = await post(roomy, CHAT, { model: K26, messages: GOOD.messages, n: 128, max_tokens: 262000 });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.choices.length, 128);
+  assert.ok(r.json.usage.completion_tokens <= 128 * 600, `${r.json.usage.completion_tokens} tokens`);
+});
+
+test('right at the cap is served, one token over is a 400: chat, completions, messages', async () => {
+  const capped = await cappedServer();
+  const at = await post(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 250, ignore_eos: true });
+  assert.equal(at.status, 200, at.text.slice(0, 300));
+  assert.equal(at.json.usage.completion_tokens, 1000);
+  assertCapped(await post(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 251, ignore_eos: true }));
+
+  const cAt = await post(capped, '/v1/completions', { model: K26, prompt: 'Hi', max_tokens: 1000, ignore_eos: true });
+  assert.equal(cAt.status, 200, cAt.text.slice(0, 300));
+  assert.equal(cAt.json.usage.completion_tokens, 1000);
+  const cOver = await post(capped, '/v1/completions', { model: K26, prompt: 'Hi', max_tokens: 1001, ignore_eos: true });
+  assert.match(assertCapped(cOver), /this response would generate up to 1001 tokens/);
+
+  const mAt = await post(capped, '/v1/messages', { model: K26, messages: GOOD.messages, max_tokens: 1000, ignore_eos: true });
+  assert.equal(mAt.status, 200, mAt.text.slice(0, 300));
+  assert.equal(mAt.json.usage.output_tokens, 1000);
+  assertCapped(await post(capped, '/v1/messages', { model: K26, messages: GOOD.messages, max_tokens: 1001, ignore_eos: true }), 'anthropic');
+});
+
+test('without max_tokens the cap holds on the lengths the pool draws', async () => {
+  const capped = await cappedServer();
+  // glm-5p1 here draws 2000-5000 tokens per answer, over the cap of 1000.
+  assertCapped(await post(capped, CHAT, { model: GLM, messages: GOOD.messages }));
+  assertCapped(await post(capped, '/v1/completions', { model: GLM, prompt: 'Hi' }));
+  // The Anthropic route's own default max_tokens is 4096: still over.
+  assertCapped(await post(capped, '/v1/messages', { model: GLM, messages: GOOD.messages }), 'anthropic');
+  // A max_tokens under the cap bounds the draw: served.
+  const r = await post(capped, CHAT, { model: GLM, messages: GOOD.messages, max_tokens: 900 });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.usage.completion_tokens, 900);
+});
+
+test('streams stay uncapped: 4 x 1000 tokens streamed past a cap of 1000', async () => {
+  const capped = await cappedServer();
+  const r = await streamRequest(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 1000, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+  assert.equal(r.status, 200);
+  const usage = r.events.map((e) => e.json).filter((j) => j && j.usage).pop();
+  assert.equal(usage.usage.completion_tokens, 4000);
+});
+
+test('server.max_nonstream_tokens is checked: 0 and 1.5 are refused with the path', async () => {
+  for (const v of [0, 1.5, 'big']) {
+    const bad = await startServer({ args: ['--timing', 'instant'], config: { server: { max_nonstream_tokens: v } } }).catch((e) => e);
+    assert.ok(bad instanceof Error, `max_nonstream_tokens ${v} must not start`);
+    assert.match(bad.message, /server\.max_nonstream_tokens: must be/);
+  }
 });

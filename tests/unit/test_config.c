@@ -45,6 +45,7 @@ TEST(default_config_loads_seven_models_on_seven_pools) {
   CHECK_EQ_INT(cfg.n_models, 7);
   CHECK_EQ_INT(cfg.n_pools, 7);
   CHECK_EQ_INT(cfg.max_body_bytes, 4194304);
+  CHECK_EQ_U64(cfg.max_nonstream_tokens, 524288);
   for (size_t i = 0; i < cfg.n_models; i++) {
     CHECK(cfg.models[i].pool >= 0 && (size_t)cfg.models[i].pool < cfg.n_pools);
     CHECK_STR(cfg.models[i].owned_by, "fireworks");
