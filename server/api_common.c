@@ -5,6 +5,7 @@
 #include "api.h"
 
 #include "infer.h"
+#include "jsonscan.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,15 +31,24 @@ const char *fm_openai_error_type(int status) {
   }
 }
 
+/* An error body is JSON, so UTF-8, whatever its message quotes: a URL's %FF
+ * arrives as the byte 0xff, and "no route", "no pool named" and the like
+ * echo the URL. */
+static void put_text(fm_buf *b, const char *text) {
+  char *copy = text ? strdup(text) : NULL;
+  fm_buf_json_str(b, copy ? fm_utf8_clean(copy) : text);
+  free(copy);
+}
+
 void fm_openai_error_msg(fm_req *r, int status, const char *code, const char *param,
                          const char *msg) {
   fm_buf b;
   fm_buf_init(&b);
   fm_buf_printf(&b, "{\"error\":{\"object\":\"error\",\"type\":\"%s\",\"code\":\"%s\",\"message\":",
                 fm_openai_error_type(status), code);
-  fm_buf_json_str(&b, msg);
+  put_text(&b, msg);
   fm_buf_puts(&b, ",\"param\":");
-  fm_buf_json_str(&b, param);
+  put_text(&b, param);
   fm_buf_puts(&b, "}}");
   fm_req_reply(r, status, "application/json", &b);
   fm_buf_free(&b);
@@ -86,7 +96,7 @@ void fm_anthropic_error_msg(fm_req *r, int status, const char *code, const char 
   fm_buf_init(&b);
   fm_buf_printf(
       &b, "{\"type\":\"error\",\"error\":{\"type\":\"%s\",\"message\":", anthropic_type(status));
-  fm_buf_json_str(&b, msg);
+  put_text(&b, msg);
   fm_buf_printf(&b, "},\"request_id\":\"%s\"}", r->request_id);
   if (!fm_req_has_header(r, "request-id")) fm_req_header(r, "request-id", "%s", r->request_id);
   fm_req_reply(r, status, "application/json", &b);

@@ -36,6 +36,10 @@ static void err_vset(fm_api_err *e, int status, const char *code, const char *pa
   e->has_param = param != NULL;
   snprintf(e->param, sizeof(e->param), "%s", param ? param : "");
   vsnprintf(e->message, sizeof(e->message), fmt, ap);
+  /* Both go into a JSON answer; what they quote may come from a URL or a
+   * header, and a cut at the end of the buffer may split a character. */
+  fm_utf8_clean(e->param);
+  fm_utf8_clean(e->message);
 }
 
 void fm_api_err_set(fm_api_err *e, int status, const char *code, const char *param, const char *fmt,

@@ -7,7 +7,6 @@
  * but only up to the place found and only when something was found. */
 #include "jsonscan.h"
 
-#include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,16 +25,18 @@ size_t fm_utf8_seq_len(const unsigned char *s, size_t n) {
   return ok ? len : 0;
 }
 
-int fm_utf8_prefix(const char *s, int max) {
-  const unsigned char *u = (const unsigned char *)s;
-  int i = 0;
-  while (i < max && u[i]) {
-    size_t len = fm_utf8_seq_len(u + i, SIZE_MAX);
-    if (len == 0) len = 1; /* not UTF-8 to begin with: nothing to keep whole */
-    if ((size_t)(max - i) < len) break;
-    i += (int)len;
+char *fm_utf8_clean(char *s) {
+  unsigned char *u = (unsigned char *)s;
+  size_t n = strlen(s);
+  for (size_t i = 0; i < n;) {
+    size_t len = fm_utf8_seq_len(u + i, n - i);
+    if (len) {
+      i += len;
+    } else {
+      u[i++] = '?';
+    }
   }
-  return i;
+  return s;
 }
 
 static fm_json_issue found(fm_json_scan *out, fm_json_issue issue, size_t at, unsigned char c) {

@@ -51,9 +51,11 @@ const char *fm_json_path_at(const char *p, size_t n, size_t at, const char *secr
  * when it is not a well-formed one. */
 size_t fm_utf8_seq_len(const unsigned char *s, size_t n);
 
-/* The longest prefix of s, at most max bytes, that ends on a UTF-8 sequence
- * boundary: for "%.*s" in a message that quotes what a client sent, so a cut
- * never leaves half a character (and invalid UTF-8) in a JSON answer. */
-int fm_utf8_prefix(const char *s, int max);
+/* Makes s UTF-8 in place: every byte that is not part of a well-formed
+ * sequence, a cut one at the end included, becomes '?'. For messages that
+ * quote what a client sent (a URL's %FF arrives as the byte 0xff, a %.200s
+ * may cut a character in two): they go into JSON answers, which must be
+ * UTF-8 whatever came in. Returns s. */
+char *fm_utf8_clean(char *s);
 
 #endif

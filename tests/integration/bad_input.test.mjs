@@ -458,3 +458,33 @@ test('server.max_nonstream_tokens is checked: 0 and 1.5 are refused with the pat
     assert.match(bad.message, /server\.max_nonstream_tokens: must be/);
   }
 });
+
+// ---------------------------------------------------------------------------
+// Found by fuzz_admin: an error that quotes the URL echoed its bytes as they
+// came, so PATCH /admin/pools/%FF answered a 404 whose body was not UTF-8
+// (not JSON at all, to a strict parser). Every error body is UTF-8 now; a
+// byte that is not becomes '?'.
+
+/** Fetches and decodes the body strictly: throws when it is not UTF-8. */
+async function strictJson(s, method, path, headers = AUTH) {
+  const res = await fetch(s.baseURL + path, { method, headers, body: method === 'GET' ? undefined : '{}' });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  return { status: res.status, json: JSON.parse(text) };
+}
+
+test('errors that quote a URL byte that is not UTF-8 are still UTF-8 JSON', async () => {
+  const pool = await strictJson(server, 'PATCH', '/admin/pools/%FFx%C3', {});
+  assert.equal(pool.status, 404);
+  assert.equal(pool.json.error.message, 'no pool named "?x?"; GET /admin/state lists the pools, or use * for all');
+  const model = await strictJson(server, 'GET', '/v1/models/acme%FE');
+  assert.equal(model.status, 404);
+  assert.match(model.json.error.message, /"acme\?"/);
+  const route = await strictJson(server, 'GET', '/v1/no%E2%82');
+  assert.equal(route.status, 404);
+  assert.match(route.json.error.message, /^no route GET \/v1\/no\?\?; /);
+  const admin404 = await strictJson(server, 'GET', '/admin/acc%F0%9F');
+  assert.equal(admin404.status, 404);
+  assert.match(admin404.json.error.message, /^no admin route GET \/admin\/acc\?\?; /);
+  await assertStillServing(server);
+});
