@@ -55,6 +55,9 @@ fm_json_issue fm_json_prescan(const char *p, size_t n, bool utf8, int max_depth,
   for (size_t i = 0; i < n; i++) {
     unsigned char c = s[i];
     if (c >= 0x80) {
+      /* A backslash escapes the next byte whatever it is: fm_json_path_at
+       * reads the text the same way, so both agree on where strings are. */
+      esc = false;
       if (!utf8) continue;
       size_t len = fm_utf8_seq_len(s + i, n - i);
       if (!len) return found(out, FM_JSON_BAD_UTF8, i, c);
@@ -135,8 +138,11 @@ static bool plain_key(const unsigned char *k, size_t n) {
 
 static void put_key(path_out *o, const unsigned char *k, size_t n) {
   if (plain_key(k, n) && n <= KEY_SHOWN) {
-    if (o->len) put(o, ".", 1);
-    put(o, (const char *)k, n);
+    char part[KEY_SHOWN + 1]; /* the dot and the key fit or not together */
+    size_t len = 0;
+    if (o->len) part[len++] = '.';
+    memcpy(part + len, k, n);
+    put(o, part, len + n);
     return;
   }
   char shown[KEY_SHOWN + 8];
@@ -157,9 +163,11 @@ static void put_key(path_out *o, const unsigned char *k, size_t n) {
     len += ok ? seq : 1;
     i += seq;
   }
-  put(o, "[\"", 2);
-  put(o, shown, len);
-  put(o, "\"]", 2);
+  char part[KEY_SHOWN + 16];
+  memcpy(part, "[\"", 2);
+  memcpy(part + 2, shown, len);
+  memcpy(part + 2 + len, "\"]", 2);
+  put(o, part, len + 4);
 }
 
 static void put_index(path_out *o, int i) {
