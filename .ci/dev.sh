@@ -10,6 +10,9 @@
 #                                             (all but the time-scaled scenario and drill runs,
 #                                             whose timing valgrind's slowdown would distort)
 #   bash .ci/dev.sh test-tsan                 the multi-loop (--workers) tests under ThreadSanitizer
+#   bash .ci/dev.sh fuzz [SECONDS]            every libFuzzer harness in tests/fuzz for SECONDS
+#                                             each (default 60), two at a time, built with clang
+#                                             into build-fuzz; fails on any crash, leak or timeout
 #   bash .ci/dev.sh deps | build              just that step
 set -euo pipefail
 
@@ -22,6 +25,8 @@ build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev 
   libcurl4-openssl-dev)
 test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3 chromium clang
   libclang-rt-14-dev)
+# The fuzzers need clang and its runtime libraries (libFuzzer, the sanitizers).
+fuzz_packages=(clang libclang-rt-14-dev)
 
 log() { printf '\033[1m[fleetmock]\033[0m %s\n' "$*" >&2; }
 
@@ -30,13 +35,17 @@ as_root() {
     log "need root to run: $*"; exit 1; fi
 }
 
-install_deps() { # install_deps [build]: only what a build needs
+install_deps() { # install_deps [build|fuzz]: only what a build (or the fuzz build) needs
   local missing=() wanted=("${build_packages[@]}")
-  [ "${1:-}" = build ] || wanted+=("${test_packages[@]}")
+  case "${1:-}" in
+    build) ;;
+    fuzz) wanted+=("${fuzz_packages[@]}") ;;
+    *) wanted+=("${test_packages[@]}") ;;
+  esac
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
-  if [ "${1:-}" != build ]; then
+  if [ -z "${1:-}" ]; then
     command -v node >/dev/null && command -v npm >/dev/null || missing+=(nodejs npm)
   fi
   if [ ${#missing[@]} -gt 0 ]; then
@@ -45,7 +54,7 @@ install_deps() { # install_deps [build]: only what a build needs
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
   local conf="$root/tests/conformance"
-  if [ "${1:-}" != build ] && [ -f "$conf/package-lock.json" ]; then
+  if [ -z "${1:-}" ] && [ -f "$conf/package-lock.json" ]; then
     # npm ci only when the lockfile changed since the last install.
     if ! cmp -s "$conf/package-lock.json" "$conf/node_modules/.package-lock.json.installed" 2>/dev/null; then
       log "installing npm packages for the conformance tests (from the lockfile)"
@@ -60,6 +69,85 @@ build() { # build DIR [cmake args...]
   shift
   cmake -S "$root" -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
   cmake --build "$dir" -j "$jobs"
+}
+
+# ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
+fuzzers=(chat completions messages admin config scenario fault_header)
+fuzz_dir="$root/build-fuzz"
+fuzz_out="$fuzz_dir/fuzz"
+
+fuzz_progress() { # fuzz_progress LOG: "N execs, corpus C"; libFuzzer's last status line
+  local line execs corp
+  line=$(grep -a -E '^#[0-9]+' "$1" 2>/dev/null | tail -n 1 || true)
+  execs=${line%%[[:space:]]*}
+  corp=$(sed -n 's/.*corp: \([0-9]*\/[0-9A-Za-z]*\).*/\1/p' <<<"$line")
+  echo "${execs#\#} execs, corpus ${corp:-?}"
+}
+
+fuzz_report() { # fuzz_report NAME EXIT: says how a harness ended; 0 when it was clean
+  local name=$1 rc=$2 log="$fuzz_out/logs/$1.log" found=()
+  local a
+  for a in "$fuzz_out/crashes/$name"/*; do
+    case "${a##*/}" in crash-* | leak-* | timeout-* | oom-*) found+=("$a") ;; esac
+  done
+  if [ "$rc" = 0 ] && [ ${#found[@]} = 0 ]; then
+    log "fuzz_$name: ok, $(fuzz_progress "$log")"
+    return 0
+  fi
+  log "fuzz_$name: FAILED (exit $rc), $(fuzz_progress "$log"); what it reported:"
+  grep -a -m 1 -A 24 -E '==ERROR|ERROR: libFuzzer|promise broken|runtime error' "$log" | sed 's/^/    /' >&2 || true
+  for a in "${found[@]}"; do
+    log "fuzz_$name: input $a"
+    log "fuzz_$name: reproduce with: $fuzz_dir/fuzz_$name $a"
+  done
+  [ ${#found[@]} -gt 0 ] || log "fuzz_$name: no input was saved; the whole log is $log"
+  return 1
+}
+
+fuzz_all() { # fuzz_all SECONDS: builds, then runs every harness SECONDS, two at a time
+  local secs=$1 name rc last=$SECONDS failed=() queue=("${fuzzers[@]}")
+  local -A pid=() began=()
+  log "building the fuzzers into build-fuzz (clang, -fsanitize=fuzzer,address,undefined)"
+  cmake -S "$root" -B "$fuzz_dir" -DCMAKE_C_COMPILER=clang -DFLEETMOCK_FUZZ=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$fuzz_dir" -j "$jobs" --target fuzzers >/dev/null
+  rm -rf "$fuzz_out/logs" "$fuzz_out/crashes"
+  mkdir -p "$fuzz_out/logs"
+  while [ ${#queue[@]} -gt 0 ] || [ ${#pid[@]} -gt 0 ]; do
+    while [ ${#pid[@]} -lt 2 ] && [ ${#queue[@]} -gt 0 ]; do
+      name=${queue[0]}
+      queue=("${queue[@]:1}")
+      # The working corpus (build-fuzz/fuzz/corpus) grows from run to run;
+      # the committed seeds are read, never written.
+      mkdir -p "$fuzz_out/corpus/$name" "$fuzz_out/crashes/$name"
+      timeout -k 10 $((secs + 120)) "$fuzz_dir/fuzz_$name" -max_total_time="$secs" -timeout=10 \
+        -rss_limit_mb=2048 -dict="$root/tests/fuzz/fleetmock.dict" -print_final_stats=1 \
+        -artifact_prefix="$fuzz_out/crashes/$name/" \
+        "$fuzz_out/corpus/$name" "$root/tests/fuzz/corpus/$name" >"$fuzz_out/logs/$name.log" 2>&1 &
+      pid[$name]=$!
+      began[$name]=$SECONDS
+      log "fuzz_$name: running for ${secs}s (log: $fuzz_out/logs/$name.log)"
+    done
+    sleep 1
+    for name in "${!pid[@]}"; do
+      kill -0 "${pid[$name]}" 2>/dev/null && continue
+      rc=0
+      wait "${pid[$name]}" || rc=$?
+      unset "pid[$name]"
+      fuzz_report "$name" "$rc" || failed+=("$name")
+    done
+    if [ $((SECONDS - last)) -ge 15 ] && [ ${#pid[@]} -gt 0 ]; then
+      for name in "${!pid[@]}"; do
+        log "fuzz_$name: $((SECONDS - began[$name]))s, $(fuzz_progress "$fuzz_out/logs/$name.log")"
+      done
+      last=$SECONDS
+    fi
+  done
+  if [ ${#failed[@]} -gt 0 ]; then
+    log "fuzzing FAILED: ${failed[*]} (docs/fuzzing.md: reproducing a crash)"
+    return 1
+  fi
+  log "fuzzing passed: ${#fuzzers[@]} harnesses, ${secs}s each"
 }
 
 cmd=${1:-help}
@@ -103,7 +191,13 @@ case "$cmd" in
       TSAN_OPTIONS="exitcode=66 suppressions=$root/tests/tsan.supp" \
         ctest --output-on-failure -L workers -j "$jobs" --timeout 900 "$@"
     ;;
+  fuzz)
+    secs=${1:-60}
+    case "$secs" in '' | *[!0-9]*) log "usage: bash .ci/dev.sh fuzz [SECONDS]"; exit 2 ;; esac
+    install_deps fuzz
+    fuzz_all "$secs"
+    ;;
   *)
-    sed -n '2,13p' "$0"
+    sed -n '2,16p' "$0"
     ;;
 esac

@@ -1,6 +1,7 @@
 /* api_admin.c — the control plane under /admin/ (SPEC §6): fleet state,
  * live pool changes, accounts and reset. JSON in and out; errors use the
- * OpenAI error shape so one client parses every route. */
+ * OpenAI error shape so one client parses every route. The bodies are read
+ * by api_read_admin.c; this file applies them to the running server. */
 #include "api.h"
 
 #include "accounts.h"
@@ -123,32 +124,15 @@ static void state(fm_req *r) {
 
 static void patch_pools(fm_req *r, const char *name) {
   fm_server *s = r->srv;
-  int only = -1;
-  if (strcmp(name, "*") != 0 && (only = fm_config_find_pool(&s->cfg, name)) < 0) {
-    fm_openai_error(r, 404, "NOT_FOUND", "pool",
-                    "no pool named \"%.100s\"; GET /admin/state lists the pools, or use * for all",
-                    name);
-    return;
-  }
-  cJSON *body = fm_parse_body(r);
-  if (!body) return;
-  fm_config_errors errs = {0};
   size_t n = s->fleet.n_pools;
   fm_pool_cfg *next = calloc(n, sizeof(*next));
-  for (size_t i = 0; next && i < n; i++) {
+  for (size_t i = 0; next && i < n; i++)
     next[i] = s->fleet.pools[i].cfg;
-    if (only < 0 || (size_t)only == i) fm_pool_cfg_patch(&next[i], body, &errs);
-    if (errs.n) break; /* the same body fails the same way on every pool */
-  }
-  cJSON_Delete(body);
-  if (!next || errs.n) {
-    fm_buf msg;
-    fm_buf_init(&msg);
-    for (size_t i = 0; i < errs.n; i++)
-      fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
-    fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", next ? msg.data : "out of memory");
-    fm_buf_free(&msg);
-    fm_config_errors_free(&errs);
+  fm_read_in in = fm_api_read_in(r);
+  fm_api_err e = {0};
+  int only;
+  if (!fm_read_pool_patch(&in, name, next, next ? n : 0, &only, &e)) {
+    fm_api_reply_err(r, &e);
     free(next);
     return;
   }
@@ -383,20 +367,11 @@ static void faults_route(fm_req *r, const char *id) {
   fm_server *s = r->srv;
   const char *m = r->method;
   if (!strcmp(m, "POST") && !id) {
-    cJSON *body = fm_parse_body(r);
-    if (!body) return;
-    fm_config_errors errs = {0};
-    fm_fault *f = fm_fault_parse(body, &s->cfg, "", &errs);
-    cJSON_Delete(body);
+    fm_read_in in = fm_api_read_in(r);
+    fm_api_err e = {0};
+    fm_fault *f = fm_read_fault(&in, &e);
     if (!f) {
-      fm_buf msg;
-      fm_buf_init(&msg);
-      for (size_t i = 0; i < errs.n; i++)
-        fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs.items[i]);
-      fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s",
-                      errs.n ? msg.data : "out of memory; retry");
-      fm_buf_free(&msg);
-      fm_config_errors_free(&errs);
+      fm_api_reply_err(r, &e);
       return;
     }
     fm_faults_add(&s->faults, f);
@@ -427,16 +402,6 @@ static void faults_route(fm_req *r, const char *id) {
   }
 }
 
-static void reply_errors(fm_req *r, fm_config_errors *errs) {
-  fm_buf msg;
-  fm_buf_init(&msg);
-  for (size_t i = 0; i < errs->n; i++)
-    fm_buf_printf(&msg, "%s%s", i ? "; " : "", errs->items[i]);
-  fm_openai_error(r, 400, "INVALID_ARGUMENT", NULL, "%s", errs->n ? msg.data : "out of memory");
-  fm_buf_free(&msg);
-  fm_config_errors_free(errs);
-}
-
 /* POST a scenario body or {"name": "launch-spike"}; GET shows it; DELETE stops it. */
 static void scenario_route(fm_req *r) {
   fm_server *s = r->srv;
@@ -459,30 +424,11 @@ static void scenario_route(fm_req *r) {
                     r->method, r->url);
     return;
   }
-  cJSON *body = fm_parse_body(r);
-  if (!body) return;
-  fm_config_errors errs = {0};
-  fm_scenario *scn = NULL;
-  const cJSON *name = cJSON_GetObjectItemCaseSensitive(body, "name");
-  if (cJSON_GetArraySize(body) == 1 && cJSON_IsString(name)) {
-    const char *text = fm_builtin_scenario(name->valuestring);
-    if (!text) {
-      fm_openai_error(r, 404, "NOT_FOUND", "name",
-                      "no built-in scenario \"%.100s\"; see "
-                      "docs/scenarios.md, or POST a whole scenario body",
-                      name->valuestring);
-      cJSON_Delete(body); /* after the message: it quotes name from the body */
-      return;
-    }
-    scn = fm_scenario_parse(text, name->valuestring, &s->cfg, &errs);
-  } else {
-    char *text = cJSON_PrintUnformatted(body);
-    if (text) scn = fm_scenario_parse(text, "body", &s->cfg, &errs);
-    free(text);
-  }
-  cJSON_Delete(body);
+  fm_read_in in = fm_api_read_in(r);
+  fm_api_err e = {0};
+  fm_scenario *scn = fm_read_scenario(&in, &e);
   if (!scn) {
-    reply_errors(r, &errs);
+    fm_api_reply_err(r, &e);
     return;
   }
   if (fm_drill_start(s, scn) != 0) {

@@ -5,6 +5,8 @@
  * config wants the whole list in one go. */
 #include "config.h"
 
+#include "jsonscan.h"
+
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <errno.h>
@@ -464,12 +466,14 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   const cJSON *server = read_obj(c, root, "server");
   if (server) {
     size_t m = check_push(c, "server");
-    static const char *const f[] = {"max_body_bytes", "max_accounts", "anthropic_overload_status",
-                                    NULL};
+    static const char *const f[] = {"max_body_bytes", "max_accounts", "max_nonstream_tokens",
+                                    "anthropic_overload_status", NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
     /* Each account costs about 1.5 KiB (docs/config.md): 10^7 is already ~15 GiB. */
     cfg->max_accounts = (size_t)read_num(c, server, "max_accounts", 1, false, 1e7, true);
+    cfg->max_nonstream_tokens =
+        (uint64_t)read_num(c, server, "max_nonstream_tokens", 1, false, 1e9, true);
     cfg->anthropic_overload_status =
         (int)read_num(c, server, "anthropic_overload_status", 503, false, 529, true);
     if (cfg->anthropic_overload_status != 503 && cfg->anthropic_overload_status != 529) {
@@ -599,6 +603,20 @@ static void parse_error(fm_config_errors *errs, const char *label, const char *t
             col);
 }
 
+/* cJSON ends a string at an embedded NUL ("\u0000"), so a pool, model or
+ * key name would be read cut short and the config would mean something it
+ * does not say. Reports the first such string by its path; API keys are
+ * named by position, as everywhere in config errors. */
+static bool has_nul(fm_config_errors *errs, const char *text) {
+  fm_json_scan sc;
+  size_t n = strlen(text);
+  if (fm_json_prescan(text, n, false, 0, &sc) != FM_JSON_NUL) return false;
+  char path[256];
+  fm_json_path_at(text, n, sc.offset, "accounts.keys", path, sizeof(path));
+  fm_config_errors_add(errs, "%s: must not contain a NUL character (\\u0000); remove it", path);
+  return true;
+}
+
 int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
                         fm_config_errors *errs) {
   memset(cfg, 0, sizeof(*cfg));
@@ -611,6 +629,11 @@ int fm_config_load_text(fm_config *cfg, const char *patch, const char *label,
     cJSON *p = cJSON_Parse(patch);
     if (!p) {
       parse_error(errs, label, patch);
+      cJSON_Delete(root);
+      return -1;
+    }
+    if (has_nul(errs, patch)) {
+      cJSON_Delete(p);
       cJSON_Delete(root);
       return -1;
     }

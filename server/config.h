@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 struct cJSON;
 
@@ -82,7 +83,10 @@ typedef struct fm_accounts_cfg {
 
 typedef struct fm_config {
   size_t max_body_bytes;
-  size_t max_accounts;           /* accounts held at once; idle ones are evicted past it */
+  size_t max_accounts; /* accounts held at once; idle ones are evicted past it */
+  /* Most tokens one non-streaming response may generate in all its choices:
+   * such a body is built whole in memory, a stream costs nothing per token. */
+  uint64_t max_nonstream_tokens;
   int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;

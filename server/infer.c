@@ -13,16 +13,6 @@
 /* Stop filling a stream buffer past this size and let MHD send it first. */
 #define FILL_HIGH_WATER (64 * 1024)
 
-void fm_infer_params_free(fm_infer_params *p) {
-  free(p->model_name);
-  free(p->affinity);
-  free(p->isolation);
-  fm_prefix_free(&p->prefix);
-  for (int i = 0; i < p->n_stop; i++)
-    free(p->stop[i]);
-  memset(p, 0, sizeof(*p));
-}
-
 /* Adds the request to its account's totals for the path it was served on.
  * A stream cut short is billed for the tokens it produced. */
 static void bill(fm_job *j) {
@@ -338,15 +328,14 @@ static bool apply_fault(fm_job *j) {
   fm_req *r = j->req;
   fm_server *s = j->srv;
   fm_fault_action a;
-  const char *h = fm_req_header_in(r, "x-fleetmock-fault");
-  if (h && *h) {
-    if (!fm_fault_parse_header(h, &a)) {
-      j->render->error(
-          r, 400, "INVALID_ARGUMENT", NULL,
-          "x-fleetmock-fault: must be an error status 400-599 such as 503, or error@N, "
-          "disconnect@N or stall@N (N tokens before the fault)");
-      return true;
-    }
+  if (j->p.fault_kind == FM_HEADER_FAULT_BAD) {
+    j->render->error(r, 400, "INVALID_ARGUMENT", NULL,
+                     "x-fleetmock-fault: must be an error status 400-599 such as 503, or error@N, "
+                     "disconnect@N or stall@N (N tokens before the fault)");
+    return true;
+  }
+  if (j->p.fault_kind == FM_HEADER_FAULT_SET) {
+    a = j->p.header_fault;
   } else {
     const fm_fault *f = fm_faults_fire(&s->faults, s->cfg.models[j->p.model].id, j->p.path,
                                        j->p.account->key, j->p.route);
@@ -368,6 +357,34 @@ static bool apply_fault(fm_job *j) {
   snprintf(msg, sizeof(msg), "injected fault: status %d from x-fleetmock-fault or /admin/faults",
            a.status);
   j->render->error(r, a.status, fault_code(a.status), NULL, msg);
+  return true;
+}
+
+/* A non-streaming body is built whole in memory before it is sent, at about
+ * 6 bytes a token, so one request could otherwise take hundreds of MB
+ * (n 128 × max_tokens 262000 with ignore_eos). Its total is capped by
+ * server.max_nonstream_tokens; a stream costs nothing per token and is not.
+ * total is the sum of the targets drawn for the choices, the most they can
+ * produce, so the cap holds with or without max_tokens, and a large
+ * max_tokens the pool's lengths never reach passes. Returns true when the
+ * request was answered (400 naming max_tokens). */
+static bool too_long(fm_job *j, uint64_t total) {
+  unsigned long long cap = (unsigned long long)j->srv->cfg.max_nonstream_tokens;
+  if (j->p.stream || total <= cap) return false;
+  char msg[512];
+  if (j->p.n > 1)
+    snprintf(msg, sizeof(msg),
+             "max_tokens: the %d choices (n) would generate up to %llu tokens in all, more than "
+             "one non-streaming response may hold (server.max_nonstream_tokens: %llu); lower "
+             "max_tokens or n, or stream the response (\"stream\": true)",
+             j->p.n, (unsigned long long)total, cap);
+  else
+    snprintf(msg, sizeof(msg),
+             "max_tokens: this response would generate up to %llu tokens, more than one "
+             "non-streaming response may hold (server.max_nonstream_tokens: %llu); lower "
+             "max_tokens, or stream the response (\"stream\": true)",
+             (unsigned long long)total, cap);
+  j->render->error(j->req, 400, "INVALID_ARGUMENT", "max_tokens", msg);
   return true;
 }
 
@@ -484,6 +501,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   stop_set(j);
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
+  uint64_t total = 0; /* the most tokens the choices can generate in all */
   for (int i = 0; i < j->p.n; i++) {
     uint64_t seed = fm_gen_seed(j->p.seed, j->p.prompt_digest, (uint32_t)i);
     uint32_t target;
@@ -497,9 +515,10 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
     }
     if (room > 0 && (long)target > room) target = (uint32_t)room;
     fm_gen_start(&choices[i].gen, seed, target);
+    total += target;
   }
 
-  if (apply_fault(j)) return;
+  if (too_long(j, total) || apply_fault(j)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */
   fm_pool *pool = &s->fleet.pools[j->p.pool];

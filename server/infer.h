@@ -1,9 +1,10 @@
 /* infer.h — one inference request from admission to its last token.
  *
- * The API modules translate a request body into fm_infer_params and supply
- * a renderer for their wire format; this module does the rest the same way
- * for every API: admission on the fleet, time to first token, token pacing,
- * generation, usage and the final events. */
+ * The API modules translate a request (its body and the headers it carries)
+ * into fm_infer_params and supply a renderer for their wire format; this
+ * module does the rest the same way for every API: admission on the fleet,
+ * time to first token, token pacing, generation, usage and the final
+ * events. It answers through the request but never reads it. */
 #ifndef FM_INFER_H
 #define FM_INFER_H
 
@@ -11,36 +12,11 @@
 #include "cache.h"
 #include "faults.h"
 #include "fleet.h"
+#include "infer_params.h"
 #include "server.h"
 #include "textgen.h"
 
 typedef struct fm_job fm_job;
-
-typedef struct fm_infer_params {
-  fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
-  int model;           /* index into the config's models */
-  int pool;
-  fm_path path;        /* serving path, for billing and the echo */
-  fm_tier tier;        /* admission tier */
-  char *model_name;    /* as the client sent it */
-  uint32_t max_tokens; /* 0: not given */
-  bool ignore_eos;
-  bool context_error; /* context_length_exceeded_behavior "error": 400 instead of truncating */
-  int n;
-  char *stop[FM_STOP_MAX];
-  int n_stop;
-  uint64_t seed;
-  uint64_t prompt_digest;
-  uint32_t prompt_tokens;
-  uint32_t cached_tokens;
-  bool stream;
-  bool include_usage;
-  bool perf_metrics;
-  const char *route; /* "chat/completions", "completions" or "messages" (for fault matching) */
-  char *affinity;    /* x-session-affinity, else prompt_cache_key, else user */
-  char *isolation;   /* prompt-cache isolation key */
-  fm_prefix prefix;  /* the prompt's cache blocks */
-} fm_infer_params;
 
 /* How one API writes what the job produces. */
 typedef struct fm_renderer {
@@ -107,7 +83,6 @@ struct fm_job {
 /* Starts the job for an already validated request; answers through r. Takes
  * ownership of p's strings. */
 void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render);
-void fm_infer_params_free(fm_infer_params *p);
 
 /* Milliseconds between two simulated times, for headers and perf_metrics. */
 static inline double fm_us_to_s(uint64_t us) {

@@ -1,6 +1,8 @@
 /* scenario.c — parsing, checking and playing scenario timelines. */
 #include "scenario.h"
 
+#include "jsonscan.h"
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdarg.h>
@@ -159,6 +161,16 @@ fm_scenario *fm_scenario_parse(const char *text, const char *label, const fm_con
     }
     add(errs, "(top level): %s is not valid JSON (line %d, column %d): fix the syntax there", label,
         line, col);
+    return NULL;
+  }
+  fm_json_scan sc;
+  if (fm_json_prescan(text, strlen(text), false, 0, &sc) == FM_JSON_NUL) {
+    /* cJSON ends a string at an embedded NUL: "launch-spike\u0000x" would
+     * run as launch-spike, a pool name would name another pool. */
+    char path[256];
+    fm_json_path_at(text, strlen(text), sc.offset, NULL, path, sizeof(path));
+    add(errs, "%s: must not contain a NUL character (\\u0000); remove it", path);
+    cJSON_Delete(root);
     return NULL;
   }
   fm_scenario *s = calloc(1, sizeof(*s));

@@ -8,7 +8,7 @@
 // and the real API is lenient about it; only the body decides.
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, get, rawRequest, AUTH } from '../lib/server.mjs';
+import { startServer, post, get, rawRequest, admin, streamRequest, AUTH, NO_LIMITS } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const GOOD = { model: K26, messages: [{ role: 'user', content: 'Hello' }], max_tokens: 3 };
@@ -109,6 +109,17 @@ const CASES = [
     check: (r) => assert.match(r.headers.get('allow') || '', /\bGET\b/) },
   { name: 'unknown path /', method: 'GET', path: '/', body: null, status: 404, code: 'NOT_FOUND', mention: /\/|path|route/i },
   { name: 'GET models without Authorization', method: 'GET', path: '/v1/models', headers: {}, body: null, status: 401, code: 'UNAUTHENTICATED', mention: /authorization|api key|bearer/i },
+  // Embedded NUL (issue 12, defect 7): cJSON ends a string at \u0000, so
+  // "kimi-k2p6\u0000junk" was served as kimi-k2p6. Every string in the body
+  // is checked, keys too, and the error names the JSON path (docs/api.md).
+  { name: 'model with an embedded NUL (\\u0000)', body: good({ model: `${K26}\u0000junk` }), status: 400, code: 'INVALID_ARGUMENT', mention: 'model: must not contain a NUL character (\\u0000); remove it', param: 'model' },
+  { name: 'message content with an embedded NUL', body: good({ messages: [{ role: 'user', content: 'Hel\u0000lo' }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[0].content: must not contain a NUL', param: 'messages[0].content' },
+  { name: 'second message content with an embedded NUL', body: good({ messages: [{ role: 'system', content: 'Be brief' }, { role: 'user', content: '\u0000' }] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[1].content: must not contain a NUL', param: 'messages[1].content' },
+  { name: 'a raw 0 byte inside a string', body: Buffer.concat([Buffer.from(`{"model":"${K26}","messages":[{"role":"user","content":"a`), Buffer.from([0]), Buffer.from('b"}]}')]), status: 400, code: 'INVALID_ARGUMENT', mention: 'messages[0].content: must not contain a NUL', param: 'messages[0].content' },
+  { name: 'a key with an embedded NUL', body: `{"model":"${K26}","messages":[{"role":"user","content":"x"}],"max_tokens\\u0000x":5}`, status: 400, code: 'INVALID_ARGUMENT', mention: '["max_tokens\\u0000x"]: must not contain a NUL', param: '["max_tokens\\u0000x"]' },
+  { name: 'stop sequence with an embedded NUL', body: good({ stop: ['ok', 'a\u0000b'] }), status: 400, code: 'INVALID_ARGUMENT', mention: 'stop[1]: must not contain a NUL', param: 'stop[1]' },
+  { name: 'a NUL in a field fleetmock ignores (documented choice)', body: good({ metadata: { note: 'a\u0000b' } }), status: 400, code: 'INVALID_ARGUMENT', mention: 'metadata.note: must not contain a NUL', param: 'metadata.note' },
+  { name: 'completions prompt with an embedded NUL', path: '/v1/completions', body: JSON.stringify({ model: K26, prompt: ['ok', 'x\u0000'], max_tokens: 3 }), status: 400, code: 'INVALID_ARGUMENT', mention: 'prompt[1]: must not contain a NUL', param: 'prompt[1]' },
 ];
 
 const TYPES = { 400: 'invalid_request_error', 401: 'authentication_error' };
@@ -316,5 +327,202 @@ test('large request headers: served up to 12 KiB, then 431, never dropped', asyn
     const huge = await post(server, CHAT, { ...GOOD, stream }, { 'x-big': 'a'.repeat(20000) });
     assert.equal(huge.status, 431, `20 000-byte header: ${huge.text.slice(0, 200)}`);
   }
+  await assertStillServing(server);
+});
+
+// ---------------------------------------------------------------------------
+// Embedded NUL on the other routes: the Anthropic route answers in its own
+// shape, and an admin body with a NUL changes nothing.
+
+test('messages route: a NUL in a content part is a 400 naming it, in the Anthropic shape', async () => {
+  const body = { model: K26, max_tokens: 5, messages: [{ role: 'user', content: [{ type: 'text', text: 'hi\u0000' }] }] };
+  const r = await post(server, '/v1/messages', body);
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.type, 'error');
+  assert.equal(r.json.error.type, 'invalid_request_error');
+  assert.equal(r.json.error.message, 'messages[0].content[0].text: must not contain a NUL character (\\u0000); remove it');
+});
+
+test('admin scenario: {"name": "launch-spike\\u0000x"} is a 400 naming name and starts nothing', async () => {
+  const r = await admin(server, 'POST', '/admin/scenario', '{"name":"launch-spike\\u0000x"}');
+  if (r.status === 200) await admin(server, 'DELETE', '/admin/scenario'); // leave no drill for later tests
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.code, 'INVALID_ARGUMENT');
+  assert.equal(r.json.error.param, 'name');
+  assert.equal(r.json.error.message, 'name: must not contain a NUL character (\\u0000); remove it');
+  const state = await admin(server, 'GET', '/admin/scenario');
+  assert.equal(state.status, 200);
+  assert.equal(state.json, null, 'no scenario runs');
+  await assertStillServing(server);
+});
+
+test('admin faults: a NUL in match.model is a 400 naming match.model and adds no fault', async () => {
+  const body = `{"match":{"model":"${K26}\\u0000x"},"action":{"status":503}}`;
+  const r = await admin(server, 'POST', '/admin/faults', body);
+  if (r.status === 200) await admin(server, 'DELETE', '/admin/faults');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, 'match.model');
+  assert.match(r.json.error.message, /^match\.model: must not contain a NUL character/);
+  const list = await admin(server, 'GET', '/admin/faults');
+  assert.deepEqual(list.json.faults, []);
+  await assertStillServing(server);
+});
+
+test('admin pools: a NUL in a pool body key is a 400 and the pool is unchanged', async () => {
+  const before = await admin(server, 'GET', '/admin/state');
+  const r = await admin(server, 'PATCH', '/admin/pools/kimi-k2p6', '{"slots\\u0000":1}');
+  if (r.status === 200) await admin(server, 'POST', '/admin/reset');
+  assert.equal(r.status, 400, r.text);
+  assert.equal(r.json.error.param, '["slots\\u0000"]');
+  const after = await admin(server, 'GET', '/admin/state');
+  assert.equal(after.json.pools['kimi-k2p6'].slots, before.json.pools['kimi-k2p6'].slots);
+});
+
+test('text that only looks like a NUL is served: an escaped backslash before u0000', async () => {
+  const r = await post(server, CHAT, { ...GOOD, messages: [{ role: 'user', content: 'C:\\u0000 and \u00e9' }] });
+  assert.equal(r.status, 200, r.text);
+});
+
+// ---------------------------------------------------------------------------
+// Response amplification (issue 12, defect 9): a non-streaming body is built
+// whole in memory, so its generated tokens in all choices are capped by
+// server.max_nonstream_tokens (default 524288, docs/config.md). Streams are
+// not. The cap counts the most each choice can produce (max_tokens with
+// ignore_eos, else the pool's drawn length), so a large max_tokens that the
+// pool's lengths never reach is served.
+
+const GLM = 'accounts/fireworks/models/glm-5p1';
+let roomy; // default cap, no account limits
+let cappedP; // server.max_nonstream_tokens 1000; glm-5p1 draws 2000-5000 tokens
+before(async () => {
+  roomy = await startServer({ args: ['--timing', 'instant'], config: NO_LIMITS });
+});
+// Started by the first test that needs it, so each test fails for its own
+// reason on a server that does not know the setting.
+const cappedServer = () => (cappedP ??= startServer({
+  args: ['--timing', 'instant'],
+  config: { ...NO_LIMITS, server: { max_nonstream_tokens: 1000 },
+    pools: { 'glm-5p1': { output_tokens: { min: 2000, mean: 3000, max: 5000 } } } },
+}));
+after(async () => {
+  const capped = await cappedP?.catch(() => null);
+  for (const s of [roomy, capped]) {
+    if (!s) continue;
+    const r = await s.stop();
+    assert.equal(r.code, 0, `server exited with ${r.code}/${r.signal}:\n${r.stderr}`);
+  }
+});
+
+/** Asserts a 400 naming max_tokens that says to stream; returns the message. */
+function assertCapped(r, shape = 'openai') {
+  assert.equal(r.status, 400, r.text.slice(0, 300));
+  const msg = r.json.error.message;
+  if (shape === 'openai') {
+    assert.equal(r.json.error.code, 'INVALID_ARGUMENT');
+    assert.equal(r.json.error.param, 'max_tokens');
+  } else {
+    assert.equal(r.json.error.type, 'invalid_request_error');
+  }
+  assert.match(msg, /^max_tokens: /);
+  assert.match(msg, /server\.max_nonstream_tokens: \d+/);
+  assert.match(msg, /"stream": true/);
+  return msg;
+}
+
+test('n 128 x max_tokens 262000 with ignore_eos, not streamed, is a 400 at once, not a 195 MB body', async () => {
+  const big = { model: K26, messages: GOOD.messages, n: 128, max_tokens: 262000, ignore_eos: true };
+  const t0 = Date.now();
+  const r = await post(roomy, CHAT, big);
+  const msg = assertCapped(r);
+  assert.match(msg, /the 128 choices \(n\) would generate up to 33536000 tokens in all/);
+  assert.match(msg, /server\.max_nonstream_tokens: 524288/);
+  assert.ok(Date.now() - t0 < 5000, `answered in ${Date.now() - t0} ms`);
+  const c = await post(roomy, '/v1/completions', { model: K26, prompt: 'Hi', n: 128, max_tokens: 262000, ignore_eos: true });
+  assertCapped(c);
+  await assertStillServing(roomy);
+});
+
+test('a large max_tokens the pool never reaches is served: n 128 x 262000 without ignore_eos', async () => {
+  const r = await post(roomy, CHAT, { model: K26, messages: GOOD.messages, n: 128, max_tokens: 262000 });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.choices.length, 128);
+  assert.ok(r.json.usage.completion_tokens <= 128 * 600, `${r.json.usage.completion_tokens} tokens`);
+});
+
+test('right at the cap is served, one token over is a 400: chat, completions, messages', async () => {
+  const capped = await cappedServer();
+  const at = await post(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 250, ignore_eos: true });
+  assert.equal(at.status, 200, at.text.slice(0, 300));
+  assert.equal(at.json.usage.completion_tokens, 1000);
+  assertCapped(await post(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 251, ignore_eos: true }));
+
+  const cAt = await post(capped, '/v1/completions', { model: K26, prompt: 'Hi', max_tokens: 1000, ignore_eos: true });
+  assert.equal(cAt.status, 200, cAt.text.slice(0, 300));
+  assert.equal(cAt.json.usage.completion_tokens, 1000);
+  const cOver = await post(capped, '/v1/completions', { model: K26, prompt: 'Hi', max_tokens: 1001, ignore_eos: true });
+  assert.match(assertCapped(cOver), /this response would generate up to 1001 tokens/);
+
+  const mAt = await post(capped, '/v1/messages', { model: K26, messages: GOOD.messages, max_tokens: 1000, ignore_eos: true });
+  assert.equal(mAt.status, 200, mAt.text.slice(0, 300));
+  assert.equal(mAt.json.usage.output_tokens, 1000);
+  assertCapped(await post(capped, '/v1/messages', { model: K26, messages: GOOD.messages, max_tokens: 1001, ignore_eos: true }), 'anthropic');
+});
+
+test('without max_tokens the cap holds on the lengths the pool draws', async () => {
+  const capped = await cappedServer();
+  // glm-5p1 here draws 2000-5000 tokens per answer, over the cap of 1000.
+  assertCapped(await post(capped, CHAT, { model: GLM, messages: GOOD.messages }));
+  assertCapped(await post(capped, '/v1/completions', { model: GLM, prompt: 'Hi' }));
+  // The Anthropic route's own default max_tokens is 4096: still over.
+  assertCapped(await post(capped, '/v1/messages', { model: GLM, messages: GOOD.messages }), 'anthropic');
+  // A max_tokens under the cap bounds the draw: served.
+  const r = await post(capped, CHAT, { model: GLM, messages: GOOD.messages, max_tokens: 900 });
+  assert.equal(r.status, 200, r.text.slice(0, 300));
+  assert.equal(r.json.usage.completion_tokens, 900);
+});
+
+test('streams stay uncapped: 4 x 1000 tokens streamed past a cap of 1000', async () => {
+  const capped = await cappedServer();
+  const r = await streamRequest(capped, CHAT, { model: K26, messages: GOOD.messages, n: 4, max_tokens: 1000, ignore_eos: true, stream: true, stream_options: { include_usage: true } });
+  assert.equal(r.status, 200);
+  const usage = r.events.map((e) => e.json).filter((j) => j && j.usage).pop();
+  assert.equal(usage.usage.completion_tokens, 4000);
+});
+
+test('server.max_nonstream_tokens is checked: 0 and 1.5 are refused with the path', async () => {
+  for (const v of [0, 1.5, 'big']) {
+    const bad = await startServer({ args: ['--timing', 'instant'], config: { server: { max_nonstream_tokens: v } } }).catch((e) => e);
+    assert.ok(bad instanceof Error, `max_nonstream_tokens ${v} must not start`);
+    assert.match(bad.message, /server\.max_nonstream_tokens: must be/);
+  }
+});
+
+// ---------------------------------------------------------------------------
+// Found by fuzz_admin: an error that quotes the URL echoed its bytes as they
+// came, so PATCH /admin/pools/%FF answered a 404 whose body was not UTF-8
+// (not JSON at all, to a strict parser). Every error body is UTF-8 now; a
+// byte that is not becomes '?'.
+
+/** Fetches and decodes the body strictly: throws when it is not UTF-8. */
+async function strictJson(s, method, path, headers = AUTH) {
+  const res = await fetch(s.baseURL + path, { method, headers, body: method === 'GET' ? undefined : '{}' });
+  const bytes = new Uint8Array(await res.arrayBuffer());
+  const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  return { status: res.status, json: JSON.parse(text) };
+}
+
+test('errors that quote a URL byte that is not UTF-8 are still UTF-8 JSON', async () => {
+  const pool = await strictJson(server, 'PATCH', '/admin/pools/%FFx%C3', {});
+  assert.equal(pool.status, 404);
+  assert.equal(pool.json.error.message, 'no pool named "?x?"; GET /admin/state lists the pools, or use * for all');
+  const model = await strictJson(server, 'GET', '/v1/models/acme%FE');
+  assert.equal(model.status, 404);
+  assert.match(model.json.error.message, /"acme\?"/);
+  const route = await strictJson(server, 'GET', '/v1/no%E2%82');
+  assert.equal(route.status, 404);
+  assert.match(route.json.error.message, /^no route GET \/v1\/no\?\?; /);
+  const admin404 = await strictJson(server, 'GET', '/admin/acc%F0%9F');
+  assert.equal(admin404.status, 404);
+  assert.match(admin404.json.error.message, /^no admin route GET \/admin\/acc\?\?; /);
   await assertStillServing(server);
 });

@@ -225,6 +225,34 @@ test('--check-config on malformed JSON exits 2', async () => {
   } finally { f.cleanup(); }
 });
 
+// cJSON ends a string at \u0000, so a NUL in a config or scenario string
+// would make the file mean something it does not say (issue 12, defect 7).
+test('--check-config refuses a NUL in a config string, by path, and never prints an API key', async () => {
+  const f = tempFile('config.json', '{"pools": {"kimi-k2p6": {"slots": 4}},' +
+    ' "accounts": {"keys": {"sk-live-secret\\u0000": {"name": "x"}}}}');
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    const out = r.stdout + r.stderr;
+    assert.equal(r.code, 2, out);
+    assert.match(out, /config\.json: accounts\.keys\[0\]: must not contain a NUL character \(\\u0000\); remove it/);
+    assert.doesNotMatch(out, /secret/);
+  } finally { f.cleanup(); }
+});
+
+test('--check-config refuses a scenario whose name holds a NUL, and --scenario never starts it', async () => {
+  const scn = '{"name": "launch-spike\\u0000x", "description": "d", "duration_s": 10,' +
+    ' "steps": [{"at_s": 0, "pools": {"kimi-k2p6": {"tenant_load": 1}}}]}';
+  const f = tempFile('scn.json', scn);
+  try {
+    const r = await runCli(['--check-config', f.path]);
+    assert.equal(r.code, 2, r.stdout + r.stderr);
+    assert.match(r.stderr, /scn\.json: name: must not contain a NUL character \(\\u0000\); remove it/);
+    const r2 = await runCli(['--port', '0', '--scenario', f.path], { timeoutMs: 10000 });
+    assert.equal(r2.code, 2, r2.stderr);
+    assert.match(r2.stderr, /name: must not contain a NUL character/);
+  } finally { f.cleanup(); }
+});
+
 test('--check-config on a good config exits 0', async () => {
   const f = tempFile('config.json', SLOW);
   try {

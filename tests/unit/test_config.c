@@ -46,6 +46,7 @@ TEST(default_config_loads_seven_models_on_seven_pools) {
   CHECK_EQ_INT(cfg.n_pools, 7);
   CHECK_EQ_INT(cfg.max_body_bytes, 4194304);
   CHECK_EQ_INT(cfg.max_accounts, 50000);
+  CHECK_EQ_U64(cfg.max_nonstream_tokens, 524288);
   for (size_t i = 0; i < cfg.n_models; i++) {
     CHECK(cfg.models[i].pool >= 0 && (size_t)cfg.models[i].pool < cfg.n_pools);
     CHECK_STR(cfg.models[i].owned_by, "fireworks");
@@ -389,5 +390,55 @@ TEST(pool_patch_that_is_not_an_object_is_refused_with_an_example) {
   CHECK_STR(errs.items[0], "(top level): the body must be a JSON object of pool settings, e.g. "
                            "{\"tenant_load\": 1.2}");
   cJSON_Delete(patch);
+  done(&cfg, &errs);
+}
+
+/* cJSON ends a string at \u0000: "kimi-k2p6\u0000x" would be read as the
+ * pool kimi-k2p6. A config with a NUL in any string is refused, by path. */
+TEST(config_string_with_an_embedded_nul_is_refused_naming_its_path) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"models\": {\"" KIMI "\": {\"pool\": \"glm-5p1\\u0000x\"}}}"),
+               -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "models[\"" KIMI "\"].pool: must not contain a NUL character "
+                           "(\\u0000); remove it");
+  fm_config_errors_free(&errs);
+
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"pools\": {\"kimi-k2p6\\u0000\": {\"slots\": 2}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "pools[\"kimi-k2p6\\u0000\"]: must not contain a NUL character "
+                           "(\\u0000); remove it");
+  fm_config_errors_free(&errs);
+}
+
+TEST(config_api_key_with_a_nul_is_named_by_position_never_printed) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs,
+                    "{\"accounts\": {\"keys\": {\"sk-a\": {\"name\": \"a\"}, "
+                    "\"sk-secret\\u0000\": {\"name\": \"b\"}}}}"),
+               -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0],
+            "accounts.keys[1]: must not contain a NUL character (\\u0000); remove it");
+  CHECK(strstr(errs.items[0], "secret") == NULL);
+  fm_config_errors_free(&errs);
+
+  /* A NUL in the name under a key: the key is still shown by position. */
+  CHECK_EQ_INT(
+      load(&cfg, &errs, "{\"accounts\": {\"keys\": {\"sk-a\": {\"name\": \"a\\u0000\"}}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR(errs.items[0], "accounts.keys[0].name: must not contain a NUL character (\\u0000); "
+                           "remove it");
+  fm_config_errors_free(&errs);
+}
+
+TEST(config_text_that_only_looks_like_a_nul_loads) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(
+      load(&cfg, &errs, "{\"accounts\": {\"keys\": {\"sk-a\": {\"name\": \"C:\\\\u0000\"}}}}"), 0);
+  CHECK_STR(cfg.accounts.keys[0].name, "C:\\u0000");
   done(&cfg, &errs);
 }

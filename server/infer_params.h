@@ -1,0 +1,59 @@
+/* infer_params.h — one inference request as the API layer hands it to the
+ * core: every field a route reader took from the body and the headers,
+ * checked, in the terms infer.c works in.
+ *
+ * It has a header of its own, apart from infer.h, because the readers that
+ * fill it (api_read*.c) build without the HTTP glue: a fuzzer or a unit
+ * test gives them bytes and gets this back. The account is the one field a
+ * reader never sets; the handler looks it up in the live table afterwards. */
+#ifndef FM_INFER_PARAMS_H
+#define FM_INFER_PARAMS_H
+
+#include "accounts.h"
+#include "cache.h"
+#include "config.h"
+#include "faults.h"
+#include "textgen.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* What the request's own x-fleetmock-fault header asks for. */
+typedef enum {
+  FM_HEADER_FAULT_NONE, /* no header: the stored faults decide */
+  FM_HEADER_FAULT_SET,  /* header_fault holds its action */
+  FM_HEADER_FAULT_BAD,  /* malformed: the request is answered 400 where a fault would fire */
+} fm_header_fault;
+
+typedef struct fm_infer_params {
+  fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
+  int model;           /* index into the config's models */
+  int pool;
+  fm_path path;        /* serving path, for billing and the echo */
+  fm_tier tier;        /* admission tier */
+  char *model_name;    /* as the client sent it */
+  uint32_t max_tokens; /* 0: not given */
+  bool ignore_eos;
+  bool context_error; /* context_length_exceeded_behavior "error": 400 instead of truncating */
+  int n;
+  char *stop[FM_STOP_MAX];
+  int n_stop;
+  uint64_t seed;
+  uint64_t prompt_digest;
+  uint32_t prompt_tokens;
+  uint32_t cached_tokens;
+  bool stream;
+  bool include_usage;
+  bool perf_metrics;
+  const char *route; /* "chat/completions", "completions" or "messages" (for fault matching) */
+  char *affinity;    /* x-session-affinity, else prompt_cache_key, else user */
+  char *isolation;   /* prompt-cache isolation key */
+  fm_prefix prefix;  /* the prompt's cache blocks */
+  fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
+  fm_fault_action header_fault;
+} fm_infer_params;
+
+/* Frees the strings and prompt blocks p holds and zeroes it (safe to call twice). */
+void fm_infer_params_free(fm_infer_params *p);
+
+#endif

@@ -1,0 +1,92 @@
+/* fuzz_admin.c — libFuzzer harness for the control plane's body readers
+ * (api_read.h). The first byte picks the route, modulo 3:
+ *   0  PATCH /admin/pools/{name}  fm_read_pool_patch; {name} is the
+ *      x-fuzz-pool header line, "*" without one
+ *   1  POST /admin/faults         fm_read_fault, then the fault is added
+ *      to a fault list and fired, as the server would
+ *   2  POST /admin/scenario       fm_read_scenario
+ * and the rest is header lines, an empty line, the body (fuzz_input.h). */
+#include "fuzz_input.h"
+
+static void pools(const fm_read_in *in, const fz_request *req) {
+  const fm_config *cfg = in->cfg;
+  const char *name = fz_header((void *)req, "x-fuzz-pool");
+  fm_pool_cfg *next = malloc(cfg->n_pools * sizeof(*next));
+  fz_require(next);
+  memcpy(next, cfg->pools, cfg->n_pools * sizeof(*next));
+  fm_api_err e = {0};
+  int only = -2;
+  if (fm_read_pool_patch(in, name ? name : "*", next, cfg->n_pools, &only, &e)) {
+    fz_require(only >= -1 && only < (int)cfg->n_pools);
+    for (size_t i = 0; i < cfg->n_pools; i++) { /* what the config checker promises */
+      const fm_pool_cfg *p = &next[i];
+      fz_require(p->slots >= 1 && p->replicas >= 1 && p->replicas <= 1024);
+      fz_require(p->decode_tps > 0 && p->prefill_tps > 0);
+      fz_require(p->out_min >= 1 && p->out_min <= p->out_mean && p->out_mean <= p->out_max);
+      fz_require(p->jitter >= 0 && p->jitter <= 0.9);
+      for (int t = 0; t < FM_TIER_N; t++)
+        fz_require(p->shed[t].start <= p->shed[t].end);
+    }
+  } else {
+    fz_check_error(&e);
+  }
+  free(next);
+}
+
+static void faults(const fm_read_in *in) {
+  fm_api_err e = {0};
+  fm_fault *f = fm_read_fault(in, &e);
+  if (!f) {
+    fz_check_error(&e);
+    return;
+  }
+  if (f->action.kind == FM_FAULT_STATUS)
+    fz_require(fm_fault_status_ok(f->action.status));
+  else
+    fz_require(f->action.after_tokens <= FM_FAULT_AFTER_MAX);
+  fz_require(f->count_left >= -1);
+  fz_require(f->probability >= 0 && f->probability <= 1);
+  fm_faults list;
+  fm_faults_init(&list, 42);
+  fm_faults_add(&list, f);
+  for (int i = 0; i < 4; i++)
+    fm_faults_fire(&list, f->model ? f->model : "accounts/fireworks/models/kimi-k2p6",
+                   f->path >= 0 ? (fm_path)f->path : FM_PATH_STANDARD, f->api_key,
+                   f->route ? f->route : "chat/completions");
+  fm_faults_free(&list);
+}
+
+static void scenario(const fm_read_in *in) {
+  fm_api_err e = {0};
+  fm_scenario *s = fm_read_scenario(in, &e);
+  if (!s) {
+    fz_check_error(&e);
+    return;
+  }
+  fz_require(s->name && *s->name && s->duration_s > 0);
+  fm_scenario_free(s);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  if (size == 0) return 0;
+  fz_request req;
+  fz_split(&req, data + 1, size - 1);
+  fm_read_in in = {.body = req.body,
+                   .len = req.len,
+                   .header = fz_header,
+                   .header_ctx = &req,
+                   .cfg = fz_config(),
+                   .seed = 42};
+  switch (data[0] % 3) {
+  case 0:
+    pools(&in, &req);
+    break;
+  case 1:
+    faults(&in);
+    break;
+  default:
+    scenario(&in);
+  }
+  fz_free(&req);
+  return 0;
+}

@@ -1,0 +1,9 @@
+/* fuzz_chat.c — libFuzzer harness for the chat/completions reader
+ * (fm_read_chat, api_read.h): header lines, an empty line, the body
+ * (fuzz_input.h). */
+#include "fuzz_input.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fz_infer(data, size, fm_read_chat);
+  return 0;
+}

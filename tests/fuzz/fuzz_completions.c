@@ -1,0 +1,9 @@
+/* fuzz_completions.c — libFuzzer harness for the completions reader
+ * (fm_read_completions, api_read.h): header lines, an empty line, the body
+ * (fuzz_input.h). */
+#include "fuzz_input.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+  fz_infer(data, size, fm_read_completions);
+  return 0;
+}
