@@ -185,7 +185,8 @@ for tier in standard priority background fast; do
 done
 HELD=$(metric fleetmock_accounts)
 EVICTED=$(metric fleetmock_accounts_evicted_total)
-TOTAL_REQS=$(sed -n 's/.*"totals":.*"total":{"requests":\([0-9]*\).*/\1/p' "$TMP/list.json")
+# The first "total" after "totals" is their own (totals.evicted comes later).
+TOTAL_REQS=$(sed 's/.*"totals"://' "$TMP/list.json" | grep -o '"total":{"requests":[0-9]*' | head -n1 | tr -dc 0-9)
 echo "totals: keyload saw $OK × 200 of $SENT sent ($OK_STANDARD Standard, $OK_PRIORITY Priority;" \
   "$ERRORS errors, $RPS req/s); /metrics 200s by tier:$TIER_LINE (sum $SERVED)"
 echo "totals: fleetmock_accounts $HELD + fleetmock_accounts_evicted_total $EVICTED = $((HELD + EVICTED))" \
