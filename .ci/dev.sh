@@ -121,6 +121,7 @@ fuzz_all() { # fuzz_all SECONDS: builds, then runs every harness SECONDS, two at
       # the committed seeds are read, never written.
       mkdir -p "$fuzz_out/corpus/$name" "$fuzz_out/crashes/$name"
       timeout -k 10 $((secs + 120)) "$fuzz_dir/fuzz_$name" -max_total_time="$secs" -timeout=10 \
+        -use_value_profile=1 \
         -rss_limit_mb=2048 -dict="$root/tests/fuzz/fleetmock.dict" -print_final_stats=1 \
         -artifact_prefix="$fuzz_out/crashes/$name/" \
         "$fuzz_out/corpus/$name" "$root/tests/fuzz/corpus/$name" >"$fuzz_out/logs/$name.log" 2>&1 &

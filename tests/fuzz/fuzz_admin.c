@@ -67,6 +67,8 @@ static void scenario(const fm_read_in *in) {
   fm_scenario_free(s);
 }
 
+FZ_JSON_MUTATOR(FZ_JSON_ADMIN)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (size == 0) return 0;
   fz_request req;

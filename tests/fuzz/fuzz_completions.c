@@ -3,6 +3,8 @@
  * (fuzz_input.h). */
 #include "fuzz_input.h"
 
+FZ_JSON_MUTATOR(FZ_JSON_REQUEST)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   fz_infer(data, size, fm_read_completions);
   return 0;

@@ -4,6 +4,8 @@
  * checker promises, since the fleet trusts it. */
 #include "fuzz_input.h"
 
+FZ_JSON_MUTATOR(FZ_JSON_WHOLE)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char *text = malloc(size + 1); /* a file read by fm_read_file ends in a NUL */
   if (!text) return 0;

@@ -29,6 +29,19 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* FZ_JSON_MUTATOR(layout) gives a harness the structure-aware mutator
+ * (json_mutator.h) in the libFuzzer build, and nothing in the replay build. */
+#ifdef FLEETMOCK_LIBFUZZER
+#include "json_mutator.h"
+#define FZ_JSON_MUTATOR(layout)                                                                    \
+  size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed);       \
+  size_t LLVMFuzzerCustomMutator(uint8_t *data, size_t size, size_t max, unsigned int seed) {      \
+    return fz_mutate_json(data, size, max, seed, layout);                                          \
+  }
+#else
+#define FZ_JSON_MUTATOR(layout)
+#endif
+
 #define FZ_MAX_HEADERS 16
 
 typedef struct fz_request {

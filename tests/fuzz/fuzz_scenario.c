@@ -35,6 +35,8 @@ static void play(fm_scenario *s, const fm_config *cfg) {
   fm_fleet_free(&fleet);
 }
 
+FZ_JSON_MUTATOR(FZ_JSON_WHOLE)
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   const fm_config *cfg = fz_config();
   char *text = malloc(size + 1);
