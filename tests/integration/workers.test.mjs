@@ -80,11 +80,13 @@ test('--workers 3: a slot freed on one loop serves requests queued on the others
     }
     queueMs.sort((a, b) => a - b);
     assertAtOnce(queueMs[0], `the first is served at once (${queueMs})`);
-    // Served one after another: each holds the slot 20 ms + 9 × 10 ms at the
-    // least, so the k-th to start cannot start before k of those (exact).
+    // Served one after another: each holds the slot 20 ms + 9 gaps of 14 ms
+    // (10 ms slowed 40 % by a full pool) at the least, so the k-th to start
+    // cannot start before k of those have ended (exact).
+    const HOLD_MS = 20 + 9 * 14;
     const t0 = Math.min(...results.map((r) => r.sentAt));
-    firstTokens.sort((a, b) => a - b).forEach((at, k) => assert.ok(at - t0 >= k * 110 + 20,
-      `stream ${k + 1} started ${(at - t0).toFixed(0)} ms after the first was sent, before ${k} streams of 110 ms could end`));
+    firstTokens.sort((a, b) => a - b).forEach((at, k) => assert.ok(at - t0 >= k * HOLD_MS + 20,
+      `stream ${k + 1} started ${(at - t0).toFixed(0)} ms after the first was sent, before ${k} streams of ${HOLD_MS} ms could end`));
     await assertNoSlotsHeld(server);
   } finally {
     await stopChecked(server);

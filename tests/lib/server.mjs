@@ -42,7 +42,7 @@ export const LATE_MS = (Number(process.env.FLEETMOCK_TEST_LATE_MS) || 1500) * (W
  */
 export function assertOnTime(ms, dueMs, what) {
   assert.ok(ms >= dueMs && ms <= dueMs + LATE_MS,
-    `${what} at ${ms.toFixed(1)} ms: due at ${dueMs.toFixed(1)} ms, never earlier, and at most LATE_MS (${LATE_MS}) late`);
+    `${what} at ${ms.toFixed(2)} ms: due at ${dueMs.toFixed(2)} ms, never earlier, and at most LATE_MS (${LATE_MS}) late`);
 }
 
 /**
