@@ -13,6 +13,17 @@ const skip = process.env.FLEETMOCK_BIN ? false : 'FLEETMOCK_BIN is not set';
 const makeClient = (server, opts = {}, policyOpts = {}) =>
   new FleetClient({ baseURL: server.baseURL, apiKey: 'node-live', model: KIMI, policy: new Policy(policyOpts), ...opts });
 
+/**
+ * A client clock (ms) the test moves by hand: a Priority window opens and
+ * ends when the test says, not when a busy machine gets round to the next
+ * call. The server's side (what is shed) does not depend on time here.
+ */
+function manualClock(ms = 1_000_000) {
+  const clock = () => ms;
+  clock.advance = (by) => { ms += by; };
+  return clock;
+}
+
 describe('saturated pool', { skip }, () => {
   let server;
   // At --time-scale 3600 the 30-minute window lasts 500 real ms.
@@ -26,7 +37,7 @@ describe('saturated pool', { skip }, () => {
   });
 
   test('escalates on 503 and succeeds on Priority', async () => {
-    const c = makeClient(server, { apiKey: 'node-escalate' });
+    const c = makeClient(server, { apiKey: 'node-escalate' }, { clock: manualClock() });
     const r = await c.chat({ messages: MSGS, max_tokens: 5 });
     assert.equal(r.ok, true, r.error);
     assert.equal(r.status, 200);
@@ -37,6 +48,7 @@ describe('saturated pool', { skip }, () => {
     assert.equal(r.escalated, true);
     const m = c.policy.metrics();
     assert.deepEqual([m.escalations, m.tier, m.status503, m.requests, m.rate503], [1, PRIORITY, 1, 2, 0.5]);
+    // The window is open (the clock has not moved): the next call starts on Priority, no new 503.
     const r2 = await c.chat({ messages: MSGS, max_tokens: 5 });
     assert.deepEqual([r2.history.map((h) => h.status), r2.tier], [[200], PRIORITY]);
     assert.equal(c.policy.escalations, 1);
@@ -123,11 +135,12 @@ describe('saturated pool', { skip }, () => {
 
   test('drifts back after the window and alerts on back-to-back windows', async () => {
     const alerts = [];
-    const c = makeClient(server, { apiKey: 'node-alert' }, { alertWindows: 2, onAlert: (a) => alerts.push(a) });
+    const clock = manualClock();
+    const c = makeClient(server, { apiKey: 'node-alert' }, { alertWindows: 2, onAlert: (a) => alerts.push(a), clock });
     let r = await c.chat({ messages: MSGS, max_tokens: 5 });
     assert.deepEqual([r.history.map((h) => h.tier), r.tier], [[STANDARD, PRIORITY], PRIORITY]);
     assert.equal(c.policy.windowMs(), 500);
-    await new Promise((res) => setTimeout(res, 550)); // the window ends: the next call tries Standard again
+    clock.advance(c.policy.windowMs() + 50); // the window ends: the next call tries Standard again
     assert.equal(c.policy.start('interactive'), STANDARD);
     r = await c.chat({ messages: MSGS, max_tokens: 5 });
     assert.deepEqual(r.history.map((h) => h.tier), [STANDARD, PRIORITY]); // still shedding

@@ -24,6 +24,21 @@ MSGS = [{"role": "user", "content": "hello fleet"}]
 BIN = os.environ.get("FLEETMOCK_BIN")
 
 
+class ManualClock:
+    """A client clock (ms) the test moves by hand: a Priority window opens and
+    ends when the test says, not when a busy machine gets round to the next
+    call. The server's side (what is shed) does not depend on time here."""
+
+    def __init__(self, ms=1_000_000):
+        self.ms = ms
+
+    def __call__(self):
+        return self.ms
+
+    def advance(self, ms):
+        self.ms += ms
+
+
 class Server:
     """A fleetmock child process on a free loopback port."""
 
@@ -103,7 +118,7 @@ class SaturatedPool(unittest.TestCase):
         self.assertEqual(status, 200)
 
     def test_escalates_on_503_and_succeeds_on_priority(self):
-        c = self.server.client(key="py-escalate")
+        c = self.server.client(key="py-escalate", clock=ManualClock())
         r = c.chat(MSGS, max_tokens=5)
         self.assertTrue(r.ok, r)
         self.assertEqual(r.status, 200)
@@ -115,7 +130,7 @@ class SaturatedPool(unittest.TestCase):
         m = c.policy.metrics()
         self.assertEqual((m["escalations"], m["tier"], m["status_503"], m["requests"]), (1, PRIORITY, 1, 2))
         self.assertEqual(m["rate_503"], 0.5)
-        # The next call starts on Priority: the window is open, no new 503.
+        # The next call starts on Priority: the window is open (the clock has not moved), no new 503.
         r2 = c.chat(MSGS, max_tokens=5)
         self.assertEqual(([h["status"] for h in r2.history], r2.tier), ([200], PRIORITY))
         self.assertEqual(c.policy.escalations, 1)
@@ -193,11 +208,12 @@ class SaturatedPool(unittest.TestCase):
 
     def test_drifts_back_after_the_window_and_alerts_on_back_to_back_windows(self):
         alerts = []
-        c = self.server.client(key="py-alert", alert_windows=2, on_alert=alerts.append)
+        clock = ManualClock()
+        c = self.server.client(key="py-alert", alert_windows=2, on_alert=alerts.append, clock=clock)
         r = c.chat(MSGS, max_tokens=5)
         self.assertEqual(([h["tier"] for h in r.history], r.tier), ([STANDARD, PRIORITY], PRIORITY))
         self.assertEqual(c.policy.window_ms(), 500)
-        time.sleep(0.55)  # the window ends: the next call tries Standard again
+        clock.advance(c.policy.window_ms() + 50)  # the window ends: the next call tries Standard again
         self.assertEqual(c.policy.start("interactive"), STANDARD)
         r = c.chat(MSGS, max_tokens=5)
         self.assertEqual([h["tier"] for h in r.history], [STANDARD, PRIORITY])  # still shedding

@@ -68,6 +68,7 @@ async function pacedClient(key, { rate, seconds, okTarget = Infinity, stopAt = I
   const limits = [];
   const t0 = performance.now();
   let last = t0;
+  let lastSent = t0;
   for (let i = 0; i < 20000; i++) {
     const now = performance.now();
     if (now - t0 > seconds * 1000 || ok >= okTarget || limit >= stopAt) break;
@@ -76,6 +77,7 @@ async function pacedClient(key, { rate, seconds, okTarget = Infinity, stopAt = I
     const n = Math.min(parallel, Math.floor(credit / P), okTarget - ok);
     if (n < 1) { await sleep(2); continue; }
     credit -= n * P;
+    lastSent = performance.now();
     const answers = await Promise.all(Array.from({ length: n }, () => send(key)));
     let refused = false;
     for (const r of answers) {
@@ -93,7 +95,7 @@ async function pacedClient(key, { rate, seconds, okTarget = Infinity, stopAt = I
     }
     if (refused) await sleep(5);
   }
-  return { ok, limited, limits, final: limit, seconds: (performance.now() - t0) / 1000, last: performance.now() };
+  return { ok, limited, limits, final: limit, seconds: (performance.now() - t0) / 1000, last: performance.now(), lastSent };
 }
 
 let gradual = null;
@@ -124,12 +126,16 @@ test('idle account: the limit shrinks back toward start', async (t) => {
   await sleep(3000);
   const tSend = performance.now();
   const r = await send('adaptive-gradual');
+  const tAnswered = performance.now();
   assert.equal(r.status, 200, r.text);
   const mid = limitOf(r);
+  // The server was idle at least from the last answer to this send, at most
+  // from the last send to this answer (however slow the round trips were).
   const idleSim = (tSend - gradual.last) / 1000 * SCALE;
+  const idleSimMax = (tAnswered - gradual.lastSent) / 1000 * SCALE;
   // Shrinks by (1 - 0.9) per idle simulated minute, never below start; the
   // last adaptation step may have begun up to one simulated second earlier.
-  const lo = Math.max(START, before * Math.pow(1 - SHRINK, (idleSim + 1.5) / 60));
+  const lo = Math.max(START, before * Math.pow(1 - SHRINK, (idleSimMax + 1) / 60));
   const hi = Math.max(START, before * Math.pow(1 - SHRINK, idleSim / 60));
   t.diagnostic(`idle ${idleSim.toFixed(1)} s simulated: limit ${before} -> ${mid}`);
   assert.ok(mid < before, `limit shrank: ${before} -> ${mid}`);

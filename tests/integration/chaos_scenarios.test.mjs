@@ -5,16 +5,24 @@
 // Method: the server runs a scenario at a high --time-scale with --timing
 // instant, so requests are answered at once while the scenario clock still
 // runs X times faster than the wall clock. Traffic goes out in small batches;
-// each batch is bracketed by two reads of GET /admin/scenario, and a batch
-// counts for a window only when both reads fall inside it (same loop), so a
-// step or a ramp in the middle of a batch never blurs a measurement.
+// each batch is bracketed by two reads of GET /admin/state, and a batch counts
+// for a phase only when both reads show that phase's settings (same loop and
+// step), so a step or a ramp in the middle of a batch never blurs a
+// measurement. Batches are judged by the settings the server had applied,
+// not by the client's clock, nor even the scenario clock: on a busy machine
+// the player's timer applies a step late, and the requests meet the old one.
+//
+// How many batches fall into a phase depends on how fast this machine keeps
+// up. Every headline below is exact at the loads its phases use (a load at a
+// curve's end sheds all or nothing), so one batch in a phase is enough for
+// the test to fail; that is the floor asserted, never what a fast machine gets.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startServer, runCli, admin, stopChecked, NO_LIMITS, sleep } from '../lib/server.mjs';
+import { startServer, runCli, admin, stopChecked, NO_LIMITS, LATE_MS, sleep } from '../lib/server.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const SCENARIOS = join(ROOT, 'scenarios');
@@ -42,10 +50,27 @@ async function scenarioNow(srv) {
   return r.json;
 }
 
-async function poolState(srv, pool) {
+/** GET /admin/state: the scenario and every pool, read at one moment. */
+async function stateNow(srv) {
   const r = await admin(srv, 'GET', '/admin/state');
   assert.equal(r.status, 200, r.text);
-  return r.json.pools[pool];
+  return r.json;
+}
+
+async function poolState(srv, pool) {
+  return (await stateNow(srv)).pools[pool];
+}
+
+/** Polls (every 10 ms, for LATE_MS at most) until the scenario state satisfies pred; returns the last one. */
+async function scenarioWhen(srv, pred) {
+  const deadline = performance.now() + LATE_MS;
+  let sc;
+  for (let i = 0; i < 10000; i++) {
+    sc = await scenarioNow(srv);
+    if (pred(sc) || performance.now() > deadline) return sc;
+    await sleep(10);
+  }
+  return sc;
 }
 
 /** One chat request; resolves {model, tier, status, headers, json}. */
@@ -65,32 +90,44 @@ async function chat(srv, model, { tier = null, key = 'chaos-scenarios', maxToken
 
 /**
  * Sends batch() again and again until the scenario clock passes untilElapsed
- * (simulated seconds since the scenario started) or the scenario finishes,
- * bounded in batches and in wall time. Each record is
- * {loop, t0, t1, e0, e1, results}: loop and loop-relative times read right
- * before and after the batch.
+ * (simulated seconds since the scenario started) and enough(records) holds,
+ * or the scenario finishes, bounded in batches and in wall time. Each record
+ * is {a, b, results}: GET /admin/state read right before and after the
+ * batch. `records.reads` holds every read, in order.
  */
-async function record(srv, batch, { untilElapsed, maxMs = 20000, maxBatches = 20000, pauseMs = 0 }) {
+async function record(srv, batch, { untilElapsed, enough = () => true, maxMs = 20000, maxBatches = 20000, pauseMs = 0 }) {
   const out = [];
+  out.reads = [];
   const deadline = performance.now() + maxMs * SLOW;
   for (let i = 0; i < maxBatches && performance.now() < deadline; i++) {
-    const a = await scenarioNow(srv);
-    assert.ok(a, 'the scenario is running');
-    if (a.finished || a.elapsed_s >= untilElapsed) break;
+    const a = await stateNow(srv);
+    assert.ok(a.scenario, 'the scenario is running');
+    out.reads.push(a);
+    if (a.scenario.finished || (a.scenario.elapsed_s >= untilElapsed && enough(out))) break;
     const results = await batch();
-    const b = await scenarioNow(srv);
-    out.push({ loop: a.loop, t0: a.loop_elapsed_s, t1: b.loop_elapsed_s, e0: a.elapsed_s, e1: b.elapsed_s, sameLoop: a.loop === b.loop, results });
+    const b = await stateNow(srv);
+    out.reads.push(b);
+    out.push({ a, b, results });
     if (pauseMs) await sleep(pauseMs);
   }
   return out;
 }
 
-/** The results of the batches that lay wholly inside [from, to] of a loop (any loop when loop is null). */
-function inWindow(records, from, to, loop = null) {
+/**
+ * The results of the batches during which pred(state) held: it holds at both
+ * reads around the batch, in the same loop and step. Steps only move forward
+ * and a ramp one way, so the settings did not leave it in between.
+ */
+function during(records, pred) {
   return records
-    .filter((r) => r.sameLoop && (loop === null || r.loop === loop) && r.t0 >= from && r.t1 <= to)
+    .filter(({ a, b }) => a.scenario.loop === b.scenario.loop && a.scenario.step === b.scenario.step && pred(a) && pred(b))
     .flatMap((r) => r.results);
 }
+
+/** A phase: the scenario at `step` (of `loop`, when given) with pool settings as listed. */
+const phase = (step, settings = {}, loop = null) => (st) => st.scenario.step === step &&
+  (loop === null || st.scenario.loop === loop) &&
+  Object.entries(settings).every(([pool, set]) => Object.entries(set).every(([k, v]) => st.pools[pool][k] === v));
 
 /** Share of results (optionally filtered) with the given status; also the count. */
 function rate(results, status, pred = () => true) {
@@ -167,7 +204,9 @@ test('a broken scenario: --check-config prints every error with its JSON path an
 // The control routes
 
 test('POST /admin/scenario by name or body, GET shows it, bad bodies 400/404; DELETE restores the pools; reset stops it', async () => {
-  const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE), '--seed', '5'] });
+  // launch-spike's peak (40 to 90 s) lasts LATE_MS + 1 s of real time here, so a late client still finds it.
+  const scale = Math.min(SCALE, Math.floor(50 / (LATE_MS / 1000 + 1)));
+  const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(scale), '--seed', '5'] });
   try {
     assert.deepEqual((await admin(srv, 'GET', '/admin/scenario')).json, null);
     // A setting changed before the scenario is what DELETE goes back to.
@@ -181,20 +220,22 @@ test('POST /admin/scenario by name or body, GET shows it, bad bodies 400/404; DE
     assert.equal(started.json.finished, false);
     assert.equal(started.json.duration_s, 150);
     // Wait (bounded) for the peak: step 1 applied and its 10 s ramp done.
+    let st;
     let pool;
     const deadline = performance.now() + 10000 * SLOW;
     for (let i = 0; i < 2000 && performance.now() < deadline; i++) {
-      pool = await poolState(srv, 'kimi-k2p6');
+      st = await stateNow(srv);
+      pool = st.pools['kimi-k2p6'];
       if (pool.tenant_load === 1.3) break;
       await sleep(10);
     }
     assert.equal(pool.tenant_load, 1.3);
     assert.equal(pool.tenant_priority_share, 0.15);
     assert.equal(pool.slots, 48);
-    const st = await admin(srv, 'GET', '/admin/state');
-    assert.equal(st.json.scenario.name, 'launch-spike');
-    assert.equal(st.json.scenario.step, 1);
-    assert.ok(st.json.scenario.elapsed_s >= 40 && st.json.scenario.elapsed_s < 150, JSON.stringify(st.json.scenario));
+    // The same snapshot: the peak is step 1's, after its ramp (never before 40 s).
+    assert.equal(st.scenario.name, 'launch-spike');
+    assert.equal(st.scenario.step, 1);
+    assert.ok(st.scenario.elapsed_s >= 40 && st.scenario.elapsed_s < 150, JSON.stringify(st.scenario));
     const del = await admin(srv, 'DELETE', '/admin/scenario');
     assert.deepEqual(del.json, { status: 'stopped' });
     pool = await poolState(srv, 'kimi-k2p6');
@@ -202,7 +243,7 @@ test('POST /admin/scenario by name or body, GET shows it, bad bodies 400/404; DE
     assert.equal(pool.tenant_priority_share, 0);
     assert.equal(pool.slots, 48, 'DELETE restores the pools as they were when the scenario started');
     assert.equal((await admin(srv, 'GET', '/admin/scenario')).json, null);
-    await sleep(300); // 15 simulated seconds: the stopped timeline must not move the pool again
+    await sleep(300); // several simulated seconds: the stopped timeline must not move the pool again
     assert.equal((await poolState(srv, 'kimi-k2p6')).tenant_load, 0);
     assert.deepEqual((await admin(srv, 'DELETE', '/admin/scenario')).json, { status: 'none running' });
 
@@ -254,15 +295,21 @@ test('POST /admin/scenario by name or body, GET shows it, bad bodies 400/404; DE
 test('--scenario NAME starts at boot, and the scenario clock follows --time-scale under --timing instant', async () => {
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE), '--scenario', 'steady'] });
   try {
+    // Each read happened between the client's marks around it, so the real
+    // time between the two reads is known to lie between these (exact).
+    const tA0 = performance.now();
     const a = await scenarioNow(srv);
+    const tA1 = performance.now();
     assert.equal(a.name, 'steady');
     assert.equal(a.repeat, true);
-    const t0 = performance.now();
     await sleep(500);
+    const tB0 = performance.now();
     const b = await scenarioNow(srv);
-    const realS = (performance.now() - t0) / 1000;
+    const tB1 = performance.now();
     const simS = b.elapsed_s - a.elapsed_s;
-    assert.ok(simS > realS * SCALE * 0.8 && simS < realS * SCALE * 1.2 + 1, `simulated ${simS} s in ${realS} s real at scale ${SCALE}`);
+    const lo = ((tB0 - tA1) / 1000) * SCALE - 0.001; // 0.001: the clock's whole microseconds
+    const hi = ((tB1 - tA0) / 1000) * SCALE + 0.001;
+    assert.ok(simS >= lo && simS <= hi, `simulated ${simS} s between two reads, want ${lo.toFixed(3)}..${hi.toFixed(3)} at scale ${SCALE}`);
   } finally {
     await stopChecked(srv);
   }
@@ -276,8 +323,11 @@ test('steady: ~0 % 503 and 429 on every pool, the timeline repeats', async () =>
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE), '--seed', '1', '--scenario', 'steady'] });
   try {
     const models = [KIMI, KIMI_K2P5, GLM, OSS120, OSS20, KIMI_FAST, GLM_FAST];
+    // The timeline repeats, so a slow machine just records for longer: at
+    // least 200 requests and two loops, whatever the pace.
+    const enough = (out) => out.flatMap((r) => r.results).length >= 200 && out.reads.at(-1).scenario.loop >= 2;
     const recs = await record(srv, () => Promise.all(models.map((m, i) => chat(srv, m, { key: `steady-${i % 2}` }))),
-      { untilElapsed: 130, pauseMs: 10 });
+      { untilElapsed: 130, enough, pauseMs: 10 });
     const all = recs.flatMap((r) => r.results);
     assert.ok(all.length >= 200, `only ${all.length} requests`);
     const s503 = rate(all, 503);
@@ -298,36 +348,47 @@ test('steady: ~0 % 503 and 429 on every pool, the timeline repeats', async () =>
   }
 });
 
-test('launch-spike: Standard 503 < 1 % before the spike and > 90 % at the peak, Priority < 1 % throughout', async (t) => {
+test('launch-spike: no Standard 503 before the spike, all at the peak, none after; Priority never; the ramp is gradual', async (t) => {
   // A lower scale than the rest: the 30 s before the spike last 1.5 s of wall time.
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE / 2.5), '--seed', '2', '--scenario', 'launch-spike'], config: NO_LIMITS });
   try {
     // 8 Standard + 8 Priority at a time: fleetmock's own demand stays below the curves' start.
     const batch = () => Promise.all(Array.from({ length: 16 }, (_, i) => chat(srv, KIMI, { tier: i % 2 ? 'priority' : null })));
     const recs = await record(srv, batch, { untilElapsed: 149, maxMs: 30000 });
-    const before = inWindow(recs, 1, 29.5);
-    const peak = inWindow(recs, 40.5, 89.5);
-    const after = inWindow(recs, 110.5, 149);
+    const kimi = (st) => st.pools['kimi-k2p6'].tenant_load;
+    const before = during(recs, phase(0, { 'kimi-k2p6': { tenant_load: 0.5 } }));
+    const peak = during(recs, phase(1, { 'kimi-k2p6': { tenant_load: 1.3 } }));
+    const after = during(recs, phase(2, { 'kimi-k2p6': { tenant_load: 0.5 } }));
     const all = recs.flatMap((r) => r.results);
     for (const [name, w] of [['before', before], ['peak', peak], ['after', after]])
-      assert.ok(rate(w, 200, isTier('standard')).total >= 50, `${name}: only ${w.length} requests in the window`);
+      assert.ok(rate(w, 200, isTier('standard')).total >= 8, `${name}: not one whole batch in the phase (${w.length} requests)`);
     const sBefore = rate(before, 503, isTier('standard'));
     const sPeak = rate(peak, 503, isTier('standard'));
     const sAfter = rate(after, 503, isTier('standard'));
     const pAll = rate(all, 503, isTier('priority'));
     t.diagnostic(`Standard 503: before ${sBefore.n}/${sBefore.total}, peak ${sPeak.n}/${sPeak.total}, after ${sAfter.n}/${sAfter.total}; Priority 503 ${pAll.n}/${pAll.total}`);
-    assert.ok(sBefore.share < 0.01, `Standard before the spike: ${sBefore.n}/${sBefore.total} 503`);
-    assert.ok(sPeak.share > 0.9, `Standard at the peak: ${sPeak.n}/${sPeak.total} 503`);
-    assert.ok(sAfter.share < 0.01, `Standard after the spike eased: ${sAfter.n}/${sAfter.total} 503`);
-    assert.ok(pAll.share < 0.01, `Priority throughout: ${pAll.n}/${pAll.total} 503`);
-    // Exact at the ends of the curves: 0.5 load sheds nothing, 1.3 sheds every Standard request.
-    assert.equal(sBefore.n, 0);
-    assert.equal(sPeak.n, sPeak.total);
-    assert.equal(pAll.n, 0);
+    // Exact at the ends of the curves: 0.5 load (+ 16/64 of our own) sheds
+    // nothing, 1.3 sheds every Standard request; Priority's demand (15 % of the
+    // load) never reaches its curve.
+    assert.equal(sBefore.n, 0, `Standard before the spike: ${sBefore.n}/${sBefore.total} 503`);
+    assert.equal(sPeak.n, sPeak.total, `Standard at the peak: ${sPeak.n}/${sPeak.total} 503`);
+    assert.equal(sAfter.n, 0, `Standard after the spike eased: ${sAfter.n}/${sAfter.total} 503`);
+    assert.equal(pAll.n, 0, `Priority throughout: ${pAll.n}/${pAll.total} 503`);
     assert.equal(rate(all, 429).n, 0);
-    // During the ramp (30–40 s) the Standard 503 share is somewhere in between.
-    const ramp = rate(inWindow(recs, 33, 38), 503, isTier('standard'));
-    assert.ok(ramp.share > 0 && ramp.share < 1, `Standard during the ramp: ${ramp.n}/${ramp.total}`);
+    // The ramp (30 to 40 s) moves the load through the values in between, never
+    // ahead of its schedule; the reads in it show where it was.
+    const rampReads = recs.reads.filter((st) => st.scenario.step === 1 && kimi(st) < 1.3);
+    assert.ok(rampReads.some((st) => kimi(st) > 0.5), `a read during the ramp shows a load between 0.5 and 1.3: ${rampReads.map(kimi)}`);
+    for (const st of rampReads) {
+      const due = 0.5 + 0.8 * Math.max(0, st.scenario.loop_elapsed_s - 30) / 10;
+      assert.ok(kimi(st) <= due + 1e-9, `load ${kimi(st)} at ${st.scenario.loop_elapsed_s} s, ahead of the ramp (${due.toFixed(3)})`);
+    }
+    // And requests during the ramp meet the curve at the load they met: up to
+    // 0.6 (+ 0.25 of our own = the curve's start) none is shed, from 1.0 all are.
+    const low = rate(during(recs, (st) => st.scenario.step === 1 && kimi(st) <= 0.6), 503, isTier('standard'));
+    const high = rate(during(recs, (st) => st.scenario.step === 1 && kimi(st) >= 1.0), 503, isTier('standard'));
+    assert.equal(low.n, 0, `Standard at a ramp load <= 0.6: ${low.n}/${low.total} 503`);
+    assert.equal(high.n, high.total, `Standard at a ramp load >= 1.0: ${high.n}/${high.total} 503`);
   } finally {
     await stopChecked(srv);
   }
@@ -338,18 +399,21 @@ test('priority-storm: Priority is shed too during the storm, then both recover',
   try {
     const batch = () => Promise.all(Array.from({ length: 12 }, (_, i) => chat(srv, KIMI, { tier: i % 2 ? 'priority' : null })));
     const recs = await record(srv, batch, { untilElapsed: 119 });
-    const storm = inWindow(recs, 1, 59.5);
-    const calm = inWindow(recs, 60.5, 119);
+    const storm = during(recs, phase(0, { 'kimi-k2p6': { tenant_load: 1.3, tenant_priority_share: 0.8 } }));
+    const calm = during(recs, phase(1, { 'kimi-k2p6': { tenant_load: 0.6, tenant_priority_share: 0.2 } }));
     const pStorm = rate(storm, 503, isTier('priority'));
     const sStorm = rate(storm, 503, isTier('standard'));
     const pCalm = rate(calm, 503, isTier('priority'));
     const sCalm = rate(calm, 503, isTier('standard'));
     t.diagnostic(`storm: Priority ${pStorm.n}/${pStorm.total}, Standard ${sStorm.n}/${sStorm.total} 503; calm: Priority ${pCalm.n}/${pCalm.total}, Standard ${sCalm.n}/${sCalm.total}`);
-    assert.ok(pStorm.total >= 50 && pCalm.total >= 50, `samples: storm ${pStorm.total}, calm ${pCalm.total}`);
-    assert.ok(pStorm.share > 0.9, `Priority in the storm: ${pStorm.n}/${pStorm.total} 503`);
-    assert.ok(sStorm.share > 0.9, `Standard in the storm: ${sStorm.n}/${sStorm.total} 503`);
-    assert.ok(pCalm.share < 0.01, `Priority after the storm: ${pCalm.n}/${pCalm.total} 503`);
-    assert.ok(sCalm.share < 0.01, `Standard after the storm: ${sCalm.n}/${sCalm.total} 503`);
+    assert.ok(pStorm.total >= 6 && pCalm.total >= 6, `not one whole batch in a phase: storm ${pStorm.total}, calm ${pCalm.total}`);
+    // Exact at these loads: in the storm Priority's demand alone (1.3 × 0.8)
+    // is past its curve's end, and so is Standard's; after it, 0.6 (+ 12/64 of
+    // our own) is below the Standard curve's start and 0.12 below Priority's.
+    assert.equal(pStorm.n, pStorm.total, `Priority in the storm: ${pStorm.n}/${pStorm.total} 503`);
+    assert.equal(sStorm.n, sStorm.total, `Standard in the storm: ${sStorm.n}/${sStorm.total} 503`);
+    assert.equal(pCalm.n, 0, `Priority after the storm: ${pCalm.n}/${pCalm.total} 503`);
+    assert.equal(sCalm.n, 0, `Standard after the storm: ${sCalm.n}/${sCalm.total} 503`);
     const msg = storm.find((r) => r.tier === 'priority' && r.status === 503).json.error;
     assert.equal(msg.code, 'SERVICE_OVERLOADED');
     assert.match(msg.message, /pool kimi-k2p6 is shedding priority traffic/);
@@ -362,28 +426,39 @@ test('flapping: Standard is shed in every other 20 s window, Priority never, loo
   const srv = await startServer({ args: ['--timing', 'instant', '--time-scale', String(SCALE), '--seed', '4', '--scenario', 'flapping'], config: NO_LIMITS });
   try {
     const batch = () => Promise.all(Array.from({ length: 12 }, (_, i) => chat(srv, KIMI, { tier: i % 3 === 2 ? 'priority' : null })));
-    const recs = await record(srv, batch, { untilElapsed: 160 }); // four 40 s loops
-    const loops = [...new Set(recs.map((r) => r.loop))].filter((l) => l <= 3);
+    // Each loop: 20 s calm (load 0.6), then 20 s overloaded (1.2).
+    const phases = (recs, loop) => ({
+      calm: during(recs, phase(0, { 'kimi-k2p6': { tenant_load: 0.6 } }, loop)),
+      over: during(recs, phase(1, { 'kimi-k2p6': { tenant_load: 1.2 } }, loop)),
+    });
+    const loopsOf = (recs) => [...new Set(recs.map((r) => r.a.scenario.loop))];
+    const filled = (recs) => loopsOf(recs).flatMap((l) => Object.values(phases(recs, l)))
+      .filter((w) => rate(w, 200, isTier('standard')).total >= 8).length; // a whole batch
+    // Four loops at least; the timeline repeats, so a slow machine records
+    // longer until five phases held a whole batch.
+    const recs = await record(srv, batch, { untilElapsed: 160, enough: (out) => filled(out) >= 5 });
+    const loops = loopsOf(recs);
     assert.ok(loops.length >= 3, `loops seen: ${loops}`);
     let windows = 0;
     for (const loop of loops) {
-      const calm = inWindow(recs, 0.5, 19.5, loop);
-      const over = inWindow(recs, 20.5, 39.5, loop);
-      if (rate(calm, 200, isTier('standard')).total >= 30) {
+      const { calm, over } = phases(recs, loop);
+      // Exact at these loads: 0.6 (+ 12/64 of our own) is below the Standard
+      // curve's start, 1.2 past its end; Priority's demand (10 %) never reaches its curve.
+      if (rate(calm, 200, isTier('standard')).total >= 8) {
         const s = rate(calm, 503, isTier('standard'));
-        assert.equal(s.n, 0, `loop ${loop} calm window: Standard ${s.n}/${s.total} 503`);
+        assert.equal(s.n, 0, `loop ${loop} calm phase: Standard ${s.n}/${s.total} 503`);
         windows++;
       }
-      if (rate(over, 200, isTier('standard')).total >= 30) {
+      if (rate(over, 200, isTier('standard')).total >= 8) {
         const s = rate(over, 503, isTier('standard'));
-        assert.ok(s.share > 0.9, `loop ${loop} overloaded window: Standard ${s.n}/${s.total} 503`);
+        assert.equal(s.n, s.total, `loop ${loop} overloaded phase: Standard ${s.n}/${s.total} 503`);
         windows++;
       }
       t.diagnostic(`loop ${loop}: calm Standard ${rate(calm, 503, isTier('standard')).n}/${rate(calm, 503, isTier('standard')).total} 503, overloaded ${rate(over, 503, isTier('standard')).n}/${rate(over, 503, isTier('standard')).total}`);
       const p = rate([...calm, ...over], 503, isTier('priority'));
       assert.equal(p.n, 0, `loop ${loop}: Priority ${p.n}/${p.total} 503`);
     }
-    assert.ok(windows >= 5, `only ${windows} windows had enough samples`);
+    assert.ok(windows >= 5, `only ${windows} phases held a whole batch`);
     // The flips themselves are visible in the pool state.
     const st = await poolState(srv, 'kimi-k2p6');
     assert.ok([0.6, 1.2].includes(st.tenant_load), `load ${st.tenant_load}`);
@@ -404,13 +479,12 @@ test('fast-path-congestion: Fast router 503, regular kimi-k2p6 200, Priority+Fas
       return rs;
     };
     const recs = await record(srv, batch, { untilElapsed: 119 });
-    const all = inWindow(recs, 0.5, 119);
+    const all = during(recs, phase(0, { 'kimi-k2p6-fast': { tenant_load: 1.3 }, 'kimi-k2p6': { tenant_load: 0.5 } }));
     const fast = rate(all, 503, (r) => r.model === KIMI_FAST);
     const regular = rate(all, 200, (r) => r.model === KIMI);
     const otherFast = rate(all, 200, (r) => r.model === GLM_FAST);
-    assert.ok(fast.total >= 100, `only ${fast.total} Fast requests`);
-    assert.ok(fast.share > 0.9, `Fast: ${fast.n}/${fast.total} 503`);
-    assert.equal(fast.n, fast.total, 'load 1.3 on the Fast pool sheds every Fast request');
+    assert.ok(fast.total >= 4, `not one whole batch while the scenario ran (${fast.total} Fast requests)`);
+    assert.equal(fast.n, fast.total, `load 1.3 on the Fast pool sheds every Fast request: ${fast.n}/${fast.total} 503`);
     assert.equal(regular.n, regular.total, `regular kimi-k2p6: ${regular.n}/${regular.total} 200`);
     assert.equal(otherFast.n, otherFast.total, `glm-5p1-fast: ${otherFast.n}/${otherFast.total} 200`);
     const shed = all.find((r) => r.model === KIMI_FAST);
@@ -438,21 +512,25 @@ test('sustained-overload: Standard shed on every regular pool, Priority admitted
       chat(srv, KIMI_FAST), chat(srv, GLM_FAST),
     ]);
     const recs = await record(srv, batch, { untilElapsed: 280, maxMs: 15000 });
-    const all = inWindow(recs, 0.5, 280);
-    assert.ok(all.length >= 300, `only ${all.length} requests`);
+    const all = during(recs, phase(0, Object.fromEntries(['kimi-k2p6', 'kimi-k2p5', 'glm-5p1', 'gpt-oss-120b', 'gpt-oss-20b']
+      .map((pool) => [pool, { tenant_load: 1.15 }]))));
+    assert.ok(all.length >= 11, `not one whole batch while the scenario ran (${all.length} requests)`);
     const std = rate(all, 503, (r) => r.tier === 'standard' && !r.model.includes('/routers/'));
     const pri = rate(all, 200, isTier('priority'));
     const fast = rate(all, 200, (r) => r.model.includes('/routers/'));
-    assert.ok(std.share > 0.9, `Standard: ${std.n}/${std.total} 503`);
-    assert.equal(std.n, std.total, 'load 1.15 sheds every Standard request');
+    assert.equal(std.n, std.total, `load 1.15 sheds every Standard request: ${std.n}/${std.total} 503`);
     assert.equal(pri.n, pri.total, `Priority: ${pri.n}/${pri.total} 200`);
     assert.equal(fast.n, fast.total, `Fast: ${fast.n}/${fast.total} 200`);
     for (const m of [...regular, OSS20])
       assert.ok(all.some((r) => r.model === m && r.status === 503), `${m} is shed`);
     for (const p of ['kimi-k2p6-fast', 'glm-5p1-fast'])
       assert.equal((await poolState(srv, p)).tenant_load, 0, `${p} untouched`);
-    const sc = await scenarioNow(srv);
-    assert.ok(sc.elapsed_s < 300 && !sc.finished, `five minutes of overload, still running at ${sc.elapsed_s} s`);
+    // Five minutes of overload: no read saw it finished before 300 s (a
+    // finished one reports exactly its end), and the recording ran to 280 s
+    // on the server's clock, however slow the client.
+    for (const st of recs.reads)
+      assert.ok(!st.scenario.finished || st.scenario.elapsed_s === 300, `finished at ${st.scenario.elapsed_s} s`);
+    assert.ok(recs.reads.at(-1).scenario.elapsed_s >= 280, `recorded to ${recs.reads.at(-1).scenario.elapsed_s} s`);
   } finally {
     await stopChecked(srv);
   }
@@ -510,11 +588,20 @@ test('rate-limit-ramp: with small limits a sudden burst gets 429s naming the lim
     }
 
     // The burst: straight to 30 requests/s (3000 tok/s, the ceiling) for 20 simulated seconds.
+    const simBefore = (await stateNow(srv)).time_s;
     const burst = await drive('rl-burst', 20, () => 30);
+    const simS = (await stateNow(srv)).time_s - simBefore;
     const b429 = rate(burst.results, 429);
-    t.diagnostic(`burst: ${b429.n}/${b429.total} 429`);
-    assert.ok(burst.results.length >= 300, `burst sent ${burst.results.length}`);
-    assert.ok(b429.share > 0.3, `burst: ${b429.n}/${b429.total} 429`);
+    // How many a slowed client manages to send depends on the machine; what
+    // the account admits does not: a bucket of at most the highest limit seen,
+    // refilled at that rate for the simulated seconds the burst took (the
+    // server's clock). Everything beyond that is a 429, the product's floor.
+    const lMax = Math.max(...burst.results.map((r) => Number(r.headers.get('x-ratelimit-limit-tokens-prompt'))));
+    const admitted = Math.floor((lMax * (1 + simS)) / 100);
+    const floor = burst.results.length - admitted;
+    t.diagnostic(`burst: ${b429.n}/${b429.total} 429 in ${simS.toFixed(1)} simulated s; at most ${admitted} could pass`);
+    assert.ok(floor > 0, `the burst (${burst.results.length} requests) outran what its limit admits (${admitted})`);
+    assert.ok(b429.n >= floor, `burst: ${b429.n}/${b429.total} 429, at least ${floor} must be`);
     const limited = burst.results.find((r) => r.status === 429);
     assert.equal(limited.json.error.code, 'RATE_LIMITED');
     assert.match(limited.json.error.message, /prompt tokens per second for accounts\/fireworks\/models\/kimi-k2p6 on this account is \d+ \(limit "prompt"\)/);
@@ -695,8 +782,11 @@ test('mid-stream-failures: ~20 % of chat streams end with an error event after 5
     const results = [];
     for (let i = 0; i < N; i += 24)
       results.push(...await Promise.all(Array.from({ length: 24 }, (_, k) => readStream(srv, CHAT, body(i + k), 'midstream'))));
+    // Had the 120 s timeline ended before the last stream (a slow machine),
+    // nothing would change: a finished scenario's faults stay until used up
+    // or deleted (docs/scenarios.md). So only that it is this scenario's.
     const sc = await scenarioNow(srv);
-    assert.equal(sc.finished, false, `the streams ran inside the scenario (elapsed ${sc.elapsed_s} s)`);
+    assert.equal(sc.name, 'mid-stream-failures', `the streams ran under the scenario (elapsed ${sc.elapsed_s} s)`);
     let errors = 0; let drops = 0; let clean = 0;
     for (const r of results) {
       assert.equal(r.status, 200, 'every stream starts: the fleet is calm (load 0.4)');
@@ -766,8 +856,8 @@ test('a repeating scenario does not pile up its faults loop after loop', async (
       steps: [{ at_s: 0, pools: { '*': { tenant_load: 0.1 } } }],
       faults: [{ at_s: 0, match: { route: 'completions' }, action: { status: 500 }, probability: 0.2 }] };
     assert.equal((await admin(srv, 'POST', '/admin/scenario', body)).status, 200);
-    await sleep(10000 / SCALE); // ten simulated seconds: ten loops
-    const sc = await scenarioNow(srv);
+    await sleep(10000 / SCALE); // ten simulated seconds: ten loops, once the player's timer has caught up
+    const sc = await scenarioWhen(srv, (x) => x.loop >= 3);
     assert.ok(sc.loop >= 3, `loop ${sc.loop}`);
     const n = (await admin(srv, 'GET', '/admin/faults')).json.faults.length;
     assert.equal(n, 1, `${n} copies of the scenario's one fault after ${sc.loop} loops`);
@@ -783,12 +873,8 @@ test('a finished scenario stops its clock: elapsed_s stays at duration_s', async
       steps: [{ at_s: 0, pools: { 'kimi-k2p6': { tenant_load: 0.5 } } }] };
     const started = await admin(srv, 'POST', '/admin/scenario', body);
     assert.equal(started.status, 200, started.text);
-    let sc;
-    for (let i = 0; i < 100; i++) { // 1 simulated second is 50 ms here; bounded at ~2 s
-      await sleep(20);
-      sc = (await admin(srv, 'GET', '/admin/scenario')).json;
-      if (sc.finished) break;
-    }
+    await sleep(50); // 1 simulated second is 50 ms here, then the player's timer ends it (within LATE_MS)
+    let sc = await scenarioWhen(srv, (x) => x.finished);
     assert.equal(sc.finished, true, JSON.stringify(sc));
     await sleep(200); // 4 more simulated seconds
     sc = (await admin(srv, 'GET', '/admin/scenario')).json;

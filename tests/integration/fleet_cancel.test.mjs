@@ -1,14 +1,14 @@
 // Cancellation frees slots (SPEC §4, docs/fleet-model.md): a request holds its
 // slot from admission until it ends for any reason, and a client that hangs
 // up ends it. 500 long streams mid-flight are aborted at once; the pool must
-// report nothing in flight within 1 s.
+// report nothing in flight promptly: within LATE_MS (tests/lib/server.mjs),
+// the allowance for a busy machine, since the server has nothing to wait for.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, streamRequest, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
+import { startServer, streamRequest, assertNoSlotsHeld, assertAtOnce, NO_LIMITS, LATE_MS, WRAPPED, sleep } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const CHAT = '/inference/v1/chat/completions';
-const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 const STREAMS = WRAPPED ? 100 : 500;
 const CONFIG = {
   ...NO_LIMITS,
@@ -67,7 +67,7 @@ beforeEach(async () => {
   assert.equal(res.status, 200);
 });
 
-test(`${STREAMS} streams aborted mid-stream free every slot within 1 s`, async (t) => {
+test(`${STREAMS} streams aborted mid-stream free every slot at once`, async (t) => {
   const ac = new AbortController();
   const tokens = new Array(STREAMS).fill(0);
   const body = {
@@ -100,7 +100,7 @@ test(`${STREAMS} streams aborted mid-stream free every slot within 1 s`, async (
   const drained = await waitFor(server, nothingInFlight, 5000, tAbort);
   t.diagnostic(`all ${STREAMS} slots free ${drained.ms.toFixed(0)} ms after the abort`);
   assert.ok(drained.ok, `slots still held after the abort: ${JSON.stringify(drained.state.pools['kimi-k2p6'].in_flight)}`);
-  if (!WRAPPED) assert.ok(drained.ms <= 1000, `slots freed ${drained.ms.toFixed(0)} ms after the abort (limit 1000 ms)`);
+  assert.ok(drained.ms <= LATE_MS, `slots freed ${drained.ms.toFixed(0)} ms after the abort (LATE_MS ${LATE_MS})`);
   assertNothingInFlight(drained.state);
 
   const results = await Promise.all(streams);
@@ -126,10 +126,10 @@ test(`${STREAMS} streams aborted mid-stream free every slot within 1 s`, async (
   // The pool is usable again at once.
   const again = await streamRequest(server, CHAT, { ...body, max_tokens: 3 }, { maxMs: 10000 });
   assert.equal(again.status, 200);
-  assert.ok(Number(again.headers.get('x-fleetmock-queue-ms')) < (WRAPPED ? 1000 : 50), 'served without queueing');
+  assertAtOnce(again.headers.get('x-fleetmock-queue-ms'), 'served without queueing');
 });
 
-test('aborted non-streaming requests waiting for their last token free their slots within 1 s', async (t) => {
+test('aborted non-streaming requests waiting for their last token free their slots at once', async (t) => {
   const n = WRAPPED ? 20 : 100;
   const ac = new AbortController();
   const body = JSON.stringify({
@@ -151,7 +151,7 @@ test('aborted non-streaming requests waiting for their last token free their slo
   const drained = await waitFor(server, nothingInFlight, 5000, tAbort);
   t.diagnostic(`all ${n} slots free ${drained.ms.toFixed(0)} ms after the abort`);
   assert.ok(drained.ok, `slots still held: ${JSON.stringify(drained.state.pools['kimi-k2p6'].in_flight)}`);
-  if (!WRAPPED) assert.ok(drained.ms <= 1000, `slots freed ${drained.ms.toFixed(0)} ms after the abort (limit 1000 ms)`);
+  assert.ok(drained.ms <= LATE_MS, `slots freed ${drained.ms.toFixed(0)} ms after the abort (LATE_MS ${LATE_MS})`);
   const settled = await Promise.all(reqs);
   for (const s of settled) assert.equal(s.error?.name, 'AbortError', `expected an aborted request, got ${JSON.stringify(s)}`);
 });

@@ -7,7 +7,7 @@
 // A spent budget answers 402, which neither SDK retries.
 import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, assertNoSlotsHeld, NO_LIMITS } from '../lib/server.mjs';
+import { startServer, assertNoSlotsHeld, NO_LIMITS, LATE_MS } from '../lib/server.mjs';
 
 // The SDK is installed once, for the conformance tests (npm ci in tests/conformance).
 let OpenAI = null;
@@ -18,7 +18,11 @@ try {
   InternalServerError = mod.InternalServerError;
 } catch { /* not installed: the tests below are skipped */ }
 const SKIP = OpenAI ? false : 'openai SDK not installed: run npm ci in tests/conformance';
-const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
+// The SDK's own backoff: retry n sleeps 0.5 s × 2^n × (0.75..1]. Node's
+// millisecond timers may fire up to 1 ms early, hence 1 ms a sleep.
+const backoffMs = (retries) => Array.from({ length: retries }, (_, n) => 500 * 2 ** n);
+const minBackoffMs = (retries) => backoffMs(retries).reduce((a, b) => a + 0.75 * b - 1, 0);
+const maxBackoffMs = (retries) => backoffMs(retries).reduce((a, b) => a + b, 0);
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 
@@ -140,11 +144,10 @@ test('maxRetries 2: the SDK tries exactly 3 times with backoff, then throws', { 
   assert.equal(acc.tiers.standard.status_503, 3);
   assert.equal(acc.total.requests, 3);
   assert.equal(acc.total.cost_usd, 0);
-  // Backoff 0.5 s × (0.75..1) + 1 s × (0.75..1) ≥ 1.125 s; the server itself answers at once.
-  if (!WRAPPED) {
-    assert.ok(elapsed >= 1000, `3 attempts took ${elapsed.toFixed(0)} ms: the SDK's backoff should show (≥ ~1.1 s)`);
-    assert.ok(elapsed < 5000, `3 attempts took ${elapsed.toFixed(0)} ms`);
-  }
+  // Backoff 0.5 s × (0.75..1] + 1 s × (0.75..1]: at least 1.125 s, an exact
+  // bound; the server answers at once, so beyond 1.5 s it is only lateness.
+  assert.ok(elapsed >= minBackoffMs(2), `3 attempts took ${elapsed.toFixed(0)} ms: the SDK's backoff should show (>= 1.125 s)`);
+  assert.ok(elapsed <= maxBackoffMs(2) + LATE_MS, `3 attempts took ${elapsed.toFixed(0)} ms (at most 1.5 s + LATE_MS)`);
 });
 
 test('load drops after the first 503: the SDK retry succeeds (2 requests, 1 × 503 then 200)', { skip: SKIP }, async () => {
@@ -163,7 +166,8 @@ test('load drops after the first 503: the SDK retry succeeds (2 requests, 1 × 5
   assert.equal(data.object, 'chat.completion');
   assert.equal(data.service_tier, 'default');
   assert.equal(data.choices.length, 1);
-  if (!WRAPPED) assert.ok(elapsed >= 350, `one backoff (≥ 375 ms) expected, took ${elapsed.toFixed(0)} ms`);
+  assert.ok(elapsed >= minBackoffMs(1), `one backoff (>= 375 ms) expected, took ${elapsed.toFixed(0)} ms`);
+  assert.ok(elapsed <= maxBackoffMs(1) + LATE_MS, `one backoff (<= 500 ms + LATE_MS), took ${elapsed.toFixed(0)} ms`);
 
   const acc = await account(response.headers.get('x-fleetmock-key-id'));
   assert.equal(acc.tiers.standard.requests, 2);

@@ -7,12 +7,22 @@
 // FLEETMOCK_WORKERS=3 (the workers3.* tests in CMakeLists.txt).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startServer, post, streamRequest, runCli, admin, patchPool, stopChecked, assertNoSlotsHeld, NO_LIMITS, sleep } from '../lib/server.mjs';
+import { startServer, post, streamRequest, runCli, admin, patchPool, stopChecked, assertNoSlotsHeld, assertAtOnce, NO_LIMITS, LATE_MS, WRAPPED, sleep } from '../lib/server.mjs';
 
 const K26 = 'accounts/fireworks/models/kimi-k2p6';
 const contentOf = (events) => events.filter((e) => e.json?.choices?.[0]?.delta?.content);
-const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
-const SCALE = WRAPPED ? 5 : 1;
+
+/** Polls /admin/state until `pred` holds, for LATE_MS at most; returns the last state. */
+async function stateWhen(server, pred) {
+  const deadline = performance.now() + LATE_MS;
+  let st;
+  for (let i = 0; i < 10000; i++) {
+    st = (await admin(server, 'GET', '/admin/state')).json;
+    if (pred(st) || performance.now() > deadline) return st;
+    await sleep(10);
+  }
+  return st;
+}
 
 function stream(server, tokens, extra = {}) {
   return streamRequest(server, '/v1/chat/completions', {
@@ -27,21 +37,20 @@ test('--workers 3: streams land on several loops and all run to [DONE] with ever
   });
   try {
     const N = 24;
-    const all = Promise.all(Array.from({ length: N }, () => stream(server, 30)));
-    let byWorker = [];
-    for (let i = 0; i < 40; i++) { // sample while they are all open (30 tokens at 50 tok/s: ~0.65 s)
-      await sleep(25 * SCALE);
-      const st = await admin(server, 'GET', '/admin/state');
-      assert.equal(st.status, 200);
-      if (st.json.requests_in_progress >= N) { byWorker = st.json.requests_by_worker; break; }
-    }
+    // Each stream lasts 0.6 s longer than LATE_MS, so however late the
+    // client looks, it finds them all open at once.
+    const TOKENS = Math.ceil(LATE_MS / 20) + 30;
+    const all = Promise.all(Array.from({ length: N }, () => stream(server, TOKENS)));
+    const st = await stateWhen(server, (s) => s.requests_in_progress >= N);
+    assert.ok(st.requests_in_progress >= N, `all streams open at once: ${st.requests_in_progress}`);
+    const byWorker = st.requests_by_worker;
     const results = await all;
     assert.equal(byWorker.length, 3, `requests_by_worker has one entry per worker: ${JSON.stringify(byWorker)}`);
     const used = byWorker.filter((n) => n > 0).length;
     assert.ok(used >= 2, `${N} connections spread over at least 2 of 3 loops: ${JSON.stringify(byWorker)}`);
     for (const r of results) {
       assert.equal(r.status, 200);
-      assert.equal(contentOf(r.events).length, 30);
+      assert.equal(contentOf(r.events).length, TOKENS);
       assert.equal(r.events.at(-1).data, '[DONE]');
     }
     await assertNoSlotsHeld(server);
@@ -62,15 +71,22 @@ test('--workers 3: a slot freed on one loop serves requests queued on the others
     const N = 9;
     const results = await Promise.all(Array.from({ length: N }, () => stream(server, 10)));
     const queueMs = [];
+    const firstTokens = [];
     for (const r of results) {
       assert.equal(r.status, 200, r.raw.slice(0, 300));
       assert.equal(contentOf(r.events).length, 10);
       queueMs.push(Number(r.headers.get('x-fleetmock-queue-ms')));
+      firstTokens.push(r.sentAt + contentOf(r.events)[0].t);
     }
     queueMs.sort((a, b) => a - b);
-    assert.equal(queueMs[0] < 50, true, `the first is served at once: ${queueMs}`);
-    // Served one after another: the last waited for the 8 before it (~0.1 s each).
-    assert.ok(queueMs[N - 1] >= 500, `the last one queued behind the others: ${queueMs}`);
+    assertAtOnce(queueMs[0], `the first is served at once (${queueMs})`);
+    // Served one after another: each holds the slot 20 ms + 9 gaps of 14 ms
+    // (10 ms slowed 40 % by a full pool) at the least, so the k-th to start
+    // cannot start before k of those have ended (exact).
+    const HOLD_MS = 20 + 9 * 14;
+    const t0 = Math.min(...results.map((r) => r.sentAt));
+    firstTokens.sort((a, b) => a - b).forEach((at, k) => assert.ok(at - t0 >= k * HOLD_MS + 20,
+      `stream ${k + 1} started ${(at - t0).toFixed(0)} ms after the first was sent, before ${k} streams of ${HOLD_MS} ms could end`));
     await assertNoSlotsHeld(server);
   } finally {
     await stopChecked(server);
@@ -105,12 +121,7 @@ test('--workers 3: SIGTERM drains streams on every loop and exits 0', async () =
   });
   const N = 12;
   const streams = Array.from({ length: N }, () => stream(server, 80)); // ~2.05 s each
-  let byWorker = [];
-  for (let i = 0; i < 60; i++) { // until all are open (bounded: 60 polls)
-    await sleep(25 * SCALE);
-    const st = await admin(server, 'GET', '/admin/state');
-    if (st.json.requests_in_progress >= N) { byWorker = st.json.requests_by_worker; break; }
-  }
+  const byWorker = (await stateWhen(server, (s) => s.requests_in_progress >= N)).requests_by_worker;
   assert.ok(byWorker.filter((n) => n > 0).length >= 2, `streams on several loops: ${JSON.stringify(byWorker)}`);
   const exit = server.stop(); // SIGTERM
   const results = await Promise.all(streams);
