@@ -46,6 +46,13 @@ static fm_json_issue found(fm_json_scan *out, fm_json_issue issue, size_t at, un
   return issue;
 }
 
+/* The bytes the prescan acts on, inside a string and outside one. Most of a
+ * body is plain text, which the loop skips without looking further. */
+static const unsigned char stop_in_string[256] = {
+    [0] = 1, ['"'] = 1, ['\\'] = 1, [0x80 ... 0xff] = 1};
+static const unsigned char stop_outside[256] = {
+    ['"'] = 1, ['['] = 1, ['{'] = 1, [']'] = 1, ['}'] = 1, [0x80 ... 0xff] = 1};
+
 fm_json_issue fm_json_prescan(const char *p, size_t n, bool utf8, int max_depth,
                               fm_json_scan *out) {
   const unsigned char *s = (const unsigned char *)p;
@@ -53,6 +60,12 @@ fm_json_issue fm_json_prescan(const char *p, size_t n, bool utf8, int max_depth,
   bool in_str = false, esc = false;
   size_t str_at = 0; /* the opening quote of the string we are in */
   for (size_t i = 0; i < n; i++) {
+    if (!esc) { /* the byte after a backslash is looked at whatever it is */
+      const unsigned char *stop = in_str ? stop_in_string : stop_outside;
+      while (i < n && !stop[s[i]])
+        i++;
+      if (i == n) break;
+    }
     unsigned char c = s[i];
     if (c >= 0x80) {
       /* A backslash escapes the next byte whatever it is: fm_json_path_at

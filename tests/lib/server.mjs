@@ -190,7 +190,8 @@ export function probeConnect(server, timeoutMs = 1000) {
  * POSTs `body` and reads the answer as SSE. Each event is
  * {data, json, event, t} with t in ms since the request was sent.
  * onEvent(ev, events) runs as each event arrives (it may abort the request
- * through the `signal` it was given). Resolves {status, headers, events, raw,
+ * through the `signal` it was given; no event is taken after that, even one
+ * that came in the same read, as a late client gets a burst). Resolves {status, headers, events, raw,
  * tEnd, aborted, sentAt}, sentAt being performance.now() when the request
  * went out. Gives up (throws) after maxMs.
  */
@@ -241,7 +242,9 @@ export async function streamRequest(server, path, body, { headers = {}, onEvent 
         try { ev.json = JSON.parse(ev.data); } catch { /* [DONE] or not JSON */ }
         events.push(ev);
         if (onEvent) onEvent(ev, events);
+        if (signal?.aborted) break;
       }
+      if (signal?.aborted) { aborted = true; break; }
       if (performance.now() > deadline) throw new Error(`stream did not end within ${maxMs} ms`);
     }
   } finally {
