@@ -36,11 +36,12 @@ as_root() {
 
 install_deps() { # install_deps [build|fuzz]: only what a build (or the fuzz build) needs
   local missing=() wanted=("${build_packages[@]}")
-  case "${1:-}" in
-    build) ;;
-    fuzz) wanted+=("${fuzz_packages[@]}") ;;
-    *) wanted+=("${test_packages[@]}") ;;
-  esac
+  # (ifs, not a case: tests/docker/dockerfile.test.mjs finds the commands by their "name)")
+  if [ "${1:-}" = fuzz ]; then
+    wanted+=("${fuzz_packages[@]}")
+  elif [ "${1:-}" != build ]; then
+    wanted+=("${test_packages[@]}")
+  fi
   for p in "${wanted[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
   done
