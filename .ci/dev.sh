@@ -37,6 +37,7 @@ as_root() {
 
 install_deps() { # install_deps [build|fuzz]: only what a build (or the fuzz build) needs
   local missing=() wanted=("${build_packages[@]}")
+  # (ifs, not a case: tests/docker/dockerfile.test.mjs finds the commands by their "name)")
   if [ "${1:-}" = fuzz ]; then
     wanted+=("${fuzz_packages[@]}")
   elif [ "${1:-}" != build ]; then

@@ -1,0 +1,148 @@
+/* test_readers.c — the route readers called on plain bytes (api_read.h):
+ * a body, a header table and the default config in; a checked request or
+ * an error record out. No server, no socket. */
+#include "api_read.h"
+#include "check.h"
+
+#include <strings.h>
+
+#define KIMI "accounts/fireworks/models/kimi-k2p6"
+
+/* Headers as "name", "value" pairs, ended by NULL. */
+static const char *lookup(void *ctx, const char *name) {
+  for (const char *const *h = ctx; h && *h; h += 2)
+    if (strcasecmp(h[0], name) == 0) return h[1];
+  return NULL;
+}
+
+static const fm_config *config(void) {
+  static fm_config cfg;
+  static int ready;
+  if (!ready) {
+    fm_config_errors errs = {0};
+    if (fm_config_load_text(&cfg, NULL, "default", &errs) != 0) abort();
+    ready = 1;
+  }
+  return &cfg;
+}
+
+static fm_read_in input(const char *body, const char *const *headers) {
+  return (fm_read_in){.body = body,
+                      .len = strlen(body),
+                      .header = lookup,
+                      .header_ctx = (void *)headers,
+                      .cfg = config(),
+                      .seed = 42};
+}
+
+TEST(a_chat_body_reads_into_params_with_the_headers_it_carries) {
+  const char *h[] = {"x-session-affinity", "sess-1", "x-fleetmock-fault", "error@3", NULL};
+  fm_read_in in = input("{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "\"Hello\"}],\"max_tokens\":5,\"n\":2,\"stop\":[\"x\"],\"stream\":true}",
+                        h);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_chat(&in, &p, &e));
+  CHECK_EQ_INT(e.status, 0);
+  CHECK_STR(p.model_name, KIMI);
+  CHECK_EQ_INT(p.max_tokens, 5);
+  CHECK_EQ_INT(p.n, 2);
+  CHECK(p.stream);
+  CHECK_EQ_INT(p.n_stop, 1);
+  CHECK_STR(p.affinity, "sess-1");
+  CHECK_EQ_U64(p.seed, 42); /* none in the body: --seed */
+  CHECK_STR(p.route, "chat/completions");
+  CHECK(p.account == NULL); /* the live part is the handler's */
+  CHECK_EQ_INT(p.fault_kind, FM_HEADER_FAULT_SET);
+  CHECK_EQ_INT(p.header_fault.kind, FM_FAULT_ERROR);
+  CHECK_EQ_INT(p.header_fault.after_tokens, 3);
+  fm_infer_params_free(&p);
+}
+
+TEST(a_malformed_fault_header_is_carried_to_where_the_fault_would_fire) {
+  const char *h[] = {"x-fleetmock-fault", "101", NULL};
+  fm_read_in in = input("{\"model\":\"" KIMI "\",\"prompt\":\"Hi\"}", h);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_completions(&in, &p, &e));
+  CHECK_EQ_INT(p.fault_kind, FM_HEADER_FAULT_BAD);
+  fm_infer_params_free(&p);
+}
+
+TEST(an_unknown_model_is_a_404_record_naming_model) {
+  fm_read_in in =
+      input("{\"model\":\"acme/nope\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}", NULL);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  CHECK(!fm_read_chat(&in, &p, &e));
+  CHECK_EQ_INT(e.status, 404);
+  CHECK_STR(e.code, "NOT_FOUND");
+  CHECK(e.has_param);
+  CHECK_STR(e.param, "model");
+  CHECK_STR_PREFIX(e.message, "Model not found, inaccessible, and/or not deployed: \"acme/nope\"");
+  CHECK(p.model_name == NULL); /* left empty */
+}
+
+TEST(the_first_bad_field_is_the_answer) {
+  fm_read_in in =
+      input("{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+            "\"max_tokens\":0,\"temperature\":9}",
+            NULL);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  CHECK(!fm_read_chat(&in, &p, &e));
+  CHECK_EQ_INT(e.status, 400);
+  CHECK_STR(e.param, "max_tokens");
+  CHECK_STR(e.message, "max_tokens: must be between 1 and 262144 (got 0)");
+}
+
+TEST(messages_reader_takes_the_key_from_x_api_key_and_the_defaults) {
+  const char *h[] = {"x-api-key", "sk-ant", NULL};
+  CHECK_STR(fm_read_api_key(lookup, (void *)h, true), "sk-ant");
+  CHECK(fm_read_api_key(lookup, (void *)h, false) == NULL); /* only the Anthropic route */
+  const char *bearer[] = {"Authorization", "Bearer   k-1", NULL};
+  CHECK_STR(fm_read_api_key(lookup, (void *)bearer, false), "k-1");
+  fm_read_in in = input("{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":"
+                        "[{\"type\":\"text\",\"text\":\"Hi\"}]}]}",
+                        h);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_messages(&in, &p, &e));
+  CHECK_EQ_INT(p.max_tokens, 4096);
+  CHECK_EQ_INT(p.n, 1);
+  CHECK_STR(p.route, "messages");
+  fm_infer_params_free(&p);
+}
+
+TEST(admin_readers_refuse_with_every_problem_and_build_what_they_read) {
+  fm_api_err e = {0};
+  fm_read_in in = input("{\"match\":{\"tier\":\"gold\"},\"action\":{\"status\":101}}", NULL);
+  CHECK(fm_read_fault(&in, &e) == NULL);
+  CHECK_EQ_INT(e.status, 400);
+  CHECK_STR(e.message,
+            "match.tier: must be \"standard\", \"priority\", \"background\" or \"fast\"; "
+            "action.status: must be a final HTTP error status between 400 and 599 "
+            "(e.g. 503, 429, 500)");
+
+  fm_api_err ok = {0};
+  in = input("{\"name\":\"launch-spike\"}", NULL);
+  fm_scenario *s = fm_read_scenario(&in, &ok);
+  REQUIRE(s);
+  CHECK_STR(s->name, "launch-spike");
+  fm_scenario_free(s);
+
+  const fm_config *cfg = config();
+  fm_pool_cfg pools[16];
+  REQUIRE(cfg->n_pools <= 16);
+  memcpy(pools, cfg->pools, cfg->n_pools * sizeof(pools[0]));
+  int only;
+  fm_api_err pe = {0};
+  in = input("{\"slots\":8}", NULL);
+  REQUIRE(fm_read_pool_patch(&in, "glm-5p1", pools, cfg->n_pools, &only, &pe));
+  CHECK_EQ_INT(only, fm_config_find_pool(cfg, "glm-5p1"));
+  CHECK_EQ_INT(pools[only].slots, 8);
+  fm_api_err nf = {0};
+  CHECK(!fm_read_pool_patch(&in, "nope", pools, cfg->n_pools, &only, &nf));
+  CHECK_EQ_INT(nf.status, 404);
+  CHECK_STR(nf.param, "pool");
+}
