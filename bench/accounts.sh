@@ -65,12 +65,7 @@ trap cleanup EXIT
 trap 'exit 2' INT TERM
 
 # The server on the last CPU, keyload on the others (see throughput.sh).
-NCPU=$(nproc 2>/dev/null || echo 1)
-SRV_PIN=() GEN_PIN=()
-if [[ $PIN == 1 ]] && command -v taskset >/dev/null && ((NCPU >= 2)); then
-  SRV_PIN=(taskset -c $((NCPU - 1)))
-  GEN_PIN=(taskset -c 0-$((NCPU - 2)))
-fi
+bench_pin
 
 # Every key sends one request, so account limits never bite; lifting the
 # pool slots keeps 503s out of a test about the account table.

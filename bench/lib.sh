@@ -46,3 +46,17 @@ bench_quiet_check() { # tmp-dir
   ((pct <= ${OTHER_MAX:-10})) ||
     echo "WARNING: other processes already use ${pct}% of a core; results will be pessimistic"
 }
+
+# bench_pin: the server on the last CPU, the load generator on the others, so
+# each side keeps its cores for the whole run (throughput.sh says why). Sets
+# SRV_PIN and GEN_PIN to taskset prefixes, or leaves them empty with PIN=0,
+# without taskset, or on one CPU.
+bench_pin() {
+  local ncpu
+  ncpu=$(nproc 2>/dev/null || echo 1)
+  SRV_PIN=() GEN_PIN=()
+  if [[ ${PIN:-1} == 1 ]] && command -v taskset >/dev/null && ((ncpu >= 2)); then
+    SRV_PIN=(taskset -c $((ncpu - 1)))
+    GEN_PIN=(taskset -c 0-$((ncpu - 2)))
+  fi
+}

@@ -64,12 +64,8 @@ trap 'exit 2' INT TERM
 # same last CPU and wrk to the others gives each server the same dedicated
 # core and wrk the rest, which makes the two numbers comparable. PIN=0 turns
 # it off (and it is skipped on a 1-CPU machine).
-NCPU=$(nproc 2>/dev/null || echo 1)
-SRV_PIN=() WRK_PIN=()
-if [[ $PIN == 1 ]] && command -v taskset >/dev/null && ((NCPU >= 2)); then
-  SRV_PIN=(taskset -c $((NCPU - 1)))
-  WRK_PIN=(taskset -c 0-$((NCPU - 2)))
-fi
+bench_pin
+WRK_PIN=("${GEN_PIN[@]}")
 
 # ---- fleetmock --------------------------------------------------------------
 # Lift every account and fleet limit that could turn this into a test of

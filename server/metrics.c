@@ -76,6 +76,13 @@ static void help(fm_buf *o, const char *name, const char *type, const char *text
   fm_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, text, name, type);
 }
 
+/* A metric without labels: its HELP and TYPE lines, then its one value. */
+static void scalar(fm_buf *o, const char *name, const char *type, const char *text,
+                   long long value) {
+  help(o, name, type, text);
+  fm_buf_printf(o, "%s %lld\n", name, value);
+}
+
 static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
   for (int p = 0; p < FM_PATH_N; p++) {
     const fm_histogram *h = &hs[p];
@@ -125,16 +132,14 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
   for (int k = 0; k < FM_LIMIT_N; k++)
     fm_buf_printf(o, "fleetmock_rate_limited_total{limit=\"%s\"} %llu\n", fm_limit_names[k],
                   (unsigned long long)m->limited[k]);
-  help(o, "fleetmock_budget_exceeded_total", "counter",
-       "402 answers: an account had spent its budget_usd.");
-  fm_buf_printf(o, "fleetmock_budget_exceeded_total %llu\n", (unsigned long long)m->over_budget);
+  scalar(o, "fleetmock_budget_exceeded_total", "counter",
+         "402 answers: an account had spent its budget_usd.", (long long)m->over_budget);
 
-  help(o, "fleetmock_accounts", "gauge",
-       "Accounts held in the table (bounded by server.max_accounts).");
-  fm_buf_printf(o, "fleetmock_accounts %zu\n", a->n);
-  help(o, "fleetmock_accounts_evicted_total", "counter",
-       "Idle accounts evicted to keep the table within server.max_accounts.");
-  fm_buf_printf(o, "fleetmock_accounts_evicted_total %llu\n", (unsigned long long)a->n_evicted);
+  scalar(o, "fleetmock_accounts", "gauge",
+         "Accounts held in the table (bounded by server.max_accounts).", (long long)a->n);
+  scalar(o, "fleetmock_accounts_evicted_total", "counter",
+         "Idle accounts evicted to keep the table within server.max_accounts.",
+         (long long)a->n_evicted);
 
   help(o, "fleetmock_in_flight", "gauge", "Requests holding a slot, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)
@@ -175,14 +180,14 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
   help(o, "fleetmock_cost_usd_total", "counter", "What the served requests cost, by tier.");
   for (int p = 0; p < FM_PATH_N; p++)
     fm_buf_printf(o, "fleetmock_cost_usd_total{tier=\"%s\"} %.9f\n", fm_path_names[p], m->cost[p]);
-  help(o, "fleetmock_faults_fired_total", "counter", "Scripted faults that fired.");
-  fm_buf_printf(o, "fleetmock_faults_fired_total %llu\n", (unsigned long long)m->faults_fired);
-  help(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).");
-  fm_buf_printf(o, "fleetmock_connections_open %lld\n", (long long)m->connections_open);
-  help(o, "fleetmock_peer_hangups_total", "counter",
-       "Connections the client closed or half-closed before the server did (noticed in any "
-       "state: mid-request, queued, streaming or idle).");
-  fm_buf_printf(o, "fleetmock_peer_hangups_total %llu\n", (unsigned long long)m->peer_hangups);
+  scalar(o, "fleetmock_faults_fired_total", "counter", "Scripted faults that fired.",
+         (long long)m->faults_fired);
+  scalar(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).",
+         (long long)m->connections_open);
+  scalar(o, "fleetmock_peer_hangups_total", "counter",
+         "Connections the client closed or half-closed before the server did (noticed in any "
+         "state: mid-request, queued, streaming or idle).",
+         (long long)m->peer_hangups);
 
   help(o, "fleetmock_ttft_seconds", "histogram",
        "Simulated time from arrival to the first token, by tier.");
