@@ -612,7 +612,40 @@ static size_t re_minlen(const re_prog *p, int id) {
   }
 }
 
-static void re_gen(const re_prog *p, int id, fm_rng *rng, fm_buf *b, bool minimal) {
+/* The one length every match of the node has, or -1. */
+static long re_fixed(const re_prog *p, int id) {
+  const re_node *nd = &p->n[id];
+  long t = 0, x;
+  switch (nd->kind) {
+  case RE_CLASS:
+    return nd->any || nd->nonascii ? -1 : 1;
+  case RE_SEQ:
+    for (int c = nd->child; c >= 0; c = p->n[c].next) {
+      if ((x = re_fixed(p, c)) < 0) return -1;
+      t += x;
+    }
+    return t;
+  case RE_ALT:
+    t = -2;
+    for (int c = nd->child; c >= 0; c = p->n[c].next) {
+      x = re_fixed(p, c);
+      if (x < 0 || (t != -2 && x != t)) return -1;
+      t = x;
+    }
+    return t;
+  case RE_REP:
+    if (nd->min != nd->max) return -1;
+    x = re_fixed(p, nd->child);
+    return x < 0 ? -1 : x * nd->min;
+  default:
+    return 0;
+  }
+}
+
+/* A random string the node matches. With slack (a length target), repeats
+ * stay at their minimum except that the first ones with a fixed-length body
+ * take up the slack; without, each repeat adds up to 3 more. */
+static void re_gen(const re_prog *p, int id, fm_rng *rng, fm_buf *b, bool minimal, long *slack) {
   const re_node *nd = &p->n[id];
   if (b->len > FM_SCHEMA_MAX_STRING * 4) return;
   switch (nd->kind) {
@@ -645,7 +678,7 @@ static void re_gen(const re_prog *p, int id, fm_rng *rng, fm_buf *b, bool minima
   }
   case RE_SEQ:
     for (int c = nd->child; c >= 0; c = p->n[c].next)
-      re_gen(p, c, rng, b, minimal);
+      re_gen(p, c, rng, b, minimal, slack);
     return;
   case RE_ALT: {
     int n = 0;
@@ -653,15 +686,23 @@ static void re_gen(const re_prog *p, int id, fm_rng *rng, fm_buf *b, bool minima
       n++;
     int pick = (int)fm_rng_below(rng, (uint64_t)n);
     for (int c = nd->child; c >= 0; c = p->n[c].next)
-      if (pick-- == 0) re_gen(p, c, rng, b, minimal);
+      if (pick-- == 0) re_gen(p, c, rng, b, minimal, slack);
     return;
   }
   case RE_REP: {
     unsigned hi = nd->max == RE_INF ? nd->min + 3u : nd->max;
     if (hi > nd->min + 3u) hi = nd->min + 3u;
     unsigned count = minimal ? nd->min : nd->min + (unsigned)fm_rng_below(rng, hi - nd->min + 1);
+    if (slack) {
+      long l = re_fixed(p, nd->child);
+      long add = l > 0 ? *slack / l : 0,
+           room = nd->max == RE_INF ? RE_MAX_REPEAT : nd->max - nd->min;
+      if (add > room) add = room;
+      count = nd->min + (unsigned)add;
+      *slack -= add * (l > 0 ? l : 0);
+    }
     for (unsigned i = 0; i < count; i++)
-      re_gen(p, nd->child, rng, b, minimal);
+      re_gen(p, nd->child, rng, b, minimal, slack);
     return;
   }
   default:
@@ -1408,6 +1449,7 @@ typedef struct gctx {
   bool lean_forced;
   bool hard;      /* a bound was hit: stop, do not retry */
   int enum_sweep; /* >= 0: enums take this value index (mod n) instead of a random one */
+  int vary;       /* a retry: numbers also try fractions and negatives, to split oneOf branches */
 } gctx;
 
 static bool gfail(gctx *g, bool hard, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -1612,7 +1654,8 @@ static bool gen_number(gctx *g, const conj *c, int types) {
     if (j > 1000) return gfail(g, false, "no integer is a multiple of %.17g", m);
     s = s * j;
   }
-  if (!int_only && m == 0 && isfinite(lo) && isfinite(hi) && hi - lo <= 10) s = 0.25;
+  if (!int_only && m == 0 && ((isfinite(lo) && isfinite(hi) && hi - lo <= 10) || g->vary % 2))
+    s = 0.25;
   double kmin, kmax;
   bool found = k_range(lo, lox, hi, hix, s, &kmin, &kmax);
   static const double steps[] = {0.5, 0.25, 0.1, 0.01, 0.001, 1e-6};
@@ -1623,12 +1666,14 @@ static bool gen_number(gctx *g, const conj *c, int types) {
   if (!found) return gfail(g, false, "no number satisfies the bounds");
   /* A nice window: 0..100 when the range allows, else the 100 steps at its nearer end. */
   double w = ceil(100 / s) > 1000 ? 1000 : ceil(100 / s);
-  double a = kmin > 0 ? kmin : (kmax < 0 ? kmax - w : 0), b = a + w;
+  double a = kmin > 0 ? kmin : kmax < 0 ? kmax - w : (g->vary && g->vary % 4 >= 2) ? -w : 0;
+  double b = a + w;
   if (a < kmin) a = kmin;
   if (b > kmax) b = kmax;
   if (fabs(a) > 1e15 || fabs(b) > 1e15) return gfail(g, false, "the number range is too far out");
   double inv = s < 1 && fabs(1 / s - round(1 / s)) < 1e-9 ? round(1 / s) : 0;
   double k0 = a + (double)fm_rng_below(&g->rng, (uint64_t)(b - a) + 1);
+  if (g->enum_sweep >= 0) k0 = a + fmod((double)g->enum_sweep, b - a + 1); /* uniqueItems retries */
   for (int t = 0; t < 50; t++) {
     double k = k0 + (t % 2 ? -(t + 1) / 2 : t / 2);
     if (k < kmin || k > kmax) continue;
@@ -1692,8 +1737,14 @@ static bool gen_string(gctx *g, const conj *c) {
     fm_buf_reset(&tmp);
     if (fmt && !(np && attempt % 2))
       fmt_gen(fmt, &g->rng, &tmp);
-    else if (np)
-      re_gen(re, re->root, &g->rng, &tmp, attempt >= FM_SCHEMA_RETRIES / 2);
+    else if (np && (lo > 0 || hi >= 0) && attempt % 2 == 0) {
+      /* a length target in [lo, hi] (or lo + 8), met by stretching repeats */
+      long top = hi >= 0 ? hi : lo + 8,
+           want = lo + (long)fm_rng_below(&g->rng, (uint64_t)(top - lo + 1));
+      long slack = want - (long)re_minlen(re, re->root);
+      re_gen(re, re->root, &g->rng, &tmp, false, slack > 0 ? &slack : NULL);
+    } else if (np)
+      re_gen(re, re->root, &g->rng, &tmp, attempt >= FM_SCHEMA_RETRIES / 2, NULL);
     else
       gen_words(&g->rng, lo, hi, &tmp);
     fm_buf_putc(&tmp, 0);
@@ -1959,9 +2010,13 @@ static bool gen_conj(gctx *g, const conj *base, int depth) {
   for (int attempt = 0; attempt < (chooses ? FM_SCHEMA_RETRIES : 1); attempt++) {
     g->out->len = start;
     conj c = *base;
+    int vary = g->vary;
+    if (attempt) g->vary = attempt;
     if (!conj_choose(g, &c, lean)) return false;
     if (c.never) continue;
-    if (!gen_typed(g, &c, depth, lean)) {
+    bool typed = gen_typed(g, &c, depth, lean);
+    g->vary = vary;
+    if (!typed) {
       if (g->hard || g->out->oom) return false;
       continue;
     }
