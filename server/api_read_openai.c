@@ -362,11 +362,36 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_byte
     if (!content || cJSON_IsNull(content)) {
       if (strcmp(role->valuestring, "assistant") != 0) {
         fm_rd_bad(rd, name, "is required for role \"%s\"", role->valuestring);
-        return false;
+        ok = false;
+        break;
       }
     } else if ((bytes = fm_rd_text_content(rd, content, name, &p->prefix)) < 0) {
       ok = false;
       break;
+    }
+    const char *rn = role->valuestring;
+    if (!strcmp(rn, "assistant") && !read_calls(rd, m, i, p, &ids, &bytes)) {
+      ok = false;
+      break;
+    }
+    if (!strcmp(rn, "user")) p->turn.after_tool_result = false;
+    if (!strcmp(rn, "tool") || !strcmp(rn, "function")) p->turn.after_tool_result = true;
+    if (!strcmp(rn, "tool")) {
+      const cJSON *tid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+      snprintf(name, sizeof(name), "messages[%d].tool_call_id", i);
+      if (!cJSON_IsString(tid)) {
+        fm_rd_bad(rd, name, "is required for role \"tool\": the id of the call it answers");
+        ok = false;
+        break;
+      }
+      if (!fm_tool_ids_has(&ids, tid->valuestring)) {
+        fm_rd_bad(rd, name,
+                  "\"%.64s\" answers no earlier tool call; use the id of a tool_calls entry in an "
+                  "earlier assistant message",
+                  tid->valuestring);
+        ok = false;
+        break;
+      }
     }
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;

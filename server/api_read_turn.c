@@ -141,6 +141,35 @@ bool fm_rd_effort(fm_reader *rd, fm_infer_params *p, const cJSON *v, const char 
   return false;
 }
 
+bool fm_rd_thinking(fm_reader *rd, fm_infer_params *p, const cJSON *th, uint32_t max_tokens) {
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(th, "type");
+  if (!cJSON_IsObject(th) || !cJSON_IsString(type) ||
+      (strcmp(type->valuestring, "enabled") && strcmp(type->valuestring, "disabled"))) {
+    fm_rd_bad(rd, "thinking",
+              "must be {\"type\": \"enabled\", \"budget_tokens\": 1024} or {\"type\": "
+              "\"disabled\"}");
+    return false;
+  }
+  if (!strcmp(type->valuestring, "disabled")) {
+    p->turn.effort = FM_EFFORT_NONE;
+    return true;
+  }
+  const cJSON *b = cJSON_GetObjectItemCaseSensitive(th, "budget_tokens");
+  if (!cJSON_IsNumber(b) || b->valuedouble < 1024 || b->valuedouble > 1e7 ||
+      b->valuedouble != (double)(long long)b->valuedouble) {
+    fm_rd_bad(rd, "thinking.budget_tokens", "is required: a whole number of tokens, at least 1024");
+    return false;
+  }
+  if (max_tokens && b->valuedouble >= max_tokens) {
+    fm_rd_bad(rd, "thinking.budget_tokens", "must be less than max_tokens (%u); raise max_tokens",
+              max_tokens);
+    return false;
+  }
+  p->turn.effort = FM_EFFORT_HIGH;
+  p->turn.reasoning_cap = (uint32_t)b->valuedouble;
+  return true;
+}
+
 bool fm_rd_turn_done(fm_reader *rd, fm_infer_params *p, bool effort_given) {
   const fm_model_cfg *mc = &rd->in->cfg->models[p->model];
   fm_turn_spec *t = &p->turn;
