@@ -90,7 +90,8 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
     fm_rd_bad(rd, "tool_choice.type", "%s", how);
     return false;
   }
-  if (t->n_tools == 0 && (t->tool_choice == FM_TOOLS_REQUIRED || t->tool_choice == FM_TOOLS_NAMED)) {
+  if (t->n_tools == 0 &&
+      (t->tool_choice == FM_TOOLS_REQUIRED || t->tool_choice == FM_TOOLS_NAMED)) {
     fm_rd_bad(rd, "tool_choice", "asks for a tool call but no tools are offered; add tools");
     return false;
   }
@@ -101,16 +102,16 @@ static bool read_output(fm_reader *rd, fm_infer_params *p) {
   const cJSON *oc = fm_rd_field(rd, "output_config");
   if (!oc) return true;
   if (!cJSON_IsObject(oc)) {
-    fm_rd_bad(rd, "output_config",
-              "must be an object like {\"format\": {\"type\": \"json_schema\", \"schema\": {...}}}");
+    fm_rd_bad(
+        rd, "output_config",
+        "must be an object like {\"format\": {\"type\": \"json_schema\", \"schema\": {...}}}");
     return false;
   }
   const cJSON *f = cJSON_GetObjectItemCaseSensitive(oc, "format");
   if (!f || cJSON_IsNull(f)) return true;
   const cJSON *type = cJSON_GetObjectItemCaseSensitive(f, "type");
   if (!cJSON_IsObject(f) || !cJSON_IsString(type) || strcmp(type->valuestring, "json_schema")) {
-    fm_rd_bad(rd, "output_config.format",
-              "must be {\"type\": \"json_schema\", \"schema\": {...}}");
+    fm_rd_bad(rd, "output_config.format", "must be {\"type\": \"json_schema\", \"schema\": {...}}");
     return false;
   }
   return fm_rd_format_schema(rd, p, cJSON_GetObjectItemCaseSensitive(f, "schema"),

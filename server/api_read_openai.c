@@ -194,8 +194,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
     t->tool_choice = FM_TOOLS_NAMED;
   }
   if (t->n_tools == 0 && t->tool_choice != FM_TOOLS_NONE && t->tool_choice != FM_TOOLS_AUTO) {
-    fm_rd_bad(rd, tcf, "asks for a tool call but no tools are offered; add tools or drop %s",
-              tcf);
+    fm_rd_bad(rd, tcf, "asks for a tool call but no tools are offered; add tools or drop %s", tcf);
     return false;
   }
   return !rd->failed;
@@ -280,8 +279,9 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
   char name[96];
   snprintf(name, sizeof(name), "messages[%d].tool_calls", i);
   if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
-    fm_rd_bad(rd, name, "must be an array of {\"id\", \"type\": \"function\", \"function\": "
-                        "{\"name\", \"arguments\"}}");
+    fm_rd_bad(rd, name,
+              "must be an array of {\"id\", \"type\": \"function\", \"function\": "
+              "{\"name\", \"arguments\"}}");
     return false;
   }
   int k = 0;
@@ -293,8 +293,9 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
     if (!cJSON_IsString(id) || !cJSON_IsObject(fn) ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fn, "name")) ||
         (args && !cJSON_IsString(args))) {
-      fm_rd_bad(rd, name, "must be {\"id\": \"call_...\", \"type\": \"function\", \"function\": "
-                          "{\"name\": \"...\", \"arguments\": \"<JSON string>\"}}");
+      fm_rd_bad(rd, name,
+                "must be {\"id\": \"call_...\", \"type\": \"function\", \"function\": "
+                "{\"name\": \"...\", \"arguments\": \"<JSON string>\"}}");
       return false;
     }
     if (!fm_tool_ids_add(ids, id->valuestring)) {

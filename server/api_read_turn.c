@@ -15,8 +15,9 @@
 static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, cJSON **out) {
   fm_schema_err e;
   if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema)) {
-    fm_rd_bad(rd, path, "must be a JSON Schema object such as {\"type\": \"object\", "
-                        "\"properties\": {...}}");
+    fm_rd_bad(rd, path,
+              "must be a JSON Schema object such as {\"type\": \"object\", "
+              "\"properties\": {...}}");
     return false;
   }
   if (!fm_schema_check(schema, path, &e)) {
@@ -71,8 +72,8 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
   fm_tool *tool = &t->tools[t->n_tools];
   snprintf(path, sizeof(path), "%s.%s", where, schema_key);
   if (schema && !cJSON_IsNull(schema)) {
-    const cJSON *type = cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type")
-                                               : NULL;
+    const cJSON *type =
+        cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type") : NULL;
     if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "object") == 0)) {
       char tp[200];
       snprintf(tp, sizeof(tp), "%s.type", path);
@@ -92,8 +93,7 @@ int fm_rd_find_tool(const fm_infer_params *p, const char *name) {
   return -1;
 }
 
-bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const cJSON *schema,
-                         const char *path) {
+bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const cJSON *schema, const char *path) {
   p->turn.format = FM_FORMAT_JSON_SCHEMA;
   return take_schema(rd, schema, path, &p->turn.schema);
 }
