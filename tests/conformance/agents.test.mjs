@@ -11,7 +11,8 @@ import OpenAI from 'openai';
 import { zodResponseFormat } from 'openai/helpers/zod';
 import Anthropic from '@anthropic-ai/sdk';
 import { createFireworks } from '@ai-sdk/fireworks';
-import { generateObject, streamObject, generateText, streamText, tool, stepCountIs } from 'ai';
+import { createOpenAICompatible } from '@ai-sdk/openai-compatible';
+import { generateObject, streamObject, generateText, streamText, tool, stepCountIs, Output } from 'ai';
 import { z } from 'zod';
 import { startServer, admin } from '../lib/server.mjs';
 
@@ -108,6 +109,17 @@ test('AI SDK: generateObject and streamObject with a zod schema', async () => {
   const final = await s.object;
   assert.deepEqual(schema.parse(final), final);
   assert.ok(partials >= 1);
+});
+
+test('AI SDK through @ai-sdk/openai-compatible: Output.object, and tools ending in text', async () => {
+  const compat = createOpenAICompatible({ name: 'fleetmock', apiKey: 'k', baseURL: `${server.baseURL}/inference/v1`, supportsStructuredOutputs: true });
+  const schema = z.object({ city: z.string(), days: z.number().int().min(1).max(5) });
+  const r = await generateText({ model: compat(KIMI), output: Output.object({ schema }), prompt: 'Plan a trip', maxRetries: 0 });
+  assert.deepEqual(schema.parse(r.output), r.output);
+  let ran = 0;
+  const tools = { weather: tool({ description: 'weather', inputSchema: z.object({ city: z.string() }), execute: async () => { ran++; return 'clear'; } }) };
+  const t = await generateText({ model: compat(KIMI), tools, stopWhen: stepCountIs(5), prompt: 'Weather?', maxRetries: 0 });
+  assert.ok(ran >= 1 && t.text.length > 0);
 });
 
 test('AI SDK: two tools with stopWhen(stepCountIs(5)) run a tool and end in text; toolChoice required', async () => {
