@@ -410,10 +410,11 @@ static bool too_long(fm_job *j, uint64_t total) {
 }
 
 /* The request holds a slot: send headers, then pace or compute the tokens. */
-static void admitted(fm_job *j) {
+/* now: the simulated time of the admission decision (the arrival, when it
+ * was admitted at once), so the work done since does not count as queueing. */
+static void admitted(fm_job *j, uint64_t now) {
   fm_req *r = j->req;
   fm_server *s = j->srv;
-  uint64_t now = fm_server_now(s);
   j->status = 200;
   j->admitted_us = now;
   if (j->limiter)
@@ -449,13 +450,13 @@ static void admitted(fm_job *j) {
     fm_req_wait_until(r, due, reply_full);
 }
 
-static void on_shed(fm_job *j) {
+static void on_shed(fm_job *j, uint64_t now) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
   j->srv->metrics.sheds[(size_t)j->p.pool * FM_TIER_N + j->p.tier]++;
   fm_req_header_int(j->req, "fireworks-prompt-tokens", j->p.prompt_tokens);
   fm_req_header_int(j->req, "fireworks-cached-prompt-tokens", j->p.cached_tokens);
-  fleet_headers(j, fm_server_now(j->srv));
+  fleet_headers(j, now);
   ratelimit_headers(j);
   char msg[512];
   snprintf(msg, sizeof(msg),
@@ -472,9 +473,9 @@ static void after_queue(fm_req *r) {
     return;
   }
   if (j->ticket.state == FM_TICKET_RUNNING)
-    admitted(j);
+    admitted(j, fm_server_now(j->srv));
   else
-    on_shed(j);
+    on_shed(j, fm_server_now(j->srv));
 }
 
 /* The client left while queued or waiting for tokens: free the slot now. */
@@ -579,13 +580,13 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   j->ticket.decided = on_decided;
   switch (fm_fleet_admit(&s->fleet, &j->ticket, j->p.pool, j->p.tier)) {
   case FM_ADMIT_OK:
-    admitted(j);
+    admitted(j, j->arrived_us);
     break;
   case FM_ADMIT_QUEUED:
     fm_req_park(r, after_queue);
     break;
   case FM_ADMIT_SHED:
-    on_shed(j);
+    on_shed(j, j->arrived_us);
     break;
   }
 }
