@@ -34,12 +34,23 @@ static const char *echo_tier(const fm_job *j) {
   }
 }
 
+static uint32_t reasoning_tokens(const fm_job *j) {
+  uint32_t n = 0;
+  for (int i = 0; i < j->p.n; i++)
+    n += j->choices[i].turn.reasoning_produced;
+  return n;
+}
+
 static void put_usage(fm_job *j, fm_buf *b) {
   fm_buf_printf(b,
                 "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,\"total_tokens\":%u,"
-                "\"prompt_tokens_details\":{\"cached_tokens\":%u}}",
+                "\"prompt_tokens_details\":{\"cached_tokens\":%u}",
                 j->p.prompt_tokens, j->completion_tokens, j->p.prompt_tokens + j->completion_tokens,
                 j->p.cached_tokens);
+  if (is_chat(j))
+    fm_buf_printf(b, ",\"completion_tokens_details\":{\"reasoning_tokens\":%u}",
+                  reasoning_tokens(j));
+  fm_buf_putc(b, '}');
 }
 
 static void put_perf(fm_job *j, fm_buf *b) {
@@ -58,6 +69,162 @@ static void put_head(fm_job *j, fm_buf *b, const char *object) {
   fm_buf_printf(b, ",\"service_tier\":\"%s\",", echo_tier(j));
 }
 
+/* ---- logprobs ------------------------------------------------------------- */
+
+static void put_bytes(fm_buf *b, const char *text, size_t len) {
+  fm_buf_puts(b, "\"bytes\":[");
+  for (size_t k = 0; k < len; k++) {
+    if (k) fm_buf_putc(b, ',');
+    fm_buf_put_i64(b, (unsigned char)text[k]);
+  }
+  fm_buf_putc(b, ']');
+}
+
+static void put_lp(fm_buf *b, double lp) {
+  fm_buf_printf(b, "%.6f", lp);
+}
+
+/* One chat logprobs entry: the token, its logprob, bytes and alternatives. */
+static void put_chat_lp(const fm_job *j, fm_buf *b, uint64_t seed, uint32_t index,
+                        const char *text, size_t len) {
+  fm_buf_puts(b, "{\"token\":");
+  fm_buf_json_strn(b, text, len);
+  fm_buf_puts(b, ",\"logprob\":");
+  put_lp(b, fm_turn_logprob(seed, index, 0));
+  fm_buf_putc(b, ',');
+  put_bytes(b, text, len);
+  fm_buf_puts(b, ",\"top_logprobs\":[");
+  for (int r = 0; r < j->p.turn.top_logprobs; r++) {
+    char alt[FM_TOKEN_MAX_BYTES + 2];
+    const char *t = text;
+    size_t tl = len;
+    if (r > 0) {
+      fm_turn_alt_token(seed, index, r, alt);
+      t = alt;
+      tl = strlen(alt);
+    }
+    if (r) fm_buf_putc(b, ',');
+    fm_buf_puts(b, "{\"token\":");
+    fm_buf_json_strn(b, t, tl);
+    fm_buf_puts(b, ",\"logprob\":");
+    put_lp(b, fm_turn_logprob(seed, index, r));
+    fm_buf_putc(b, ',');
+    put_bytes(b, t, tl);
+    fm_buf_putc(b, '}');
+  }
+  fm_buf_puts(b, "]}");
+}
+
+/* The text part of a turn, or NULL when it ends in tool calls. */
+static const fm_part *text_part(const fm_choice *c) {
+  for (int k = 0; k < c->turn.n_parts; k++)
+    if (c->turn.parts[k].kind == FM_PART_TEXT) return &c->turn.parts[k];
+  return NULL;
+}
+
+/* Non-streaming logprobs of a choice: chat's {content: [...]}, or the
+ * completions form {tokens, token_logprobs, top_logprobs, text_offset}. */
+static void put_logprobs(const fm_job *j, const fm_choice *c, fm_buf *b) {
+  const fm_part *tp = text_part(c);
+  const uint32_t *ends = (const uint32_t *)c->tok_ends.data;
+  size_t n = tp ? c->tok_ends.len / sizeof(uint32_t) : 0;
+  uint64_t seed = c->turn.seed;
+  if (is_chat(j)) {
+    fm_buf_puts(b, "{\"content\":[");
+    for (size_t k = 0; k < n; k++) {
+      uint32_t from = k ? ends[k - 1] : 0;
+      if (k) fm_buf_putc(b, ',');
+      put_chat_lp(j, b, seed, (uint32_t)k, tp->text.data + from, ends[k] - from);
+    }
+    fm_buf_puts(b, "],\"refusal\":null}");
+    return;
+  }
+  int top = j->p.turn.completion_logprobs;
+  fm_buf_puts(b, "{\"tokens\":[");
+  for (size_t k = 0; k < n; k++) {
+    uint32_t from = k ? ends[k - 1] : 0;
+    if (k) fm_buf_putc(b, ',');
+    fm_buf_json_strn(b, tp->text.data + from, ends[k] - from);
+  }
+  fm_buf_puts(b, "],\"token_logprobs\":[");
+  for (size_t k = 0; k < n; k++) {
+    if (k) fm_buf_putc(b, ',');
+    put_lp(b, fm_turn_logprob(seed, (uint32_t)k, 0));
+  }
+  fm_buf_puts(b, "],\"top_logprobs\":[");
+  for (size_t k = 0; k < n; k++) {
+    uint32_t from = k ? ends[k - 1] : 0;
+    if (k) fm_buf_putc(b, ',');
+    fm_buf_putc(b, '{');
+    for (int r = 0; r < top; r++) {
+      char alt[FM_TOKEN_MAX_BYTES + 2];
+      if (r) fm_buf_putc(b, ',');
+      if (r == 0) {
+        fm_buf_json_strn(b, tp->text.data + from, ends[k] - from);
+      } else {
+        fm_turn_alt_token(seed, (uint32_t)k, r, alt);
+        fm_buf_json_str(b, alt);
+      }
+      fm_buf_putc(b, ':');
+      put_lp(b, fm_turn_logprob(seed, (uint32_t)k, r));
+    }
+    fm_buf_putc(b, '}');
+  }
+  fm_buf_puts(b, "],\"text_offset\":[");
+  for (size_t k = 0; k < n; k++) {
+    if (k) fm_buf_putc(b, ',');
+    fm_buf_put_i64(b, k ? ends[k - 1] : 0);
+  }
+  fm_buf_puts(b, "]}");
+}
+
+static bool wants_logprobs(const fm_job *j) {
+  return is_chat(j) ? j->p.turn.logprobs : j->p.turn.completion_logprobs > 0;
+}
+
+/* ---- non-streaming -------------------------------------------------------- */
+
+static void put_call(const fm_job *j, const fm_part *p, fm_buf *b) {
+  fm_buf_puts(b, "{\"name\":");
+  fm_buf_json_str(b, j->p.turn.tools[p->tool].name);
+  fm_buf_puts(b, ",\"arguments\":");
+  fm_buf_json_strn(b, p->text.data ? p->text.data : "", p->text.len);
+  fm_buf_putc(b, '}');
+}
+
+static void put_message(const fm_job *j, const fm_choice *c, fm_buf *b) {
+  const fm_turn *t = &c->turn;
+  fm_buf_puts(b, "\"message\":{\"role\":\"assistant\",\"content\":");
+  const fm_part *tp = text_part(c);
+  if (tp)
+    fm_buf_json_strn(b, tp->text.data ? tp->text.data : "", tp->text.len);
+  else
+    fm_buf_puts(b, t->calls ? "null" : "\"\""); /* max_tokens spent on reasoning: "" */
+  for (int k = 0; k < t->n_parts; k++) {
+    const fm_part *p = &t->parts[k];
+    if (p->kind != FM_PART_REASONING) continue;
+    fm_buf_puts(b, ",\"reasoning_content\":");
+    fm_buf_json_strn(b, p->text.data ? p->text.data : "", p->text.len);
+  }
+  bool first = true;
+  for (int k = 0; k < t->n_parts; k++) {
+    const fm_part *p = &t->parts[k];
+    if (p->kind != FM_PART_TOOL_CALL || p->produced == 0) continue;
+    if (j->p.turn.wire == FM_WIRE_FUNCTIONS) {
+      fm_buf_puts(b, ",\"function_call\":");
+      put_call(j, p, b);
+      break;
+    }
+    fm_buf_puts(b, first ? ",\"tool_calls\":[" : ",");
+    first = false;
+    fm_buf_printf(b, "{\"id\":\"call_%s\",\"type\":\"function\",\"function\":", p->id);
+    put_call(j, p, b);
+    fm_buf_putc(b, '}');
+  }
+  if (!first) fm_buf_putc(b, ']');
+  fm_buf_putc(b, '}');
+}
+
 static void body(fm_job *j, fm_buf *b) {
   put_head(j, b, is_chat(j) ? "chat.completion" : "text_completion");
   fm_buf_puts(b, "\"choices\":[");
@@ -66,20 +233,26 @@ static void body(fm_job *j, fm_buf *b) {
     if (i) fm_buf_putc(b, ',');
     fm_buf_printf(b, "{\"index\":%d,", i);
     if (is_chat(j)) {
-      fm_buf_puts(b, "\"message\":{\"role\":\"assistant\",\"content\":");
-      fm_buf_json_strn(b, c->text.data ? c->text.data : "", c->text.len);
-      fm_buf_putc(b, '}');
+      put_message(j, c, b);
     } else {
+      const fm_part *tp = text_part(c);
       fm_buf_puts(b, "\"text\":");
-      fm_buf_json_strn(b, c->text.data ? c->text.data : "", c->text.len);
+      fm_buf_json_strn(b, tp && tp->text.data ? tp->text.data : "", tp ? tp->text.len : 0);
     }
-    fm_buf_printf(b, ",\"finish_reason\":\"%s\",\"logprobs\":null}", c->finish_reason);
+    fm_buf_printf(b, ",\"finish_reason\":\"%s\",\"logprobs\":", c->finish_reason);
+    if (wants_logprobs(j))
+      put_logprobs(j, c, b);
+    else
+      fm_buf_puts(b, "null");
+    fm_buf_putc(b, '}');
   }
   fm_buf_puts(b, "],");
   put_usage(j, b);
   if (j->p.perf_metrics) put_perf(j, b);
   fm_buf_putc(b, '}');
 }
+
+/* ---- streaming ------------------------------------------------------------ */
 
 /* Every chunk starts the same; build that once per stream. */
 static void chunk_start(fm_job *j, fm_buf *out, int choice) {
@@ -109,12 +282,68 @@ static void stream_open(fm_job *j, fm_buf *out) {
   }
 }
 
-static void stream_token(fm_job *j, fm_buf *out, int choice, const char *text, size_t len) {
+/* A tool call's first chunk: its index, id, type and name, no arguments yet. */
+static void stream_part_start(fm_job *j, fm_buf *out, int choice, int part) {
+  const fm_part *p = &j->choices[choice].turn.parts[part];
+  if (p->kind != FM_PART_TOOL_CALL) return;
   chunk_start(j, out, choice);
-  fm_buf_puts(out, is_chat(j) ? "\"delta\":{\"content\":" : "\"text\":");
-  fm_buf_json_strn(out, text, len);
-  fm_buf_puts(out, is_chat(j) ? "},\"finish_reason\":null,\"logprobs\":null}"
-                              : ",\"finish_reason\":null,\"logprobs\":null}");
+  if (j->p.turn.wire == FM_WIRE_FUNCTIONS) {
+    fm_buf_puts(out, "\"delta\":{\"function_call\":{\"name\":");
+    fm_buf_json_str(out, j->p.turn.tools[p->tool].name);
+    fm_buf_puts(out, ",\"arguments\":\"\"}}");
+  } else {
+    fm_buf_printf(out,
+                  "\"delta\":{\"tool_calls\":[{\"index\":%d,\"id\":\"call_%s\",\"type\":"
+                  "\"function\",\"function\":{\"name\":",
+                  p->call, p->id);
+    fm_buf_json_str(out, j->p.turn.tools[p->tool].name);
+    fm_buf_puts(out, ",\"arguments\":\"\"}}]}");
+  }
+  fm_buf_puts(out, ",\"finish_reason\":null,\"logprobs\":null}");
+  chunk_end(j, out, false);
+}
+
+static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const char *text,
+                         size_t len) {
+  if (len == 0) return;
+  const fm_choice *c = &j->choices[choice];
+  const fm_part *p = &c->turn.parts[part];
+  chunk_start(j, out, choice);
+  if (!is_chat(j)) {
+    fm_buf_puts(out, "\"text\":");
+    fm_buf_json_strn(out, text, len);
+    fm_buf_puts(out, ",\"finish_reason\":null,\"logprobs\":null}");
+    chunk_end(j, out, false);
+    return;
+  }
+  switch (p->kind) {
+  case FM_PART_REASONING:
+    fm_buf_puts(out, "\"delta\":{\"reasoning_content\":");
+    fm_buf_json_strn(out, text, len);
+    fm_buf_putc(out, '}');
+    break;
+  case FM_PART_TOOL_CALL:
+    if (j->p.turn.wire == FM_WIRE_FUNCTIONS)
+      fm_buf_puts(out, "\"delta\":{\"function_call\":{\"arguments\":");
+    else
+      fm_buf_printf(out, "\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
+                    p->call);
+    fm_buf_json_strn(out, text, len);
+    fm_buf_puts(out, j->p.turn.wire == FM_WIRE_FUNCTIONS ? "}}" : "}}]}");
+    break;
+  default:
+    fm_buf_puts(out, "\"delta\":{\"content\":");
+    fm_buf_json_strn(out, text, len);
+    fm_buf_putc(out, '}');
+    if (j->p.turn.logprobs) {
+      fm_buf_puts(out, ",\"finish_reason\":null,\"logprobs\":{\"content\":[");
+      put_chat_lp(j, out, c->turn.seed, c->content_tokens, text, len);
+      fm_buf_puts(out, "],\"refusal\":null}}");
+      chunk_end(j, out, false);
+      return;
+    }
+  }
+  fm_buf_puts(out, ",\"finish_reason\":null,\"logprobs\":null}");
   chunk_end(j, out, false);
 }
 
@@ -148,16 +377,25 @@ static void stream_error(fm_job *j, fm_buf *out, int status, const char *code, c
   fm_buf_puts(out, ",\"param\":null}}\n\n");
 }
 
-static const fm_renderer chat_renderer = {false,        0,
-                                          NULL,         stream_open,
-                                          stream_token, stream_choice_end,
-                                          stream_close, stream_error,
-                                          body,         fm_openai_error_msg};
-static const fm_renderer text_renderer = {false,        0,
-                                          NULL,         stream_open,
-                                          stream_token, stream_choice_end,
-                                          stream_close, stream_error,
-                                          body,         fm_openai_error_msg};
+static const fm_renderer chat_renderer = {
+    .stream_open = stream_open,
+    .stream_part_start = stream_part_start,
+    .stream_token = stream_token,
+    .stream_choice_end = stream_choice_end,
+    .stream_close = stream_close,
+    .stream_error = stream_error,
+    .body = body,
+    .error = fm_openai_error_msg,
+};
+static const fm_renderer text_renderer = {
+    .stream_open = stream_open,
+    .stream_token = stream_token,
+    .stream_choice_end = stream_choice_end,
+    .stream_close = stream_close,
+    .stream_error = stream_error,
+    .body = body,
+    .error = fm_openai_error_msg,
+};
 
 /* ---- handlers ------------------------------------------------------------- */
 
@@ -188,8 +426,11 @@ static void put_model(fm_buf *b, const fm_model_cfg *m) {
   fm_buf_json_str(b, m->owned_by);
   fm_buf_printf(b,
                 ",\"created\":0,\"kind\":\"HF_BASE_MODEL\",\"context_length\":%ld,"
-                "\"supports_chat\":%s,\"supports_tools\":false,\"serving_paths\":[",
-                m->context_length, m->supports_chat ? "true" : "false");
+                "\"supports_chat\":%s,\"supports_tools\":%s,\"supports_response_schema\":%s,"
+                "\"supports_reasoning\":%s,\"serving_paths\":[",
+                m->context_length, m->supports_chat ? "true" : "false",
+                m->agent.tools ? "true" : "false", m->supports_chat ? "true" : "false",
+                m->agent.reasoning ? "true" : "false");
   bool first = true;
   for (int k = 0; k < FM_PATH_N; k++) {
     if (!(m->paths & (1u << k))) continue;

@@ -23,6 +23,13 @@ void fm_infer_params_free(fm_infer_params *p) {
   fm_prefix_free(&p->prefix);
   for (int i = 0; i < p->n_stop; i++)
     free(p->stop[i]);
+  for (int i = 0; i < p->turn.n_tools; i++) {
+    free(p->turn.tools[i].name);
+    cJSON_Delete(p->turn.tools[i].schema);
+  }
+  free(p->turn.tools);
+  cJSON_Delete(p->turn.schema);
+  free(p->turn.grammar);
   memset(p, 0, sizeof(*p));
 }
 

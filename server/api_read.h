@@ -140,4 +140,35 @@ void fm_rd_context_behavior(fm_reader *rd, fm_infer_params *p);
 /* Reads the x-fleetmock-fault header into p (fault_kind, header_fault). */
 void fm_rd_fault_header(const fm_reader *rd, fm_infer_params *p);
 
+/* ---- the turn: tools, formats, reasoning (api_read_turn.c) ------------------ */
+
+/* Adds one offered tool: its name (checked, unique) and parameters schema
+ * (checked with fm_schema_check, copied; NULL: any object). where names the
+ * tool ("tools[2].function"), schema_key its schema field ("parameters"). */
+bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const struct cJSON *name,
+                    const struct cJSON *schema, const char *where, const char *schema_key);
+/* The index of the offered tool with this name, or -1. */
+int fm_rd_find_tool(const fm_infer_params *p, const char *name);
+/* A JSON answer under this schema (response_format json_schema, output_config). */
+bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const struct cJSON *schema,
+                         const char *path);
+/* A grammar answer (response_format grammar): the GBNF subset schema.h generates from. */
+bool fm_rd_grammar(fm_reader *rd, fm_infer_params *p, const struct cJSON *grammar,
+                   const char *path);
+/* reasoning_effort: a level, a boolean (true = medium) or an integer token budget. */
+bool fm_rd_effort(fm_reader *rd, fm_infer_params *p, const struct cJSON *v, const char *field);
+/* After the turn fields: tools on a model without them is a 400; without an
+ * effort in the request, the model's default; a model that does not reason
+ * never does. */
+bool fm_rd_turn_done(fm_reader *rd, fm_infer_params *p, bool effort_given);
+
+/* The tool-call ids a conversation has made so far (borrowed strings). */
+typedef struct fm_tool_ids {
+  const char **ids;
+  size_t n, cap;
+} fm_tool_ids;
+bool fm_tool_ids_add(fm_tool_ids *ids, const char *id);
+bool fm_tool_ids_has(const fm_tool_ids *ids, const char *id);
+void fm_tool_ids_free(fm_tool_ids *ids);
+
 #endif

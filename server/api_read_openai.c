@@ -89,9 +89,232 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
   return !rd->failed;
 }
 
+/* ---- the turn: tools, formats, reasoning, logprobs (chat) ------------------ */
+
+/* Tool definitions are part of the prompt: their JSON counts as prompt text. */
+static void prompt_json(fm_infer_params *p, const cJSON *v, uint64_t *bytes) {
+  char *text = cJSON_PrintUnformatted(v);
+  if (!text) return;
+  size_t n = strlen(text);
+  fm_prefix_add(&p->prefix, text, n);
+  *bytes += n;
+  cJSON_free(text);
+}
+
+static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
+  fm_turn_spec *t = &p->turn;
+  const cJSON *tools = fm_rd_field(rd, "tools");
+  const cJSON *fns = fm_rd_field(rd, "functions");
+  if (tools && fns) {
+    fm_rd_bad(rd, "functions", "send either tools or the legacy functions, not both");
+    return false;
+  }
+  const cJSON *list = tools ? tools : fns;
+  const char *field = tools ? "tools" : "functions";
+  if (list && (!cJSON_IsArray(list))) {
+    fm_rd_bad(rd, field,
+              tools ? "must be an array like [{\"type\": \"function\", \"function\": {\"name\": "
+                      "\"get_weather\", \"parameters\": {...}}}]"
+                    : "must be an array like [{\"name\": \"get_weather\", \"parameters\": {...}}]");
+    return false;
+  }
+  t->wire = fns ? FM_WIRE_FUNCTIONS : FM_WIRE_TOOLS;
+  int i = 0;
+  for (const cJSON *it = list ? list->child : NULL; it; it = it->next, i++) {
+    char where[64];
+    snprintf(where, sizeof(where), "%s[%d]", field, i);
+    const cJSON *fn = it;
+    if (tools) {
+      const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
+      fn = cJSON_GetObjectItemCaseSensitive(it, "function");
+      if (!cJSON_IsObject(it) || !cJSON_IsString(type) || strcmp(type->valuestring, "function")) {
+        fm_rd_bad(rd, where,
+                  "must be {\"type\": \"function\", \"function\": {\"name\": ..., "
+                  "\"parameters\": {...}}} (only function tools run here)");
+        return false;
+      }
+      snprintf(where, sizeof(where), "tools[%d].function", i);
+    }
+    if (!cJSON_IsObject(fn)) {
+      fm_rd_bad(rd, where, "must be an object with \"name\" and \"parameters\"");
+      return false;
+    }
+    const cJSON *strict = cJSON_GetObjectItemCaseSensitive(fn, "strict");
+    if (strict && !cJSON_IsBool(strict) && !cJSON_IsNull(strict)) {
+      char sp[96];
+      snprintf(sp, sizeof(sp), "%s.strict", where);
+      fm_rd_bad(rd, sp, "must be true or false");
+      return false;
+    }
+    if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(fn, "name"),
+                        cJSON_GetObjectItemCaseSensitive(fn, "parameters"), where, "parameters"))
+      return false;
+    prompt_json(p, fn, bytes);
+  }
+
+  /* tool_choice (or the legacy function_call) */
+  const cJSON *tc = fm_rd_field(rd, fns ? "function_call" : "tool_choice");
+  const char *tcf = fns ? "function_call" : "tool_choice";
+  t->tool_choice = FM_TOOLS_AUTO;
+  t->parallel = fm_rd_bool(rd, "parallel_tool_calls", true);
+  if (!tc) return !rd->failed;
+  if (cJSON_IsString(tc)) {
+    const char *v = tc->valuestring;
+    if (!strcmp(v, "auto"))
+      t->tool_choice = FM_TOOLS_AUTO;
+    else if (!strcmp(v, "none"))
+      t->tool_choice = FM_TOOLS_NONE;
+    else if (!fns && (!strcmp(v, "required") || !strcmp(v, "any")))
+      t->tool_choice = FM_TOOLS_REQUIRED;
+    else {
+      fm_rd_bad(rd, tcf,
+                fns ? "must be \"auto\", \"none\" or {\"name\": \"...\"}"
+                    : "must be \"auto\", \"none\", \"required\", \"any\" or {\"type\": "
+                      "\"function\", \"function\": {\"name\": \"...\"}}");
+      return false;
+    }
+  } else {
+    const cJSON *fn = fns ? tc : cJSON_GetObjectItemCaseSensitive(tc, "function");
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+    if (!cJSON_IsObject(tc) || !cJSON_IsString(name)) {
+      fm_rd_bad(rd, tcf,
+                fns ? "must be \"auto\", \"none\" or {\"name\": \"...\"}"
+                    : "as an object must be {\"type\": \"function\", \"function\": {\"name\": "
+                      "\"...\"}}");
+      return false;
+    }
+    t->named = fm_rd_find_tool(p, name->valuestring);
+    if (t->named < 0) {
+      char np[64];
+      snprintf(np, sizeof(np), "%s", fns ? "function_call.name" : "tool_choice.function.name");
+      fm_rd_bad(rd, np, "names \"%.64s\", which is not among the %s offered; name one of them",
+                name->valuestring, fns ? "functions" : "tools");
+      return false;
+    }
+    t->tool_choice = FM_TOOLS_NAMED;
+  }
+  if (t->n_tools == 0 && t->tool_choice != FM_TOOLS_NONE && t->tool_choice != FM_TOOLS_AUTO) {
+    fm_rd_bad(rd, tcf, "asks for a tool call but no tools are offered; add tools or drop %s",
+              tcf);
+    return false;
+  }
+  return !rd->failed;
+}
+
+static bool read_format(fm_reader *rd, fm_infer_params *p) {
+  const cJSON *rf = fm_rd_field(rd, "response_format");
+  if (!rf) return true;
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(rf, "type");
+  if (!cJSON_IsObject(rf) || !cJSON_IsString(type)) {
+    fm_rd_bad(rd, "response_format",
+              "must be an object like {\"type\": \"json_object\"} or {\"type\": "
+              "\"json_schema\", \"json_schema\": {\"name\": \"...\", \"schema\": {...}}}");
+    return false;
+  }
+  const char *v = type->valuestring;
+  if (!strcmp(v, "text")) return true;
+  if (!strcmp(v, "json_object")) {
+    /* Fireworks' own JSON mode takes a schema right here */
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(rf, "schema");
+    if (schema && !cJSON_IsNull(schema))
+      return fm_rd_format_schema(rd, p, schema, "response_format.schema");
+    p->turn.format = FM_FORMAT_JSON_OBJECT;
+    return true;
+  }
+  if (!strcmp(v, "json_schema")) {
+    const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
+    const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
+    if (!cJSON_IsObject(js) || !schema) {
+      fm_rd_bad(rd, "response_format.json_schema",
+                "is required with type json_schema: {\"name\": \"...\", \"schema\": {...}, "
+                "\"strict\": true}");
+      return false;
+    }
+    return fm_rd_format_schema(rd, p, schema, "response_format.json_schema.schema");
+  }
+  if (!strcmp(v, "grammar"))
+    return fm_rd_grammar(rd, p, cJSON_GetObjectItemCaseSensitive(rf, "grammar"),
+                         "response_format.grammar");
+  fm_rd_bad(rd, "response_format.type",
+            "must be \"text\", \"json_object\", \"json_schema\" or \"grammar\"");
+  return false;
+}
+
+static bool read_reasoning(fm_reader *rd, fm_infer_params *p) {
+  const cJSON *re = fm_rd_field(rd, "reasoning_effort");
+  const cJSON *th = fm_rd_field(rd, "thinking");
+  if (re && th) {
+    fm_rd_bad(rd, "thinking", "cannot be combined with reasoning_effort; send one of them");
+    return false;
+  }
+  if (th && !fm_rd_thinking(rd, p, th, 0)) return false;
+  if (!fm_rd_effort(rd, p, re, "reasoning_effort")) return false;
+  return fm_rd_turn_done(rd, p, re || th);
+}
+
+static bool read_logprobs(fm_reader *rd, fm_infer_params *p, bool chat) {
+  if (!chat) {
+    const cJSON *lp = fm_rd_field(rd, "logprobs");
+    if (cJSON_IsBool(lp)) {
+      p->turn.completion_logprobs = cJSON_IsTrue(lp) ? 1 : 0;
+      return true;
+    }
+    p->turn.completion_logprobs = (int)fm_rd_int(rd, "logprobs", 0, 5, 0, NULL);
+    return !rd->failed;
+  }
+  p->turn.logprobs = fm_rd_bool(rd, "logprobs", false);
+  bool has_top = false;
+  p->turn.top_logprobs = (int)fm_rd_int(rd, "top_logprobs", 0, FM_TOP_LOGPROBS_MAX, 0, &has_top);
+  if (has_top && p->turn.top_logprobs > 0 && !p->turn.logprobs)
+    fm_rd_bad(rd, "top_logprobs", "needs \"logprobs\": true");
+  return !rd->failed;
+}
+
 /* ---- prompts -------------------------------------------------------------- */
 
-static bool read_messages(fm_reader *rd, fm_infer_params *p) {
+/* An assistant message's tool_calls (or legacy function_call): checked,
+ * their ids remembered, their JSON counted as prompt text. */
+static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p, fm_tool_ids *ids,
+                       long *bytes) {
+  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(m, "tool_calls");
+  char name[96];
+  snprintf(name, sizeof(name), "messages[%d].tool_calls", i);
+  if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
+    fm_rd_bad(rd, name, "must be an array of {\"id\", \"type\": \"function\", \"function\": "
+                        "{\"name\", \"arguments\"}}");
+    return false;
+  }
+  int k = 0;
+  for (const cJSON *c = cJSON_IsArray(calls) ? calls->child : NULL; c; c = c->next, k++) {
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(c, "id");
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(c, "function");
+    const cJSON *args = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+    snprintf(name, sizeof(name), "messages[%d].tool_calls[%d]", i, k);
+    if (!cJSON_IsString(id) || !cJSON_IsObject(fn) ||
+        !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fn, "name")) ||
+        (args && !cJSON_IsString(args))) {
+      fm_rd_bad(rd, name, "must be {\"id\": \"call_...\", \"type\": \"function\", \"function\": "
+                          "{\"name\": \"...\", \"arguments\": \"<JSON string>\"}}");
+      return false;
+    }
+    if (!fm_tool_ids_add(ids, id->valuestring)) {
+      fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
+      return false;
+    }
+    uint64_t b = 0;
+    prompt_json(p, fn, &b);
+    *bytes += (long)b;
+  }
+  const cJSON *fc = cJSON_GetObjectItemCaseSensitive(m, "function_call");
+  if (fc && !cJSON_IsNull(fc)) {
+    uint64_t b = 0;
+    prompt_json(p, fc, &b);
+    *bytes += (long)b;
+  }
+  return true;
+}
+
+static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_bytes) {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!msgs || cJSON_IsNull(msgs)) {
     fm_rd_bad(rd, "messages",
@@ -107,15 +330,17 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
   }
   static const char *const roles[] = {"system", "user",      "assistant",
                                       "tool",   "developer", "function"};
-  uint64_t tokens = FM_TOKENS_PER_CHAT;
-  fm_prefix_init(&p->prefix);
+  uint64_t tokens = FM_TOKENS_PER_CHAT + fm_tokens_for_bytes((size_t)extra_bytes);
+  fm_tool_ids ids = {0};
+  bool ok = true;
   int i = 0;
-  for (const cJSON *m = msgs->child; m; m = m->next, i++) {
+  for (const cJSON *m = msgs->child; m && ok; m = m->next, i++) {
     char name[64];
     snprintf(name, sizeof(name), "messages[%d]", i);
     if (!cJSON_IsObject(m)) {
       fm_rd_bad(rd, name, "must be an object with \"role\" and \"content\"");
-      return false;
+      ok = false;
+      break;
     }
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
     snprintf(name, sizeof(name), "messages[%d].role", i);
@@ -125,7 +350,8 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
     if (!known) {
       fm_rd_bad(rd, name,
                 "must be one of \"system\", \"user\", \"assistant\", \"tool\", \"developer\"");
-      return false;
+      ok = false;
+      break;
     }
     /* The cache sees each message as "role\n" + content + "\n". */
     fm_prefix_add(&p->prefix, role->valuestring, strlen(role->valuestring));
@@ -139,12 +365,14 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p) {
         return false;
       }
     } else if ((bytes = fm_rd_text_content(rd, content, name, &p->prefix)) < 0) {
-      return false;
+      ok = false;
+      break;
     }
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;
   }
-  return fm_rd_prompt_fits(rd, p, tokens, "messages");
+  fm_tool_ids_free(&ids);
+  return ok && fm_rd_prompt_fits(rd, p, tokens, "messages");
 }
 
 static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
@@ -183,7 +411,12 @@ static bool read_request(const fm_read_in *in, fm_infer_params *p, fm_api_err *e
   cJSON *root = fm_rd_parse(in, false, e);
   if (!root) return false;
   fm_reader rd = {.in = in, .obj = root, .err = e};
-  bool ok = read_common(&rd, p) && (chat ? read_messages(&rd, p) : read_prompt(&rd, p));
+  fm_prefix_init(&p->prefix);
+  uint64_t tool_bytes = 0;
+  bool ok = read_common(&rd, p) && read_logprobs(&rd, p, chat) &&
+            (chat ? read_tools(&rd, p, &tool_bytes) && read_format(&rd, p) &&
+                        read_reasoning(&rd, p) && read_messages(&rd, p, tool_bytes)
+                  : read_prompt(&rd, p));
   cJSON_Delete(root);
   if (!ok) {
     fm_infer_params_free(p);

@@ -252,7 +252,86 @@ static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
 }
 
 static const char *const model_fields[] = {
-    "pool", "paths", "context_length", "owned_by", "supports_chat", "prices", NULL};
+    "pool",  "paths",     "context_length", "owned_by", "supports_chat",
+    "tools", "reasoning", "tool_calls",     "prices",   NULL};
+
+const char *const fm_effort_names[FM_EFFORT_N] = {"none", "low", "medium", "high"};
+
+/* A bool field, default def when absent. */
+static bool read_bool(check *c, const cJSON *obj, const char *key, bool def) {
+  const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) return def;
+  if (cJSON_IsBool(v)) return cJSON_IsTrue(v);
+  size_t m = check_push(c, key);
+  check_error(c, "must be true or false");
+  check_pop(c, m);
+  return def;
+}
+
+/* tools, reasoning and tool_calls: what the model does beyond text. */
+static void read_agent(check *c, const cJSON *j, fm_model_agent *a) {
+  a->tools = read_bool(c, j, "tools", true);
+  a->auto_probability = 1;
+  a->max_parallel = 2;
+  static const uint32_t tokens[FM_EFFORT_N] = {0, 32, 96, 256};
+  memcpy(a->effort_tokens, tokens, sizeof(tokens));
+  const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "reasoning");
+  if (r && !cJSON_IsFalse(r)) {
+    size_t m = check_push(c, "reasoning");
+    a->reasoning = true;
+    if (!cJSON_IsObject(r) && !cJSON_IsTrue(r)) {
+      check_error(c, "must be false, true, or an object {\"default_effort\": \"none\", "
+                     "\"tokens\": {\"low\": 32, \"medium\": 96, \"high\": 256}}");
+    } else if (cJSON_IsObject(r)) {
+      static const char *const fields[] = {"default_effort", "tokens", NULL};
+      check_unknown(c, r, fields);
+      const cJSON *d = cJSON_GetObjectItemCaseSensitive(r, "default_effort");
+      if (d) {
+        size_t m2 = check_push(c, "default_effort");
+        int found = -1;
+        for (int k = 0; k < FM_EFFORT_N && cJSON_IsString(d); k++)
+          if (strcmp(d->valuestring, fm_effort_names[k]) == 0) found = k;
+        if (found < 0)
+          check_error(c, "must be \"none\", \"low\", \"medium\" or \"high\"");
+        else
+          a->default_effort = (fm_effort)found;
+        check_pop(c, m2);
+      }
+      const cJSON *t = cJSON_GetObjectItemCaseSensitive(r, "tokens");
+      if (t) {
+        size_t m2 = check_push(c, "tokens");
+        if (!cJSON_IsObject(t)) {
+          check_error(c, "must be an object {\"low\": 32, \"medium\": 96, \"high\": 256}");
+        } else {
+          static const char *const levels[] = {"low", "medium", "high", NULL};
+          check_unknown(c, t, levels);
+          for (int k = FM_EFFORT_LOW; k < FM_EFFORT_N; k++)
+            if (cJSON_GetObjectItemCaseSensitive(t, fm_effort_names[k]))
+              a->effort_tokens[k] =
+                  (uint32_t)read_num(c, t, fm_effort_names[k], 1, false, 1000000, true);
+        }
+        check_pop(c, m2);
+      }
+    }
+    check_pop(c, m);
+  }
+  const cJSON *tc = cJSON_GetObjectItemCaseSensitive(j, "tool_calls");
+  if (tc) {
+    size_t m = check_push(c, "tool_calls");
+    if (!cJSON_IsObject(tc)) {
+      check_error(c, "must be an object {\"auto_probability\": 1, \"max_parallel\": 2}");
+    } else {
+      static const char *const fields[] = {"auto_probability", "max_parallel", NULL};
+      check_unknown(c, tc, fields);
+      if (cJSON_GetObjectItemCaseSensitive(tc, "auto_probability"))
+        a->auto_probability = read_num(c, tc, "auto_probability", 0, false, 1, false);
+      if (cJSON_GetObjectItemCaseSensitive(tc, "max_parallel"))
+        a->max_parallel =
+            (int)read_num(c, tc, "max_parallel", 1, false, FM_MAX_PARALLEL_CALLS, true);
+    }
+    check_pop(c, m);
+  }
+}
 
 static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_config *cfg) {
   check_unknown(c, j, model_fields);
@@ -304,6 +383,7 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
     check_error(c, "must be true or false");
     check_pop(c, m);
   }
+  read_agent(c, j, &md->agent);
 
   const cJSON *prices = read_obj(c, j, "prices");
   if (!prices) return;

@@ -57,6 +57,29 @@ typedef struct fm_pool_cfg {
   double queue_timeout_ms[FM_TIER_N];
 } fm_pool_cfg;
 
+/* How hard a reasoning model thinks: reasoning_effort, Anthropic thinking. */
+typedef enum {
+  FM_EFFORT_NONE,
+  FM_EFFORT_LOW,
+  FM_EFFORT_MEDIUM,
+  FM_EFFORT_HIGH,
+  FM_EFFORT_N
+} fm_effort;
+
+extern const char *const fm_effort_names[FM_EFFORT_N];
+
+#define FM_MAX_PARALLEL_CALLS 16
+
+/* What a model does beyond text (docs/config.md, "Tools and reasoning"). */
+typedef struct fm_model_agent {
+  bool tools;                         /* accepts tools and functions */
+  bool reasoning;                     /* a reasoning model */
+  fm_effort default_effort;           /* when the request names none */
+  uint32_t effort_tokens[FM_EFFORT_N]; /* mean reasoning tokens per effort ([NONE] is 0) */
+  double auto_probability;            /* tool_choice auto: chance that a due call is made */
+  int max_parallel;                   /* most calls in one turn with parallel_tool_calls */
+} fm_model_agent;
+
 typedef struct fm_model_cfg {
   char *id;
   char *owned_by;
@@ -64,6 +87,7 @@ typedef struct fm_model_cfg {
   unsigned paths; /* bit (1u << fm_path) for each path the model serves */
   long context_length;
   bool supports_chat;
+  fm_model_agent agent;
   fm_price prices[FM_PATH_N]; /* background is derived: 0.25 × standard unless set */
 } fm_model_cfg;
 

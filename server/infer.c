@@ -25,7 +25,7 @@ static void bill(fm_job *j) {
   }
   uint64_t generated = 0;
   for (int i = 0; i < j->p.n; i++)
-    generated += j->choices[i].gen.produced;
+    generated += j->choices[i].turn.produced;
   const fm_price *price = &j->srv->cfg.models[j->p.model].prices[j->p.path];
   double cost = fm_cost_usd(price, j->p.prompt_tokens, j->p.cached_tokens, generated);
   fm_accounts_bill(&j->srv->accounts, j->p.account, j->p.path, 200, j->p.prompt_tokens,
@@ -47,8 +47,10 @@ static void job_close(fm_req *r) {
   /* Last use of the account and its limiter: from here it may be evicted. */
   if (j->p.account) fm_accounts_release(&j->srv->accounts, j->p.account);
   if (j->choices) {
-    for (int i = 0; i < j->p.n; i++)
-      fm_buf_free(&j->choices[i].text);
+    for (int i = 0; i < j->p.n; i++) {
+      fm_turn_free(&j->choices[i].turn);
+      fm_buf_free(&j->choices[i].tok_ends);
+    }
     free(j->choices);
   }
   fm_buf_free(&j->prefix);
@@ -66,28 +68,46 @@ static void stop_set(fm_job *j) {
   }
 }
 
+/* Keeps a non-streaming token: in its part, and where it ends for logprobs. */
+static void keep(fm_job *j, fm_choice *c, int part, const char *tok, size_t n) {
+  fm_part *p = &c->turn.parts[part];
+  fm_buf_put(&p->text, tok, n);
+  if (p->kind == FM_PART_TEXT && n > 0 && (j->p.turn.logprobs || j->p.turn.completion_logprobs)) {
+    uint32_t end = (uint32_t)p->text.len;
+    fm_buf_put(&c->tok_ends, &end, sizeof(end));
+  }
+}
+
 /* Advances every unfinished choice by one token; out == NULL keeps the text
  * in the choice (non-streaming), otherwise the renderer writes it. */
 static void step(fm_job *j, fm_buf *out) {
   char tok[FM_GEN_OUT_MAX];
+  const fm_renderer *rd = j->render;
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;
-    size_t n = fm_gen_next(&c->gen, &j->stops, tok);
-    if (j->limiter) fm_limiter_generated(j->limiter, 1);
-    if (n > 0) {
+    if (!fm_turn_done(&c->turn)) {
+      int part;
+      size_t n = fm_turn_next(&c->turn, &j->stops, tok, &part);
+      if (j->limiter) fm_limiter_generated(j->limiter, 1);
+      if (out && part != c->open_part) {
+        if (c->open_part >= 0 && rd->stream_part_end) rd->stream_part_end(j, out, i, c->open_part);
+        c->open_part = part;
+        if (rd->stream_part_start) rd->stream_part_start(j, out, i, part);
+      }
       if (out)
-        j->render->stream_token(j, out, i, tok, n);
+        rd->stream_token(j, out, i, part, tok, n);
       else
-        fm_buf_put(&c->text, tok, n);
+        keep(j, c, part, tok, n);
+      if (c->turn.parts[part].kind == FM_PART_TEXT && n > 0) c->content_tokens++;
     }
-    if (!fm_gen_done(&c->gen)) continue;
+    if (!fm_turn_done(&c->turn)) continue;
     c->finished = true;
-    bool capped = j->p.max_tokens && c->gen.target == j->p.max_tokens;
-    c->finish_reason = fm_gen_finish_reason(&c->gen, capped);
-    j->completion_tokens += c->gen.produced;
+    c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
+    j->completion_tokens += c->turn.produced;
     j->choices_left--;
-    if (out) j->render->stream_choice_end(j, out, i, c->finish_reason);
+    if (out && c->open_part >= 0 && rd->stream_part_end) rd->stream_part_end(j, out, i, c->open_part);
+    if (out) rd->stream_choice_end(j, out, i, c->finish_reason);
   }
 }
 
@@ -502,6 +522,9 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
   uint64_t total = 0; /* the most tokens the choices can generate in all */
+  const fm_model_cfg *mc = &s->cfg.models[j->p.model];
+  uint32_t limit = j->p.max_tokens;
+  if (room > 0 && (!limit || (long)limit > room)) limit = (uint32_t)room;
   for (int i = 0; i < j->p.n; i++) {
     uint64_t seed = fm_gen_seed(j->p.seed, j->p.prompt_digest, (uint32_t)i);
     uint32_t target;
@@ -511,11 +534,14 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
       fm_rng lr;
       fm_rng_seed(&lr, seed ^ 0x1e46e7ULL);
       target = fm_gen_draw_length(&lr, pc->out_min, pc->out_mean, pc->out_max);
-      if (j->p.max_tokens && target > j->p.max_tokens) target = j->p.max_tokens;
     }
-    if (room > 0 && (long)target > room) target = (uint32_t)room;
-    fm_gen_start(&choices[i].gen, seed, target);
-    total += target;
+    choices[i].open_part = -1;
+    if (!fm_turn_plan(&choices[i].turn, &j->p.turn, &mc->agent, seed, target, limit,
+                      j->p.max_tokens > 0)) {
+      render->error(r, 500, "INTERNAL", NULL, "out of memory; retry later");
+      return;
+    }
+    total += fm_turn_planned(&choices[i].turn);
   }
 
   if (too_long(j, total) || apply_fault(j)) return;

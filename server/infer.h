@@ -15,6 +15,7 @@
 #include "infer_params.h"
 #include "server.h"
 #include "textgen.h"
+#include "turn.h"
 
 typedef struct fm_job fm_job;
 
@@ -27,8 +28,13 @@ typedef struct fm_renderer {
   void (*stream_ping)(fm_job *j, fm_buf *out);
   /* Stream: first event(s), before any token. */
   void (*stream_open)(fm_job *j, fm_buf *out);
-  /* Stream: one token of one choice. */
-  void (*stream_token)(fm_job *j, fm_buf *out, int choice, const char *text, size_t len);
+  /* Stream: a part of a choice's turn begins (before its first token); may be NULL. */
+  void (*stream_part_start)(fm_job *j, fm_buf *out, int choice, int part);
+  /* Stream: one token of one part of one choice (len may be 0: held back). */
+  void (*stream_token)(fm_job *j, fm_buf *out, int choice, int part, const char *text,
+                       size_t len);
+  /* Stream: a part has ended (after its last token); may be NULL. */
+  void (*stream_part_end)(fm_job *j, fm_buf *out, int choice, int part);
   /* Stream: a choice has finished. */
   void (*stream_choice_end)(fm_job *j, fm_buf *out, int choice, const char *finish_reason);
   /* Stream: everything after the last choice ended (usage, terminators). */
@@ -42,10 +48,12 @@ typedef struct fm_renderer {
 } fm_renderer;
 
 typedef struct fm_choice {
-  fm_gen gen;
+  fm_turn turn;
   bool finished;
   const char *finish_reason;
-  fm_buf text; /* non-streaming only: the whole text */
+  int open_part;     /* the part whose tokens are going out, -1 before the first */
+  uint32_t content_tokens; /* tokens of text parts so far: the logprobs index */
+  fm_buf tok_ends;   /* non-streaming with logprobs: uint32 end offsets of the text tokens */
 } fm_choice;
 
 struct fm_job {
@@ -72,6 +80,7 @@ struct fm_job {
   uint32_t steps; /* decode steps taken (tokens per choice) */
   uint32_t choices_left;
   bool opened;
+  int render_state; /* the renderer's own (Anthropic: the content block open) */
   bool closed;
   bool first_token_sent;
   uint64_t next_ping_us;

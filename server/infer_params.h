@@ -25,6 +25,54 @@ typedef enum {
   FM_HEADER_FAULT_BAD,  /* malformed: the request is answered 400 where a fault would fire */
 } fm_header_fault;
 
+/* ---- what the request asks of the assistant's turn (turn.h decides it) ---- */
+
+typedef enum {
+  FM_TOOLS_AUTO,     /* the documented rule decides (docs/api.md, "The auto rule") */
+  FM_TOOLS_NONE,     /* never call */
+  FM_TOOLS_REQUIRED, /* "required", "any": at least one call */
+  FM_TOOLS_NAMED,    /* one call of the named tool */
+} fm_tool_choice;
+
+typedef enum {
+  FM_FORMAT_TEXT,
+  FM_FORMAT_JSON_OBJECT,
+  FM_FORMAT_JSON_SCHEMA,
+  FM_FORMAT_GRAMMAR,
+} fm_format;
+
+typedef enum {
+  FM_WIRE_TOOLS,     /* OpenAI tools / Anthropic tool_use */
+  FM_WIRE_FUNCTIONS, /* the legacy OpenAI functions / function_call */
+} fm_tool_wire;
+
+/* One tool the request offers. */
+typedef struct fm_tool {
+  char *name;
+  struct cJSON *schema; /* its parameters (a copy the job owns); NULL: any object */
+} fm_tool;
+
+#define FM_TOOLS_MAX 128       /* tools one request may offer */
+#define FM_TOP_LOGPROBS_MAX 20 /* top_logprobs, as OpenAI bounds it */
+
+typedef struct fm_turn_spec {
+  fm_tool *tools;
+  int n_tools;
+  fm_tool_choice tool_choice;
+  int named;     /* FM_TOOLS_NAMED: index into tools */
+  bool parallel; /* parallel_tool_calls (Anthropic: !disable_parallel_tool_use) */
+  fm_tool_wire wire;
+  bool after_tool_result; /* a tool result follows the last user message */
+  fm_format format;
+  struct cJSON *schema; /* FM_FORMAT_JSON_SCHEMA: the schema (owned) */
+  char *grammar;        /* FM_FORMAT_GRAMMAR: the GBNF text (owned) */
+  fm_effort effort;     /* reasoning: resolved against the model's default */
+  uint32_t reasoning_cap; /* 0: none; else the most reasoning tokens (integer effort, budget_tokens) */
+  bool logprobs;
+  int top_logprobs;
+  int completion_logprobs; /* completions: logprobs N (0 = off; -1 unset) */
+} fm_turn_spec;
+
 typedef struct fm_infer_params {
   fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
   int model;           /* index into the config's models */
@@ -49,6 +97,7 @@ typedef struct fm_infer_params {
   char *affinity;    /* x-session-affinity, else prompt_cache_key, else user */
   char *isolation;   /* prompt-cache isolation key */
   fm_prefix prefix;  /* the prompt's cache blocks */
+  fm_turn_spec turn;          /* tools, formats, reasoning, logprobs */
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
 } fm_infer_params;

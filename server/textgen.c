@@ -24,6 +24,10 @@ static const char *const words[] = {
 };
 #define N_WORDS (sizeof(words) / sizeof(words[0]))
 
+const char *fm_gen_word(fm_rng *rng) {
+  return words[fm_rng_below(rng, N_WORDS)];
+}
+
 uint64_t fm_gen_seed(uint64_t seed, uint64_t prompt_digest, uint32_t choice) {
   return fm_mix64(fm_mix64(seed ^ 0x5eedULL) ^ prompt_digest) + choice;
 }
@@ -85,7 +89,7 @@ static size_t first_stop(const char *text, size_t n, const fm_stops *stops, int 
 
 size_t fm_gen_next(fm_gen *g, const fm_stops *stops, char *out) {
   if (fm_gen_done(g)) return 0;
-  const char *w = words[fm_rng_below(&g->rng, N_WORDS)];
+  const char *w = fm_gen_word(&g->rng);
   /* The text not yet returned: what was held back, then this token. Text
    * returned earlier cannot begin a stop: it would have been held back. */
   size_t n = g->held_len;

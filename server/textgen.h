@@ -55,6 +55,10 @@ typedef struct fm_gen {
 /* Seed for one choice of one request: mixes the request seed, the prompt digest and the index. */
 uint64_t fm_gen_seed(uint64_t seed, uint64_t prompt_digest, uint32_t choice);
 
+/* One plain lowercase word from the same list the text is drawn from (ASCII,
+ * at most FM_TOKEN_MAX_BYTES - 1 bytes); the JSON Schema generator's strings use it. */
+const char *fm_gen_word(fm_rng *rng);
+
 /* A draw from the pool's length distribution: exponential with the given mean,
  * clipped to [min, max]; the same rng state gives the same length. */
 uint32_t fm_gen_draw_length(fm_rng *rng, int min, int mean, int max);

@@ -1,0 +1,180 @@
+/* api_read_turn.c — the request fields that shape the assistant's turn
+ * (tools, tool_choice, response formats, reasoning, logprobs), shared by
+ * the OpenAI and Anthropic readers (api_read.h). What they mean is in
+ * docs/api.md, "Tools, structured outputs and reasoning". */
+#include "api_read.h"
+
+#include "schema.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Checks a schema the request carries and keeps a copy of it for the job. */
+static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, cJSON **out) {
+  fm_schema_err e;
+  if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema)) {
+    fm_rd_bad(rd, path, "must be a JSON Schema object such as {\"type\": \"object\", "
+                        "\"properties\": {...}}");
+    return false;
+  }
+  if (!fm_schema_check(schema, path, &e)) {
+    fm_rd_bad(rd, e.path, "%s", e.message);
+    return false;
+  }
+  *out = cJSON_Duplicate(schema, true);
+  if (!*out) {
+    fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
+    return false;
+  }
+  return true;
+}
+
+static bool valid_tool_name(const char *n) {
+  size_t len = strlen(n);
+  if (len == 0 || len > 64) return false;
+  for (const char *c = n; *c; c++)
+    if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+          *c == '_' || *c == '-' || *c == '.'))
+      return false;
+  return true;
+}
+
+bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const cJSON *schema,
+                    const char *where, const char *schema_key) {
+  fm_turn_spec *t = &p->turn;
+  char path[192];
+  snprintf(path, sizeof(path), "%s.name", where);
+  if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
+    fm_rd_bad(rd, path, "must be a name of 1 to 64 letters, digits, '_', '-' or '.'");
+    return false;
+  }
+  for (int i = 0; i < t->n_tools; i++)
+    if (strcmp(t->tools[i].name, name->valuestring) == 0) {
+      fm_rd_bad(rd, path, "\"%s\" is offered twice; give each tool its own name",
+                name->valuestring);
+      return false;
+    }
+  if (t->n_tools >= FM_TOOLS_MAX) {
+    fm_rd_bad(rd, where, "offers more than %d tools (fleetmock's bound); offer fewer",
+              FM_TOOLS_MAX);
+    return false;
+  }
+  if (!t->tools) {
+    t->tools = calloc(FM_TOOLS_MAX, sizeof(fm_tool));
+    if (!t->tools) {
+      fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
+      return false;
+    }
+  }
+  fm_tool *tool = &t->tools[t->n_tools];
+  snprintf(path, sizeof(path), "%s.%s", where, schema_key);
+  if (schema && !cJSON_IsNull(schema)) {
+    const cJSON *type = cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type")
+                                               : NULL;
+    if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "object") == 0)) {
+      char tp[200];
+      snprintf(tp, sizeof(tp), "%s.type", path);
+      fm_rd_bad(rd, tp, "must be \"object\": a tool's arguments are a JSON object");
+      return false;
+    }
+    if (!take_schema(rd, schema, path, &tool->schema)) return false;
+  }
+  tool->name = strdup(name->valuestring);
+  t->n_tools++;
+  return tool->name != NULL;
+}
+
+int fm_rd_find_tool(const fm_infer_params *p, const char *name) {
+  for (int i = 0; i < p->turn.n_tools; i++)
+    if (strcmp(p->turn.tools[i].name, name) == 0) return i;
+  return -1;
+}
+
+bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const cJSON *schema,
+                         const char *path) {
+  p->turn.format = FM_FORMAT_JSON_SCHEMA;
+  return take_schema(rd, schema, path, &p->turn.schema);
+}
+
+bool fm_rd_grammar(fm_reader *rd, fm_infer_params *p, const cJSON *grammar, const char *path) {
+  fm_schema_err e;
+  if (!cJSON_IsString(grammar)) {
+    fm_rd_bad(rd, path, "is required: a GBNF grammar string such as root ::= \"yes\" | \"no\"");
+    return false;
+  }
+  if (!fm_grammar_check(grammar->valuestring, path, &e)) {
+    fm_rd_bad(rd, e.path, "%s", e.message);
+    return false;
+  }
+  p->turn.format = FM_FORMAT_GRAMMAR;
+  p->turn.grammar = strdup(grammar->valuestring);
+  return p->turn.grammar != NULL;
+}
+
+bool fm_rd_effort(fm_reader *rd, fm_infer_params *p, const cJSON *v, const char *field) {
+  if (!v || cJSON_IsNull(v)) return true;
+  fm_turn_spec *t = &p->turn;
+  if (cJSON_IsBool(v)) {
+    t->effort = cJSON_IsTrue(v) ? FM_EFFORT_MEDIUM : FM_EFFORT_NONE;
+    return true;
+  }
+  if (cJSON_IsNumber(v)) {
+    double d = v->valuedouble;
+    if (d < 0 || d > 1e7 || d != (double)(long long)d) {
+      fm_rd_bad(rd, field, "as a number must be a whole token budget between 0 and 10000000");
+      return false;
+    }
+    t->effort = d == 0 ? FM_EFFORT_NONE : FM_EFFORT_HIGH;
+    t->reasoning_cap = (uint32_t)d;
+    return true;
+  }
+  for (int k = 0; k < FM_EFFORT_N && cJSON_IsString(v); k++)
+    if (strcmp(v->valuestring, fm_effort_names[k]) == 0) {
+      t->effort = (fm_effort)k;
+      return true;
+    }
+  fm_rd_bad(rd, field,
+            "must be \"none\", \"low\", \"medium\", \"high\", true, false or a token budget "
+            "(an integer)");
+  return false;
+}
+
+bool fm_rd_turn_done(fm_reader *rd, fm_infer_params *p, bool effort_given) {
+  const fm_model_cfg *mc = &rd->in->cfg->models[p->model];
+  fm_turn_spec *t = &p->turn;
+  if (t->n_tools > 0 && !mc->agent.tools) {
+    fm_rd_bad(rd, t->wire == FM_WIRE_FUNCTIONS ? "functions" : "tools",
+              "model %s does not support tools here (its config says \"tools\": false); drop "
+              "the tools or pick a model that supports them (GET /v1/models, supports_tools)",
+              mc->id);
+    return false;
+  }
+  if (!effort_given) t->effort = mc->agent.reasoning ? mc->agent.default_effort : FM_EFFORT_NONE;
+  if (!mc->agent.reasoning) t->effort = FM_EFFORT_NONE;
+  return true;
+}
+
+void fm_tool_ids_free(fm_tool_ids *ids) {
+  free(ids->ids);
+  memset(ids, 0, sizeof(*ids));
+}
+
+bool fm_tool_ids_add(fm_tool_ids *ids, const char *id) {
+  if (ids->n == ids->cap) {
+    size_t cap = ids->cap ? ids->cap * 2 : 8;
+    const char **n = realloc(ids->ids, cap * sizeof(*n));
+    if (!n) return false;
+    ids->ids = n;
+    ids->cap = cap;
+  }
+  ids->ids[ids->n++] = id;
+  return true;
+}
+
+bool fm_tool_ids_has(const fm_tool_ids *ids, const char *id) {
+  for (size_t i = 0; i < ids->n; i++)
+    if (strcmp(ids->ids[i], id) == 0) return true;
+  return false;
+}

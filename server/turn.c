@@ -1,0 +1,267 @@
+/* turn.c — planning a turn and taking it one token at a time (turn.h). */
+#include "turn.h"
+
+#include "rng.h"
+#include "schema.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Salts, so each decision draws from its own stream of the choice's seed. */
+#define SALT_PLAN 0x7a11ULL
+#define SALT_REASONING 0x4ea5ULL
+#define SALT_PART 0x9a47ULL
+#define SALT_LOGPROB 0x109bULL
+
+static const char id_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/* Tokens in planned bytes: pieces of FM_PIECE_BYTES, never ending inside a
+ * UTF-8 character. */
+static size_t piece_len(const char *b, size_t len, size_t off) {
+  size_t n = len - off < FM_PIECE_BYTES ? len - off : FM_PIECE_BYTES;
+  while (off + n < len && ((unsigned char)b[off + n] & 0xC0) == 0x80)
+    n++;
+  return n;
+}
+
+static uint32_t count_pieces(const fm_buf *b) {
+  uint32_t n = 0;
+  for (size_t off = 0; off < b->len; off += piece_len(b->data, b->len, off))
+    n++;
+  return n;
+}
+
+static fm_part *add_part(fm_turn *t, fm_part_kind kind, bool fixed) {
+  fm_part *p = &t->parts[t->n_parts++];
+  memset(p, 0, sizeof(*p));
+  p->kind = kind;
+  p->fixed = fixed;
+  p->tool = -1;
+  p->call = -1;
+  fm_buf_init(&p->bytes);
+  fm_buf_init(&p->text);
+  return p;
+}
+
+/* Whether this turn calls tools, and which: fills calls[] with tool indexes. */
+static int pick_calls(const fm_turn_spec *s, const fm_model_agent *a, fm_rng *rng, int *calls) {
+  if (s->n_tools == 0 || s->tool_choice == FM_TOOLS_NONE) return 0;
+  if (s->tool_choice == FM_TOOLS_NAMED) {
+    calls[0] = s->named;
+    return 1;
+  }
+  if (s->tool_choice == FM_TOOLS_AUTO) {
+    if (s->after_tool_result) return 0;
+    if (fm_rng_unit(rng) >= a->auto_probability) return 0;
+  }
+  int most = s->parallel && s->wire == FM_WIRE_TOOLS ? a->max_parallel : 1;
+  if (most > s->n_tools) most = s->n_tools;
+  int k = 1 + (int)fm_rng_below(rng, (uint32_t)most);
+  /* k distinct tools: the first k of a seeded partial shuffle */
+  int order[FM_TOOLS_MAX];
+  for (int i = 0; i < s->n_tools; i++)
+    order[i] = i;
+  for (int i = 0; i < k; i++) {
+    int j = i + (int)fm_rng_below(rng, (uint32_t)(s->n_tools - i));
+    int tmp = order[i];
+    order[i] = order[j];
+    order[j] = tmp;
+    calls[i] = order[i];
+  }
+  return k;
+}
+
+/* The reasoning this turn does before it answers, in tokens. */
+static uint32_t reasoning_tokens(const fm_turn_spec *s, const fm_model_agent *a, fm_rng *rng) {
+  if (!a->reasoning || s->effort == FM_EFFORT_NONE) return 0;
+  uint32_t mean = a->effort_tokens[s->effort];
+  uint32_t r = fm_gen_draw_length(rng, (int)(mean / 2), (int)mean, (int)(mean * 2));
+  if (s->reasoning_cap && r > s->reasoning_cap) r = s->reasoning_cap;
+  return r;
+}
+
+static bool plan_answer(fm_turn *t, const fm_turn_spec *s, uint64_t seed, uint32_t text_tokens) {
+  if (s->format == FM_FORMAT_TEXT) {
+    fm_part *p = add_part(t, FM_PART_TEXT, false);
+    p->tokens = text_tokens;
+    return true;
+  }
+  fm_part *p = add_part(t, FM_PART_TEXT, true);
+  fm_schema_err e;
+  switch (s->format) {
+  case FM_FORMAT_JSON_OBJECT:
+    fm_schema_generate_object(seed, &p->bytes);
+    break;
+  case FM_FORMAT_JSON_SCHEMA:
+    if (!fm_schema_generate(s->schema, seed, &p->bytes, &e)) fm_buf_puts(&p->bytes, "{}");
+    break;
+  default:
+    fm_grammar_generate(s->grammar, seed, &p->bytes);
+    break;
+  }
+  p->tokens = count_pieces(&p->bytes);
+  return !p->bytes.oom;
+}
+
+static bool plan_call(fm_turn *t, const fm_turn_spec *s, fm_rng *rng, int tool, int call) {
+  fm_part *p = add_part(t, FM_PART_TOOL_CALL, true);
+  p->tool = tool;
+  p->call = call;
+  for (int i = 0; i < FM_CALL_ID_LEN; i++)
+    p->id[i] = id_chars[fm_rng_below(rng, sizeof(id_chars) - 1)];
+  p->id[FM_CALL_ID_LEN] = '\0';
+  const cJSON *schema = s->tools[tool].schema;
+  fm_schema_err e;
+  if (!schema || !fm_schema_generate(schema, fm_rng_next(rng), &p->bytes, &e)) {
+    p->bytes.len = 0;
+    fm_buf_puts(&p->bytes, "{}");
+  }
+  p->tokens = count_pieces(&p->bytes);
+  return !p->bytes.oom;
+}
+
+/* Cuts the plan to the limit: later parts lose their tokens first. */
+static void apply_limit(fm_turn *t, uint32_t limit, bool max_tokens) {
+  uint64_t total = fm_turn_planned(t);
+  if (!limit || total < limit) return;
+  if (max_tokens) {
+    bool words_end = t->n_parts > 0 && !t->parts[t->n_parts - 1].fixed;
+    t->capped = total > limit || words_end;
+  }
+  uint32_t left = limit;
+  for (int i = 0; i < t->n_parts; i++) {
+    fm_part *p = &t->parts[i];
+    if (p->tokens > left) p->tokens = left;
+    left -= p->tokens;
+  }
+  while (t->n_parts > 1 && t->parts[t->n_parts - 1].tokens == 0) {
+    t->n_parts--;
+    fm_buf_free(&t->parts[t->n_parts].bytes);
+  }
+}
+
+bool fm_turn_plan(fm_turn *t, const fm_turn_spec *s, const fm_model_agent *a, uint64_t seed,
+                  uint32_t text_tokens, uint32_t limit, bool max_tokens) {
+  memset(t, 0, sizeof(*t));
+  t->seed = seed;
+  t->stop_index = -1;
+  fm_rng rng;
+  fm_rng_seed(&rng, seed ^ SALT_PLAN);
+  int calls[FM_TOOLS_MAX];
+  int n_calls = pick_calls(s, a, &rng, calls);
+  fm_rng rr;
+  fm_rng_seed(&rr, seed ^ SALT_REASONING);
+  uint32_t reasoning = reasoning_tokens(s, a, &rr);
+  t->parts = calloc((size_t)(2 + n_calls), sizeof(fm_part));
+  if (!t->parts) return false;
+  bool ok = true;
+  if (reasoning > 0) add_part(t, FM_PART_REASONING, false)->tokens = reasoning;
+  if (n_calls == 0) {
+    ok = plan_answer(t, s, fm_mix64(seed ^ SALT_PART), text_tokens);
+  } else {
+    t->calls = true;
+    for (int i = 0; i < n_calls && ok; i++)
+      ok = plan_call(t, s, &rng, calls[i], i);
+  }
+  if (!ok) {
+    fm_turn_free(t);
+    return false;
+  }
+  apply_limit(t, limit, max_tokens);
+  return true;
+}
+
+void fm_turn_free(fm_turn *t) {
+  for (int i = 0; i < t->n_parts; i++) {
+    fm_buf_free(&t->parts[i].bytes);
+    fm_buf_free(&t->parts[i].text);
+  }
+  free(t->parts);
+  t->parts = NULL;
+  t->n_parts = 0;
+}
+
+uint32_t fm_turn_planned(const fm_turn *t) {
+  uint64_t total = 0;
+  for (int i = 0; i < t->n_parts; i++)
+    total += t->parts[i].tokens;
+  return total > UINT32_MAX ? UINT32_MAX : (uint32_t)total;
+}
+
+/* Skips parts with nothing left to produce. */
+static void settle(fm_turn *t) {
+  while (t->cur < t->n_parts && t->parts[t->cur].produced >= t->parts[t->cur].tokens)
+    t->cur++;
+}
+
+bool fm_turn_done(const fm_turn *t) {
+  if (t->stopped) return true;
+  for (int i = t->cur; i < t->n_parts; i++)
+    if (t->parts[i].produced < t->parts[i].tokens) return false;
+  return true;
+}
+
+size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
+  settle(t);
+  *part = t->cur;
+  if (t->cur >= t->n_parts) return 0;
+  fm_part *p = &t->parts[t->cur];
+  size_t n;
+  if (p->fixed) {
+    n = piece_len(p->bytes.data, p->bytes.len, p->off);
+    memcpy(out, p->bytes.data + p->off, n);
+    p->off += n;
+  } else {
+    if (p->produced == 0)
+      fm_gen_start(&t->gen, fm_mix64(t->seed ^ (SALT_PART + (uint64_t)t->cur)), p->tokens);
+    n = fm_gen_next(&t->gen, p->kind == FM_PART_TEXT ? stops : NULL, out);
+    if (t->gen.stopped) {
+      t->stopped = true;
+      t->stop_index = t->gen.stop_index;
+    }
+  }
+  p->produced++;
+  t->produced++;
+  if (p->kind == FM_PART_REASONING) t->reasoning_produced++;
+  return n;
+}
+
+const char *fm_turn_finish_reason(const fm_turn *t, fm_tool_wire wire) {
+  if (t->stopped) return "stop";
+  if (t->capped) return "length";
+  if (t->calls) return wire == FM_WIRE_FUNCTIONS ? "function_call" : "tool_calls";
+  return "stop";
+}
+
+void fm_turn_signature(const fm_turn *t, int part, char *out) {
+  static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  fm_rng rng;
+  fm_rng_seed(&rng, t->seed ^ (0x5194ULL + (uint64_t)part));
+  for (int i = 0; i < FM_SIGNATURE_LEN; i++)
+    out[i] = b64[fm_rng_below(&rng, 64)];
+  out[FM_SIGNATURE_LEN] = '\0';
+}
+
+double fm_turn_logprob(uint64_t seed, uint32_t index, int rank) {
+  uint64_t h = fm_mix64(seed ^ SALT_LOGPROB ^ ((uint64_t)index << 8));
+  /* the chosen token: -0.0001 .. -2.5; each rank after it 0.2 .. 1.2 lower */
+  double lp = -0.0001 - 2.5 * (double)(h >> 11) / 9007199254740992.0;
+  for (int r = 1; r <= rank; r++) {
+    h = fm_mix64(h + (uint64_t)r);
+    lp -= 0.2 + (double)(h >> 11) / 9007199254740992.0;
+  }
+  return lp;
+}
+
+void fm_turn_alt_token(uint64_t seed, uint32_t index, int rank, char *out) {
+  fm_rng rng;
+  fm_rng_seed(&rng, seed ^ SALT_LOGPROB ^ ((uint64_t)index << 8) ^ (uint64_t)rank);
+  const char *w = fm_gen_word(&rng);
+  size_t n = 0;
+  if (index > 0) out[n++] = ' ';
+  size_t wl = strlen(w);
+  memcpy(out + n, w, wl);
+  out[n + wl] = '\0';
+}
