@@ -17,7 +17,7 @@
 #
 # Environment: FLEETMOCK_BIN, DURATION (s, 10), CONNS (64), THREADS (1),
 # ROUNDS (3), WARMUP (s, 2), TOKENS (max_tokens of the request, 64), PIN (1|0),
-# BAR (0.7), NGINX_BIN (nginx).
+# BAR (0.7), TOOL_BAR (0.9: tool-call req/s over plain-text req/s), NGINX_BIN (nginx).
 # Exit status: 0 PASS, 1 FAIL, 2 could not run.
 set -euo pipefail
 
@@ -92,6 +92,24 @@ code=$(curl -sS -o "$BODY_FILE" -w '%{http_code}' -X POST "$FM_URL" \
   die "curl to fleetmock failed"
 [[ $code == 200 ]] || die "fleetmock answered $code: $(head -c 300 "$BODY_FILE")"
 BODY_BYTES=$(stat -c %s "$BODY_FILE")
+
+# The same request asking for a tool call of about the same size ($TOKENS tokens
+# of arguments: 4 bytes a token), to show what the agent surface costs
+# (docs/agents.md): its arguments are generated from a JSON Schema per request.
+ARG_BYTES=$((TOKENS * 4 - 12))
+TOOL_BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"seed":7,"tool_choice":"required","tools":[{"type":"function","function":{"name":"note","parameters":{"type":"object","properties":{"text":{"type":"string","minLength":'$ARG_BYTES',"maxLength":'$ARG_BYTES'}},"required":["text"],"additionalProperties":false}}}]}'
+code=$(curl -sS -o "$TMP/tool.body" -w '%{http_code}' -X POST "$FM_URL" \
+  -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$TOOL_BODY") ||
+  die "fleetmock did not answer the tool request"
+[[ $code == 200 ]] && grep -q '"finish_reason":"tool_calls"' "$TMP/tool.body" ||
+  die "fleetmock answered the tool request $code: $(head -c 300 "$TMP/tool.body")"
+TOOL_BYTES=$(stat -c %s "$TMP/tool.body")
+cat >"$TMP/tool.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$TOOL_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+EOF
 
 cat >"$TMP/post.lua" <<EOF
 wrk.method = "POST"
@@ -190,12 +208,17 @@ FAIL_NOTE=
 for r in $(seq "$ROUNDS"); do
   run_wrk fleetmock "$TMP/fm.$r" -s "$TMP/post.lua" "$FM_URL"
   run_wrk nginx "$TMP/ngx.$r" "$NGX_URL"
+  run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
+  bad=$(non2xx "$TMP/tool.$r")
+  [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
   bad=$(non2xx "$TMP/fm.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx responses in round $r"
   printf 'round %d: fleetmock %7.0f req/s (p50 %s p99 %s)  nginx %7.0f req/s (p50 %s p99 %s)  other load %s%%/%s%%\n' \
     "$r" "$(rps "$TMP/fm.$r")" "$(pct "$TMP/fm.$r" 50)" "$(pct "$TMP/fm.$r" 99)" \
     "$(rps "$TMP/ngx.$r")" "$(pct "$TMP/ngx.$r" 50)" "$(pct "$TMP/ngx.$r" 99)" \
     "$(cat "$TMP/fm.$r.other")" "$(cat "$TMP/ngx.$r.other")"
+  printf '         fleetmock tool call %7.0f req/s (p50 %s p99 %s)\n' "$(rps "$TMP/tool.$r")" \
+    "$(pct "$TMP/tool.$r" 50)" "$(pct "$TMP/tool.$r" 99)"
   for f in "$TMP/fm.$r.other" "$TMP/ngx.$r.other"; do
     (($(cat "$f") <= ${OTHER_MAX:-10})) || DISTURBED="round $r"
   done
@@ -210,6 +233,9 @@ kill -0 $FM_PID 2>/dev/null || die "fleetmock died during the run: $(tail -n5 "$
 FM_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/fm.$r"; done | median)
 NGX_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/ngx.$r"; done | median)
 RATIO=$(awk -v a="$FM_RPS" -v b="$NGX_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+TOOL_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/tool.$r"; done | median)
+TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+TOOL_VERDICT=$(awk -v r="$TOOL_RATIO" -v bar="${TOOL_BAR:-0.9}" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 VERDICT=$(awk -v r="$RATIO" -v bar="$BAR" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 [[ -z $FAIL_NOTE ]] || VERDICT=FAIL
 
@@ -218,11 +244,14 @@ printf 'nginx      GET  %s  %.0f req/s (median of %d; static file with the same 
   "$ROUTE" "$NGX_RPS" "$ROUNDS" "$BODY_BYTES"
 printf '           GET because the nginx static handler answers POST with 405)\n'
 printf 'ratio fleetmock/nginx = %s (bar %s): %s\n' "$RATIO" "$BAR" "$VERDICT"
+printf 'fleetmock  POST %s  %.0f req/s with a tool call (%d-byte body, arguments from a schema)\n' \
+  "$ROUTE" "$TOOL_RPS" "$TOOL_BYTES"
+printf 'ratio tool call/plain text = %s (bar %s): %s\n' "$TOOL_RATIO" "${TOOL_BAR:-0.9}" "$TOOL_VERDICT"
 if [[ -n $FAIL_NOTE ]]; then
   echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
   curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS tool_ratio=$TOOL_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
 [[ $VERDICT == PASS ]]

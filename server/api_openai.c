@@ -85,8 +85,8 @@ static void put_lp(fm_buf *b, double lp) {
 }
 
 /* One chat logprobs entry: the token, its logprob, bytes and alternatives. */
-static void put_chat_lp(const fm_job *j, fm_buf *b, uint64_t seed, uint32_t index,
-                        const char *text, size_t len) {
+static void put_chat_lp(const fm_job *j, fm_buf *b, uint64_t seed, uint32_t index, const char *text,
+                        size_t len) {
   fm_buf_puts(b, "{\"token\":");
   fm_buf_json_strn(b, text, len);
   fm_buf_puts(b, ",\"logprob\":");
@@ -326,8 +326,8 @@ static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const cha
     if (j->p.turn.wire == FM_WIRE_FUNCTIONS)
       fm_buf_puts(out, "\"delta\":{\"function_call\":{\"arguments\":");
     else
-      fm_buf_printf(out, "\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":",
-                    p->call);
+      fm_buf_printf(
+          out, "\"delta\":{\"tool_calls\":[{\"index\":%d,\"function\":{\"arguments\":", p->call);
     fm_buf_json_strn(out, text, len);
     fm_buf_puts(out, j->p.turn.wire == FM_WIRE_FUNCTIONS ? "}}" : "}}]}");
     break;

@@ -157,6 +157,9 @@ bool fm_rd_grammar(fm_reader *rd, fm_infer_params *p, const struct cJSON *gramma
                    const char *path);
 /* reasoning_effort: a level, a boolean (true = medium) or an integer token budget. */
 bool fm_rd_effort(fm_reader *rd, fm_infer_params *p, const struct cJSON *v, const char *field);
+/* thinking {type: "enabled", budget_tokens >= 1024} or {type: "disabled"}:
+ * the reasoning effort and its cap. max_tokens, when not 0, must exceed the budget. */
+bool fm_rd_thinking(fm_reader *rd, fm_infer_params *p, const struct cJSON *th, uint32_t max_tokens);
 /* After the turn fields: tools on a model without them is a 400; without an
  * effort in the request, the model's default; a model that does not reason
  * never does. */

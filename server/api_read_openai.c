@@ -194,8 +194,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
     t->tool_choice = FM_TOOLS_NAMED;
   }
   if (t->n_tools == 0 && t->tool_choice != FM_TOOLS_NONE && t->tool_choice != FM_TOOLS_AUTO) {
-    fm_rd_bad(rd, tcf, "asks for a tool call but no tools are offered; add tools or drop %s",
-              tcf);
+    fm_rd_bad(rd, tcf, "asks for a tool call but no tools are offered; add tools or drop %s", tcf);
     return false;
   }
   return !rd->failed;
@@ -280,8 +279,9 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
   char name[96];
   snprintf(name, sizeof(name), "messages[%d].tool_calls", i);
   if (calls && !cJSON_IsNull(calls) && !cJSON_IsArray(calls)) {
-    fm_rd_bad(rd, name, "must be an array of {\"id\", \"type\": \"function\", \"function\": "
-                        "{\"name\", \"arguments\"}}");
+    fm_rd_bad(rd, name,
+              "must be an array of {\"id\", \"type\": \"function\", \"function\": "
+              "{\"name\", \"arguments\"}}");
     return false;
   }
   int k = 0;
@@ -293,8 +293,9 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
     if (!cJSON_IsString(id) || !cJSON_IsObject(fn) ||
         !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fn, "name")) ||
         (args && !cJSON_IsString(args))) {
-      fm_rd_bad(rd, name, "must be {\"id\": \"call_...\", \"type\": \"function\", \"function\": "
-                          "{\"name\": \"...\", \"arguments\": \"<JSON string>\"}}");
+      fm_rd_bad(rd, name,
+                "must be {\"id\": \"call_...\", \"type\": \"function\", \"function\": "
+                "{\"name\": \"...\", \"arguments\": \"<JSON string>\"}}");
       return false;
     }
     if (!fm_tool_ids_add(ids, id->valuestring)) {
@@ -362,11 +363,36 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_byte
     if (!content || cJSON_IsNull(content)) {
       if (strcmp(role->valuestring, "assistant") != 0) {
         fm_rd_bad(rd, name, "is required for role \"%s\"", role->valuestring);
-        return false;
+        ok = false;
+        break;
       }
     } else if ((bytes = fm_rd_text_content(rd, content, name, &p->prefix)) < 0) {
       ok = false;
       break;
+    }
+    const char *rn = role->valuestring;
+    if (!strcmp(rn, "assistant") && !read_calls(rd, m, i, p, &ids, &bytes)) {
+      ok = false;
+      break;
+    }
+    if (!strcmp(rn, "user")) p->turn.after_tool_result = false;
+    if (!strcmp(rn, "tool") || !strcmp(rn, "function")) p->turn.after_tool_result = true;
+    if (!strcmp(rn, "tool")) {
+      const cJSON *tid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
+      snprintf(name, sizeof(name), "messages[%d].tool_call_id", i);
+      if (!cJSON_IsString(tid)) {
+        fm_rd_bad(rd, name, "is required for role \"tool\": the id of the call it answers");
+        ok = false;
+        break;
+      }
+      if (!fm_tool_ids_has(&ids, tid->valuestring)) {
+        fm_rd_bad(rd, name,
+                  "\"%.64s\" answers no earlier tool call; use the id of a tool_calls entry in an "
+                  "earlier assistant message",
+                  tid->valuestring);
+        ok = false;
+        break;
+      }
     }
     fm_prefix_add(&p->prefix, "\n", 1);
     tokens += fm_tokens_for_bytes((size_t)bytes) + FM_TOKENS_PER_MESSAGE;

@@ -15,8 +15,9 @@
 static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, cJSON **out) {
   fm_schema_err e;
   if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema)) {
-    fm_rd_bad(rd, path, "must be a JSON Schema object such as {\"type\": \"object\", "
-                        "\"properties\": {...}}");
+    fm_rd_bad(rd, path,
+              "must be a JSON Schema object such as {\"type\": \"object\", "
+              "\"properties\": {...}}");
     return false;
   }
   if (!fm_schema_check(schema, path, &e)) {
@@ -71,8 +72,8 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
   fm_tool *tool = &t->tools[t->n_tools];
   snprintf(path, sizeof(path), "%s.%s", where, schema_key);
   if (schema && !cJSON_IsNull(schema)) {
-    const cJSON *type = cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type")
-                                               : NULL;
+    const cJSON *type =
+        cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type") : NULL;
     if (type && !(cJSON_IsString(type) && strcmp(type->valuestring, "object") == 0)) {
       char tp[200];
       snprintf(tp, sizeof(tp), "%s.type", path);
@@ -92,8 +93,7 @@ int fm_rd_find_tool(const fm_infer_params *p, const char *name) {
   return -1;
 }
 
-bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const cJSON *schema,
-                         const char *path) {
+bool fm_rd_format_schema(fm_reader *rd, fm_infer_params *p, const cJSON *schema, const char *path) {
   p->turn.format = FM_FORMAT_JSON_SCHEMA;
   return take_schema(rd, schema, path, &p->turn.schema);
 }
@@ -139,6 +139,35 @@ bool fm_rd_effort(fm_reader *rd, fm_infer_params *p, const cJSON *v, const char 
             "must be \"none\", \"low\", \"medium\", \"high\", true, false or a token budget "
             "(an integer)");
   return false;
+}
+
+bool fm_rd_thinking(fm_reader *rd, fm_infer_params *p, const cJSON *th, uint32_t max_tokens) {
+  const cJSON *type = cJSON_GetObjectItemCaseSensitive(th, "type");
+  if (!cJSON_IsObject(th) || !cJSON_IsString(type) ||
+      (strcmp(type->valuestring, "enabled") && strcmp(type->valuestring, "disabled"))) {
+    fm_rd_bad(rd, "thinking",
+              "must be {\"type\": \"enabled\", \"budget_tokens\": 1024} or {\"type\": "
+              "\"disabled\"}");
+    return false;
+  }
+  if (!strcmp(type->valuestring, "disabled")) {
+    p->turn.effort = FM_EFFORT_NONE;
+    return true;
+  }
+  const cJSON *b = cJSON_GetObjectItemCaseSensitive(th, "budget_tokens");
+  if (!cJSON_IsNumber(b) || b->valuedouble < 1024 || b->valuedouble > 1e7 ||
+      b->valuedouble != (double)(long long)b->valuedouble) {
+    fm_rd_bad(rd, "thinking.budget_tokens", "is required: a whole number of tokens, at least 1024");
+    return false;
+  }
+  if (max_tokens && b->valuedouble >= max_tokens) {
+    fm_rd_bad(rd, "thinking.budget_tokens", "must be less than max_tokens (%u); raise max_tokens",
+              max_tokens);
+    return false;
+  }
+  p->turn.effort = FM_EFFORT_HIGH;
+  p->turn.reasoning_cap = (uint32_t)b->valuedouble;
+  return true;
 }
 
 bool fm_rd_turn_done(fm_reader *rd, fm_infer_params *p, bool effort_given) {

@@ -251,9 +251,9 @@ static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   }
 }
 
-static const char *const model_fields[] = {
-    "pool",  "paths",     "context_length", "owned_by", "supports_chat",
-    "tools", "reasoning", "tool_calls",     "prices",   NULL};
+static const char *const model_fields[] = {"pool",          "paths", "context_length", "owned_by",
+                                           "supports_chat", "tools", "reasoning",      "tool_calls",
+                                           "prices",        NULL};
 
 const char *const fm_effort_names[FM_EFFORT_N] = {"none", "low", "medium", "high"};
 

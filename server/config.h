@@ -72,12 +72,12 @@ extern const char *const fm_effort_names[FM_EFFORT_N];
 
 /* What a model does beyond text (docs/config.md, "Tools and reasoning"). */
 typedef struct fm_model_agent {
-  bool tools;                         /* accepts tools and functions */
-  bool reasoning;                     /* a reasoning model */
-  fm_effort default_effort;           /* when the request names none */
+  bool tools;                          /* accepts tools and functions */
+  bool reasoning;                      /* a reasoning model */
+  fm_effort default_effort;            /* when the request names none */
   uint32_t effort_tokens[FM_EFFORT_N]; /* mean reasoning tokens per effort ([NONE] is 0) */
-  double auto_probability;            /* tool_choice auto: chance that a due call is made */
-  int max_parallel;                   /* most calls in one turn with parallel_tool_calls */
+  double auto_probability;             /* tool_choice auto: chance that a due call is made */
+  int max_parallel;                    /* most calls in one turn with parallel_tool_calls */
 } fm_model_agent;
 
 typedef struct fm_model_cfg {

@@ -106,7 +106,8 @@ static void step(fm_job *j, fm_buf *out) {
     c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
     j->completion_tokens += c->turn.produced;
     j->choices_left--;
-    if (out && c->open_part >= 0 && rd->stream_part_end) rd->stream_part_end(j, out, i, c->open_part);
+    if (out && c->open_part >= 0 && rd->stream_part_end)
+      rd->stream_part_end(j, out, i, c->open_part);
     if (out) rd->stream_choice_end(j, out, i, c->finish_reason);
   }
 }

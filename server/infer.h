@@ -31,8 +31,7 @@ typedef struct fm_renderer {
   /* Stream: a part of a choice's turn begins (before its first token); may be NULL. */
   void (*stream_part_start)(fm_job *j, fm_buf *out, int choice, int part);
   /* Stream: one token of one part of one choice (len may be 0: held back). */
-  void (*stream_token)(fm_job *j, fm_buf *out, int choice, int part, const char *text,
-                       size_t len);
+  void (*stream_token)(fm_job *j, fm_buf *out, int choice, int part, const char *text, size_t len);
   /* Stream: a part has ended (after its last token); may be NULL. */
   void (*stream_part_end)(fm_job *j, fm_buf *out, int choice, int part);
   /* Stream: a choice has finished. */
@@ -51,9 +50,9 @@ typedef struct fm_choice {
   fm_turn turn;
   bool finished;
   const char *finish_reason;
-  int open_part;     /* the part whose tokens are going out, -1 before the first */
+  int open_part;           /* the part whose tokens are going out, -1 before the first */
   uint32_t content_tokens; /* tokens of text parts so far: the logprobs index */
-  fm_buf tok_ends;   /* non-streaming with logprobs: uint32 end offsets of the text tokens */
+  fm_buf tok_ends;         /* non-streaming with logprobs: uint32 end offsets of the text tokens */
 } fm_choice;
 
 struct fm_job {

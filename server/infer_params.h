@@ -67,7 +67,8 @@ typedef struct fm_turn_spec {
   struct cJSON *schema; /* FM_FORMAT_JSON_SCHEMA: the schema (owned) */
   char *grammar;        /* FM_FORMAT_GRAMMAR: the GBNF text (owned) */
   fm_effort effort;     /* reasoning: resolved against the model's default */
-  uint32_t reasoning_cap; /* 0: none; else the most reasoning tokens (integer effort, budget_tokens) */
+  uint32_t
+      reasoning_cap; /* 0: none; else the most reasoning tokens (integer effort, budget_tokens) */
   bool logprobs;
   int top_logprobs;
   int completion_logprobs; /* completions: logprobs N (0 = off; -1 unset) */
@@ -97,7 +98,7 @@ typedef struct fm_infer_params {
   char *affinity;    /* x-session-affinity, else prompt_cache_key, else user */
   char *isolation;   /* prompt-cache isolation key */
   fm_prefix prefix;  /* the prompt's cache blocks */
-  fm_turn_spec turn;          /* tools, formats, reasoning, logprobs */
+  fm_turn_spec turn; /* tools, formats, reasoning, logprobs */
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
 } fm_infer_params;

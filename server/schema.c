@@ -2483,19 +2483,66 @@ bool fm_schema_check(const cJSON *schema, const char *path, fm_schema_err *e) {
   return ok;
 }
 
-/* ---------------------------------------------------------------- grammars */
+/* ---- grammars --------------------------------------------------------------- */
+
+/* The supported GBNF subset: one rule, `root ::= "a" | "b" | ...`, string
+ * literals (with \" \\ \n escapes) as alternatives, each alternative one
+ * literal. Reads the literal at *p into out (NULL: just skip it). */
+static bool gbnf_literal(const char **p, fm_buf *out) {
+  const char *s = *p;
+  if (*s != '"') return false;
+  for (s++; *s && *s != '"'; s++) {
+    char c = *s;
+    if (c == '\\') {
+      s++;
+      c = *s == 'n' ? '\n' : *s == 't' ? '\t' : *s;
+      if (!*s) return false;
+    }
+    if (out) fm_buf_putc(out, c);
+  }
+  if (*s != '"') return false;
+  *p = s + 1;
+  return true;
+}
+
+static const char *gbnf_skip(const char *s) {
+  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r')
+    s++;
+  return s;
+}
+
+/* Counts the alternatives, or -1 when the grammar is outside the subset. */
+static int gbnf_parse(const char *g, int pick, fm_buf *out) {
+  const char *s = gbnf_skip(g);
+  if (strncmp(s, "root", 4) != 0) return -1;
+  s = gbnf_skip(s + 4);
+  if (strncmp(s, "::=", 3) != 0) return -1;
+  int n = 0;
+  for (;;) {
+    s = gbnf_skip(s + (n == 0 ? 3 : 1));
+    if (!gbnf_literal(&s, n == pick ? out : NULL)) return -1;
+    n++;
+    s = gbnf_skip(s);
+    if (*s == '\0') return n;
+    if (*s != '|') return -1;
+  }
+}
 
 bool fm_grammar_check(const char *gbnf, const char *path, fm_schema_err *e) {
-  spath p;
-  path_set(&p, path);
-  (void)gbnf;
-  err_set(e, &p, "GBNF grammars are not supported yet: use response_format json_schema");
+  if (gbnf_parse(gbnf, -1, NULL) > 0) return true;
+  snprintf(e->path, sizeof(e->path), "%s", path);
+  snprintf(e->message, sizeof(e->message),
+           "fleetmock generates only from grammars of the form root ::= \"yes\" | \"no\" (one "
+           "rule of string-literal alternatives); use response_format json_schema for anything "
+           "richer");
   return false;
 }
 
 bool fm_grammar_generate(const char *gbnf, uint64_t seed, fm_buf *out) {
-  (void)gbnf;
-  (void)seed;
-  (void)out;
-  return false;
+  int n = gbnf_parse(gbnf, -1, NULL);
+  if (n <= 0) return false;
+  fm_rng rng;
+  fm_rng_seed(&rng, seed);
+  gbnf_parse(gbnf, (int)fm_rng_below(&rng, (uint32_t)n), out);
+  return true;
 }

@@ -98,7 +98,7 @@ static bool plan_answer(fm_turn *t, const fm_turn_spec *s, uint64_t seed, uint32
     if (!fm_schema_generate(s->schema, seed, &p->bytes, &e)) fm_buf_puts(&p->bytes, "{}");
     break;
   default:
-    fm_grammar_generate(s->grammar, seed, &p->bytes);
+    if (!fm_grammar_generate(s->grammar, seed, &p->bytes)) fm_buf_puts(&p->bytes, "");
     break;
   }
   p->tokens = count_pieces(&p->bytes);

@@ -33,8 +33,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FM_PIECE_BYTES 4   /* bytes of planned text per token */
-#define FM_CALL_ID_LEN 24  /* characters after "call_" / "toolu_" */
+#define FM_PIECE_BYTES 4    /* bytes of planned text per token */
+#define FM_CALL_ID_LEN 24   /* characters after "call_" / "toolu_" */
 #define FM_SIGNATURE_LEN 64 /* a thinking block's signature */
 
 typedef enum { FM_PART_REASONING, FM_PART_TEXT, FM_PART_TOOL_CALL } fm_part_kind;

@@ -315,8 +315,40 @@ TEST(json_object_mode_gives_one_to_four_properties) {
   }
 }
 
-TEST(grammars_are_refused_until_supported) {
+TEST(grammars_of_literal_alternatives_generate_one_of_them) {
   fm_schema_err e;
-  CHECK(!fm_grammar_check("root ::= \"a\"", "response_format.grammar", &e));
-  CHECK_STR(e.path, "response_format.grammar");
+  CHECK(fm_grammar_check("root ::= \"yes\" | \"no\" | \"a \\\"q\\\"\"", "response_format.grammar",
+                         &e));
+  int seen[3] = {0};
+  for (uint64_t seed = 1; seed <= 40; seed++) {
+    fm_buf b;
+    fm_buf_init(&b);
+    CHECK(fm_grammar_generate("root ::= \"yes\" | \"no\" | \"a \\\"q\\\"\"", seed, &b));
+    fm_buf_putc(&b, '\0');
+    if (!strcmp(b.data, "yes"))
+      seen[0]++;
+    else if (!strcmp(b.data, "no"))
+      seen[1]++;
+    else if (!strcmp(b.data, "a \"q\""))
+      seen[2]++;
+    else
+      CHECK(!"an output outside the grammar");
+    fm_buf_free(&b);
+  }
+  CHECK(seen[0] && seen[1] && seen[2]);
+}
+
+TEST(grammars_outside_the_subset_are_refused_naming_the_field) {
+  fm_schema_err e;
+  static const char *const bad[] = {"root ::= [a-z]+", "start ::= \"a\"", "root ::= \"a\" x",
+                                    "root ::= \"unterminated", ""};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    CHECK(!fm_grammar_check(bad[i], "response_format.grammar", &e));
+    CHECK_STR(e.path, "response_format.grammar");
+  }
+  fm_buf b;
+  fm_buf_init(&b);
+  CHECK(!fm_grammar_generate("root ::= [a-z]+", 1, &b));
+  CHECK(b.len == 0);
+  fm_buf_free(&b);
 }

@@ -1,0 +1,238 @@
+/* test_turn.c — planning a turn (the auto rule, forcing, parallel calls,
+ * reasoning, the limit) and taking it token by token (turn.h). */
+#include "check.h"
+#include "schema.h"
+#include "turn.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+
+static fm_model_agent agent(void) {
+  fm_model_agent a = {.tools = true, .reasoning = true, .auto_probability = 1, .max_parallel = 2};
+  a.effort_tokens[FM_EFFORT_LOW] = 8;
+  a.effort_tokens[FM_EFFORT_MEDIUM] = 32;
+  a.effort_tokens[FM_EFFORT_HIGH] = 64;
+  return a;
+}
+
+/* A spec offering n tools whose arguments are {"city": string}. */
+static fm_turn_spec spec_with_tools(int n) {
+  fm_turn_spec s = {0};
+  s.tools = calloc((size_t)n, sizeof(fm_tool));
+  for (int i = 0; i < n; i++) {
+    char name[16];
+    snprintf(name, sizeof(name), "tool%d", i);
+    s.tools[i].name = strdup(name);
+    s.tools[i].schema = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+                                    "\"string\"}},\"required\":[\"city\"]}");
+  }
+  s.n_tools = n;
+  s.parallel = true;
+  return s;
+}
+
+static void spec_free(fm_turn_spec *s) {
+  for (int i = 0; i < s->n_tools; i++) {
+    free(s->tools[i].name);
+    cJSON_Delete(s->tools[i].schema);
+  }
+  free(s->tools);
+}
+
+/* Takes the whole turn; returns the bytes of each part (caller frees). */
+static uint32_t drain(fm_turn *t, fm_buf *parts) {
+  uint32_t tokens = 0;
+  for (int guard = 0; guard < 100000 && !fm_turn_done(t); guard++) {
+    char out[FM_GEN_OUT_MAX];
+    int part;
+    size_t n = fm_turn_next(t, NULL, out, &part);
+    fm_buf_put(&parts[part], out, n);
+    tokens++;
+  }
+  return tokens;
+}
+
+TEST(no_tools_is_one_text_part_of_the_drawn_length) {
+  fm_turn_spec s = {0};
+  fm_model_agent a = agent();
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK_EQ_INT(t.n_parts, 1);
+  CHECK(t.parts[0].kind == FM_PART_TEXT && !t.parts[0].fixed);
+  fm_buf parts[4] = {0};
+  CHECK_EQ_INT(drain(&t, parts), 12);
+  CHECK_STR(fm_turn_finish_reason(&t, FM_WIRE_TOOLS), "stop");
+  fm_buf_free(&parts[0]);
+  fm_turn_free(&t);
+}
+
+TEST(auto_calls_until_a_tool_result_follows_then_answers) {
+  fm_turn_spec s = spec_with_tools(1);
+  fm_model_agent a = agent();
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK(t.calls);
+  CHECK(t.parts[0].kind == FM_PART_TOOL_CALL);
+  CHECK_EQ_INT(t.parts[0].tool, 0);
+  fm_buf parts[4] = {0};
+  drain(&t, parts);
+  cJSON *args = cJSON_ParseWithLength(parts[0].data, parts[0].len);
+  CHECK(args && cJSON_IsString(cJSON_GetObjectItem(args, "city")));
+  cJSON_Delete(args);
+  CHECK_STR(fm_turn_finish_reason(&t, FM_WIRE_TOOLS), "tool_calls");
+  CHECK_STR(fm_turn_finish_reason(&t, FM_WIRE_FUNCTIONS), "function_call");
+  fm_buf_free(&parts[0]);
+  fm_turn_free(&t);
+
+  s.after_tool_result = true;
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK(!t.calls);
+  CHECK(t.parts[0].kind == FM_PART_TEXT);
+  fm_turn_free(&t);
+  s.tool_choice = FM_TOOLS_REQUIRED; /* forcing wins */
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK(t.calls);
+  fm_turn_free(&t);
+  a.auto_probability = 0; /* auto never calls; required still does */
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK(t.calls);
+  fm_turn_free(&t);
+  s.tool_choice = FM_TOOLS_AUTO;
+  s.after_tool_result = false;
+  CHECK(fm_turn_plan(&t, &s, &a, 7, 12, 0, false));
+  CHECK(!t.calls);
+  fm_turn_free(&t);
+  spec_free(&s);
+}
+
+TEST(parallel_calls_are_distinct_and_bounded) {
+  fm_turn_spec s = spec_with_tools(5);
+  s.tool_choice = FM_TOOLS_REQUIRED;
+  fm_model_agent a = agent();
+  a.max_parallel = 3;
+  int seen[4] = {0};
+  for (uint64_t seed = 1; seed <= 60; seed++) {
+    fm_turn t;
+    CHECK(fm_turn_plan(&t, &s, &a, seed, 12, 0, false));
+    CHECK(t.n_parts >= 1 && t.n_parts <= 3);
+    seen[t.n_parts]++;
+    for (int i = 0; i < t.n_parts; i++) {
+      CHECK_EQ_INT(t.parts[i].call, i);
+      CHECK_EQ_INT((int)strlen(t.parts[i].id), FM_CALL_ID_LEN);
+      for (int k = 0; k < i; k++)
+        CHECK(t.parts[k].tool != t.parts[i].tool);
+    }
+    fm_turn_free(&t);
+  }
+  CHECK(seen[1] && seen[2] && seen[3]);
+  s.parallel = false;
+  s.tool_choice = FM_TOOLS_NAMED;
+  s.named = 4;
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 9, 12, 0, false));
+  CHECK_EQ_INT(t.n_parts, 1);
+  CHECK_EQ_INT(t.parts[0].tool, 4);
+  fm_turn_free(&t);
+  spec_free(&s);
+}
+
+TEST(planned_bytes_are_cut_in_four_byte_pieces_at_character_ends) {
+  fm_turn_spec s = {0};
+  s.format = FM_FORMAT_JSON_SCHEMA;
+  s.schema = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
+  fm_model_agent a = agent();
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 3, 99, 0, false));
+  CHECK(t.parts[0].fixed);
+  size_t total = 0;
+  uint32_t tokens = 0;
+  while (!fm_turn_done(&t)) {
+    char out[FM_GEN_OUT_MAX];
+    int part;
+    size_t n = fm_turn_next(&t, NULL, out, &part);
+    CHECK(n >= 1 && n <= 4 + 3);
+    CHECK(((unsigned char)out[0] & 0xC0) != 0x80); /* never starts inside a character */
+    total += n;
+    tokens++;
+  }
+  CHECK_EQ_INT((int)total, (int)t.parts[0].bytes.len);
+  CHECK_EQ_INT((int)tokens, (int)t.parts[0].tokens);
+  CHECK_EQ_INT((int)t.produced, (int)tokens);
+  fm_turn_free(&t);
+  cJSON_Delete(s.schema);
+}
+
+TEST(reasoning_comes_first_is_capped_and_counted) {
+  fm_turn_spec s = {0};
+  s.effort = FM_EFFORT_HIGH;
+  fm_model_agent a = agent();
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 5, 10, 0, false));
+  CHECK_EQ_INT(t.n_parts, 2);
+  CHECK(t.parts[0].kind == FM_PART_REASONING);
+  CHECK(t.parts[0].tokens >= 32 && t.parts[0].tokens <= 128);
+  fm_buf parts[4] = {0};
+  uint32_t n = drain(&t, parts);
+  CHECK_EQ_INT((int)t.reasoning_produced, (int)t.parts[0].tokens);
+  CHECK_EQ_INT((int)n, (int)(t.parts[0].tokens + 10));
+  fm_buf_free(&parts[0]);
+  fm_buf_free(&parts[1]);
+  fm_turn_free(&t);
+  s.reasoning_cap = 5;
+  CHECK(fm_turn_plan(&t, &s, &a, 5, 10, 0, false));
+  CHECK_EQ_INT((int)t.parts[0].tokens, 5);
+  fm_turn_free(&t);
+  a.reasoning = false; /* a model that does not reason never does */
+  CHECK(fm_turn_plan(&t, &s, &a, 5, 10, 0, false));
+  CHECK_EQ_INT(t.n_parts, 1);
+  fm_turn_free(&t);
+}
+
+TEST(max_tokens_cuts_the_plan_and_says_length) {
+  fm_turn_spec s = spec_with_tools(1);
+  s.tool_choice = FM_TOOLS_REQUIRED;
+  s.effort = FM_EFFORT_LOW;
+  fm_model_agent a = agent();
+  fm_turn t;
+  CHECK(fm_turn_plan(&t, &s, &a, 5, 10, 6, true));
+  CHECK(t.capped);
+  CHECK_EQ_INT((int)fm_turn_planned(&t), 6);
+  fm_buf parts[4] = {0};
+  CHECK_EQ_INT((int)drain(&t, parts), 6);
+  CHECK_STR(fm_turn_finish_reason(&t, FM_WIRE_TOOLS), "length");
+  for (int i = 0; i < 4; i++)
+    fm_buf_free(&parts[i]);
+  fm_turn_free(&t);
+  /* a limit that is the context, not max_tokens, cuts without "length" */
+  CHECK(fm_turn_plan(&t, &s, &a, 5, 10, 6, false));
+  CHECK(!t.capped);
+  fm_turn_free(&t);
+  spec_free(&s);
+}
+
+TEST(the_same_seed_plans_the_same_turn) {
+  fm_turn_spec s = spec_with_tools(3);
+  s.tool_choice = FM_TOOLS_REQUIRED;
+  fm_model_agent a = agent();
+  fm_turn t1, t2;
+  CHECK(fm_turn_plan(&t1, &s, &a, 42, 10, 0, false));
+  CHECK(fm_turn_plan(&t2, &s, &a, 42, 10, 0, false));
+  CHECK_EQ_INT(t1.n_parts, t2.n_parts);
+  for (int i = 0; i < t1.n_parts; i++) {
+    CHECK_STR(t1.parts[i].id, t2.parts[i].id);
+    CHECK(t1.parts[i].bytes.len == t2.parts[i].bytes.len &&
+          !memcmp(t1.parts[i].bytes.data, t2.parts[i].bytes.data, t1.parts[i].bytes.len));
+  }
+  fm_turn_free(&t1);
+  fm_turn_free(&t2);
+  spec_free(&s);
+}
+
+TEST(logprobs_fall_with_rank_and_are_pure) {
+  for (uint32_t i = 0; i < 50; i++) {
+    double p0 = fm_turn_logprob(9, i, 0), p1 = fm_turn_logprob(9, i, 1),
+           p2 = fm_turn_logprob(9, i, 2);
+    CHECK(p0 < 0 && p1 < p0 && p2 < p1);
+    CHECK(p0 == fm_turn_logprob(9, i, 0));
+  }
+}
