@@ -334,8 +334,9 @@ static char *fm_strndup_capped(const char *s) {
  * the first id and name seen stick, arguments pieces are appended. */
 static void fm_call_tool_piece(fm_call *call, const cJSON *item, int pos) {
   const cJSON *x = cJSON_GetObjectItemCaseSensitive(item, "index");
-  int k = cJSON_IsNumber(x) ? (int)x->valuedouble : pos;
-  if (k < 0 || k >= FM_TOOL_CALLS_MAX) return;
+  double at = cJSON_IsNumber(x) ? x->valuedouble : pos;
+  if (!(at >= 0 && at < FM_TOOL_CALLS_MAX)) return; /* NaN included */
+  int k = (int)at;
   fm_tool_slot *t = &call->tools_seen[k];
   if (k >= call->n_tools_seen) call->n_tools_seen = k + 1;
   x = cJSON_GetObjectItemCaseSensitive(item, "id");
@@ -354,6 +355,7 @@ static void fm_call_choice(fm_call *call, const cJSON *choice, const cJSON *msg)
   const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
   int pos = 0;
   const cJSON *item;
+  if (!cJSON_IsArray(calls)) calls = NULL;
   cJSON_ArrayForEach(item, calls) fm_call_tool_piece(call, item, pos++);
   const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
   if (cJSON_IsString(fr))
