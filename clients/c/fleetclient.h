@@ -186,12 +186,31 @@ int64_t fm_client_now(const fm_client *c);
 
 typedef struct fm_chat_request {
   const char *system;    /* optional system message */
-  const char *prompt;    /* the user message (required) */
+  const char *prompt;    /* the user message (required unless `messages` is given) */
   int max_tokens;        /* 0: the server's default */
   bool stream;           /* SSE, with stream_options.include_usage */
   const char *cache_key; /* optional: prompt_cache_key and x-session-affinity */
   const char *api_key;   /* optional: overrides the client's key */
+  /* Tool calling. `messages` is the whole conversation as a JSON array text
+   * (OpenAI chat messages, tool calls and tool results included); when set,
+   * `system` and `prompt` are ignored. `tools` is a JSON array text of
+   * {type:"function", function:{name, description, parameters}}, and
+   * `tool_choice` is "auto", "none", "required" or a JSON object text. A
+   * call whose messages or tools do not parse is refused by fm_call_new. */
+  const char *messages;
+  const char *tools;
+  const char *tool_choice;
 } fm_chat_request;
+
+#define FM_TOOL_CALLS_MAX 16 /* tool calls kept per answer; more are dropped */
+
+/* One tool call of an answer, assembled from the stream's deltas when streamed. */
+typedef struct fm_tool_call {
+  char *id;          /* "call_..." (NULL when the server sent none) */
+  char *name;        /* the function's name (NULL when none) */
+  char *arguments;   /* the arguments as sent: JSON text ("" when none) */
+  bool arguments_ok; /* `arguments` parses (cJSON) as a JSON object */
+} fm_tool_call;
 
 typedef struct fm_chat_result {
   fm_outcome outcome;
@@ -202,9 +221,12 @@ typedef struct fm_chat_result {
   int64_t prompt_tokens, cached_tokens, completion_tokens;
   int64_t latency_ms; /* first send to end, client clock, backoffs included */
   int64_t last_retry_after_ms;
-  char pool[64];   /* x-fleetmock-pool, when the server sent it */
-  char error[256]; /* what went wrong, for outcomes other than ok */
-  char *content;   /* the assistant text (NULL unless ok); freed by fm_chat_result_free */
+  char pool[64];            /* x-fleetmock-pool, when the server sent it */
+  char error[256];          /* what went wrong, for outcomes other than ok */
+  char *content;            /* the assistant text (NULL unless ok); freed by fm_chat_result_free */
+  char finish_reason[24];   /* of choices[0] ("stop", "length", "tool_calls"...), "" if none */
+  fm_tool_call *tool_calls; /* n_tool_calls of them (NULL unless ok); freed with the result */
+  int n_tool_calls;
 } fm_chat_result;
 
 void fm_chat_result_free(fm_chat_result *r);
@@ -228,7 +250,8 @@ int fm_chat(fm_client *c, const fm_chat_request *req, fm_chat_result *out);
  * The easy handle belongs to the call; CURLINFO_PRIVATE holds the call. */
 typedef struct fm_call fm_call;
 
-/* A call (the request is copied), or NULL for a bad request or no memory. */
+/* A call (the request is copied), or NULL for a bad request (no prompt nor
+ * messages, messages or tools that are not JSON arrays) or no memory. */
 fm_call *fm_call_new(fm_client *c, const fm_chat_request *req);
 /* The easy handle set up for the next attempt, or NULL when the call has finished. */
 CURL *fm_call_easy(fm_call *call);

@@ -9,7 +9,12 @@
  * Streams are read line by line as they arrive; the assistant text is kept
  * (capped at FM_CONTENT_MAX) and a stream that ends without `data: [DONE]`
  * or with an error event is a stream error, which the policy retries on the
- * same tier and never escalates. */
+ * same tier and never escalates.
+ *
+ * Tool calls come whole in a JSON answer and in pieces in a stream (the
+ * first delta of call k carries index k, its id and name, later deltas
+ * carry pieces of its arguments). Both go through fm_call_tool_piece into
+ * the same per-attempt slots, so the caller sees one shape either way. */
 #define _POSIX_C_SOURCE 200809L
 #include "fleetclient.h"
 
@@ -24,6 +29,7 @@
 #define FM_BODY_MAX (8u << 20)    /* largest non-streamed answer kept */
 #define FM_CONTENT_MAX (1u << 20) /* largest assistant text kept */
 #define FM_LINE_MAX (1u << 20)    /* longest SSE line */
+#define FM_NAME_MAX 256           /* longest tool call id or name kept */
 
 typedef struct fm_buf {
   char *p;
@@ -64,9 +70,17 @@ struct fm_client {
   CURLSH *share; /* connection cache for fm_chat's blocking calls */
 };
 
+/* A tool call being assembled during one attempt. */
+typedef struct fm_tool_slot {
+  char *id, *name;
+  fm_buf args;
+  bool cut; /* the arguments went past FM_CONTENT_MAX */
+} fm_tool_slot;
+
 struct fm_call {
   fm_client *c;
-  fm_chat_request req; /* strings below are owned copies */
+  fm_chat_request req;     /* strings below are owned copies */
+  cJSON *messages, *tools; /* req.messages and req.tools, parsed once */
   CURL *easy;
   struct curl_slist *headers;
   char *body;
@@ -77,6 +91,8 @@ struct fm_call {
   /* the answer to the current attempt */
   fm_buf resp;    /* a JSON body, or the partial SSE line */
   fm_buf content; /* streamed text */
+  fm_tool_slot tools_seen[FM_TOOL_CALLS_MAX];
+  int n_tools_seen; /* slots in use: the highest index seen + 1 */
   bool is_sse, saw_done, stream_error, had_status;
   char retry_after[32], retry_after_ms[32];
   char served[16];
@@ -186,6 +202,14 @@ void fm_chat_result_free(fm_chat_result *r) {
   if (!r) return;
   free(r->content);
   r->content = NULL;
+  for (int i = 0; i < r->n_tool_calls; i++) {
+    free(r->tool_calls[i].id);
+    free(r->tool_calls[i].name);
+    free(r->tool_calls[i].arguments);
+  }
+  free(r->tool_calls);
+  r->tool_calls = NULL;
+  r->n_tool_calls = 0;
 }
 
 /* ---- one attempt: request ---- */
@@ -196,19 +220,33 @@ static char *fm_call_body(const fm_call *call) {
   if (!o) return NULL;
   char *out = NULL;
   if (!cJSON_AddStringToObject(o, "model", call->c->model)) goto done;
-  if (!(msgs = cJSON_AddArrayToObject(o, "messages"))) goto done;
-  if (r->system) {
+  if (call->messages) {
+    /* A reference: the call keeps the parsed conversation for every attempt. */
+    if (!cJSON_AddItemReferenceToObject(o, "messages", call->messages)) goto done;
+  } else if (!(msgs = cJSON_AddArrayToObject(o, "messages"))) {
+    goto done;
+  }
+  if (msgs && r->system) {
     if (!(m = cJSON_CreateObject())) goto done;
     cJSON_AddItemToArray(msgs, m);
     if (!cJSON_AddStringToObject(m, "role", "system") ||
         !cJSON_AddStringToObject(m, "content", r->system))
       goto done;
   }
-  if (!(m = cJSON_CreateObject())) goto done;
-  cJSON_AddItemToArray(msgs, m);
-  if (!cJSON_AddStringToObject(m, "role", "user") ||
-      !cJSON_AddStringToObject(m, "content", r->prompt))
-    goto done;
+  if (msgs) {
+    if (!(m = cJSON_CreateObject())) goto done;
+    cJSON_AddItemToArray(msgs, m);
+    if (!cJSON_AddStringToObject(m, "role", "user") ||
+        !cJSON_AddStringToObject(m, "content", r->prompt))
+      goto done;
+  }
+  if (call->tools && !cJSON_AddItemReferenceToObject(o, "tools", call->tools)) goto done;
+  if (r->tool_choice) {
+    cJSON *tc =
+        r->tool_choice[0] == '{' ? cJSON_Parse(r->tool_choice) : cJSON_CreateString(r->tool_choice);
+    if (!tc) goto done;
+    cJSON_AddItemToObject(o, "tool_choice", tc);
+  }
   if (r->max_tokens > 0 && !cJSON_AddNumberToObject(o, "max_tokens", r->max_tokens)) goto done;
   if (r->stream) {
     cJSON *so;
@@ -286,6 +324,78 @@ static void fm_call_error_message(fm_call *call, const cJSON *root) {
     snprintf(call->result.error, sizeof call->result.error, "%s", m->valuestring);
 }
 
+static char *fm_strndup_capped(const char *s) {
+  size_t n = strlen(s);
+  return strndup(s, n < FM_NAME_MAX ? n : FM_NAME_MAX);
+}
+
+/* Takes one tool call object, whole (a JSON answer's message.tool_calls[pos])
+ * or a piece of it (a stream's delta.tool_calls[pos], placed by its index):
+ * the first id and name seen stick, arguments pieces are appended. */
+static void fm_call_tool_piece(fm_call *call, const cJSON *item, int pos) {
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(item, "index");
+  double at = cJSON_IsNumber(x) ? x->valuedouble : pos;
+  if (!(at >= 0 && at < FM_TOOL_CALLS_MAX)) return; /* NaN included */
+  int k = (int)at;
+  fm_tool_slot *t = &call->tools_seen[k];
+  if (k >= call->n_tools_seen) call->n_tools_seen = k + 1;
+  x = cJSON_GetObjectItemCaseSensitive(item, "id");
+  if (!t->id && cJSON_IsString(x) && *x->valuestring) t->id = fm_strndup_capped(x->valuestring);
+  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(item, "function");
+  x = cJSON_GetObjectItemCaseSensitive(fn, "name");
+  if (!t->name && cJSON_IsString(x) && *x->valuestring) t->name = fm_strndup_capped(x->valuestring);
+  x = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
+  if (cJSON_IsString(x) && *x->valuestring &&
+      fm_buf_add(&t->args, x->valuestring, strlen(x->valuestring), FM_CONTENT_MAX) != 0)
+    t->cut = true;
+}
+
+/* Reads what choices[0] says besides the text: tool calls and the finish reason. */
+static void fm_call_choice(fm_call *call, const cJSON *choice, const cJSON *msg) {
+  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+  int pos = 0;
+  const cJSON *item;
+  if (!cJSON_IsArray(calls)) calls = NULL;
+  cJSON_ArrayForEach(item, calls) fm_call_tool_piece(call, item, pos++);
+  const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+  if (cJSON_IsString(fr))
+    snprintf(call->result.finish_reason, sizeof call->result.finish_reason, "%s", fr->valuestring);
+}
+
+static void fm_call_tools_reset(fm_call *call) {
+  for (int i = 0; i < call->n_tools_seen; i++) {
+    fm_tool_slot *t = &call->tools_seen[i];
+    free(t->id);
+    free(t->name);
+    t->id = t->name = NULL;
+    t->args.n = 0;
+    t->cut = false;
+  }
+  call->n_tools_seen = 0;
+}
+
+/* Hands the assembled calls to the result. Returns -1 when memory runs out. */
+static int fm_call_tools_finish(fm_call *call) {
+  fm_chat_result *r = &call->result;
+  if (call->n_tools_seen == 0) return 0;
+  r->tool_calls = calloc((size_t)call->n_tools_seen, sizeof *r->tool_calls);
+  if (!r->tool_calls) return -1;
+  r->n_tool_calls = call->n_tools_seen;
+  for (int i = 0; i < call->n_tools_seen; i++) {
+    fm_tool_slot *t = &call->tools_seen[i];
+    fm_tool_call *out = &r->tool_calls[i];
+    out->id = t->id;
+    out->name = t->name;
+    t->id = t->name = NULL;
+    out->arguments = strdup(t->args.n ? t->args.p : "");
+    if (!out->arguments) return -1;
+    cJSON *args = t->cut ? NULL : cJSON_ParseWithOpts(out->arguments, NULL, true);
+    out->arguments_ok = cJSON_IsObject(args);
+    cJSON_Delete(args);
+  }
+  return 0;
+}
+
 static void fm_call_sse_line(fm_call *call, char *line) {
   if (strncmp(line, "data:", 5) != 0) return; /* comments, event names, blank lines */
   line += 5;
@@ -302,11 +412,12 @@ static void fm_call_sse_line(fm_call *call, char *line) {
     fm_call_error_message(call, o);
   }
   fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
-  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
-  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "delta");
+  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(delta, "content");
   if (cJSON_IsString(text) && *text->valuestring)
     (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
+  fm_call_choice(call, choice, delta);
   cJSON_Delete(o);
 }
 
@@ -339,6 +450,8 @@ static int fm_call_prepare(fm_call *call) {
   free(call->body);
   if (!(call->body = fm_call_body(call))) return -1;
   call->resp.n = call->content.n = 0;
+  fm_call_tools_reset(call);
+  call->result.finish_reason[0] = '\0';
   call->is_sse = call->saw_done = call->stream_error = false;
   call->retry_after[0] = call->retry_after_ms[0] = call->served[0] = '\0';
   call->result.pool[0] = '\0';
@@ -376,7 +489,7 @@ static int fm_call_prepare(fm_call *call) {
 }
 
 fm_call *fm_call_new(fm_client *c, const fm_chat_request *req) {
-  if (!c || !req || !req->prompt) return NULL;
+  if (!c || !req || (!req->prompt && !req->messages)) return NULL;
   fm_call *call = calloc(1, sizeof *call);
   if (!call) return NULL;
   call->c = c;
@@ -385,11 +498,15 @@ fm_call *fm_call_new(fm_client *c, const fm_chat_request *req) {
   call->req.prompt = fm_strdup(req->prompt);
   call->req.cache_key = fm_strdup(req->cache_key);
   call->req.api_key = fm_strdup(req->api_key);
+  call->req.tool_choice = fm_strdup(req->tool_choice);
+  call->req.messages = call->req.tools = NULL; /* kept parsed instead */
   call->easy = curl_easy_init();
-  if (!call->req.prompt || (req->system && !call->req.system) ||
+  if ((req->prompt && !call->req.prompt) || (req->system && !call->req.system) ||
       (req->cache_key && !call->req.cache_key) || (req->api_key && !call->req.api_key) ||
-      !call->easy)
+      (req->tool_choice && !call->req.tool_choice) || !call->easy)
     goto err;
+  if (req->messages && !cJSON_IsArray(call->messages = cJSON_Parse(req->messages))) goto err;
+  if (req->tools && !cJSON_IsArray(call->tools = cJSON_Parse(req->tools))) goto err;
   call->started_ms = c->clock(c->clock_ctx);
   call->tier = fm_policy_start(&c->state, &c->policy, c->route, call->started_ms);
   call->attempt = 1;
@@ -437,11 +554,12 @@ static int fm_call_status(fm_call *call, CURLcode rc) {
     return FM_STATUS_STREAM_ERROR;
   }
   fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
-  const cJSON *choices = cJSON_GetObjectItemCaseSensitive(o, "choices");
-  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(choices, 0), "message");
+  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
   const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "content");
   if (cJSON_IsString(text))
     (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
+  fm_call_choice(call, choice, msg);
   cJSON_Delete(o);
   return 200;
 }
@@ -481,6 +599,11 @@ int64_t fm_call_done(fm_call *call, CURLcode rc) {
   r->latency_ms = now - call->started_ms;
   if (r->outcome == FM_OUTCOME_OK) {
     r->content = call->content.p ? strdup(call->content.p) : strdup("");
+    if (!r->content || fm_call_tools_finish(call) != 0) {
+      fm_chat_result_free(r);
+      r->outcome = FM_OUTCOME_ERROR;
+      snprintf(r->error, sizeof r->error, "out of memory reading the answer");
+    }
   }
   return -1;
 }
@@ -508,7 +631,13 @@ void fm_call_free(fm_call *call) {
   free(call->body);
   free(call->resp.p);
   free(call->content.p);
-  free(call->result.content);
+  fm_call_tools_reset(call);
+  for (int i = 0; i < FM_TOOL_CALLS_MAX; i++)
+    free(call->tools_seen[i].args.p);
+  fm_chat_result_free(&call->result);
+  cJSON_Delete(call->messages);
+  cJSON_Delete(call->tools);
+  free((char *)call->req.tool_choice);
   free((char *)call->req.system);
   free((char *)call->req.prompt);
   free((char *)call->req.cache_key);
@@ -527,7 +656,9 @@ int fm_chat(fm_client *c, const fm_chat_request *req, fm_chat_result *out) {
     if (wait > 0) c->sleep(c->clock_ctx, wait);
   }
   *out = call->result;
-  call->result.content = NULL; /* now the caller's */
+  call->result.content = NULL; /* now the caller's, with the tool calls */
+  call->result.tool_calls = NULL;
+  call->result.n_tool_calls = 0;
   fm_call_free(call);
   return 0;
 }

@@ -2,11 +2,12 @@
  *
  * Each user is a small state machine: pause (think time), send a task's
  * request, wait out the policy's backoffs, repeat. A task is an
- * interactive turn (one streamed answer), an agent chain (3 to 6 steps in a
- * row; the first step that fails sinks the chain) or a batch job (one long
- * answer). Every request goes through the library's fm_call, so the drill
- * measures exactly the policy the library ships; the strategy is just the
- * policy's `strategy` field.
+ * interactive turn (one streamed answer), an agent chain (3 to 6
+ * tool-calling steps in a row, see chain.c; the first step that fails or
+ * answers the wrong way sinks the chain) or a batch job (one long answer).
+ * Every request goes through the library's fm_call, so the drill measures
+ * exactly the policy the library ships; the strategy is just the policy's
+ * `strategy` field.
  *
  * The loop is bounded: no new task starts after duration_s; tasks already
  * running (chains included) may finish for FD_GRACE_MS more, then whatever
@@ -39,9 +40,8 @@ typedef struct fd_user {
   int64_t wake_ms; /* FD_IDLE: next task; FD_WAITING: next attempt */
   uint64_t rng;
   fm_route_class route; /* of the running task */
-  int chain_left;       /* agent steps still to come after this one */
-  int chain_step;
-  uint64_t chain_id, turn;
+  fd_chain chain;       /* the running agent chain, if any */
+  uint64_t turn;
   fm_call *call;
   char key[192];
 } fd_user;
@@ -65,13 +65,6 @@ typedef struct fd_drill {
   int64_t finished; /* logical requests that ended */
   bool oom;
 } fd_drill;
-
-static const char fd_agent_system[] =
-    "You are an operations agent. You plan, call one tool per step, read its result and decide "
-    "the next step. Tools: search(query), read(url), run(command), write(path, text), "
-    "ask(question). Answer with the tool call only. Keep every step short: the chain is judged on "
-    "finishing, not on prose. Never invent tool results; if a step fails, stop and report it. "
-    "The workspace is a staging copy; nothing you do here reaches production. Context follows.";
 
 static int64_t fd_now_ms(void) {
   struct timespec ts;
@@ -135,10 +128,7 @@ static void fd_alert(void *ctx, const fm_alert *a) {
 /* Starts the user's next request: the next chain step, or a new task. */
 static void fd_user_start(fd_drill *d, fd_user *u, int64_t now) {
   const fd_config *cfg = d->cfg;
-  if (u->chain_left > 0) {
-    u->chain_left--;
-    u->chain_step++;
-  } else {
+  if (!fd_chain_running(&u->chain)) {
     if (now >= d->end_ms) {
       u->st = FD_DONE;
       return;
@@ -146,13 +136,14 @@ static void fd_user_start(fd_drill *d, fd_user *u, int64_t now) {
     u->route = fd_pick_route(cfg, &u->rng);
     u->turn++;
     if (u->route == FM_ROUTE_AGENT) {
-      u->chain_left = 2 + (int)(fd_rand01(&u->rng) * 4); /* 3..6 steps */
-      u->chain_step = 0;
-      u->chain_id = fd_rand(&u->rng);
+      int steps = FD_CHAIN_MIN_STEPS +
+                  (int)(fd_rand01(&u->rng) * (FD_CHAIN_MAX_STEPS - FD_CHAIN_MIN_STEPS + 1));
+      uint64_t id = fd_rand(&u->rng);
+      if (fd_chain_begin(&u->chain, id, steps) != 0) goto oom;
       d->run->chains++;
     }
   }
-  char prompt[1200], cache_key[64];
+  char prompt[1200], cache_key[64], *messages = NULL;
   fm_chat_request req = {.api_key = cfg->key_per_user ? u->key : NULL};
   switch (u->route) {
   case FM_ROUTE_INTERACTIVE:
@@ -163,11 +154,11 @@ static void fd_user_start(fd_drill *d, fd_user *u, int64_t now) {
     req.max_tokens = 48;
     break;
   case FM_ROUTE_AGENT:
-    snprintf(prompt, sizeof prompt,
-             "Task %016llx, step %d: results so far are attached; call the next tool.",
-             (unsigned long long)u->chain_id, u->chain_step + 1);
-    snprintf(cache_key, sizeof cache_key, "chain-%016llx", (unsigned long long)u->chain_id);
-    req.system = fd_agent_system;
+    if (!(messages = fd_chain_messages(&u->chain))) goto oom;
+    snprintf(cache_key, sizeof cache_key, "chain-%016llx", (unsigned long long)u->chain.id);
+    req.messages = messages;
+    req.tools = fd_chain_tools();
+    req.tool_choice = "auto";
     req.cache_key = cache_key;
     req.max_tokens = 64;
     break;
@@ -179,17 +170,41 @@ static void fd_user_start(fd_drill *d, fd_user *u, int64_t now) {
     req.max_tokens = 200;
   }
   }
-  req.prompt = prompt;
+  if (!messages) req.prompt = prompt;
   u->call = fm_call_new(d->clients[u->route], &req);
-  if (!u->call) {
-    d->oom = true;
-    u->st = FD_DONE;
-    return;
-  }
+  free(messages);
+  if (!u->call) goto oom;
   fm_call_set_userdata(u->call, u);
   d->run->requests[u->route]++;
   curl_multi_add_handle(d->multi, fm_call_easy(u->call));
   u->st = FD_IN_FLIGHT;
+  return;
+oom:
+  fd_chain_end(&u->chain);
+  d->oom = true;
+  u->st = FD_DONE;
+}
+
+/* Books an agent step that was served: a tool step goes on, the final
+ * answer completes the chain, an answer of the wrong kind breaks it. */
+static void fd_book_agent_step(fd_drill *d, fd_user *u, const fm_chat_result *r) {
+  fd_run *run = d->run;
+  fd_chain_verdict v = fd_chain_take(&u->chain, r);
+  switch (v) {
+  case FD_CHAIN_NEXT:
+    run->tool_calls += r->n_tool_calls;
+    run->tool_steps++;
+    return;
+  case FD_CHAIN_DONE:
+    run->chains_ok++;
+    break;
+  case FD_CHAIN_OOM:
+    d->oom = true;
+    break;
+  default:
+    run->chains_broken[v - FD_CHAIN_BROKEN_NO_CALL]++;
+  }
+  fd_chain_end(&u->chain);
 }
 
 static void fd_record_latency(fd_drill *d, double s) {
@@ -249,16 +264,16 @@ static void fd_user_finished(fd_drill *d, fd_user *u, int64_t now) {
     }
   }
   if (u->route == FM_ROUTE_AGENT) {
-    if (!ok)
-      u->chain_left = 0; /* one failed step sinks the chain */
-    else if (u->chain_left == 0)
-      run->chains_ok++;
+    if (ok)
+      fd_book_agent_step(d, u, r);
+    else
+      fd_chain_end(&u->chain); /* one failed step sinks the chain */
   }
   fd_record_latency(d, (double)r->latency_ms / 1000.0 * d->cfg->time_scale);
   fm_call_free(u->call);
   u->call = NULL;
-  double pause = u->chain_left > 0 ? fd_exp_pause(&u->rng, d->cfg->think_s / 4)
-                                   : fd_exp_pause(&u->rng, d->cfg->think_s);
+  double pause = fd_chain_running(&u->chain) ? fd_exp_pause(&u->rng, d->cfg->think_s / 4)
+                                             : fd_exp_pause(&u->rng, d->cfg->think_s);
   u->st = FD_IDLE;
   u->wake_ms = now + fd_real_ms(d, pause);
 }
@@ -350,7 +365,7 @@ static int64_t fd_step_users(fd_drill *d, int64_t now) {
   bool busy = false;
   for (int i = 0; i < d->cfg->users; i++) {
     fd_user *u = &d->users[i];
-    if (u->st == FD_IDLE && u->chain_left == 0 && now >= d->end_ms) u->st = FD_DONE;
+    if (u->st == FD_IDLE && !fd_chain_running(&u->chain) && now >= d->end_ms) u->st = FD_DONE;
     if (u->st == FD_IDLE && now >= u->wake_ms)
       fd_user_start(d, u, now);
     else if (u->st == FD_WAITING && now >= u->wake_ms) {
@@ -368,6 +383,7 @@ static int64_t fd_step_users(fd_drill *d, int64_t now) {
 static void fd_cancel_rest(fd_drill *d) {
   for (int i = 0; i < d->cfg->users; i++) {
     fd_user *u = &d->users[i];
+    fd_chain_end(&u->chain);
     if (!u->call) continue;
     if (u->st == FD_IN_FLIGHT) curl_multi_remove_handle(d->multi, fm_call_easy(u->call));
     fm_call_free(u->call);
@@ -432,6 +448,8 @@ static void fd_drill_teardown(fd_drill *d) {
   }
   if (d->sampler) curl_easy_cleanup(d->sampler);
   if (d->multi) curl_multi_cleanup(d->multi);
+  for (int i = 0; d->users && i < d->cfg->users; i++)
+    fd_chain_end(&d->users[i].chain);
   free(d->users);
   free(d->lat);
   free(d->sample_buf);

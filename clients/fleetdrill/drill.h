@@ -7,6 +7,8 @@
 #ifndef FD_DRILL_H
 #define FD_DRILL_H
 
+#include "chain.h"
+
 #include <fleetclient.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -43,6 +45,8 @@ typedef struct fd_run {
   /* logical requests by route (an agent step is one request) */
   int64_t requests[3], ok[3];
   int64_t chains, chains_ok;
+  int64_t tool_calls, tool_steps;          /* valid calls received, in the steps that made them */
+  int64_t chains_broken[FD_CHAIN_NBROKEN]; /* by fd_chain_verdict, from FD_CHAIN_BROKEN_NO_CALL */
   /* attempts, retries included */
   int64_t attempts, status_503, status_429, errors, on_priority;
   int64_t escalations, alerts, unfinished;

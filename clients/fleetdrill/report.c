@@ -38,6 +38,24 @@ static double fd_chains_n(const fd_run *r) {
 static double fd_chains_ok_n(const fd_run *r) {
   return (double)r->chains_ok;
 }
+static double fd_tool_calls(const fd_run *r) {
+  return (double)r->tool_calls;
+}
+static double fd_tool_steps(const fd_run *r) {
+  return (double)r->tool_steps;
+}
+static double fd_broken_no_call(const fd_run *r) {
+  return (double)r->chains_broken[FD_CHAIN_BROKEN_NO_CALL - FD_CHAIN_BROKEN_NO_CALL];
+}
+static double fd_broken_no_text(const fd_run *r) {
+  return (double)r->chains_broken[FD_CHAIN_BROKEN_NO_TEXT - FD_CHAIN_BROKEN_NO_CALL];
+}
+static double fd_broken_bad_call(const fd_run *r) {
+  return (double)r->chains_broken[FD_CHAIN_BROKEN_BAD_CALL - FD_CHAIN_BROKEN_NO_CALL];
+}
+static double fd_broken(const fd_run *r) {
+  return fd_broken_no_call(r) + fd_broken_no_text(r) + fd_broken_bad_call(r);
+}
 static double fd_batch_n(const fd_run *r) {
   return (double)r->requests[FM_ROUTE_BATCH];
 }
@@ -92,6 +110,12 @@ static const fd_row fd_rows[] = {
     {"interactive requests", "interactive_requests", FD_INT, fd_interactive_n},
     {"agent chains", "chains", FD_INT, fd_chains_n},
     {"agent chains completed (n)", "chains_completed", FD_INT, fd_chains_ok_n},
+    {"tool calls made", "tool_calls", FD_INT, fd_tool_calls},
+    {"tool-calling steps", "tool_steps", FD_INT, fd_tool_steps},
+    {"chains broken (all)", "chains_broken", FD_INT, fd_broken},
+    {"  expected tool call", "broken_expected_tool_call", FD_INT, fd_broken_no_call},
+    {"  expected final answer", "broken_expected_answer", FD_INT, fd_broken_no_text},
+    {"  invalid tool call", "broken_invalid_tool_call", FD_INT, fd_broken_bad_call},
     {"batch requests", "batch_requests", FD_INT, fd_batch_n},
     {"attempts sent", "attempts", FD_INT, fd_attempts},
     {"503s", "status_503", FD_INT, fd_503},
@@ -313,10 +337,11 @@ static void fd_html_run(FILE *f, const fd_run *r) {
   }
   fprintf(f, "<section class=\"run\">\n<h2>%s</h2>\n", fm_strategy_name(r->strategy));
   fprintf(f,
-          "<p>Interactive ok %.1f %%, agent chains completed %.1f %%, %lld 503s, %lld 429s, %.1f "
-          "%% of attempts on Priority, cost %.2fx all-Standard.</p>\n",
-          fd_interactive(r), fd_chains(r), (long long)r->status_503, (long long)r->status_429,
-          fd_priority(r), fd_run_cost_ratio(r));
+          "<p>Interactive ok %.1f %%, agent chains completed %.1f %% (%lld tool calls, %.0f "
+          "chains broken by a reply of the wrong kind), %lld 503s, %lld 429s, %.1f %% of "
+          "attempts on Priority, cost %.2fx all-Standard.</p>\n",
+          fd_interactive(r), fd_chains(r), (long long)r->tool_calls, fd_broken(r),
+          (long long)r->status_503, (long long)r->status_429, fd_priority(r), fd_run_cost_ratio(r));
   fprintf(f, "<h3>Attempts by outcome</h3>\n<p class=\"key\"><span style=\"color:#2e7d32\">&#9632; "
              "ok</span> <span style=\"color:#c62828\">&#9632; 503</span> <span "
              "style=\"color:#ef6c00\">&#9632; 429</span> <span style=\"color:#757575\">&#9632; "

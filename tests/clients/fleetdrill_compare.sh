@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # fleetdrill --compare on launch-spike (issue 7, done when 2): the pattern
 # completes its interactive work and agent chains, naive retry does not, and
-# the pattern costs less than sending everything on Priority.
+# the pattern costs less than sending everything on Priority. Agent chains
+# are tool-calling chains (issue 13): none may break on a reply of the wrong
+# kind, and each completed one made at least two tool-calling steps.
 #
 # Starts $FLEETMOCK_BIN at --time-scale 5 (the 150 s scenario plays in 30 s
 # real per strategy, about 2.5 minutes in all), runs $FLEETDRILL_BIN against
@@ -69,6 +71,18 @@ check "naive and backoff never use Priority" \
   "$(value naive priority_share_pct) == 0 && $(value backoff priority_share_pct) == 0"
 check "always-priority sends everything on Priority" "$(value always-priority priority_share_pct) == 100"
 check "the drill saw the spike (naive got 503s)" "$(value naive status_503) > 50"
+# Agent chains are real tool-calling chains (issue 13): every step but the
+# last must come back with tool calls, the last with text. A chain of N >= 3
+# steps makes N-1 >= 2 tool steps, each with at least one call.
+for s in naive backoff escalate always-priority; do
+  check "$s: no chain broken by a reply of the wrong kind" "$(value "$s" chains_broken) == 0"
+  check "$s: >= 2 tool-calling steps per completed chain" \
+    "$(value "$s" tool_steps) >= 2 * $(value "$s" chains_completed)"
+  check "$s: at least as many tool calls as tool steps" \
+    "$(value "$s" tool_calls) >= $(value "$s" tool_steps)"
+done
+check "escalate completed chains with tool calls" \
+  "$(value escalate chains_completed) >= 20 && $(value escalate tool_calls) >= 2 * $(value escalate chains_completed)"
 check "no request was left unfinished" \
   "$(value naive unfinished) + $(value backoff unfinished) + $(value escalate unfinished) + $(value always-priority unfinished) == 0"
 

@@ -4,12 +4,18 @@
  * scripted faults (POST /admin/faults) to make Standard shed, the account
  * refuse, or a stream break, exactly once. The client runs on a fake clock
  * whose sleep only moves the clock, so backoffs take no real time and the
- * test can check how long the client would have waited. */
-#define _POSIX_C_SOURCE 200809L
+ * test can check how long the client would have waited. The tool-call
+ * tests at the end also use a canned one-answer server, to pin what the
+ * client parses (streamed deltas assembled by index) byte for byte. */
+#define _GNU_SOURCE /* strcasestr */
 #include "../unit/check.h"
 
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
 #include <fleetclient.h>
+#include <netinet/in.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -264,6 +270,209 @@ TEST(calls_the_alert_after_three_back_to_back_windows) {
     CHECK_EQ_INT(alerts_seen, w >= 3);
     fm_chat_result_free(&r);
     clk.now = fm_client_state(c)->priority_until_ms; /* the window ends; Standard still sheds */
+  }
+  fm_client_free(c);
+}
+
+/* ---- tool calls ----
+ *
+ * A canned server: one connection, one answer written as given, the request
+ * kept in `canned_request` for the test to read. It checks what the client
+ * parses without depending on the server's tool support. */
+static char canned_request[16384];
+
+static int canned(const char *response, char *url, size_t url_n) {
+  int ls = socket(AF_INET, SOCK_STREAM, 0);
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+  socklen_t alen = sizeof a;
+  if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1) != 0 ||
+      getsockname(ls, (struct sockaddr *)&a, &alen) != 0)
+    return -1;
+  int fds[2];
+  if (pipe(fds) != 0) return -1;
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(fds[0]);
+    int s = accept(ls, NULL, NULL);
+    char req[sizeof canned_request];
+    size_t n = 0;
+    for (;;) { /* headers, then Content-Length bytes of body */
+      ssize_t k = read(s, req + n, sizeof req - 1 - n);
+      if (k <= 0) break;
+      n += (size_t)k;
+      req[n] = '\0';
+      char *end = strstr(req, "\r\n\r\n"), *cl = strcasestr(req, "content-length:");
+      if (end && cl && n >= (size_t)(end + 4 - req) + strtoul(cl + 15, NULL, 10)) break;
+    }
+    if (write(fds[1], req, n) < 0 || write(s, response, strlen(response)) < 0) _exit(1);
+    close(s);
+    _exit(0);
+  }
+  close(ls);
+  close(fds[1]);
+  snprintf(url, url_n, "http://127.0.0.1:%d/v1", ntohs(a.sin_port));
+  return fds[0];
+}
+
+/* Waits for the canned server and keeps what it was sent. */
+static void canned_done(int fd) {
+  size_t n = 0;
+  ssize_t k;
+  while ((k = read(fd, canned_request + n, sizeof canned_request - 1 - n)) > 0)
+    n += (size_t)k;
+  canned_request[n] = '\0';
+  close(fd);
+  wait(NULL);
+}
+
+static const char tools_json[] =
+    "[{\"type\":\"function\",\"function\":{\"name\":\"search\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"query\":{\"type\":\"string\"}},\"required\":[\"query\"]}}},"
+    "{\"type\":\"function\",\"function\":{\"name\":\"read\",\"parameters\":{\"type\":\"object\","
+    "\"properties\":{\"url\":{\"type\":\"string\"}},\"required\":[\"url\"]}}}]";
+
+TEST(assembles_streamed_tool_call_deltas_by_index) {
+  static const char sse[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\","
+      "\"type\":\"function\",\"function\":{\"name\":\"search\",\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+      "\"arguments\":\"{\\\"que\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"id\":\"call_b\","
+      "\"type\":\"function\",\"function\":{\"name\":\"read\",\"arguments\":\"\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{"
+      "\"arguments\":\"ry\\\":\\\"slow\\\"}\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":1,\"function\":{"
+      "\"arguments\":\"{\\\"url\\\":\"}}]}}]}\n\n"
+      "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":7}}\n\n"
+      "data: [DONE]\n\n";
+  char url[64];
+  int fd = canned(sse, url, sizeof url);
+  REQUIRE(fd >= 0);
+  fake_clock clk = {0};
+  fm_client *c = client(&clk, url, NULL);
+  fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
+                         .tools = tools_json,
+                         .tool_choice = "auto",
+                         .stream = true};
+  fm_chat_result r;
+  REQUIRE(fm_chat(c, &req, &r) == 0);
+  canned_done(fd);
+  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
+  CHECK_STR(r.finish_reason, "tool_calls");
+  CHECK_STR(r.content, "");
+  REQUIRE(r.n_tool_calls == 2);
+  CHECK_STR(r.tool_calls[0].id, "call_a");
+  CHECK_STR(r.tool_calls[0].name, "search");
+  CHECK_STR(r.tool_calls[0].arguments, "{\"query\":\"slow\"}");
+  CHECK(r.tool_calls[0].arguments_ok);
+  CHECK_STR(r.tool_calls[1].id, "call_b");
+  CHECK_STR(r.tool_calls[1].name, "read");
+  CHECK_STR(r.tool_calls[1].arguments, "{\"url\":"); /* cut: not a JSON object */
+  CHECK(!r.tool_calls[1].arguments_ok);
+  CHECK_EQ_INT(r.completion_tokens, 7);
+  CHECK_STR_CONTAINS(canned_request, "\"messages\":[{\"role\":\"user\",\"content\":\"go\"}]");
+  CHECK_STR_CONTAINS(canned_request, "\"tools\":[{\"type\":\"function\"");
+  CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":\"auto\"");
+  fm_chat_result_free(&r);
+  fm_client_free(c);
+}
+
+TEST(reads_tool_calls_from_a_json_answer) {
+  static const char body[] =
+      "{\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null,"
+      "\"tool_calls\":[{\"id\":\"call_x\",\"type\":\"function\",\"function\":{\"name\":\"read\","
+      "\"arguments\":\"{\\\"url\\\":\\\"logs\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}],"
+      "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5}}";
+  char response[1024], url[64];
+  snprintf(response, sizeof response,
+           "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+           "Connection: close\r\n\r\n%s",
+           strlen(body), body);
+  int fd = canned(response, url, sizeof url);
+  REQUIRE(fd >= 0);
+  fake_clock clk = {0};
+  fm_client *c = client(&clk, url, NULL);
+  fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
+                         .tools = tools_json,
+                         .tool_choice = "{\"type\":\"function\",\"function\":{\"name\":\"read\"}}"};
+  fm_chat_result r;
+  REQUIRE(fm_chat(c, &req, &r) == 0);
+  canned_done(fd);
+  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
+  CHECK_STR(r.finish_reason, "tool_calls");
+  REQUIRE(r.n_tool_calls == 1);
+  CHECK_STR(r.tool_calls[0].id, "call_x");
+  CHECK_STR(r.tool_calls[0].name, "read");
+  CHECK(r.tool_calls[0].arguments_ok);
+  CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":{\"type\":\"function\"");
+  fm_chat_result_free(&r);
+  fm_client_free(c);
+}
+
+TEST(refuses_messages_or_tools_that_are_not_json_arrays) {
+  fake_clock clk = {0};
+  fm_client *c = client(&clk, "http://127.0.0.1:1/v1", NULL);
+  fm_chat_request req = {.messages = "[{\"role\":"};
+  CHECK(fm_call_new(c, &req) == NULL);
+  req = (fm_chat_request){.prompt = "hi", .tools = "{}"};
+  CHECK(fm_call_new(c, &req) == NULL);
+  fm_client_free(c);
+}
+
+/* The server's auto rule (issue 13): tools are called while no tool result
+ * follows the last user message, and the answer is text once one does. */
+TEST(the_server_calls_tools_then_answers_after_the_tool_results) {
+  REQUIRE(server() == 0);
+  admin("POST", "/admin/reset", "{}");
+  fake_clock clk = {0};
+  fm_client *c = client(&clk, api, NULL);
+  for (int stream = 0; stream <= 1; stream++) {
+    fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"find the logs\"}]",
+                           .tools = tools_json,
+                           .tool_choice = "auto",
+                           .max_tokens = 64,
+                           .stream = stream};
+    fm_chat_result r;
+    REQUIRE(fm_chat(c, &req, &r) == 0);
+    CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
+    CHECK_STR(r.finish_reason, "tool_calls");
+    REQUIRE(r.n_tool_calls >= 1);
+    CHECK(r.n_tool_calls <= 2);
+    char conv[4096];
+    int n = snprintf(conv, sizeof conv,
+                     "[{\"role\":\"user\",\"content\":\"find the logs\"},{\"role\":\"assistant\","
+                     "\"content\":null,\"tool_calls\":[");
+    for (int i = 0; i < r.n_tool_calls; i++) {
+      const fm_tool_call *t = &r.tool_calls[i];
+      CHECK_STR_PREFIX(t->id, "call_");
+      CHECK(strcmp(t->name, "search") == 0 || strcmp(t->name, "read") == 0);
+      CHECK(t->arguments_ok);
+      cJSON *args = cJSON_CreateString(t->arguments);
+      char *quoted = cJSON_PrintUnformatted(args);
+      n += snprintf(conv + n, sizeof conv - (size_t)n,
+                    "%s{\"id\":\"%s\",\"type\":\"function\",\"function\":{\"name\":\"%s\","
+                    "\"arguments\":%s}}",
+                    i ? "," : "", t->id, t->name, quoted);
+      free(quoted);
+      cJSON_Delete(args);
+    }
+    n += snprintf(conv + n, sizeof conv - (size_t)n, "]}");
+    for (int i = 0; i < r.n_tool_calls; i++)
+      n += snprintf(conv + n, sizeof conv - (size_t)n,
+                    ",{\"role\":\"tool\",\"tool_call_id\":\"%s\",\"content\":\"3 results\"}",
+                    r.tool_calls[i].id);
+    snprintf(conv + n, sizeof conv - (size_t)n, "]");
+    fm_chat_result_free(&r);
+    req.messages = conv;
+    REQUIRE(fm_chat(c, &req, &r) == 0);
+    CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
+    CHECK_EQ_INT(r.n_tool_calls, 0);
+    CHECK(strcmp(r.finish_reason, "stop") == 0 || strcmp(r.finish_reason, "length") == 0);
+    CHECK(r.content && strlen(r.content) > 0);
+    fm_chat_result_free(&r);
   }
   fm_client_free(c);
 }
