@@ -35,6 +35,7 @@
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -2433,7 +2434,61 @@ static bool schema_index(const cJSON *schema, const char *path, ntab *t, fm_sche
   return true;
 }
 
+/* ---- the memo of accepted schemas -------------------------------------------- */
+
+/* An agent sends the same tools on every step, and the check (trial
+ * generations included) is a pure function of the schema, so a schema
+ * accepted once is remembered by a 64-bit digest of its tree: a direct-mapped
+ * table of FM_SCHEMA_MEMO slots, atomics so any thread may read and write it.
+ * Only acceptances are kept (a refusal must name the request's own path). A
+ * digest collision (odds 2^-64 per pair) would skip the check of a second
+ * schema; its generation still never emits past the bounds. */
+#define FM_SCHEMA_MEMO 1024
+static _Atomic uint64_t memo[FM_SCHEMA_MEMO];
+
+static uint64_t digest_str(uint64_t h, const char *s) {
+  for (; s && *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t digest(const cJSON *n, uint64_t h, int depth) {
+  for (; n; n = n->next) {
+    h = (h ^ (uint64_t)(n->type & 0xff)) * 0x100000001b3ULL;
+    h = digest_str(h, n->string);
+    if (cJSON_IsString(n)) h = digest_str(h, n->valuestring);
+    if (cJSON_IsNumber(n)) {
+      uint64_t bits;
+      memcpy(&bits, &n->valuedouble, sizeof(bits));
+      h = (h ^ bits) * 0x100000001b3ULL;
+    }
+    if (n->child && depth < 4096)
+      h = digest(n->child, (h ^ '{') * 0x100000001b3ULL, depth + 1) ^ '}';
+    if (depth == 0) break; /* the root's siblings are not part of it */
+  }
+  return h;
+}
+
+static uint64_t schema_digest(const cJSON *schema) {
+  uint64_t h = digest(schema, 0xcbf29ce484222325ULL, 0);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h | 1; /* 0 marks an empty slot */
+}
+
+static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err *e);
+
 bool fm_schema_check(const cJSON *schema, const char *path, fm_schema_err *e) {
+  uint64_t d = schema_digest(schema);
+  _Atomic uint64_t *slot = &memo[d % FM_SCHEMA_MEMO];
+  if (atomic_load_explicit(slot, memory_order_relaxed) == d) return true;
+  if (!check_uncached(schema, path, e)) return false;
+  atomic_store_explicit(slot, d, memory_order_relaxed);
+  return true;
+}
+
+static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err *e) {
   ntab t;
   spath p;
   path_set(&p, path);
