@@ -53,13 +53,16 @@ static void put_usage(fm_job *j, fm_buf *b) {
   fm_buf_putc(b, '}');
 }
 
+/* Seconds with three decimals, rounded half up as the fireworks-server-*
+ * headers are (fm_req_header_secs), so body and headers always agree. */
 static void put_perf(fm_job *j, fm_buf *b) {
-  fm_buf_printf(b,
-                ",\"perf_metrics\":{\"prompt-tokens\":%u,\"cached-prompt-tokens\":%u,"
-                "\"server-time-to-first-token\":%.3f,\"server-processing-time\":%.3f}",
-                j->p.prompt_tokens, j->p.cached_tokens,
-                fm_us_to_s(j->first_token_us - j->arrived_us),
-                fm_us_to_s(j->done_us - j->arrived_us));
+  fm_buf_printf(b, ",\"perf_metrics\":{\"prompt-tokens\":%u,\"cached-prompt-tokens\":%u,",
+                j->p.prompt_tokens, j->p.cached_tokens);
+  fm_buf_puts(b, "\"server-time-to-first-token\":");
+  fm_buf_put_milli(b, (j->first_token_us - j->arrived_us + 500) / 1000);
+  fm_buf_puts(b, ",\"server-processing-time\":");
+  fm_buf_put_milli(b, (j->done_us - j->arrived_us + 500) / 1000);
+  fm_buf_putc(b, '}');
 }
 
 static void put_head(fm_job *j, fm_buf *b, const char *object) {

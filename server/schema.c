@@ -865,19 +865,37 @@ static long num_kw(const cJSON *node, const char *name, long dflt) {
 
 /* ---------------------------------------------------------------- the node table */
 
-#define NTAB_CAP 8192 /* a power of two above 2 * FM_SCHEMA_MAX_NODES */
+#define NTAB_CAP 8192 /* the most slots: a power of two above 2 * FM_SCHEMA_MAX_NODES */
 
 typedef struct ntab {
   const cJSON **key;
   int16_t *h;
   const cJSON **order; /* registration order, for the fixpoint */
   size_t n;
+  size_t cap; /* slots: a power of two above twice the subschemas it can hold */
+  size_t max; /* entries order[] holds */
 } ntab;
 
-static bool ntab_init(ntab *t) {
-  t->key = calloc(NTAB_CAP, sizeof(*t->key));
-  t->h = calloc(NTAB_CAP, sizeof(*t->h));
-  t->order = calloc(FM_SCHEMA_MAX_NODES, sizeof(*t->order));
+/* JSON nodes in the tree, counted up to `most`: a bound on its subschemas. */
+static size_t count_nodes(const cJSON *n, size_t most) {
+  size_t c = 0;
+  for (; n && c < most; n = n->next)
+    c += 1 + (n->child ? count_nodes(n->child, most - c) : 0);
+  return c;
+}
+
+/* A table sized to the schema (a tool's parameters are a few dozen nodes;
+ * zeroing the full 8192 slots cost more than the generation itself). */
+static bool ntab_init(ntab *t, const cJSON *schema) {
+  size_t nodes = schema ? count_nodes(schema->child, FM_SCHEMA_MAX_NODES) + 1 : FM_SCHEMA_MAX_NODES;
+  if (nodes > FM_SCHEMA_MAX_NODES) nodes = FM_SCHEMA_MAX_NODES;
+  t->cap = 16;
+  while (t->cap < 2 * nodes + 2 && t->cap < NTAB_CAP)
+    t->cap *= 2;
+  t->key = calloc(t->cap, sizeof(*t->key));
+  t->h = calloc(t->cap, sizeof(*t->h));
+  t->order = calloc(nodes, sizeof(*t->order));
+  t->max = nodes;
   t->n = 0;
   return t->key && t->h && t->order;
 }
@@ -889,9 +907,9 @@ static void ntab_free(ntab *t) {
 }
 
 static size_t ntab_slot(const ntab *t, const cJSON *node) {
-  size_t i = (size_t)(((uintptr_t)node >> 4) * 0x9E3779B97F4A7C15ULL >> 40) & (NTAB_CAP - 1);
+  size_t i = (size_t)(((uintptr_t)node >> 4) * 0x9E3779B97F4A7C15ULL >> 40) & (t->cap - 1);
   while (t->key[i] && t->key[i] != node)
-    i = (i + 1) & (NTAB_CAP - 1);
+    i = (i + 1) & (t->cap - 1);
   return i;
 }
 
@@ -2054,7 +2072,7 @@ static bool generate(const cJSON *schema, const ntab *t, uint64_t seed, bool lea
 
 bool fm_schema_generate(const cJSON *schema, uint64_t seed, fm_buf *out, fm_schema_err *e) {
   ntab t;
-  bool ok = ntab_init(&t);
+  bool ok = ntab_init(&t, schema);
   if (!ok && e) err_set(e, NULL, "out of memory");
   ok = ok && schema_index(schema, "", &t, e, false);
   ok = ok && generate(schema, &t, seed, false, out, e);
@@ -2380,7 +2398,7 @@ static bool ck_node(cctx *c, const cJSON *node, int depth) {
                  "subschemas nest deeper than %d here: flatten the schema or move parts "
                  "to $defs",
                  FM_SCHEMA_MAX_DEPTH);
-  if (c->t->n >= FM_SCHEMA_MAX_NODES)
+  if (c->t->n >= c->t->max) /* max is FM_SCHEMA_MAX_NODES, or the tree's own node count */
     return cfail(c, NULL, "the schema has more than %d subschemas", FM_SCHEMA_MAX_NODES);
   if (!ntab_add(c->t, node)) return true;
   if (c->rules && !ck_rules(c, node)) return false;
@@ -2492,7 +2510,7 @@ static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err 
   ntab t;
   spath p;
   path_set(&p, path);
-  if (!ntab_init(&t)) {
+  if (!ntab_init(&t, schema)) {
     ntab_free(&t);
     err_set(e, &p, "out of memory");
     return false;
