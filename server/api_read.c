@@ -5,6 +5,7 @@
 #include "api_read.h"
 
 #include "jsonscan.h"
+#include "schema.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
@@ -25,10 +26,10 @@ void fm_infer_params_free(fm_infer_params *p) {
     free(p->stop[i]);
   for (int i = 0; i < p->turn.n_tools; i++) {
     free(p->turn.tools[i].name);
-    cJSON_Delete(p->turn.tools[i].schema);
+    fm_schema_release(p->turn.tools[i].schema);
   }
   free(p->turn.tools);
-  cJSON_Delete(p->turn.schema);
+  fm_schema_release(p->turn.schema);
   free(p->turn.grammar);
   memset(p, 0, sizeof(*p));
 }

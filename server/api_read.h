@@ -145,6 +145,10 @@ void fm_rd_fault_header(const fm_reader *rd, fm_infer_params *p);
 /* Adds one offered tool: its name (checked, unique) and parameters schema
  * (checked with fm_schema_check, copied; NULL: any object). where names the
  * tool ("tools[2].function"), schema_key its schema field ("parameters"). */
+/* Tool definitions are part of the prompt: v's compact JSON is added to the
+ * prompt's cache blocks and its length to *bytes. */
+void fm_rd_prompt_json(fm_infer_params *p, const struct cJSON *v, uint64_t *bytes);
+
 bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const struct cJSON *name,
                     const struct cJSON *schema, const char *where, const char *schema_key);
 /* The index of the offered tool with this name, or -1. */

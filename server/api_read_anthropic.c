@@ -47,13 +47,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
     if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(it, "name"), schema, where,
                         "input_schema"))
       return false;
-    char *text = cJSON_PrintUnformatted(it);
-    if (text) {
-      size_t n = strlen(text);
-      fm_prefix_add(&p->prefix, text, n);
-      *bytes += n;
-      cJSON_free(text);
-    }
+    fm_rd_prompt_json(p, it, bytes);
   }
   const cJSON *tc = fm_rd_field(rd, "tool_choice");
   if (!tc) return true;

@@ -91,16 +91,6 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
 
 /* ---- the turn: tools, formats, reasoning, logprobs (chat) ------------------ */
 
-/* Tool definitions are part of the prompt: their JSON counts as prompt text. */
-static void prompt_json(fm_infer_params *p, const cJSON *v, uint64_t *bytes) {
-  char *text = cJSON_PrintUnformatted(v);
-  if (!text) return;
-  size_t n = strlen(text);
-  fm_prefix_add(&p->prefix, text, n);
-  *bytes += n;
-  cJSON_free(text);
-}
-
 static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
   fm_turn_spec *t = &p->turn;
   const cJSON *tools = fm_rd_field(rd, "tools");
@@ -149,7 +139,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
     if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(fn, "name"),
                         cJSON_GetObjectItemCaseSensitive(fn, "parameters"), where, "parameters"))
       return false;
-    prompt_json(p, fn, bytes);
+    fm_rd_prompt_json(p, fn, bytes);
   }
 
   /* tool_choice (or the legacy function_call) */
@@ -303,13 +293,13 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
       return false;
     }
     uint64_t b = 0;
-    prompt_json(p, fn, &b);
+    fm_rd_prompt_json(p, fn, &b);
     *bytes += (long)b;
   }
   const cJSON *fc = cJSON_GetObjectItemCaseSensitive(m, "function_call");
   if (fc && !cJSON_IsNull(fc)) {
     uint64_t b = 0;
-    prompt_json(p, fc, &b);
+    fm_rd_prompt_json(p, fc, &b);
     *bytes += (long)b;
   }
   return true;

@@ -4,6 +4,7 @@
  * docs/api.md, "Tools, structured outputs and reasoning". */
 #include "api_read.h"
 
+#include "jsonscan.h"
 #include "schema.h"
 
 #include <cjson/cJSON.h>
@@ -11,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Checks a schema the request carries and keeps a copy of it for the job. */
-static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, cJSON **out) {
+/* Checks a schema the request carries and keeps its compiled form for the job. */
+static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, fm_schema **out) {
   fm_schema_err e;
   if (!cJSON_IsObject(schema) && !cJSON_IsBool(schema)) {
     fm_rd_bad(rd, path,
@@ -20,16 +21,12 @@ static bool take_schema(fm_reader *rd, const cJSON *schema, const char *path, cJ
               "\"properties\": {...}}");
     return false;
   }
-  if (!fm_schema_check(schema, path, &e)) {
-    fm_rd_bad(rd, e.path, "%s", e.message);
-    return false;
-  }
-  *out = cJSON_Duplicate(schema, true);
-  if (!*out) {
+  *out = fm_schema_accept(schema, path, &e);
+  if (!*out && e.oom)
     fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
-    return false;
-  }
-  return true;
+  else if (!*out)
+    fm_rd_bad(rd, e.path, "%s", e.message);
+  return *out != NULL;
 }
 
 static bool valid_tool_name(const char *n) {
@@ -62,12 +59,17 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
               FM_TOOLS_MAX);
     return false;
   }
-  if (!t->tools) {
-    t->tools = calloc(FM_TOOLS_MAX, sizeof(fm_tool));
-    if (!t->tools) {
+  /* Room for 4, then doubled when full (4, 8, 16, ...): most requests offer a few. */
+  int n = t->n_tools;
+  if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+    size_t cap = n == 0 ? 4 : 2 * (size_t)n;
+    fm_tool *grown = realloc(t->tools, cap * sizeof(fm_tool));
+    if (!grown) {
       fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
       return false;
     }
+    memset(grown + n, 0, (cap - (size_t)n) * sizeof(fm_tool));
+    t->tools = grown;
   }
   fm_tool *tool = &t->tools[t->n_tools];
   snprintf(path, sizeof(path), "%s.%s", where, schema_key);
@@ -85,6 +87,16 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
   tool->name = strdup(name->valuestring);
   t->n_tools++;
   return tool->name != NULL;
+}
+
+void fm_rd_prompt_json(fm_infer_params *p, const cJSON *v, uint64_t *bytes) {
+  char stack[2048];
+  fm_buf b;
+  fm_buf_init_with(&b, stack, sizeof(stack));
+  fm_json_write(&b, v);
+  fm_prefix_add(&p->prefix, b.data, b.len);
+  *bytes += b.len;
+  fm_buf_free(&b);
 }
 
 int fm_rd_find_tool(const fm_infer_params *p, const char *name) {

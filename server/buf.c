@@ -10,8 +10,17 @@ void fm_buf_init(fm_buf *b) {
   memset(b, 0, sizeof(*b));
 }
 
+void fm_buf_init_with(fm_buf *b, char *storage, size_t cap) {
+  fm_buf_init(b);
+  if (cap == 0) return;
+  b->data = storage;
+  b->cap = cap;
+  b->borrowed = true;
+  storage[0] = '\0';
+}
+
 void fm_buf_free(fm_buf *b) {
-  free(b->data);
+  if (!b->borrowed) free(b->data);
   fm_buf_init(b);
 }
 
@@ -26,11 +35,13 @@ bool fm_buf_reserve(fm_buf *b, size_t n) {
   size_t cap = b->cap ? b->cap : 256;
   while (cap < b->len + n + 1)
     cap *= 2;
-  char *p = realloc(b->data, cap);
+  char *p = b->borrowed ? malloc(cap) : realloc(b->data, cap);
   if (!p) {
     b->oom = true;
     return false;
   }
+  if (b->borrowed) memcpy(p, b->data, b->len + 1);
+  b->borrowed = false;
   b->data = p;
   b->cap = cap;
   return true;
@@ -153,6 +164,13 @@ void fm_buf_json_num(fm_buf *b, double v) {
 }
 
 char *fm_buf_steal(fm_buf *b, size_t *len) {
+  if (b->borrowed) { /* the caller's storage cannot be handed over: copy it */
+    char *p = malloc(b->len + 1);
+    if (p) memcpy(p, b->data, b->len + 1);
+    if (len) *len = p ? b->len : 0;
+    fm_buf_init(b);
+    return p;
+  }
   if (!b->data && fm_buf_reserve(b, 0)) b->data[0] = '\0';
   char *p = b->data;
   if (len) *len = b->len;

@@ -16,10 +16,14 @@ typedef struct fm_buf {
   char *data;
   size_t len;
   size_t cap;
-  bool oom; /* set once an allocation failed; later writes are dropped */
+  bool oom;      /* set once an allocation failed; later writes are dropped */
+  bool borrowed; /* data is the caller's storage (fm_buf_init_with), not ours to free */
 } fm_buf;
 
 void fm_buf_init(fm_buf *b);
+/* Starts in the caller's storage (a stack array: no allocation for short
+ * text); past it the bytes move to the heap. fm_buf_free as usual. */
+void fm_buf_init_with(fm_buf *b, char *storage, size_t cap);
 void fm_buf_free(fm_buf *b);
 void fm_buf_reset(fm_buf *b);
 /* Makes room for n more bytes. Returns false (and sets oom) on failure. */

@@ -49,7 +49,8 @@ typedef enum {
 /* One tool the request offers. */
 typedef struct fm_tool {
   char *name;
-  struct cJSON *schema; /* its parameters (a copy the job owns); NULL: any object */
+  struct fm_schema
+      *schema; /* its parameters, compiled (a reference the job holds); NULL: any object */
 } fm_tool;
 
 #define FM_TOOLS_MAX 128       /* tools one request may offer */
@@ -64,9 +65,9 @@ typedef struct fm_turn_spec {
   fm_tool_wire wire;
   bool after_tool_result; /* a tool result follows the last user message */
   fm_format format;
-  struct cJSON *schema; /* FM_FORMAT_JSON_SCHEMA: the schema (owned) */
-  char *grammar;        /* FM_FORMAT_GRAMMAR: the GBNF text (owned) */
-  fm_effort effort;     /* reasoning: resolved against the model's default */
+  struct fm_schema *schema; /* FM_FORMAT_JSON_SCHEMA: the schema, compiled (a reference held) */
+  char *grammar;            /* FM_FORMAT_GRAMMAR: the GBNF text (owned) */
+  fm_effort effort;         /* reasoning: resolved against the model's default */
   uint32_t
       reasoning_cap; /* 0: none; else the most reasoning tokens (integer effort, budget_tokens) */
   bool logprobs;

@@ -7,6 +7,12 @@
  * but only up to the place found and only when something was found. */
 #include "jsonscan.h"
 
+#include "buf.h"
+
+#include <cjson/cJSON.h>
+#include <math.h>
+#include <stdlib.h>
+
 #include <stdio.h>
 #include <string.h>
 
@@ -273,4 +279,68 @@ const char *fm_json_path_at(const char *p, size_t n, size_t at, const char *secr
   }
   if (depth > shown) put(&o, "...", 3);
   return out;
+}
+
+void fm_json_write_number(fm_buf *b, double v) {
+  if (!isfinite(v)) {
+    fm_buf_put(b, "null", 4);
+    return;
+  }
+  if (v == floor(v) && fabs(v) < 1e15) {
+    fm_buf_put_i64(b, (long long)v);
+    return;
+  }
+  char s[40];
+  for (int prec = 1; prec <= 17; prec++) {
+    snprintf(s, sizeof(s), "%.*g", prec, v);
+    if (strtod(s, NULL) == v) break;
+  }
+  fm_buf_puts(b, s);
+}
+
+static void write_value(fm_buf *b, const cJSON *v, int depth) {
+  if (depth > 512) {
+    fm_buf_put(b, "null", 4);
+    return;
+  }
+  switch (v->type & 0xff) {
+  case cJSON_False:
+    fm_buf_put(b, "false", 5);
+    return;
+  case cJSON_True:
+    fm_buf_put(b, "true", 4);
+    return;
+  case cJSON_Number:
+    fm_json_write_number(b, v->valuedouble);
+    return;
+  case cJSON_String:
+  case cJSON_Raw:
+    fm_buf_json_str(b, v->valuestring);
+    return;
+  case cJSON_Array:
+  case cJSON_Object: {
+    bool obj = (v->type & 0xff) == cJSON_Object;
+    fm_buf_putc(b, obj ? '{' : '[');
+    for (const cJSON *c = v->child; c; c = c->next) {
+      if (c != v->child) fm_buf_putc(b, ',');
+      if (obj) {
+        fm_buf_json_str(b, c->string ? c->string : "");
+        fm_buf_putc(b, ':');
+      }
+      write_value(b, c, depth + 1);
+    }
+    fm_buf_putc(b, obj ? '}' : ']');
+    return;
+  }
+  default:
+    fm_buf_put(b, "null", 4);
+    return;
+  }
+}
+
+void fm_json_write(fm_buf *b, const cJSON *v) {
+  if (v)
+    write_value(b, v, 0);
+  else
+    fm_buf_put(b, "null", 4);
 }

@@ -58,4 +58,14 @@ size_t fm_utf8_seq_len(const unsigned char *s, size_t n);
  * UTF-8 whatever came in. Returns s. */
 char *fm_utf8_clean(char *s);
 
+struct cJSON;
+struct fm_buf;
+/* Appends v as compact JSON text, as cJSON_PrintUnformatted would but
+ * without its allocations: numbers in the shortest form that reads back
+ * the same, strings escaped as fm_buf_json_strn does. Nesting past 512 is
+ * written as null (request trees are bounded far below it). */
+void fm_json_write(struct fm_buf *b, const struct cJSON *v);
+/* A number as fm_json_write writes it (null when not finite). */
+void fm_json_write_number(struct fm_buf *b, double v);
+
 #endif

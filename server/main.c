@@ -5,6 +5,7 @@
 #include "healthcheck.h"
 #include "options.h"
 #include "scenario.h"
+#include "schema.h"
 #include "server.h"
 
 #include <signal.h>
@@ -92,6 +93,7 @@ int main(int argc, char **argv) {
   uv_mutex_unlock(&srv.core);
   uv_run(loop, UV_RUN_DEFAULT);
   fm_server_free(&srv);
+  fm_schema_cache_clear();
   uv_loop_close(loop);
   return 0;
 }

@@ -30,11 +30,13 @@
  * as one character that only "." and negated classes match. */
 #include "schema.h"
 
+#include "jsonscan.h"
 #include "rng.h"
 #include "textgen.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1558,27 +1560,12 @@ static bool conj_choose(gctx *g, conj *c, bool lean) {
 }
 
 static void put_json(fm_buf *b, const cJSON *v) {
-  char *s = cJSON_PrintUnformatted(v);
-  if (!s) {
-    b->oom = true;
-    return;
-  }
-  fm_buf_puts(b, s);
-  free(s);
+  fm_json_write(b, v);
 }
 
 /* The shortest decimal that reads back as v. */
 static void put_num(fm_buf *b, double v) {
-  if (v == floor(v) && fabs(v) < 1e15) {
-    fm_buf_put_i64(b, (long long)v);
-    return;
-  }
-  char s[40];
-  for (int prec = 1; prec <= 17; prec++) {
-    snprintf(s, sizeof(s), "%.*g", prec, v);
-    if (strtod(s, NULL) == v) break;
-  }
-  fm_buf_puts(b, s);
+  fm_json_write_number(b, v);
 }
 
 static bool conj_valid(const gctx *g, const conj *c, const cJSON *x) {
@@ -2452,17 +2439,29 @@ static bool schema_index(const cJSON *schema, const char *path, ntab *t, fm_sche
   return true;
 }
 
-/* ---- the memo of accepted schemas -------------------------------------------- */
+/* ---- compiled schemas, shared ---------------------------------------------- */
 
 /* An agent sends the same tools on every step, and the check (trial
- * generations included) is a pure function of the schema, so a schema
- * accepted once is remembered by a 64-bit digest of its tree: a direct-mapped
- * table of FM_SCHEMA_MEMO slots, atomics so any thread may read and write it.
- * Only acceptances are kept (a refusal must name the request's own path). A
- * digest collision (odds 2^-64 per pair) would skip the check of a second
- * schema; its generation still never emits past the bounds. */
-#define FM_SCHEMA_MEMO 1024
-static _Atomic uint64_t memo[FM_SCHEMA_MEMO];
+ * generations included) and the node table are pure functions of the schema,
+ * so an accepted schema is compiled once: a copy of its tree with its node
+ * table, immutable, shared by every request that sends the same schema and
+ * freed by the last one to release it. The cache finds it by a 64-bit digest
+ * of the tree: FM_SCHEMA_CACHE direct-mapped slots (a newer schema replaces
+ * the one in its slot), at most FM_SCHEMA_CACHE_BYTES in all, under a mutex
+ * so any thread may use it. Only acceptances are kept (a refusal must name the
+ * request's own path). A digest collision (odds 2^-64 per pair) would give a
+ * request another schema's compiled form. */
+struct fm_schema {
+  uint64_t digest;
+  atomic_int refs; /* the cache's reference and the requests' */
+  cJSON *tree;
+  ntab tab;
+  size_t bytes; /* what it holds, roughly: nodes, strings and the table */
+};
+
+static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
+static fm_schema *cache[FM_SCHEMA_CACHE];
+static size_t cache_bytes;
 
 static uint64_t digest_str(uint64_t h, const char *s) {
   for (; s && *s; s++)
@@ -2492,39 +2491,125 @@ static uint64_t schema_digest(const cJSON *schema) {
   h ^= h >> 33;
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
-  return h | 1; /* 0 marks an empty slot */
+  return h | 1;
 }
 
-static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err *e);
+static size_t tree_bytes(const cJSON *n, int depth) {
+  size_t b = 0;
+  for (; n; n = n->next) {
+    b += sizeof(cJSON) + (n->string ? strlen(n->string) + 1 : 0);
+    if (cJSON_IsString(n) && n->valuestring) b += strlen(n->valuestring) + 1;
+    if (n->child && depth < 4096) b += tree_bytes(n->child, depth + 1);
+    if (depth == 0) break;
+  }
+  return b;
+}
+
+static bool check_tree(const cJSON *schema, const char *path, ntab *t, fm_schema_err *e);
+
+static void schema_free(fm_schema *s) {
+  cJSON_Delete(s->tree);
+  ntab_free(&s->tab);
+  free(s);
+}
+
+void fm_schema_release(fm_schema *s) {
+  if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) schema_free(s);
+}
+
+fm_schema *fm_schema_accept(const cJSON *schema, const char *path, fm_schema_err *e) {
+  e->oom = false;
+  uint64_t d = schema_digest(schema);
+  size_t slot = d % FM_SCHEMA_CACHE;
+  pthread_mutex_lock(&cache_mu);
+  fm_schema *s = cache[slot];
+  if (s && s->digest == d)
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  else
+    s = NULL;
+  pthread_mutex_unlock(&cache_mu);
+  if (s) return s;
+
+  s = calloc(1, sizeof(*s));
+  if (s) s->tree = cJSON_Duplicate(schema, true);
+  if (!s || !s->tree) {
+    if (s) free(s);
+    e->oom = true;
+    snprintf(e->path, sizeof(e->path), "%s", path);
+    snprintf(e->message, sizeof(e->message), "out of memory; retry later");
+    return NULL;
+  }
+  /* The table holds pointers into the copy, so the check runs on the copy. */
+  if (!check_tree(s->tree, path, &s->tab, e)) {
+    schema_free(s);
+    return NULL;
+  }
+  s->digest = d;
+  s->bytes = sizeof(*s) + tree_bytes(s->tree, 0) +
+             s->tab.cap * (sizeof(*s->tab.key) + sizeof(*s->tab.h)) +
+             s->tab.max * sizeof(*s->tab.order);
+  atomic_init(&s->refs, 1);
+  fm_schema *old = NULL;
+  pthread_mutex_lock(&cache_mu);
+  size_t freed = cache[slot] ? cache[slot]->bytes : 0;
+  if (s->bytes <= FM_SCHEMA_CACHE_BYTES / 16 &&
+      cache_bytes - freed + s->bytes <= FM_SCHEMA_CACHE_BYTES) {
+    old = cache[slot];
+    cache[slot] = s;
+    cache_bytes = cache_bytes - freed + s->bytes;
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+  }
+  pthread_mutex_unlock(&cache_mu);
+  fm_schema_release(old);
+  return s;
+}
+
+bool fm_schema_emit(const fm_schema *s, uint64_t seed, fm_buf *out, fm_schema_err *e) {
+  return generate(s->tree, &s->tab, seed, false, out, e);
+}
+
+const cJSON *fm_schema_tree(const fm_schema *s) {
+  return s->tree;
+}
+
+void fm_schema_cache_clear(void) {
+  pthread_mutex_lock(&cache_mu);
+  fm_schema *all[FM_SCHEMA_CACHE];
+  memcpy(all, cache, sizeof(all));
+  memset(cache, 0, sizeof(cache));
+  cache_bytes = 0;
+  pthread_mutex_unlock(&cache_mu);
+  for (size_t i = 0; i < FM_SCHEMA_CACHE; i++)
+    fm_schema_release(all[i]);
+}
 
 bool fm_schema_check(const cJSON *schema, const char *path, fm_schema_err *e) {
-  uint64_t d = schema_digest(schema);
-  _Atomic uint64_t *slot = &memo[d % FM_SCHEMA_MEMO];
-  if (atomic_load_explicit(slot, memory_order_relaxed) == d) return true;
-  if (!check_uncached(schema, path, e)) return false;
-  atomic_store_explicit(slot, d, memory_order_relaxed);
-  return true;
+  fm_schema *s = fm_schema_accept(schema, path, e);
+  fm_schema_release(s);
+  return s != NULL;
 }
 
-static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err *e) {
-  ntab t;
+/* The check proper; on success *t is the schema's node table (the caller frees it). */
+static bool check_tree(const cJSON *schema, const char *path, ntab *t, fm_schema_err *e) {
   spath p;
   path_set(&p, path);
-  if (!ntab_init(&t, schema)) {
-    ntab_free(&t);
+  if (!ntab_init(t, schema)) {
+    ntab_free(t);
+    memset(t, 0, sizeof(*t));
     err_set(e, &p, "out of memory");
+    e->oom = true;
     return false;
   }
-  bool ok = schema_index(schema, path, &t, e, true);
-  if (ok && height(&t, schema) >= H_INF) {
+  bool ok = schema_index(schema, path, t, e, true);
+  if (ok && height(t, schema) >= H_INF) {
     ok = false;
     err_set(e, &p,
             "this schema has no finite value: a required property, minItems or allOf leads "
             "back through $ref with no way out (or to false); make the recursion optional "
             "or nullable, or allow an empty array");
   }
-  for (size_t i = 0; ok && i < t.n; i++) {
-    int h = height(&t, t.order[i]);
+  for (size_t i = 0; ok && i < t->n; i++) {
+    int h = height(t, t->order[i]);
     if (h < H_INF && h > FM_SCHEMA_MAX_DEPTH - FM_SCHEMA_LEAN_DEPTH - 2) {
       ok = false;
       err_set(e, &p, "this schema requires values nested %d deep, above fleetmock's bound of %d", h,
@@ -2538,7 +2623,7 @@ static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err 
   for (int s = 0; ok && s <= FM_SCHEMA_CHECK_SEEDS; s++) {
     fm_schema_err ge;
     fm_buf_reset(&b);
-    ok = generate(schema, &t, (uint64_t)s, s == 0, &b, &ge);
+    ok = generate(schema, t, (uint64_t)s, s == 0, &b, &ge);
     if (!ok) {
       err_set(e, &p, "fleetmock cannot generate a value for this schema: %s (at %s)", ge.message,
               ge.path);
@@ -2552,7 +2637,10 @@ static bool check_uncached(const cJSON *schema, const char *path, fm_schema_err 
               ge.message);
   }
   fm_buf_free(&b);
-  ntab_free(&t);
+  if (!ok) {
+    ntab_free(t);
+    memset(t, 0, sizeof(*t));
+  }
   return ok;
 }
 

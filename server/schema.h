@@ -76,7 +76,26 @@ struct cJSON;
 typedef struct fm_schema_err {
   char path[192];
   char message[512];
+  bool oom; /* fm_schema_accept: refused for want of memory, not for the schema */
 } fm_schema_err;
+
+/* Compiled schemas: what fm_schema_accept returns, shared and immutable. */
+typedef struct fm_schema fm_schema;
+#define FM_SCHEMA_CACHE 256               /* compiled schemas kept for reuse */
+#define FM_SCHEMA_CACHE_BYTES (16u << 20) /* their memory, in all (one: a 16th of it) */
+
+/* Checks `schema` as fm_schema_check does and returns it compiled (a copy of
+ * the tree and its node table): the same object for every request that sends
+ * the same schema while it stays in the cache, so an agent's repeated tools
+ * are checked once. NULL with *e set when refused. The caller owns one
+ * reference: fm_schema_release it. */
+fm_schema *fm_schema_accept(const struct cJSON *schema, const char *path, fm_schema_err *e);
+void fm_schema_release(fm_schema *s); /* NULL is fine */
+/* fm_schema_generate for a compiled schema (no table to build). */
+bool fm_schema_emit(const fm_schema *s, uint64_t seed, fm_buf *out, fm_schema_err *e);
+const struct cJSON *fm_schema_tree(const fm_schema *s);
+/* Drops the cache's references (at exit, so leak checkers see nothing held). */
+void fm_schema_cache_clear(void);
 
 /* Checks that `schema` is one fleetmock supports and can satisfy, within the
  * bounds above. `path` names it in the request ("tools[0].function.parameters");

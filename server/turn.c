@@ -95,7 +95,7 @@ static bool plan_answer(fm_turn *t, const fm_turn_spec *s, uint64_t seed, uint32
     fm_schema_generate_object(seed, &p->bytes);
     break;
   case FM_FORMAT_JSON_SCHEMA:
-    if (!fm_schema_generate(s->schema, seed, &p->bytes, &e)) fm_buf_puts(&p->bytes, "{}");
+    if (!fm_schema_emit(s->schema, seed, &p->bytes, &e)) fm_buf_puts(&p->bytes, "{}");
     break;
   default:
     if (!fm_grammar_generate(s->grammar, seed, &p->bytes)) fm_buf_puts(&p->bytes, "");
@@ -112,9 +112,9 @@ static bool plan_call(fm_turn *t, const fm_turn_spec *s, fm_rng *rng, int tool, 
   for (int i = 0; i < FM_CALL_ID_LEN; i++)
     p->id[i] = id_chars[fm_rng_below(rng, sizeof(id_chars) - 1)];
   p->id[FM_CALL_ID_LEN] = '\0';
-  const cJSON *schema = s->tools[tool].schema;
+  const fm_schema *schema = s->tools[tool].schema;
   fm_schema_err e;
-  if (!schema || !fm_schema_generate(schema, fm_rng_next(rng), &p->bytes, &e)) {
+  if (!schema || !fm_schema_emit(schema, fm_rng_next(rng), &p->bytes, &e)) {
     p->bytes.len = 0;
     fm_buf_puts(&p->bytes, "{}");
   }

@@ -187,3 +187,24 @@ TEST(steal_of_an_empty_buffer_gives_an_empty_string) {
   CHECK_EQ_INT(len, 0);
   free(s);
 }
+
+TEST(a_buffer_in_callers_storage_moves_to_the_heap_when_it_outgrows_it) {
+  char stack[8];
+  fm_buf b;
+  fm_buf_init_with(&b, stack, sizeof(stack));
+  fm_buf_puts(&b, "abc");
+  CHECK(b.data == stack);
+  fm_buf_puts(&b, "defghij"); /* 10 bytes and the NUL: past 8 */
+  CHECK(b.data != stack);
+  fm_buf_putc(&b, 0);
+  CHECK_STR(b.data, "abcdefghij");
+  fm_buf_free(&b); /* frees the heap copy only */
+  fm_buf_init_with(&b, stack, sizeof(stack));
+  fm_buf_puts(&b, "xy");
+  size_t len = 0;
+  char *s = fm_buf_steal(&b, &len); /* stack bytes are copied out, never handed over */
+  CHECK(s != stack);
+  CHECK_EQ_INT(len, 2);
+  CHECK(memcmp(s, "xy", 2) == 0);
+  free(s);
+}

@@ -1,7 +1,11 @@
 /* test_jsonscan.c — the body prescan (UTF-8, nesting, NUL) and the JSON
  * paths it names (jsonscan.c). */
 #include "check.h"
+#include "buf.h"
 #include "jsonscan.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
 
 /* The prescan's finding on text, and the path of the string it stopped at. */
 static fm_json_issue scan(const char *text, char *path, size_t cap) {
@@ -90,4 +94,27 @@ TEST(utf8_and_depth_problems_are_found_at_their_byte) {
 TEST(utf8_clean_replaces_every_stray_byte_and_keeps_whole_characters) {
   char s[] = "caf\xc3\xa9 \xff x \xe2\x82";
   CHECK_STR(fm_utf8_clean(s), "caf\xc3\xa9 ? x ??");
+}
+
+TEST(json_write_matches_cjson_print_for_request_trees) {
+  static const char *const docs[] = {
+      "{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":{"
+      "\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"minLength\":3}},"
+      "\"required\":[\"city\"],\"additionalProperties\":false},\"strict\":true}}",
+      "[1,-2,0,1e300,0.5,0.1,123456789012,null,true,false,\"a\\\"b\\\\c\\n\\u00e9\"]", "{}", "[]",
+      "{\"\":{\"x\":[[],{}]}}"};
+  for (size_t i = 0; i < sizeof(docs) / sizeof(docs[0]); i++) {
+    cJSON *v = cJSON_Parse(docs[i]);
+    REQUIRE(v);
+    char *want = cJSON_PrintUnformatted(v);
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_json_write(&b, v);
+    fm_buf_putc(&b, 0);
+    /* cJSON writes 1e300 as 1e+300 and so do we; both read back equal. */
+    CHECK_STR(b.data, want);
+    fm_buf_free(&b);
+    cJSON_free(want);
+    cJSON_Delete(v);
+  }
 }

@@ -73,6 +73,22 @@ TEST(every_corpus_schema_passes_the_check_and_its_values_validate) {
       cJSON_Delete(s);
       continue;
     }
+    /* The compiled form (what requests use) gives the same bytes. */
+    fm_schema *compiled = fm_schema_accept(s, "schema", &e);
+    CHECK(compiled != NULL);
+    for (uint64_t seed = 1; seed <= 3 && compiled; seed++) {
+      char *a = gen(s, seed);
+      fm_buf c;
+      fm_buf_init(&c);
+      CHECK(fm_schema_emit(compiled, seed, &c, &e));
+      fm_buf_putc(&c, 0);
+      if (a && strcmp(a, c.data) != 0)
+        check_fail(__FILE__, __LINE__, "%s seed %llu: compiled gives %s, not %s", de->d_name,
+                   (unsigned long long)seed, c.data, a);
+      fm_buf_free(&c);
+      free(a);
+    }
+    fm_schema_release(compiled);
     for (uint64_t seed = 1; seed <= SEEDS; seed++) {
       char *a = gen(s, seed), *b = gen(s, seed);
       if (!a || !b) {
@@ -351,4 +367,51 @@ TEST(grammars_outside_the_subset_are_refused_naming_the_field) {
   CHECK(!fm_grammar_generate("root ::= [a-z]+", 1, &b));
   CHECK(b.len == 0);
   fm_buf_free(&b);
+}
+
+TEST(the_same_schema_is_compiled_once_and_shared_until_its_last_holder_lets_go) {
+  cJSON *a = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"integer\"}}}");
+  cJSON *a2 = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"integer\"}}}");
+  cJSON *b = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\"}}}");
+  fm_schema_err e;
+  fm_schema *x = fm_schema_accept(a, "tools[0]", &e);
+  fm_schema *y = fm_schema_accept(a2, "tools[1]", &e); /* an equal tree, sent again */
+  fm_schema *z = fm_schema_accept(b, "tools[2]", &e);
+  REQUIRE(x && y && z);
+  CHECK(x == y);
+  CHECK(x != z);
+  CHECK(fm_schema_tree(x) != a); /* a copy: the request's tree may go */
+  cJSON_Delete(a);
+  cJSON_Delete(a2);
+  fm_schema_release(y);
+  /* Emptying the cache leaves holders with a working schema. */
+  fm_schema_cache_clear();
+  fm_buf out;
+  fm_buf_init(&out);
+  CHECK(fm_schema_emit(x, 5, &out, &e));
+  fm_buf_putc(&out, 0);
+  cJSON *v = cJSON_Parse(out.data);
+  CHECK(v && cJSON_IsNumber(cJSON_GetObjectItem(v, "q")) == !!cJSON_GetObjectItem(v, "q"));
+  cJSON_Delete(v);
+  fm_buf_free(&out);
+  fm_schema_release(x);
+  fm_schema *w = fm_schema_accept(b, "tools[0]", &e); /* compiled anew after the clear */
+  CHECK(w != NULL && w != z);
+  fm_schema_release(w);
+  fm_schema_release(z);
+  fm_schema_release(NULL);
+  cJSON_Delete(b);
+}
+
+TEST(a_refused_schema_names_the_path_each_time_it_is_sent) {
+  cJSON *s = cJSON_Parse("{\"type\":\"integer\",\"minimum\":5,\"maximum\":1}");
+  fm_schema_err e;
+  for (int i = 0; i < 2; i++) {
+    CHECK(fm_schema_accept(s, i ? "tools[3].function.parameters" : "response_format.schema", &e) ==
+          NULL);
+    CHECK(!e.oom);
+    CHECK(strncmp(e.path, i ? "tools[3].function.parameters" : "response_format.schema",
+                  i ? 28 : 22) == 0);
+  }
+  cJSON_Delete(s);
 }

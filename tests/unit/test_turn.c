@@ -23,8 +23,11 @@ static fm_turn_spec spec_with_tools(int n) {
     char name[16];
     snprintf(name, sizeof(name), "tool%d", i);
     s.tools[i].name = strdup(name);
-    s.tools[i].schema = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
-                                    "\"string\"}},\"required\":[\"city\"]}");
+    cJSON *tree = cJSON_Parse("{\"type\":\"object\",\"properties\":{\"city\":{\"type\":"
+                              "\"string\"}},\"required\":[\"city\"]}");
+    fm_schema_err e;
+    s.tools[i].schema = fm_schema_accept(tree, "tools", &e);
+    cJSON_Delete(tree);
   }
   s.n_tools = n;
   s.parallel = true;
@@ -34,7 +37,7 @@ static fm_turn_spec spec_with_tools(int n) {
 static void spec_free(fm_turn_spec *s) {
   for (int i = 0; i < s->n_tools; i++) {
     free(s->tools[i].name);
-    cJSON_Delete(s->tools[i].schema);
+    fm_schema_release(s->tools[i].schema);
   }
   free(s->tools);
 }
@@ -139,7 +142,11 @@ TEST(parallel_calls_are_distinct_and_bounded) {
 TEST(planned_bytes_are_cut_in_four_byte_pieces_at_character_ends) {
   fm_turn_spec s = {0};
   s.format = FM_FORMAT_JSON_SCHEMA;
-  s.schema = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
+  cJSON *tree = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
+  fm_schema_err e;
+  s.schema = fm_schema_accept(tree, "response_format", &e);
+  cJSON_Delete(tree);
+  CHECK(s.schema != NULL);
   fm_model_agent a = agent();
   fm_turn t;
   CHECK(fm_turn_plan(&t, &s, &a, 3, 99, 0, false));
@@ -159,7 +166,7 @@ TEST(planned_bytes_are_cut_in_four_byte_pieces_at_character_ends) {
   CHECK_EQ_INT((int)tokens, (int)t.parts[0].tokens);
   CHECK_EQ_INT((int)t.produced, (int)tokens);
   fm_turn_free(&t);
-  cJSON_Delete(s.schema);
+  fm_schema_release(s.schema);
 }
 
 TEST(reasoning_comes_first_is_capped_and_counted) {
