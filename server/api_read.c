@@ -363,7 +363,7 @@ long fm_rd_text_content(fm_reader *rd, const cJSON *content, const char *name, f
   int k = 0;
   for (const cJSON *part = content->child; part; part = part->next, k++) {
     char where[96];
-    snprintf(where, sizeof(where), "%s[%d]", name, k);
+    fm_rd_path(where, sizeof(where), name, NULL, k);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
     if (!cJSON_IsObject(part) || !cJSON_IsString(type)) {
       fm_rd_bad(rd, where,
@@ -386,6 +386,35 @@ long fm_rd_text_content(fm_reader *rd, const cJSON *content, const char *name, f
     total += (long)n;
   }
   return total;
+}
+
+void fm_rd_path(char *out, size_t cap, const char *base, const char *key, int index) {
+  if (cap == 0) return;
+  size_t n = 0;
+#define PUT(s, len)                                                                                \
+  do {                                                                                             \
+    size_t l_ = (len);                                                                             \
+    if (l_ > cap - 1 - n) l_ = cap - 1 - n;                                                        \
+    memcpy(out + n, (s), l_);                                                                      \
+    n += l_;                                                                                       \
+  } while (0)
+  PUT(base, strlen(base));
+  if (key) {
+    PUT(".", 1);
+    PUT(key, strlen(key));
+  } else {
+    char num[16];
+    size_t k = sizeof(num);
+    unsigned v = index < 0 ? 0u : (unsigned)index;
+    num[--k] = ']';
+    do
+      num[--k] = (char)('0' + v % 10);
+    while ((v /= 10) && k > 1);
+    num[--k] = '[';
+    PUT(num + k, sizeof(num) - k);
+  }
+#undef PUT
+  out[n] = '\0';
 }
 
 void fm_rd_tier_named(fm_reader *rd, fm_infer_params *p, const char *value,

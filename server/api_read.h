@@ -145,6 +145,11 @@ void fm_rd_fault_header(const fm_reader *rd, fm_infer_params *p);
 /* Adds one offered tool: its name (checked, unique) and parameters schema
  * (checked with fm_schema_check, copied; NULL: any object). where names the
  * tool ("tools[2].function"), schema_key its schema field ("parameters"). */
+/* Writes into out (cap bytes, always terminated, cut when too long) the
+ * path base.key, or base[index] when key is NULL: the names errors give.
+ * Readers build one per array item, so it is plain copies, not printf. */
+void fm_rd_path(char *out, size_t cap, const char *base, const char *key, int index);
+
 /* Tool definitions are part of the prompt: v's compact JSON is added to the
  * prompt's cache blocks and its length to *bytes. */
 void fm_rd_prompt_json(fm_infer_params *p, const struct cJSON *v, uint64_t *bytes);

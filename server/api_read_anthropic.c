@@ -28,7 +28,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
   int i = 0;
   for (const cJSON *it = tools ? tools->child : NULL; it; it = it->next, i++) {
     char where[48];
-    snprintf(where, sizeof(where), "tools[%d]", i);
+    fm_rd_path(where, sizeof(where), "tools", NULL, i);
     const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
     const cJSON *schema = cJSON_GetObjectItemCaseSensitive(it, "input_schema");
     if (!cJSON_IsObject(it) || (type && !cJSON_IsNull(type) &&

@@ -112,7 +112,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
   int i = 0;
   for (const cJSON *it = list ? list->child : NULL; it; it = it->next, i++) {
     char where[64];
-    snprintf(where, sizeof(where), "%s[%d]", field, i);
+    fm_rd_path(where, sizeof(where), field, NULL, i);
     const cJSON *fn = it;
     if (tools) {
       const cJSON *type = cJSON_GetObjectItemCaseSensitive(it, "type");
@@ -123,7 +123,9 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
                   "\"parameters\": {...}}} (only function tools run here)");
         return false;
       }
-      snprintf(where, sizeof(where), "tools[%d].function", i);
+      char item[40];
+      fm_rd_path(item, sizeof(item), "tools", NULL, i);
+      fm_rd_path(where, sizeof(where), item, "function", 0);
     }
     if (!cJSON_IsObject(fn)) {
       fm_rd_bad(rd, where, "must be an object with \"name\" and \"parameters\"");

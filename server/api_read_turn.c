@@ -43,7 +43,7 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
                     const char *where, const char *schema_key) {
   fm_turn_spec *t = &p->turn;
   char path[192];
-  snprintf(path, sizeof(path), "%s.name", where);
+  fm_rd_path(path, sizeof(path), where, "name", 0);
   if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
     fm_rd_bad(rd, path, "must be a name of 1 to 64 letters, digits, '_', '-' or '.'");
     return false;
@@ -72,7 +72,7 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
     t->tools = grown;
   }
   fm_tool *tool = &t->tools[t->n_tools];
-  snprintf(path, sizeof(path), "%s.%s", where, schema_key);
+  fm_rd_path(path, sizeof(path), where, schema_key, 0);
   if (schema && !cJSON_IsNull(schema)) {
     const cJSON *type =
         cJSON_IsObject(schema) ? cJSON_GetObjectItemCaseSensitive(schema, "type") : NULL;

@@ -52,20 +52,38 @@ typedef struct spath {
   size_t len;
 } spath;
 
-static void path_set(spath *p, const char *s) {
-  snprintf(p->s, sizeof(p->s), "%s", s ? s : "");
-  p->len = strlen(p->s);
+/* Appends what fits of s[0..n) (the path is cut, never overrun). */
+static void path_cat(spath *p, const char *s, size_t n) {
+  size_t room = sizeof(p->s) - 1 - p->len;
+  if (n > room) n = room;
+  memcpy(p->s + p->len, s, n);
+  p->len += n;
+  p->s[p->len] = 0;
 }
 
-/* Appends ".key" (or "[i]" when key is NULL) and returns the old length for path_pop. */
+static void path_set(spath *p, const char *s) {
+  p->len = 0;
+  p->s[0] = 0;
+  if (s) path_cat(p, s, strlen(s));
+}
+
+/* Appends ".key" (or "[i]" when key is NULL) and returns the old length for
+ * path_pop. Generation pushes a step per value, so no printf here. */
 static size_t path_push(spath *p, const char *key, int index) {
   size_t old = p->len;
-  if (p->len < sizeof(p->s) - 1) {
-    if (key)
-      snprintf(p->s + p->len, sizeof(p->s) - p->len, "%s%s", p->len ? "." : "", key);
-    else
-      snprintf(p->s + p->len, sizeof(p->s) - p->len, "[%d]", index);
-    p->len = strlen(p->s);
+  if (key) {
+    if (p->len) path_cat(p, ".", 1);
+    path_cat(p, key, strlen(key));
+  } else {
+    char num[16];
+    size_t n = sizeof(num);
+    unsigned v = index < 0 ? 0u : (unsigned)index;
+    num[--n] = ']';
+    do
+      num[--n] = (char)('0' + v % 10);
+    while ((v /= 10) && n > 1);
+    num[--n] = '[';
+    path_cat(p, num + n, sizeof(num) - n);
   }
   return old;
 }
@@ -720,8 +738,35 @@ enum { T_NULL = 1, T_BOOL = 2, T_INT = 4, T_FRAC = 8, T_STR = 16, T_ARR = 32, T_
 #define T_ALL 127
 #define T_SCALAR (T_NULL | T_BOOL | T_NUM | T_STR)
 
+/* A compiled schema's object nodes carry, in cJSON's valueint (unused for
+ * objects), a filter of the keys they hold: bit key_bit(k) for each key k,
+ * and KEYS_FILTERED. kw() answers "absent" from it without walking the keys,
+ * which is most lookups (a node holds a few of the keywords asked about). */
+#define KEYS_FILTERED (1 << 30)
+
+static int key_bit(const char *k) {
+  unsigned a = (unsigned char)k[0], b = a ? (unsigned char)k[1] : 0;
+  return 1 << ((a * 31u + b) % 30u);
+}
+
 static const cJSON *kw(const cJSON *node, const char *name) {
-  return cJSON_IsObject(node) ? cJSON_GetObjectItemCaseSensitive(node, name) : NULL;
+  if (!cJSON_IsObject(node)) return NULL;
+  if ((node->valueint & KEYS_FILTERED) && !(node->valueint & key_bit(name))) return NULL;
+  return cJSON_GetObjectItemCaseSensitive(node, name);
+}
+
+/* Sets the key filter on every object node of a tree we own. */
+static void keys_filter(cJSON *n, int depth) {
+  for (; n; n = n->next) {
+    if (cJSON_IsObject(n)) {
+      int f = KEYS_FILTERED;
+      for (const cJSON *c = n->child; c; c = c->next)
+        if (c->string) f |= key_bit(c->string);
+      n->valueint = f;
+    }
+    if (n->child && depth < 4096) keys_filter(n->child, depth + 1);
+    if (depth == 0) break;
+  }
 }
 
 static int type_bits(const char *name) {
@@ -1697,14 +1742,18 @@ static bool gen_number(gctx *g, const conj *c, int types) {
 }
 
 /* Plain words: between lo and hi characters (hi < 0: no limit). */
+/* Words (plain ASCII: bytes are code points, nothing to escape). */
 static void gen_words(fm_rng *r, long lo, long hi, fm_buf *b) {
   size_t start = b->len;
   if (hi == 0) return;
   int n = 1 + (fm_rng_chance(r, 0.5) ? 0 : fm_rng_chance(r, 0.7) ? 1 : 2);
   for (int i = 0; i < n || (long)(b->len - start) < lo; i++) {
-    if (i) fm_buf_putc(b, ' ');
-    fm_buf_puts(b, fm_gen_word(r));
-    if (b->oom) return;
+    size_t wl;
+    const char *w = fm_gen_word_len(r, &wl);
+    if (!fm_buf_reserve(b, wl + 1)) return;
+    if (i) b->data[b->len++] = ' ';
+    memcpy(b->data + b->len, w, wl);
+    b->len += wl;
   }
   if (hi > 0 && (long)(b->len - start) > hi) b->len = start + (size_t)hi;
   if (b->len > start && b->data[b->len - 1] == ' ') b->data[b->len - 1] = 'a';
@@ -1730,13 +1779,21 @@ static bool gen_string(gctx *g, const conj *c) {
     v = num_kw(p, "maxLength", -1);
     if (v >= 0 && (hi < 0 || v < hi)) hi = v;
   }
+  if (!fmt && !np) { /* words only: ASCII, so written as they are, quoted */
+    g->steps += 16;
+    fm_buf_putc(g->out, '"');
+    gen_words(&g->rng, lo, hi, g->out);
+    fm_buf_putc(g->out, '"');
+    return !g->out->oom;
+  }
   re_prog *re = np ? malloc(sizeof(*re)) : NULL;
   if (np && (!re || !re_compile(re, pats[0]))) {
     free(re);
     return gfail(g, true, "pattern %s is not supported", pats[0]);
   }
+  char tmp_storage[512];
   fm_buf tmp;
-  fm_buf_init(&tmp);
+  fm_buf_init_with(&tmp, tmp_storage, sizeof(tmp_storage));
   bool ok = false;
   for (int attempt = 0; attempt < FM_SCHEMA_RETRIES && !ok; attempt++) {
     g->steps += 16;
@@ -2544,6 +2601,7 @@ fm_schema *fm_schema_accept(const cJSON *schema, const char *path, fm_schema_err
     schema_free(s);
     return NULL;
   }
+  keys_filter(s->tree, 0);
   s->digest = d;
   s->bytes = sizeof(*s) + tree_bytes(s->tree, 0) +
              s->tab.cap * (sizeof(*s->tab.key) + sizeof(*s->tab.h)) +

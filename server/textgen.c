@@ -4,28 +4,48 @@
 #include <math.h>
 #include <string.h>
 
-static const char *const words[] = {
-    "the",     "fleet",   "serves",  "tokens",   "while",    "a",       "queue",    "waits",
-    "for",     "room",    "on",      "each",     "replica",  "and",     "every",    "request",
-    "finds",   "its",     "slot",    "when",     "load",     "rises",   "standard", "traffic",
-    "is",      "shed",    "before",  "priority", "so",       "clients", "should",   "retry",
-    "with",    "care",    "back",    "off",      "then",     "try",     "again",    "later",
-    "model",   "answers", "quickly", "under",    "light",    "but",     "slows",    "down",
-    "as",      "demand",  "grows",   "past",     "capacity", "this",    "text",     "comes",
-    "from",    "simple",  "seeded",  "draw",     "that",     "repeats", "exactly",  "same",
-    "prompt",  "gives",   "words",   "in",       "order",    "cache",   "hits",     "skip",
-    "prefill", "time",    "which",   "makes",    "first",    "token",   "arrive",   "sooner",
-    "over",    "limit",   "brings",  "status",   "code",     "four",    "two",      "nine",
-    "five",    "zero",    "three",   "means",    "busy",     "now",     "steady",   "spike",
-    "storm",   "window",  "path",    "fast",     "router",   "stream",  "chunk",    "done",
-    "usage",   "counts",  "prompts", "cached",   "input",    "output",  "price",    "cost",
-    "drill",   "staging", "test",    "suite",    "mock",     "server",  "loop",     "timer",
-    "socket",  "event",   "batch",   "agent",    "chain",    "step",    "ends",     "well",
+/* Each word with its length, so generation needs no strlen. */
+typedef struct word {
+  const char *s;
+  unsigned char len;
+} word;
+#define W(text)                                                                                    \
+  { text, sizeof(text) - 1 }
+static const word words[] = {
+    W("the"),     W("fleet"),   W("serves"),  W("tokens"),   W("while"),    W("a"),
+    W("queue"),   W("waits"),   W("for"),     W("room"),     W("on"),       W("each"),
+    W("replica"), W("and"),     W("every"),   W("request"),  W("finds"),    W("its"),
+    W("slot"),    W("when"),    W("load"),    W("rises"),    W("standard"), W("traffic"),
+    W("is"),      W("shed"),    W("before"),  W("priority"), W("so"),       W("clients"),
+    W("should"),  W("retry"),   W("with"),    W("care"),     W("back"),     W("off"),
+    W("then"),    W("try"),     W("again"),   W("later"),    W("model"),    W("answers"),
+    W("quickly"), W("under"),   W("light"),   W("but"),      W("slows"),    W("down"),
+    W("as"),      W("demand"),  W("grows"),   W("past"),     W("capacity"), W("this"),
+    W("text"),    W("comes"),   W("from"),    W("simple"),   W("seeded"),   W("draw"),
+    W("that"),    W("repeats"), W("exactly"), W("same"),     W("prompt"),   W("gives"),
+    W("words"),   W("in"),      W("order"),   W("cache"),    W("hits"),     W("skip"),
+    W("prefill"), W("time"),    W("which"),   W("makes"),    W("first"),    W("token"),
+    W("arrive"),  W("sooner"),  W("over"),    W("limit"),    W("brings"),   W("status"),
+    W("code"),    W("four"),    W("two"),     W("nine"),     W("five"),     W("zero"),
+    W("three"),   W("means"),   W("busy"),    W("now"),      W("steady"),   W("spike"),
+    W("storm"),   W("window"),  W("path"),    W("fast"),     W("router"),   W("stream"),
+    W("chunk"),   W("done"),    W("usage"),   W("counts"),   W("prompts"),  W("cached"),
+    W("input"),   W("output"),  W("price"),   W("cost"),     W("drill"),    W("staging"),
+    W("test"),    W("suite"),   W("mock"),    W("server"),   W("loop"),     W("timer"),
+    W("socket"),  W("event"),   W("batch"),   W("agent"),    W("chain"),    W("step"),
+    W("ends"),    W("well"),
 };
+#undef W
 #define N_WORDS (sizeof(words) / sizeof(words[0]))
 
 const char *fm_gen_word(fm_rng *rng) {
-  return words[fm_rng_below(rng, N_WORDS)];
+  return words[fm_rng_below(rng, N_WORDS)].s;
+}
+
+const char *fm_gen_word_len(fm_rng *rng, size_t *len) {
+  const word *w = &words[fm_rng_below(rng, N_WORDS)];
+  *len = w->len;
+  return w->s;
 }
 
 uint64_t fm_gen_seed(uint64_t seed, uint64_t prompt_digest, uint32_t choice) {
@@ -89,13 +109,13 @@ static size_t first_stop(const char *text, size_t n, const fm_stops *stops, int 
 
 size_t fm_gen_next(fm_gen *g, const fm_stops *stops, char *out) {
   if (fm_gen_done(g)) return 0;
-  const char *w = fm_gen_word(&g->rng);
+  size_t wl;
+  const char *w = fm_gen_word_len(&g->rng, &wl);
   /* The text not yet returned: what was held back, then this token. Text
    * returned earlier cannot begin a stop: it would have been held back. */
   size_t n = g->held_len;
   memcpy(out, g->held, n);
   if (g->produced > 0) out[n++] = ' ';
-  size_t wl = strlen(w);
   memcpy(out + n, w, wl);
   n += wl;
   g->produced++;
