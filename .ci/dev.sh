@@ -54,15 +54,22 @@ install_deps() { # install_deps [build|fuzz]: only what a build (or the fuzz bui
     as_root apt-get update -q
     as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
   fi
-  local conf="$root/tests/conformance"
-  if [ -z "${1:-}" ] && [ -f "$conf/package-lock.json" ]; then
-    # npm ci only when the lockfile changed since the last install.
-    if ! cmp -s "$conf/package-lock.json" "$conf/node_modules/.package-lock.json.installed" 2>/dev/null; then
-      log "installing npm packages for the conformance tests (from the lockfile)"
-      (cd "$conf" && npm ci --no-audit --no-fund --loglevel=error)
-      cp "$conf/package-lock.json" "$conf/node_modules/.package-lock.json.installed"
-    fi
+  if [ -z "${1:-}" ]; then
+    npm_install_locked tests/conformance
+    # promptfoo's install scripts would fetch a browser build and GPU
+    # libraries from outside the npm registry; its eval needs neither.
+    npm_install_locked tests/promptfoo --ignore-scripts
   fi
+}
+
+npm_install_locked() { # npm_install_locked DIR [npm ci flags...]: npm ci in DIR from its lockfile, only when it changed
+  local dir="$root/$1" name=$1
+  shift
+  [ -f "$dir/package-lock.json" ] || return 0
+  cmp -s "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed" 2>/dev/null && return 0
+  log "installing npm packages for $name (from the lockfile)"
+  (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error "$@")
+  cp "$dir/package-lock.json" "$dir/node_modules/.package-lock.json.installed"
 }
 
 build() { # build DIR [cmake args...]

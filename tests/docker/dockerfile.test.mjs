@@ -84,7 +84,7 @@ test('the build context keeps out local builds but not what the build needs', ()
     'tests/CMakeLists.txt', 'tests/unit/CMakeLists.txt', 'bench/CMakeLists.txt', 'docker/entrypoint.sh', 'clients/CMakeLists.txt']) {
     assert.ok(!excluded(need), `${need} must stay in the build context`);
   }
-  for (const out of ['.git/config', 'build/fleetmock', 'build-sanitize/fleetmock', 'tests/conformance/node_modules/x',
+  for (const out of ['.git/config', 'build/fleetmock', 'build-sanitize/fleetmock', 'tests/conformance/node_modules/x', 'tests/promptfoo/node_modules/x',
     'docker/admin-token']) {
     assert.ok(excluded(out), `${out} should be left out of the build context`);
   }
