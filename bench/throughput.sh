@@ -17,7 +17,8 @@
 #
 # Environment: FLEETMOCK_BIN, DURATION (s, 10), CONNS (64), THREADS (1),
 # ROUNDS (3), WARMUP (s, 2), TOKENS (max_tokens of the request, 64), PIN (1|0),
-# BAR (0.7), TOOL_BAR (0.9: tool-call req/s over plain-text req/s), NGINX_BIN (nginx).
+# BAR (0.7), TOOL_BAR (0.9: tool-call req/s over the req/s of plain text with
+# the same prompt bytes, see below), NGINX_BIN (nginx).
 # Exit status: 0 PASS, 1 FAIL, 2 could not run.
 set -euo pipefail
 
@@ -104,6 +105,26 @@ code=$(curl -sS -o "$TMP/tool.body" -w '%{http_code}' -X POST "$FM_URL" \
 [[ $code == 200 ]] && grep -q '"finish_reason":"tool_calls"' "$TMP/tool.body" ||
   die "fleetmock answered the tool request $code: $(head -c 300 "$TMP/tool.body")"
 TOOL_BYTES=$(stat -c %s "$TMP/tool.body")
+# Plain text again, its prompt padded with words so the request has exactly
+# the tool request's bytes: what a longer prompt costs (parsing, hashing the
+# prompt for the cache) is paid by both, so the ratio of the tool call to this
+# one is what the agent surface itself costs. The ratio to the short plain
+# request is printed too.
+PAD_BYTES=$((${#TOOL_BODY} - ${#REQ_BODY}))
+PAD=$(printf 'the benchmark prompt goes on %.0s' $(seq $((PAD_BYTES / 30 + 1))))
+PAD=${PAD:0:$PAD_BYTES}
+LONG_BODY=${REQ_BODY/benchmark./benchmark.$PAD}
+((${#LONG_BODY} == ${#TOOL_BODY})) || die "the padded request is ${#LONG_BODY} bytes, not ${#TOOL_BODY}"
+code=$(curl -sS -o "$TMP/long.body" -w '%{http_code}' -X POST "$FM_URL" \
+  -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$LONG_BODY") ||
+  die "fleetmock did not answer the padded request"
+[[ $code == 200 ]] || die "fleetmock answered the padded request $code: $(head -c 300 "$TMP/long.body")"
+cat >"$TMP/long.lua" <<EOF
+wrk.method = "POST"
+wrk.body = '$LONG_BODY'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer bench"
+EOF
 cat >"$TMP/tool.lua" <<EOF
 wrk.method = "POST"
 wrk.body = '$TOOL_BODY'
@@ -209,16 +230,20 @@ for r in $(seq "$ROUNDS"); do
   run_wrk fleetmock "$TMP/fm.$r" -s "$TMP/post.lua" "$FM_URL"
   run_wrk nginx "$TMP/ngx.$r" "$NGX_URL"
   run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/long.$r" -s "$TMP/long.lua" "$FM_URL"
   bad=$(non2xx "$TMP/tool.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
+  bad=$(non2xx "$TMP/long.$r")
+  [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx padded plain-text responses in round $r"
   bad=$(non2xx "$TMP/fm.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx responses in round $r"
   printf 'round %d: fleetmock %7.0f req/s (p50 %s p99 %s)  nginx %7.0f req/s (p50 %s p99 %s)  other load %s%%/%s%%\n' \
     "$r" "$(rps "$TMP/fm.$r")" "$(pct "$TMP/fm.$r" 50)" "$(pct "$TMP/fm.$r" 99)" \
     "$(rps "$TMP/ngx.$r")" "$(pct "$TMP/ngx.$r" 50)" "$(pct "$TMP/ngx.$r" 99)" \
     "$(cat "$TMP/fm.$r.other")" "$(cat "$TMP/ngx.$r.other")"
-  printf '         fleetmock tool call %7.0f req/s (p50 %s p99 %s)\n' "$(rps "$TMP/tool.$r")" \
-    "$(pct "$TMP/tool.$r" 50)" "$(pct "$TMP/tool.$r" 99)"
+  printf '         fleetmock tool call %7.0f req/s (p50 %s p99 %s)  plain, same bytes %7.0f req/s (p50 %s p99 %s)\n' \
+    "$(rps "$TMP/tool.$r")" "$(pct "$TMP/tool.$r" 50)" "$(pct "$TMP/tool.$r" 99)" \
+    "$(rps "$TMP/long.$r")" "$(pct "$TMP/long.$r" 50)" "$(pct "$TMP/long.$r" 99)"
   for f in "$TMP/fm.$r.other" "$TMP/ngx.$r.other"; do
     (($(cat "$f") <= ${OTHER_MAX:-10})) || DISTURBED="round $r"
   done
@@ -234,7 +259,10 @@ FM_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/fm.$r"; done | median)
 NGX_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/ngx.$r"; done | median)
 RATIO=$(awk -v a="$FM_RPS" -v b="$NGX_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/tool.$r"; done | median)
-TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+LONG_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/long.$r"; done | median)
+TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+TOOL_SHORT_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+LONG_RATIO=$(awk -v a="$LONG_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_VERDICT=$(awk -v r="$TOOL_RATIO" -v bar="${TOOL_BAR:-0.9}" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 VERDICT=$(awk -v r="$RATIO" -v bar="$BAR" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 [[ -z $FAIL_NOTE ]] || VERDICT=FAIL
@@ -246,12 +274,17 @@ printf '           GET because the nginx static handler answers POST with 405)\n
 printf 'ratio fleetmock/nginx = %s (bar %s): %s\n' "$RATIO" "$BAR" "$VERDICT"
 printf 'fleetmock  POST %s  %.0f req/s with a tool call (%d-byte body, arguments from a schema)\n' \
   "$ROUTE" "$TOOL_RPS" "$TOOL_BYTES"
-printf 'ratio tool call/plain text = %s (bar %s): %s\n' "$TOOL_RATIO" "${TOOL_BAR:-0.9}" "$TOOL_VERDICT"
+printf 'fleetmock  POST %s  %.0f req/s with plain text and the same %d request bytes (prompt padded)\n' \
+  "$ROUTE" "$LONG_RPS" "${#LONG_BODY}"
+printf 'ratio tool call/plain text, same request bytes = %s (bar %s): %s\n' "$TOOL_RATIO" "${TOOL_BAR:-0.9}" "$TOOL_VERDICT"
+printf 'ratio tool call/plain text, short request     = %s (the %d-byte request against %d bytes; a plain request of\n' \
+  "$TOOL_SHORT_RATIO" "${#TOOL_BODY}" "${#REQ_BODY}"
+printf '                                                 the same bytes does %s of the short one)\n' "$LONG_RATIO"
 if [[ -n $FAIL_NOTE ]]; then
   echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
   curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS tool_ratio=$TOOL_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
 [[ $VERDICT == PASS ]]
