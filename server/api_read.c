@@ -21,6 +21,7 @@ void fm_infer_params_free(fm_infer_params *p) {
   free(p->model_name);
   free(p->affinity);
   free(p->isolation);
+  free(p->test_id);
   fm_prefix_free(&p->prefix);
   for (int i = 0; i < p->n_stop; i++)
     free(p->stop[i]);
@@ -153,7 +154,21 @@ const char *fm_rd_header(const fm_reader *rd, const char *name) {
   return rd->in->header ? rd->in->header(rd->in->header_ctx, name) : NULL;
 }
 
-void fm_rd_fault_header(const fm_reader *rd, fm_infer_params *p) {
+void fm_rd_fault_header(fm_reader *rd, fm_infer_params *p) {
+  const char *t = fm_rd_header(rd, "x-fleetmock-test-id");
+  if (t && *t) {
+    size_t n = strlen(t);
+    bool ok = n <= FM_TEST_ID_MAX;
+    for (size_t i = 0; ok && i < n; i++)
+      ok = t[i] > 0x20 && t[i] < 0x7f;
+    if (!ok)
+      fm_rd_bad(rd, "x-fleetmock-test-id",
+                "must be 1 to %d printable ASCII characters without spaces, e.g. the test "
+                "file's name",
+                FM_TEST_ID_MAX);
+    else
+      p->test_id = strdup(t);
+  }
   const char *h = fm_rd_header(rd, "x-fleetmock-fault");
   if (!h || !*h) return;
   /* A malformed one is answered where the fault would fire (infer.c), after

@@ -138,7 +138,7 @@ bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens,
 /* Reads context_length_exceeded_behavior ("truncate" or "error") into p. */
 void fm_rd_context_behavior(fm_reader *rd, fm_infer_params *p);
 /* Reads the x-fleetmock-fault header into p (fault_kind, header_fault). */
-void fm_rd_fault_header(const fm_reader *rd, fm_infer_params *p);
+void fm_rd_fault_header(fm_reader *rd, fm_infer_params *p);
 
 /* ---- the turn: tools, formats, reasoning (api_read_turn.c) ------------------ */
 

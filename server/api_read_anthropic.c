@@ -287,6 +287,10 @@ bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e) {
     return false;
   }
   fm_rd_fault_header(&rd, p);
+  if (rd.failed) {
+    fm_infer_params_free(p);
+    return false;
+  }
   p->route = "messages";
   return true;
 }

@@ -441,6 +441,10 @@ static bool read_request(const fm_read_in *in, fm_infer_params *p, fm_api_err *e
     return false;
   }
   fm_rd_fault_header(&rd, p);
+  if (rd.failed) {
+    fm_infer_params_free(p);
+    return false;
+  }
   p->route = chat ? "chat/completions" : "completions";
   return true;
 }

@@ -362,6 +362,7 @@ static bool apply_fault(fm_job *j) {
                                        j->p.account->key, j->p.route);
     if (!f) return false;
     a = f->action;
+    j->fault_id = f->id;
   }
   s->metrics.faults_fired++;
   if (a.kind != FM_FAULT_STATUS) {

@@ -74,6 +74,8 @@ struct fm_job {
   fm_replica replica; /* picked on arrival; checked again at admission (it may have queued) */
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */
+  uint32_t reply_id;   /* the reply rule that answered it (0: none) */
+  uint32_t fault_id;   /* the stored fault that fired (0: none, or the header's own) */
   bool has_fault;      /* a stream fault waits for its token count */
   fm_fault_action fault;
   uint32_t steps; /* decode steps taken (tokens per choice) */

@@ -102,7 +102,10 @@ typedef struct fm_infer_params {
   fm_turn_spec turn; /* tools, formats, reasoning, logprobs */
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
+  char *test_id; /* x-fleetmock-test-id: scopes reply rules, faults and the journal; NULL: none */
 } fm_infer_params;
+
+#define FM_TEST_ID_MAX 128 /* bytes of an x-fleetmock-test-id */
 
 /* Frees the strings and prompt blocks p holds and zeroes it (safe to call twice). */
 void fm_infer_params_free(fm_infer_params *p);
