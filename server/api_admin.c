@@ -327,6 +327,11 @@ static void reset(fm_req *r) {
   s->fleet.draws = 0;
   fm_accounts_reset(&s->accounts, fm_server_now(s));
   fm_faults_reset(&s->faults, s->opt.seed);
+  /* reply rules: back to the config's and --replies' (they were checked at boot) */
+  fm_replies_delete(&s->replies, 0, NULL);
+  fm_config_errors errs = {0};
+  fm_replies_add_all(&s->replies, &s->cfg, s->boot_replies, &errs);
+  fm_config_errors_free(&errs);
   fm_metrics_reset(&s->metrics);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
@@ -339,15 +344,7 @@ static void reset(fm_req *r) {
 static cJSON *fault_json(const fm_fault *f) {
   cJSON *o = cJSON_CreateObject();
   cJSON_AddNumberToObject(o, "id", f->id);
-  cJSON *m = cJSON_AddObjectToObject(o, "match");
-  if (f->model) cJSON_AddStringToObject(m, "model", f->model);
-  if (f->path >= 0) cJSON_AddStringToObject(m, "tier", fm_path_names[f->path]);
-  if (f->api_key) {
-    char id[16];
-    fm_key_id(f->api_key, id);
-    cJSON_AddStringToObject(m, "key_id", id); /* the key itself is never shown */
-  }
-  if (f->route) cJSON_AddStringToObject(m, "route", f->route);
+  fm_match_to_json(&f->match, cJSON_AddObjectToObject(o, "match"));
   cJSON *a = cJSON_AddObjectToObject(o, "action");
   if (f->action.kind == FM_FAULT_STATUS) {
     cJSON_AddNumberToObject(a, "status", f->action.status);
@@ -396,6 +393,76 @@ static void faults_route(fm_req *r, const char *id) {
     reply_json(r, 200, o);
   } else {
     const char *allow = id ? "DELETE" : "GET, POST, DELETE";
+    fm_req_header(r, "Allow", "%s", allow);
+    fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", m,
+                    r->url, allow);
+  }
+}
+
+/* ---- reply rules (docs/replies.md) ------------------------------------------ */
+
+static const fm_reply_rule *find_rule(const fm_replies *rs, uint32_t id) {
+  for (const fm_reply_rule *x = rs->head; x; x = x->next_rule)
+    if (x->id == id) return x;
+  return NULL;
+}
+
+static void replies_route(fm_req *r, const char *id) {
+  fm_server *s = r->srv;
+  const char *m = r->method;
+  uint32_t n = 0;
+  if (id && !fm_fault_parse_id(id, &n)) {
+    fm_openai_error(r, 404, "NOT_FOUND", "id",
+                    "no reply rule with id \"%.20s\"; GET /admin/replies lists them", id);
+    return;
+  }
+  const char *test_id = fm_req_query(r, "test_id");
+  if (!strcmp(m, "POST") && !id) {
+    fm_read_in in = fm_api_read_in(r);
+    fm_api_err e = {0};
+    fm_reply_rule *x = fm_read_reply_rule(&in, &e);
+    if (!x) {
+      fm_api_reply_err(r, &e);
+      return;
+    }
+    if (!fm_replies_add(&s->replies, x)) {
+      fm_openai_error(r, 409, "RESOURCE_EXHAUSTED", NULL,
+                      "there are %d reply rules already (fleetmock's bound); DELETE some first",
+                      FM_REPLIES_MAX);
+      return;
+    }
+    fm_log(FM_LOG_INFO, "reply rule added", NULL);
+    reply_json(r, 201, fm_reply_rule_to_json(x));
+  } else if ((!strcmp(m, "GET") || !strcmp(m, "HEAD")) && !id) {
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "object", "list");
+    cJSON *list = cJSON_AddArrayToObject(root, "data");
+    for (const fm_reply_rule *x = s->replies.head; x; x = x->next_rule)
+      if (!test_id || (x->match.test_id && !strcmp(x->match.test_id, test_id)))
+        cJSON_AddItemToArray(list, fm_reply_rule_to_json(x));
+    cJSON_AddNumberToObject(root, "fired", (double)s->replies.fired);
+    reply_json(r, 200, root);
+  } else if ((!strcmp(m, "GET") || !strcmp(m, "HEAD")) && id) {
+    const fm_reply_rule *x = find_rule(&s->replies, n);
+    if (!x) {
+      fm_openai_error(r, 404, "NOT_FOUND", "id",
+                      "no reply rule with id %u; GET /admin/replies lists them", n);
+      return;
+    }
+    reply_json(r, 200, fm_reply_rule_to_json(x));
+  } else if (!strcmp(m, "DELETE")) {
+    int gone = fm_replies_delete(&s->replies, n, id ? NULL : test_id);
+    if (id && gone == 0) {
+      fm_openai_error(r, 404, "NOT_FOUND", "id",
+                      "no reply rule with id %u; GET /admin/replies lists them", n);
+      return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "deleted");
+    cJSON_AddNumberToObject(o, "deleted", gone);
+    reply_json(r, 200, o);
+  } else {
+    const char *allow = id ? "GET, HEAD, DELETE" : "GET, HEAD, POST, DELETE";
     fm_req_header(r, "Allow", "%s", allow);
     fm_openai_error(r, 405, "METHOD_NOT_ALLOWED", NULL, "%s is not allowed on %s; use %s", m,
                     r->url, allow);
@@ -474,6 +541,9 @@ void fm_api_admin(fm_req *r, const char *rest) {
       allow = "GET";
   } else if (!strcmp(rest, "faults") || !strncmp(rest, "faults/", 7)) {
     if (fm_admin_allowed(r)) faults_route(r, rest[6] == '/' ? rest + 7 : NULL);
+    return;
+  } else if (!strcmp(rest, "replies") || !strncmp(rest, "replies/", 8)) {
+    if (fm_admin_allowed(r)) replies_route(r, rest[7] == '/' ? rest + 8 : NULL);
     return;
   } else if (!strcmp(rest, "scenario")) {
     if (fm_admin_allowed(r)) scenario_route(r);

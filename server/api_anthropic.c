@@ -68,7 +68,7 @@ static void put_block_start(const fm_job *j, int part, fm_buf *b) {
     break;
   case FM_PART_TOOL_CALL:
     fm_buf_printf(b, "{\"type\":\"tool_use\",\"id\":\"toolu_%s\",\"name\":", p->id);
-    fm_buf_json_str(b, j->p.turn.tools[p->tool].name);
+    fm_buf_json_str(b, fm_part_tool_name(p, &j->p.turn));
     fm_buf_puts(b, ",\"input\":{}}");
     break;
   default:
@@ -94,7 +94,7 @@ static void body(fm_job *j, fm_buf *b) {
       break;
     case FM_PART_TOOL_CALL:
       fm_buf_printf(b, "{\"type\":\"tool_use\",\"id\":\"toolu_%s\",\"name\":", p->id);
-      fm_buf_json_str(b, j->p.turn.tools[p->tool].name);
+      fm_buf_json_str(b, fm_part_tool_name(p, &j->p.turn));
       fm_buf_puts(b, ",\"input\":");
       /* arguments cut by max_tokens are not JSON: the block says {} */
       if (p->off == p->bytes.len && p->text.len)

@@ -189,7 +189,7 @@ static bool wants_logprobs(const fm_job *j) {
 
 static void put_call(const fm_job *j, const fm_part *p, fm_buf *b) {
   fm_buf_puts(b, "{\"name\":");
-  fm_buf_json_str(b, j->p.turn.tools[p->tool].name);
+  fm_buf_json_str(b, fm_part_tool_name(p, &j->p.turn));
   fm_buf_puts(b, ",\"arguments\":");
   fm_buf_json_strn(b, p->text.data ? p->text.data : "", p->text.len);
   fm_buf_putc(b, '}');
@@ -292,14 +292,14 @@ static void stream_part_start(fm_job *j, fm_buf *out, int choice, int part) {
   chunk_start(j, out, choice);
   if (j->p.turn.wire == FM_WIRE_FUNCTIONS) {
     fm_buf_puts(out, "\"delta\":{\"function_call\":{\"name\":");
-    fm_buf_json_str(out, j->p.turn.tools[p->tool].name);
+    fm_buf_json_str(out, fm_part_tool_name(p, &j->p.turn));
     fm_buf_puts(out, ",\"arguments\":\"\"}}");
   } else {
     fm_buf_printf(out,
                   "\"delta\":{\"tool_calls\":[{\"index\":%d,\"id\":\"call_%s\",\"type\":"
                   "\"function\",\"function\":{\"name\":",
                   p->call, p->id);
-    fm_buf_json_str(out, j->p.turn.tools[p->tool].name);
+    fm_buf_json_str(out, fm_part_tool_name(p, &j->p.turn));
     fm_buf_puts(out, ",\"arguments\":\"\"}}]}");
   }
   fm_buf_puts(out, ",\"finish_reason\":null,\"logprobs\":null}");

@@ -17,6 +17,7 @@
 
 #include "config.h"
 #include "faults.h"
+#include "replies.h"
 #include "infer_params.h"
 #include "scenario.h"
 
@@ -62,6 +63,8 @@ bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
  * (*only is then -1). On false, pools may be partly patched: discard it. */
 bool fm_read_pool_patch(const fm_read_in *in, const char *name, fm_pool_cfg *pools, size_t n,
                         int *only, fm_api_err *e);
+/* POST /admin/replies: the rule (caller frees with fm_reply_rule_free), or NULL. */
+fm_reply_rule *fm_read_reply_rule(const fm_read_in *in, fm_api_err *e);
 /* POST /admin/faults: the fault (caller frees with fm_fault_free), or NULL. */
 fm_fault *fm_read_fault(const fm_read_in *in, fm_api_err *e);
 /* POST /admin/scenario: a whole scenario body, or {"name": "<built-in>"}.

@@ -56,6 +56,16 @@ fm_fault *fm_read_fault(const fm_read_in *in, fm_api_err *e) {
   return f;
 }
 
+fm_reply_rule *fm_read_reply_rule(const fm_read_in *in, fm_api_err *e) {
+  cJSON *body = fm_rd_parse(in, true, e);
+  if (!body) return NULL;
+  fm_config_errors errs = {0};
+  fm_reply_rule *x = fm_reply_rule_parse(body, in->cfg, "", &errs);
+  cJSON_Delete(body);
+  if (!x) bad_list(e, &errs, "out of memory; retry");
+  return x;
+}
+
 fm_scenario *fm_read_scenario(const fm_read_in *in, fm_api_err *e) {
   cJSON *body = fm_rd_parse(in, true, e);
   if (!body) return NULL;

@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include "jsonscan.h"
+#include "replies.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -534,8 +535,8 @@ static void read_accounts(check *c, const cJSON *j, fm_accounts_cfg *a) {
   check_pop(c, m);
 }
 
-static const char *const top_fields[] = {"server", "pool_defaults", "pools",
-                                         "models", "accounts",      NULL};
+static const char *const top_fields[] = {"server",   "pool_defaults", "pools", "models",
+                                         "accounts", "replies",       NULL};
 
 static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   if (!cJSON_IsObject(root)) {
@@ -546,8 +547,12 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
   const cJSON *server = read_obj(c, root, "server");
   if (server) {
     size_t m = check_push(c, "server");
-    static const char *const f[] = {"max_body_bytes", "max_accounts", "max_nonstream_tokens",
-                                    "anthropic_overload_status", NULL};
+    static const char *const f[] = {"max_body_bytes",
+                                    "max_accounts",
+                                    "max_nonstream_tokens",
+                                    "anthropic_overload_status",
+                                    "unmatched",
+                                    NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
     /* Each account costs about 1.5 KiB (docs/config.md): 10^7 is already ~15 GiB. */
@@ -560,6 +565,17 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
       size_t m2 = check_push(c, "anthropic_overload_status");
       check_error(c, "must be 503 (as the Fireworks fleet) or 529 (as Anthropic's own API)");
       check_pop(c, m2);
+    }
+    const cJSON *un = cJSON_GetObjectItemCaseSensitive(server, "unmatched");
+    if (un && !cJSON_IsNull(un)) {
+      bool gen = cJSON_IsString(un) && !strcmp(un->valuestring, "generate");
+      cfg->unmatched_error = cJSON_IsString(un) && !strcmp(un->valuestring, "error");
+      if (!gen && !cfg->unmatched_error) {
+        size_t m2 = check_push(c, "unmatched");
+        check_error(c, "must be \"generate\" (seeded words when no reply rule matches) or "
+                       "\"error\" (a 404 that names the closest rule)");
+        check_pop(c, m2);
+      }
     }
     check_pop(c, m);
   }
@@ -620,6 +636,28 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
     check_pop(c, m2);
   }
   check_pop(c, m);
+
+  /* Reply rules: checked here, with their paths; the server adds them at start. */
+  const cJSON *replies = cJSON_GetObjectItemCaseSensitive(root, "replies");
+  if (replies && !cJSON_IsNull(replies)) {
+    if (!cJSON_IsArray(replies)) {
+      m = check_push(c, "replies");
+      check_error(c, "must be an array of reply rules {\"match\": {...}, \"reply\": {...}}");
+      check_pop(c, m);
+    } else {
+      int i = 0;
+      cfg->replies = cJSON_CreateArray();
+      for (const cJSON *it = replies->child; it; it = it->next, i++) {
+        char where[32];
+        snprintf(where, sizeof(where), "replies[%d]", i);
+        fm_reply_rule_free(fm_reply_rule_parse(it, cfg, where, c->errs));
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "where", where);
+        cJSON_AddItemToObject(o, "rule", cJSON_Duplicate(it, true));
+        cJSON_AddItemToArray(cfg->replies, o);
+      }
+    }
+  }
 }
 
 /* ---- loading ------------------------------------------------------------- */
@@ -764,6 +802,7 @@ void fm_config_free(fm_config *cfg) {
   free(cfg->accounts.keys);
   free(cfg->pools);
   free(cfg->models);
+  cJSON_Delete(cfg->replies);
   memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -112,6 +112,10 @@ typedef struct fm_config {
    * such a body is built whole in memory, a stream costs nothing per token. */
   uint64_t max_nonstream_tokens;
   int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
+  bool unmatched_error; /* server.unmatched "error": a request no reply rule matches is a 404 */
+  /* The config's reply rules, checked, as [{"where": "replies[i]", "rule": {...}}]
+   * (fm_replies_add_all adds them at start and on reset); NULL: none. */
+  struct cJSON *replies;
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;

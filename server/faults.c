@@ -27,9 +27,7 @@ void fm_faults_reset(fm_faults *f, uint64_t seed) {
 
 void fm_fault_free(fm_fault *x) {
   if (!x) return;
-  free(x->model);
-  free(x->api_key);
-  free(x->route);
+  fm_match_free(&x->match);
   free(x);
 }
 
@@ -74,21 +72,19 @@ bool fm_faults_delete(fm_faults *f, uint32_t id) {
   return found;
 }
 
-const fm_fault *fm_faults_fire(fm_faults *f, const char *model, fm_path path, const char *api_key,
-                               const char *route) {
-  for (fm_fault *x = f->head; x; x = x->next) {
-    if (x->model && strcmp(x->model, model) != 0) continue;
-    if (x->path >= 0 && x->path != (int)path) continue;
-    if (x->api_key && !(api_key && fm_same_secret(x->api_key, api_key))) continue;
-    if (x->route && strcmp(x->route, route) != 0) continue;
-    if (x->count_left >= 0) {
-      if (x->count_left == 0) continue;
-      x->count_left--;
-    } else if (!fm_rng_chance(&f->rng, x->probability)) {
-      continue;
+const fm_fault *fm_faults_fire(fm_faults *f, fm_match_facts *facts) {
+  for (int pass = 0; pass < 2; pass++) {
+    if (pass == 0 && !facts->test_id) continue;
+    for (fm_fault *x = f->head; x; x = x->next) {
+      if ((pass == 0) != (x->match.test_id != NULL)) continue;
+      if (x->count_left == 0 || !fm_match_test(&x->match, facts, NULL)) continue;
+      if (x->count_left > 0)
+        x->count_left--;
+      else if (x->count_left < 0 && !fm_rng_chance(&f->rng, x->probability))
+        continue;
+      x->fired++;
+      return x;
     }
-    x->fired++;
-    return x;
   }
   return NULL;
 }
@@ -149,23 +145,12 @@ static bool only_fields(const cJSON *o, const char *const *known, struct fm_conf
   return ok;
 }
 
-static char *opt_string(const cJSON *o, const char *key, struct fm_config_errors *errs,
-                        const char *prefix, const char *field) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-  if (!v || cJSON_IsNull(v)) return NULL;
-  if (!cJSON_IsString(v) || !*v->valuestring) {
-    err(errs, prefix, field, "must be a non-empty string");
-    return NULL;
-  }
-  return strdup(v->valuestring);
-}
-
 fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefix,
                          struct fm_config_errors *errs) {
   size_t before = errs->n;
   fm_fault *x = calloc(1, sizeof(*x));
   if (!x) return NULL;
-  x->path = -1;
+  fm_match_init(&x->match);
   x->count_left = -1;
   if (!cJSON_IsObject(j)) {
     err(errs, prefix, "",
@@ -177,32 +162,9 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
   static const char *const top[] = {"match", "action", "count", "probability", "at_s", NULL};
   only_fields(j, top, errs, prefix, "");
 
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(j, "match");
-  if (m && !cJSON_IsObject(m)) err(errs, prefix, "match", "must be an object");
-  if (cJSON_IsObject(m)) {
-    static const char *const mf[] = {"model", "tier", "api_key", "route", NULL};
-    only_fields(m, mf, errs, prefix, "match");
-    x->model = opt_string(m, "model", errs, prefix, "match.model");
-    if (x->model && fm_config_find_model(cfg, x->model) < 0)
-      err(errs, prefix, "match.model", "no model \"%s\" (GET /v1/models lists them)", x->model);
-    char *tier = opt_string(m, "tier", errs, prefix, "match.tier");
-    if (tier) {
-      for (int k = 0; k < FM_PATH_N; k++)
-        if (!strcmp(tier, fm_path_names[k])) x->path = k;
-      if (x->path < 0)
-        err(errs, prefix, "match.tier",
-            "must be \"standard\", \"priority\", \"background\" or "
-            "\"fast\"");
-      free(tier);
-    }
-    x->api_key = opt_string(m, "api_key", errs, prefix, "match.api_key");
-    x->route = opt_string(m, "route", errs, prefix, "match.route");
-    if (x->route && strcmp(x->route, "chat/completions") && strcmp(x->route, "completions") &&
-        strcmp(x->route, "messages"))
-      err(errs, prefix, "match.route",
-          "must be \"chat/completions\", \"completions\" or "
-          "\"messages\"");
-  }
+  char mp[160];
+  snprintf(mp, sizeof(mp), "%s%smatch", prefix, *prefix ? "." : "");
+  fm_match_parse(&x->match, cJSON_GetObjectItemCaseSensitive(j, "match"), cfg, mp, errs);
 
   const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "action");
   if (!cJSON_IsObject(a)) {

@@ -1,6 +1,7 @@
 /* faults.h — scripted faults (SPEC §6).
  *
- * A fault matches requests by model, tier, API key and route, and fires
+ * A fault matches requests with the conditions of match.h (model, tier, API
+ * key, route, test id, message text, ...), and fires
  * either an exact number of times or with a seeded probability (exact at 0
  * and 1). It answers with an HTTP status in the route's error shape, or
  * breaks a stream after N tokens: an error event, a dropped connection, or a
@@ -10,6 +11,7 @@
 #define FM_FAULTS_H
 
 #include "config.h"
+#include "match.h"
 #include "rng.h"
 
 #include <stdbool.h>
@@ -28,10 +30,7 @@ typedef struct fm_fault_action {
 
 typedef struct fm_fault {
   uint32_t id;
-  char *model;   /* NULL: any */
-  int path;      /* fm_path, or -1: any */
-  char *api_key; /* NULL: any */
-  char *route;   /* "chat/completions", "completions", "messages"; NULL: any */
+  fm_match match; /* the requests it applies to (match.h, shared with reply rules) */
   fm_fault_action action;
   long long count_left; /* -1: probability mode */
   double probability;
@@ -54,9 +53,9 @@ uint32_t fm_faults_add(fm_faults *f, fm_fault *fault);
 /* Deletes one fault (false when no such id) or, with id 0, all of them. */
 bool fm_faults_delete(fm_faults *f, uint32_t id);
 /* The first fault that matches and fires for this request, or NULL. Firing
- * counts down count faults and draws for probability faults. */
-const fm_fault *fm_faults_fire(fm_faults *f, const char *model, fm_path path, const char *api_key,
-                               const char *route);
+ * counts down count faults and draws for probability faults. Faults scoped
+ * to the request's test id come first, as reply rules do. */
+const fm_fault *fm_faults_fire(fm_faults *f, fm_match_facts *facts);
 
 /* Injected statuses are final error answers: a 1xx would leave the client
  * waiting for the real answer, a 2xx or 3xx with an error body makes no sense. */

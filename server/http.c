@@ -31,6 +31,7 @@
 #include "log.h"
 #include "routes.h"
 
+#include <cjson/cJSON.h>
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
@@ -1050,6 +1051,9 @@ void fm_server_free(fm_server *s) {
   fm_fleet_free(&s->fleet);
   fm_accounts_free(&s->accounts);
   fm_faults_free(&s->faults);
+  fm_replies_free(&s->replies);
+  cJSON_Delete(s->boot_replies);
+  s->boot_replies = NULL;
   fm_metrics_free(&s->metrics);
   fm_config_free(&s->cfg);
   free(s->workers);

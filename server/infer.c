@@ -345,7 +345,7 @@ static const char *fault_code(int status) {
 
 /* A fault chose this request: the header's own, else the first stored one
  * that matches and fires. Returns true when the request was answered. */
-static bool apply_fault(fm_job *j) {
+static bool apply_fault(fm_job *j, fm_match_facts *facts) {
   fm_req *r = j->req;
   fm_server *s = j->srv;
   fm_fault_action a;
@@ -358,8 +358,7 @@ static bool apply_fault(fm_job *j) {
   if (j->p.fault_kind == FM_HEADER_FAULT_SET) {
     a = j->p.header_fault;
   } else {
-    const fm_fault *f = fm_faults_fire(&s->faults, s->cfg.models[j->p.model].id, j->p.path,
-                                       j->p.account->key, j->p.route);
+    const fm_fault *f = s->faults.head ? fm_faults_fire(&s->faults, facts) : NULL;
     if (!f) return false;
     a = f->action;
     j->fault_id = f->id;
@@ -408,6 +407,27 @@ static bool too_long(fm_job *j, uint64_t total) {
              (unsigned long long)total, cap);
   j->render->error(j->req, 400, "INVALID_ARGUMENT", "max_tokens", msg);
   return true;
+}
+
+/* server.unmatched "error": no reply rule answers this request. A 404, as
+ * WireMock answers an unmatched request: the SDKs do not retry it, and the
+ * message names the closest rule and the condition it failed. */
+static void unmatched(fm_job *j, fm_match_facts *f) {
+  fm_server *s = j->srv;
+  j->status = 404;
+  const char *failed = NULL;
+  const fm_reply_rule *near = fm_replies_closest(&s->replies, f, &failed);
+  char msg[512];
+  if (near)
+    snprintf(msg, sizeof(msg),
+             "no reply rule matched this request (server.unmatched is \"error\"); the closest "
+             "is rule %u, whose condition \"%s\" does not hold (GET /admin/replies/%u)",
+             near->id, failed ? failed : "?", near->id);
+  else
+    snprintf(msg, sizeof(msg),
+             "no reply rule matched this request (server.unmatched is \"error\") and none is "
+             "active: add one with POST /admin/replies");
+  j->render->error(j->req, 404, "NO_REPLY_RULE", NULL, msg);
 }
 
 /* The request holds a slot: send headers, then pace or compute the tokens. */
@@ -522,6 +542,30 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   if (j->p.account) fm_req_header_str(r, "x-fleetmock-key-id", j->p.account->key_id);
 
   stop_set(j);
+  /* Reply rules, then faults, see the request as these facts (match.h). */
+  fm_match_facts facts = {.model = s->cfg.models[j->p.model].id,
+                          .path = (int)j->p.path,
+                          .api_key = j->p.account ? j->p.account->key : NULL,
+                          .key_id = j->p.account ? j->p.account->key_id : NULL,
+                          .route = j->p.route,
+                          .test_id = j->p.test_id,
+                          .body = r->body.data,
+                          .body_len = r->body.len};
+  const fm_reply *reply =
+      s->replies.head ? fm_replies_pick(&s->replies, &facts, &j->reply_id) : NULL;
+  if (!reply && s->cfg.unmatched_error) {
+    unmatched(j, &facts);
+    fm_match_facts_free(&facts);
+    return;
+  }
+  if (reply) {
+    s->metrics.replies_fired++;
+    if (reply->prompt_tokens >= 0) j->p.prompt_tokens = (uint32_t)reply->prompt_tokens;
+    if (reply->has_fault) {
+      j->has_fault = true;
+      j->fault = reply->fault;
+    }
+  }
   const fm_pool_cfg *pc = &s->fleet.pools[j->p.pool].cfg;
   long room = s->cfg.models[j->p.model].context_length - (long)j->p.prompt_tokens;
   uint64_t total = 0; /* the most tokens the choices can generate in all */
@@ -539,15 +583,21 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
       target = fm_gen_draw_length(&lr, pc->out_min, pc->out_mean, pc->out_max);
     }
     choices[i].open_part = -1;
-    if (!fm_turn_plan(&choices[i].turn, &j->p.turn, &mc->agent, seed, target, limit,
-                      j->p.max_tokens > 0)) {
+    bool planned = reply ? fm_turn_plan_reply(&choices[i].turn, reply, &facts, &j->p.turn, seed,
+                                              limit, j->p.max_tokens > 0)
+                         : fm_turn_plan(&choices[i].turn, &j->p.turn, &mc->agent, seed, target,
+                                        limit, j->p.max_tokens > 0);
+    if (!planned) {
+      fm_match_facts_free(&facts);
       render->error(r, 500, "INTERNAL", NULL, "out of memory; retry later");
       return;
     }
     total += fm_turn_planned(&choices[i].turn);
   }
 
-  if (too_long(j, total) || apply_fault(j)) return;
+  bool answered = too_long(j, total) || apply_fault(j, &facts);
+  fm_match_facts_free(&facts);
+  if (answered) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */
   fm_pool *pool = &s->fleet.pools[j->p.pool];
@@ -560,6 +610,9 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
       (uint64_t)fm_cache_lookup(&pool->caches[j->replica.index], &j->p.prefix, j->cache_salt) *
       FM_CACHE_BLOCK_TOKENS;
   j->p.cached_tokens = (uint32_t)(cached < j->p.prompt_tokens ? cached : j->p.prompt_tokens);
+  if (reply && reply->cached_tokens >= 0)
+    j->p.cached_tokens = (uint32_t)(reply->cached_tokens < j->p.prompt_tokens ? reply->cached_tokens
+                                                                              : j->p.prompt_tokens);
   fm_accounts_cache_lookup(&s->accounts, acc, j->p.cached_tokens > 0);
 
   /* Account limits come before the fleet: a 429 never takes a slot. */

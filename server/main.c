@@ -8,6 +8,8 @@
 #include "schema.h"
 #include "server.h"
 
+#include <cjson/cJSON.h>
+
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +39,25 @@ static int check_scenario(const char *path, const char *text, const char *config
   return report(path, s ? 0 : -1, &errs);
 }
 
-static int check_config(const char *path, const char *config) {
+/* The config's reply rules, then those of --replies FILE|DIR; NULL on errors. */
+static cJSON *fm_boot_replies(const fm_config *cfg, const char *replies, fm_config_errors *errs) {
+  size_t before = errs->n;
+  cJSON *all = cfg->replies ? cJSON_Duplicate(cfg->replies, true) : cJSON_CreateArray();
+  if (replies) {
+    cJSON *more = fm_replies_read_path(replies, errs);
+    cJSON *it;
+    while (all && more && (it = cJSON_DetachItemFromArray(more, 0)))
+      cJSON_AddItemToArray(all, it);
+    cJSON_Delete(more);
+  }
+  if (errs->n > before || !all) {
+    cJSON_Delete(all);
+    return NULL;
+  }
+  return all;
+}
+
+static int check_config(const char *path, const char *config, const char *replies) {
   char *text = fm_read_file(path, NULL);
   if (text && strstr(text, "\"steps\"")) {
     int rc = check_scenario(path, text, config);
@@ -49,10 +69,19 @@ static int check_config(const char *path, const char *config) {
   fm_config_errors errs = {0};
   int rc = fm_config_load(&cfg, path, &errs);
   if (rc == 0) {
-    printf("%s: ok (%zu pools, %zu models)\n", path, cfg.n_pools, cfg.n_models);
+    /* the config's reply rules were checked with it; --replies ones are checked here */
+    cJSON *rules = fm_boot_replies(&cfg, replies, &errs);
+    fm_replies store;
+    fm_replies_init(&store);
+    rc = rules && fm_replies_add_all(&store, &cfg, rules, &errs) == 0 ? 0 : -1;
+    if (rc == 0)
+      printf("%s: ok (%zu pools, %zu models, %d reply rules)\n", path, cfg.n_pools, cfg.n_models,
+             store.n);
+    fm_replies_free(&store);
+    cJSON_Delete(rules);
     fm_config_free(&cfg);
   }
-  return report(path, rc, &errs);
+  return report(replies && rc != 0 ? replies : path, rc, &errs);
 }
 
 int main(int argc, char **argv) {
@@ -70,14 +99,27 @@ int main(int argc, char **argv) {
   signal(SIGPIPE, SIG_IGN);
 
   if (srv.opt.healthcheck) return fm_healthcheck(srv.opt.healthcheck);
-  if (srv.opt.check_config) return check_config(srv.opt.check_config, srv.opt.config);
+  if (srv.opt.check_config)
+    return check_config(srv.opt.check_config, srv.opt.config, srv.opt.replies);
 
   fm_config_errors errs = {0};
   int rc = fm_config_load(&srv.cfg, srv.opt.config, &errs);
   if (rc != 0) return report(srv.opt.config ? srv.opt.config : "default config", rc, &errs);
 
+  /* Reply rules, the config's then --replies', checked before listening too. */
+  srv.boot_replies = fm_boot_replies(&srv.cfg, srv.opt.replies, &errs);
+  fm_replies_init(&srv.replies);
+  if (!srv.boot_replies || fm_replies_add_all(&srv.replies, &srv.cfg, srv.boot_replies, &errs)) {
+    fm_replies_free(&srv.replies);
+    cJSON_Delete(srv.boot_replies);
+    fm_config_free(&srv.cfg);
+    return report(srv.opt.replies ? srv.opt.replies : "reply rules", -1, &errs);
+  }
+
   fm_scenario *scn = NULL; /* checked before listening: never run half-configured */
   if (srv.opt.scenario && !(scn = fm_drill_load(&srv, srv.opt.scenario, &errs))) {
+    fm_replies_free(&srv.replies);
+    cJSON_Delete(srv.boot_replies);
     fm_config_free(&srv.cfg);
     return report(srv.opt.scenario, -1, &errs);
   }

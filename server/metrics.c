@@ -51,6 +51,7 @@ void fm_metrics_reset(fm_metrics *m) {
   memset(m->ttft, 0, sizeof(m->ttft));
   memset(m->duration, 0, sizeof(m->duration));
   m->faults_fired = 0;
+  m->replies_fired = 0;
 }
 
 void fm_metrics_request(fm_metrics *m, const char *route, int model, int path, int status) {
@@ -182,6 +183,8 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
     fm_buf_printf(o, "fleetmock_cost_usd_total{tier=\"%s\"} %.9f\n", fm_path_names[p], m->cost[p]);
   scalar(o, "fleetmock_faults_fired_total", "counter", "Scripted faults that fired.",
          (long long)m->faults_fired);
+  scalar(o, "fleetmock_replies_fired_total", "counter", "Requests a reply rule answered.",
+         (long long)m->replies_fired);
   scalar(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).",
          (long long)m->connections_open);
   scalar(o, "fleetmock_peer_hangups_total", "counter",

@@ -18,6 +18,7 @@ typedef enum {
   O_PORT_FILE,
   O_CONFIG,
   O_SCENARIO,
+  O_REPLIES,
   O_SEED,
   O_TIME_SCALE,
   O_TIMING,
@@ -49,6 +50,9 @@ static const opt_def defs[O_COUNT] = {
     [O_PORT_FILE] = {"port-file", "PATH", NULL, "write the bound port there once listening"},
     [O_CONFIG] = {"config", "FILE", NULL, "JSON merge patch over the embedded default fleet"},
     [O_SCENARIO] = {"scenario", "NAME|FILE", NULL, "start a scenario at boot"},
+    [O_REPLIES] = {"replies", "FILE|DIR", NULL,
+                   "reply rules to add at boot: JSON, JSON Lines, or a directory of them "
+                   "(docs/replies.md)"},
     [O_SEED] = {"seed", "N", "42", "seed of every random choice"},
     [O_TIME_SCALE] = {"time-scale", "X", "1", "simulated time runs X times faster"},
     [O_TIMING] = {"timing", "realistic|instant", "realistic",
@@ -136,6 +140,9 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     return true;
   case O_SCENARIO:
     o->scenario = v;
+    return true;
+  case O_REPLIES:
+    o->replies = v;
     return true;
   case O_SEED:
     if (!parse_u64(v, &u)) break;

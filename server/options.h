@@ -15,6 +15,7 @@ typedef struct fm_options {
   const char *port_file;
   const char *config;
   const char *scenario;
+  const char *replies; /* --replies FILE|DIR */
   uint64_t seed;
   double time_scale;
   bool instant;

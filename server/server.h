@@ -17,6 +17,7 @@
 #include "clock.h"
 #include "config.h"
 #include "faults.h"
+#include "replies.h"
 #include "fleet.h"
 #include "metrics.h"
 #include "options.h"
@@ -76,6 +77,8 @@ typedef struct fm_server {
   fm_fleet fleet;
   fm_accounts accounts;
   fm_faults faults;
+  fm_replies replies;
+  struct cJSON *boot_replies; /* the config's and --replies rules, added at start and on reset */
   fm_metrics metrics;
   fm_player player; /* the running scenario, if any */
   uv_timer_t scenario_timer;

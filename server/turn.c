@@ -1,11 +1,15 @@
 /* turn.c — planning a turn and taking it one token at a time (turn.h). */
 #include "turn.h"
 
+#include "jsonscan.h"
+#include "match.h"
+#include "replies.h"
 #include "rng.h"
 #include "schema.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,6 +28,17 @@ static size_t piece_len(const char *b, size_t len, size_t off) {
   while (off + n < len && ((unsigned char)b[off + n] & 0xC0) == 0x80)
     n++;
   return n;
+}
+
+/* A part spread evenly: token k ends at (k+1)/tokens of its bytes, moved on
+ * to the end of a character (so a token may be empty). */
+static size_t even_len(const fm_part *p) {
+  size_t len = p->bytes.len;
+  size_t end =
+      p->produced + 1 >= p->tokens ? len : (size_t)((uint64_t)(p->produced + 1) * len / p->tokens);
+  while (end < len && ((unsigned char)p->bytes.data[end] & 0xC0) == 0x80)
+    end++;
+  return end > p->off ? end - p->off : 0;
 }
 
 static uint32_t count_pieces(const fm_buf *b) {
@@ -139,6 +154,8 @@ static void apply_limit(fm_turn *t, uint32_t limit, bool max_tokens) {
   while (t->n_parts > 1 && t->parts[t->n_parts - 1].tokens == 0) {
     t->n_parts--;
     fm_buf_free(&t->parts[t->n_parts].bytes);
+    free(t->parts[t->n_parts].name);
+    t->parts[t->n_parts].name = NULL;
   }
 }
 
@@ -173,10 +190,96 @@ bool fm_turn_plan(fm_turn *t, const fm_turn_spec *s, const fm_model_agent *a, ui
   return true;
 }
 
+/* A JSON tree with the templates of its strings expanded (a copy). */
+static void expand_tree(cJSON *v, fm_match_facts *f, int depth) {
+  for (; v && depth < 64; v = v->next) {
+    if (cJSON_IsString(v) && strstr(v->valuestring, "{{")) {
+      fm_buf b;
+      fm_buf_init(&b);
+      fm_reply_expand(v->valuestring, f, &b);
+      fm_buf_putc(&b, '\0');
+      if (!b.oom) cJSON_SetValuestring(v, b.data);
+      fm_buf_free(&b);
+    }
+    if (v->child) expand_tree(v->child, f, depth + 1);
+  }
+}
+
+static void put_expanded_json(fm_buf *out, const cJSON *v, fm_match_facts *f) {
+  cJSON *copy = cJSON_Duplicate(v, true);
+  if (!copy) {
+    out->oom = true;
+    return;
+  }
+  expand_tree(copy, f, 0);
+  fm_json_write(out, copy);
+  cJSON_Delete(copy);
+}
+
+bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const fm_turn_spec *s,
+                        uint64_t seed, uint32_t limit, bool max_tokens) {
+  memset(t, 0, sizeof(*t));
+  t->seed = seed;
+  t->stop_index = -1;
+  t->parts = calloc((size_t)(2 + r->n_calls), sizeof(fm_part));
+  if (!t->parts) return false;
+  fm_rng rng;
+  fm_rng_seed(&rng, seed ^ SALT_PLAN);
+  if (r->reasoning) fm_reply_expand(r->reasoning, f, &add_part(t, FM_PART_REASONING, true)->bytes);
+  for (int i = 0; i < r->n_calls; i++) {
+    fm_part *p = add_part(t, FM_PART_TOOL_CALL, true);
+    p->call = i;
+    for (int k = 0; k < s->n_tools && p->tool < 0; k++)
+      if (!strcmp(s->tools[k].name, r->calls[i].name)) p->tool = k;
+    if (p->tool < 0) p->name = strdup(r->calls[i].name);
+    for (int k = 0; k < FM_CALL_ID_LEN; k++)
+      p->id[k] = id_chars[fm_rng_below(&rng, sizeof(id_chars) - 1)];
+    p->id[FM_CALL_ID_LEN] = '\0';
+    put_expanded_json(&p->bytes, r->calls[i].arguments, f);
+  }
+  t->calls = r->n_calls > 0;
+  if (!t->calls) {
+    fm_part *p = add_part(t, FM_PART_TEXT, true);
+    if (r->json)
+      put_expanded_json(&p->bytes, r->json, f);
+    else if (r->content)
+      fm_reply_expand(r->content, f, &p->bytes);
+  }
+  bool oom = false;
+  uint64_t bytes = 0;
+  for (int i = 0; i < t->n_parts; i++) {
+    fm_part *p = &t->parts[i];
+    oom = oom || p->bytes.oom || (p->tool < 0 && p->kind == FM_PART_TOOL_CALL && !p->name);
+    p->tokens = count_pieces(&p->bytes);
+    bytes += p->bytes.len;
+  }
+  if (oom) {
+    fm_turn_free(t);
+    return false;
+  }
+  /* usage.completion_tokens: exactly that many, each part's share by its bytes (at least 1) */
+  if (r->completion_tokens >= 0) {
+    uint64_t want = (uint64_t)r->completion_tokens, given = 0;
+    for (int i = 0; i < t->n_parts; i++) {
+      fm_part *p = &t->parts[i];
+      uint64_t share = bytes ? want * p->bytes.len / bytes : want / (uint64_t)t->n_parts;
+      if (share < 1) share = 1;
+      if (i == t->n_parts - 1) share = want > given ? want - given : 1;
+      p->tokens = (uint32_t)share;
+      p->even = true;
+      given += share;
+    }
+  }
+  if (r->finish_reason) snprintf(t->finish, sizeof(t->finish), "%s", r->finish_reason);
+  apply_limit(t, limit, max_tokens);
+  return true;
+}
+
 void fm_turn_free(fm_turn *t) {
   for (int i = 0; i < t->n_parts; i++) {
     fm_buf_free(&t->parts[i].bytes);
     fm_buf_free(&t->parts[i].text);
+    free(t->parts[i].name);
   }
   free(t->parts);
   t->parts = NULL;
@@ -210,7 +313,7 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
   fm_part *p = &t->parts[t->cur];
   size_t n;
   if (p->fixed) {
-    n = piece_len(p->bytes.data, p->bytes.len, p->off);
+    n = p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
     memcpy(out, p->bytes.data + p->off, n);
     p->off += n;
   } else {
@@ -229,6 +332,7 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
 }
 
 const char *fm_turn_finish_reason(const fm_turn *t, fm_tool_wire wire) {
+  if (t->finish[0] && !t->capped) return t->finish;
   if (t->stopped) return "stop";
   if (t->capped) return "length";
   if (t->calls) return wire == FM_WIRE_FUNCTIONS ? "function_call" : "tool_calls";

@@ -46,7 +46,9 @@ typedef struct fm_part {
   uint32_t produced; /* tokens produced so far */
   fm_buf bytes;      /* fixed: all its bytes */
   size_t off;        /* fixed: bytes produced so far */
-  int tool;          /* tool call: index into the spec's tools */
+  bool even;         /* fixed: its bytes spread evenly over `tokens` (a reply's usage) */
+  int tool;          /* tool call: index into the spec's tools (-1: see name) */
+  char *name;        /* tool call: the tool's name when it is not one offered (owned) */
   int call;          /* tool call: its number among the turn's calls */
   char id[FM_CALL_ID_LEN + 1];
   fm_buf text; /* what it produced, when the caller keeps it (non-streaming) */
@@ -63,8 +65,14 @@ typedef struct fm_turn {
   int stop_index;
   bool calls; /* the turn ends in tool calls */
   uint64_t seed;
-  fm_gen gen; /* the words of the current words part */
+  fm_gen gen;      /* the words of the current words part */
+  char finish[16]; /* a reply rule's finish_reason; "" for the turn's own */
 } fm_turn;
+
+/* The name of the tool a tool-call part calls. */
+static inline const char *fm_part_tool_name(const fm_part *p, const fm_turn_spec *s) {
+  return p->name ? p->name : s->tools[p->tool].name;
+}
 
 /* Plans the turn of one choice. text_tokens is the length of a text answer
  * (drawn from the pool, or max_tokens under ignore_eos); limit the most
@@ -75,6 +83,15 @@ typedef struct fm_turn {
 bool fm_turn_plan(fm_turn *t, const fm_turn_spec *s, const fm_model_agent *a, uint64_t seed,
                   uint32_t text_tokens, uint32_t limit, bool max_tokens);
 void fm_turn_free(fm_turn *t);
+
+struct fm_reply;
+struct fm_match_facts;
+/* Plans the turn of a reply rule instead: its reasoning, content or JSON,
+ * and tool calls as fixed parts (templates expanded from the request's
+ * facts), cut to limit like any turn; completion_tokens, when the reply
+ * sets it, is the exact number of tokens its parts are spread over. */
+bool fm_turn_plan_reply(fm_turn *t, const struct fm_reply *r, struct fm_match_facts *f,
+                        const fm_turn_spec *s, uint64_t seed, uint32_t limit, bool max_tokens);
 
 /* The most tokens the plan can produce (what a non-streaming body holds). */
 uint32_t fm_turn_planned(const fm_turn *t);

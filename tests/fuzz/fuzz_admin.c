@@ -49,10 +49,19 @@ static void faults(const fm_read_in *in) {
   fm_faults list;
   fm_faults_init(&list, 42);
   fm_faults_add(&list, f);
+  /* the request the fault describes, with the fuzz input as its body */
+  fm_match_facts facts = {.model = f->match.model ? f->match.model
+                                                  : "accounts/fireworks/models/kimi-k2p6",
+                          .path = f->match.path >= 0 ? f->match.path : FM_PATH_STANDARD,
+                          .api_key = f->match.api_key,
+                          .key_id = f->match.key_id,
+                          .route = f->match.route ? f->match.route : "chat/completions",
+                          .test_id = f->match.test_id,
+                          .body = in->body,
+                          .body_len = in->len};
   for (int i = 0; i < 4; i++)
-    fm_faults_fire(&list, f->model ? f->model : "accounts/fireworks/models/kimi-k2p6",
-                   f->path >= 0 ? (fm_path)f->path : FM_PATH_STANDARD, f->api_key,
-                   f->route ? f->route : "chat/completions");
+    fm_faults_fire(&list, &facts);
+  fm_match_facts_free(&facts);
   fm_faults_free(&list);
 }
 
