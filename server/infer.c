@@ -551,6 +551,12 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
                           .test_id = j->p.test_id,
                           .body = r->body.data,
                           .body_len = r->body.len};
+  /* A fault answering with a status comes first: the rule a retry should
+   * meet again (a sequence's step) is not used up by a failed attempt. */
+  if (apply_fault(j, &facts)) {
+    fm_match_facts_free(&facts);
+    return;
+  }
   const fm_reply *reply =
       s->replies.head ? fm_replies_pick(&s->replies, &facts, &j->reply_id) : NULL;
   if (!reply && s->cfg.unmatched_error) {
@@ -561,7 +567,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   if (reply) {
     s->metrics.replies_fired++;
     if (reply->prompt_tokens >= 0) j->p.prompt_tokens = (uint32_t)reply->prompt_tokens;
-    if (reply->has_fault) {
+    if (reply->has_fault && !j->has_fault) {
       j->has_fault = true;
       j->fault = reply->fault;
     }
@@ -595,9 +601,8 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
     total += fm_turn_planned(&choices[i].turn);
   }
 
-  bool answered = too_long(j, total) || apply_fault(j, &facts);
   fm_match_facts_free(&facts);
-  if (answered) return;
+  if (too_long(j, total)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */
   fm_pool *pool = &s->fleet.pools[j->p.pool];

@@ -476,8 +476,9 @@ static void collect(cJSON *out, const char *where, const cJSON *rule) {
 static void collect_text(cJSON *out, const char *path, const char *text,
                          struct fm_config_errors *errs) {
   char where[600];
-  cJSON *all = cJSON_Parse(text);
-  if (all) { /* JSON: one rule, or an array of them */
+  const char *end = NULL;
+  cJSON *all = cJSON_ParseWithOpts(text, &end, true); /* the whole text, or it is JSONL */
+  if (all) {                                          /* JSON: one rule, or an array of them */
     if (cJSON_IsArray(all)) {
       int i = 0;
       for (const cJSON *it = all->child; it; it = it->next, i++) {
@@ -501,7 +502,13 @@ static void collect_text(cJSON *out, const char *path, const char *text,
     while (k < n && (s[k] == ' ' || s[k] == '\t' || s[k] == '\r'))
       k++;
     if (k < n && s[k] != '#') {
-      cJSON *rule = cJSON_ParseWithLength(s, n);
+      cJSON *rule = cJSON_ParseWithLengthOpts(s, n, &end, false);
+      while (rule && end < s + n && (*end == ' ' || *end == '\t' || *end == '\r'))
+        end++;
+      if (rule && end != s + n) { /* something after the rule on its line */
+        cJSON_Delete(rule);
+        rule = NULL;
+      }
       snprintf(where, sizeof(where), "%s:%d", path, line);
       if (rule)
         collect(out, where, rule);
