@@ -1,12 +1,15 @@
 /* fuzz_admin.c — libFuzzer harness for the control plane's body readers
- * (api_read.h). The first byte picks the route, modulo 3:
+ * (api_read.h). The first byte picks the route, modulo 4:
  *   0  PATCH /admin/pools/{name}  fm_read_pool_patch; {name} is the
  *      x-fuzz-pool header line, "*" without one
  *   1  POST /admin/faults         fm_read_fault, then the fault is added
  *      to a fault list and fired, as the server would
  *   2  POST /admin/scenario       fm_read_scenario
+ *   3  POST /admin/replies        fm_read_reply_rule, then the rule is added,
+ *      picked for a request whose body is the fuzz body, and its turn planned
  * and the rest is header lines, an empty line, the body (fuzz_input.h). */
 #include "fuzz_input.h"
+#include "turn.h"
 
 static void pools(const fm_read_in *in, const fz_request *req) {
   const fm_config *cfg = in->cfg;
@@ -76,6 +79,46 @@ static void scenario(const fm_read_in *in) {
   fm_scenario_free(s);
 }
 
+static void replies(const fm_read_in *in) {
+  fm_api_err e = {0};
+  fm_reply_rule *x = fm_read_reply_rule(in, &e);
+  if (!x) {
+    fz_check_error(&e);
+    return;
+  }
+  fz_require(x->n_replies >= 1 && x->n_replies <= FM_REPLY_SEQUENCE_MAX);
+  fm_replies rs;
+  fm_replies_init(&rs);
+  fz_require(fm_replies_add(&rs, x) == 1);
+  fm_match_facts facts = {.model = x->match.model ? x->match.model
+                                                  : "accounts/fireworks/models/kimi-k2p6",
+                          .path = x->match.path >= 0 ? x->match.path : FM_PATH_STANDARD,
+                          .api_key = x->match.api_key,
+                          .key_id = x->match.key_id,
+                          .route = x->match.route ? x->match.route : "chat/completions",
+                          .test_id = x->match.test_id,
+                          .body = in->body,
+                          .body_len = in->len};
+  for (int i = 0; i < 3; i++) {
+    const fm_reply *r = fm_replies_pick(&rs, &facts, NULL);
+    if (!r) break;
+    fm_turn_spec spec = {0};
+    fm_turn t;
+    if (fm_turn_plan_reply(&t, r, &facts, &spec, 7, 64, true)) {
+      while (!fm_turn_done(&t)) {
+        char out[FM_GEN_OUT_MAX];
+        int part;
+        fm_turn_next(&t, NULL, out, &part);
+      }
+      fm_turn_free(&t);
+    }
+  }
+  const char *failed = NULL;
+  fm_replies_closest(&rs, &facts, &failed);
+  fm_match_facts_free(&facts);
+  fm_replies_free(&rs);
+}
+
 FZ_JSON_MUTATOR(FZ_JSON_ADMIN)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
@@ -88,15 +131,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                    .header_ctx = &req,
                    .cfg = fz_config(),
                    .seed = 42};
-  switch (data[0] % 3) {
+  switch (data[0] % 4) {
   case 0:
     pools(&in, &req);
     break;
   case 1:
     faults(&in);
     break;
-  default:
+  case 2:
     scenario(&in);
+    break;
+  default:
+    replies(&in);
   }
   fz_free(&req);
   return 0;
