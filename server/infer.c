@@ -54,9 +54,19 @@ static void job_close(fm_req *r) {
     free(j->choices);
   }
   fm_buf_free(&j->prefix);
+  free(j->pace_gaps_ms);
   fm_infer_params_free(&j->p);
   free(j);
   r->ctx = NULL;
+}
+
+/* The wait before the next token: the recorded one for a reply replayed at
+ * its recorded pace (real milliseconds, in simulated time), else the pool's. */
+static uint64_t token_gap(fm_job *j) {
+  if (!j->paced) return fm_fleet_token_gap_us(&j->srv->fleet, j->p.pool, &j->timing_rng);
+  if (j->n_pace == 0) return 0;
+  int k = j->pace_next < j->n_pace ? j->pace_next++ : j->n_pace - 1;
+  return (uint64_t)((double)j->pace_gaps_ms[k] * 1000.0 * j->srv->opt.time_scale);
 }
 
 /* The stop sequences in the form the generator reads, built once per job. */
@@ -180,7 +190,7 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
     j->first_token_sent = true;
     j->steps++;
     step(j, out);
-    j->next_due_us += fm_fleet_token_gap_us(&j->srv->fleet, j->p.pool, &j->timing_rng);
+    j->next_due_us += token_gap(j);
   }
   if (j->choices_left == 0) {
     if (!j->opened) { /* zero-token completions still open the stream */
@@ -443,7 +453,8 @@ static void admitted(fm_job *j, uint64_t now) {
   fm_cache_insert(fm_fleet_replica_cache(&s->fleet, j->p.pool, &j->replica, j->p.affinity),
                   &j->p.prefix, j->cache_salt);
   uint32_t uncached = j->p.prompt_tokens - j->p.cached_tokens;
-  j->first_token_us = now + fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached);
+  j->first_token_us =
+      now + (j->paced ? j->pace_ttft_us : fm_fleet_first_token_us(&s->fleet, j->p.pool, uncached));
   j->next_due_us = j->first_token_us;
 
   fm_req_header_int(r, "fireworks-prompt-tokens", j->p.prompt_tokens);
@@ -461,7 +472,7 @@ static void admitted(fm_job *j, uint64_t now) {
   uint64_t due = j->first_token_us;
   bool first = true;
   while (j->choices_left > 0) {
-    if (!first) due += fm_fleet_token_gap_us(&s->fleet, j->p.pool, &j->timing_rng);
+    if (!first) due += token_gap(j);
     first = false;
     step(j, NULL);
   }
@@ -567,6 +578,14 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   if (reply) {
     s->metrics.replies_fired++;
     if (reply->prompt_tokens >= 0) j->p.prompt_tokens = (uint32_t)reply->prompt_tokens;
+    if (reply->recorded_pace && !s->opt.instant) {
+      j->paced = true;
+      j->pace_ttft_us = (uint64_t)((double)reply->ttft_ms * 1000.0 * s->opt.time_scale);
+      if (reply->n_gaps && (j->pace_gaps_ms = malloc((size_t)reply->n_gaps * sizeof(uint32_t)))) {
+        memcpy(j->pace_gaps_ms, reply->gaps_ms, (size_t)reply->n_gaps * sizeof(uint32_t));
+        j->n_pace = reply->n_gaps;
+      }
+    }
     if (reply->has_fault && !j->has_fault) {
       j->has_fault = true;
       j->fault = reply->fault;

@@ -75,6 +75,10 @@ struct fm_job {
   uint64_t cache_salt;
   fm_limiter *limiter; /* the account's buckets for this model */
   uint32_t reply_id;   /* the reply rule that answered it (0: none) */
+  bool paced;          /* a recorded reply's own pace, not the pool's */
+  uint64_t pace_ttft_us;
+  uint32_t *pace_gaps_ms; /* owned */
+  int n_pace, pace_next;
   uint32_t fault_id;   /* the stored fault that fired (0: none, or the header's own) */
   bool has_fault;      /* a stream fault waits for its token count */
   fm_fault_action fault;

@@ -18,6 +18,7 @@ void fm_match_init(fm_match *m) {
 
 static void text_free(fm_text_cond *c) {
   free(c->contains);
+  free(c->equals);
   free(c->regex_src);
   if (c->has_regex) regfree(&c->regex);
   memset(c, 0, sizeof(*c));
@@ -68,17 +69,21 @@ static void text_parse(fm_text_cond *c, const cJSON *v, const char *key,
   if (!v || cJSON_IsNull(v)) return;
   const cJSON *contains = cJSON_IsString(v) ? v : cJSON_GetObjectItemCaseSensitive(v, "contains");
   const cJSON *regex = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "regex") : NULL;
+  const cJSON *equals = cJSON_IsObject(v) ? cJSON_GetObjectItemCaseSensitive(v, "equals") : NULL;
   bool shape = cJSON_IsString(v) || cJSON_IsObject(v);
   if (cJSON_IsObject(v))
     for (const cJSON *it = v->child; it; it = it->next)
-      if (strcmp(it->string, "contains") && strcmp(it->string, "regex")) shape = false;
-  if (!shape || (!contains && !regex) || (contains && !cJSON_IsString(contains)) ||
-      (regex && !cJSON_IsString(regex))) {
+      if (strcmp(it->string, "contains") && strcmp(it->string, "regex") &&
+          strcmp(it->string, "equals"))
+        shape = false;
+  if (!shape || (!contains && !regex && !equals) || (contains && !cJSON_IsString(contains)) ||
+      (regex && !cJSON_IsString(regex)) || (equals && !cJSON_IsString(equals))) {
     err(errs, prefix, key,
-        "must be a string (a substring to find), or {\"contains\": \"...\"} or {\"regex\": "
-        "\"...\"} (POSIX extended)");
+        "must be a string (a substring to find), or {\"contains\": \"...\"}, {\"equals\": "
+        "\"...\"} (the whole text) or {\"regex\": \"...\"} (POSIX extended)");
     return;
   }
+  if (equals) c->equals = strdup(equals->valuestring);
   c->set = true;
   (*conditions)++;
   if (contains) {
@@ -196,6 +201,7 @@ static void text_to_json(const fm_text_cond *c, const char *key, cJSON *out) {
   if (!c->set) return;
   cJSON *o = cJSON_AddObjectToObject(out, key);
   if (c->contains) cJSON_AddStringToObject(o, "contains", c->contains);
+  if (c->equals) cJSON_AddStringToObject(o, "equals", c->equals);
   if (c->regex_src) cJSON_AddStringToObject(o, "regex", c->regex_src);
 }
 
@@ -356,6 +362,7 @@ void fm_match_facts_free(fm_match_facts *f) {
 static bool text_holds(const fm_text_cond *c, const char *s) {
   if (!s) return false;
   if (c->contains && !strstr(s, c->contains)) return false;
+  if (c->equals && strcmp(s, c->equals) != 0) return false;
   if (c->has_regex && regexec(&c->regex, s, 0, NULL, 0) != 0) return false;
   return true;
 }

@@ -27,6 +27,7 @@ struct fm_config_errors;
 typedef struct fm_text_cond {
   bool set;
   char *contains; /* NULL: none */
+  char *equals;   /* the whole text; NULL: none */
   bool has_regex;
   regex_t regex;
   char *regex_src;

@@ -29,8 +29,13 @@ static void reply_free(fm_reply *x) {
   for (int i = 0; i < x->n_calls; i++) {
     free(x->calls[i].name);
     cJSON_Delete(x->calls[i].arguments);
+    free(x->calls[i].arguments_text);
+    free(x->calls[i].pieces.len);
   }
   free(x->finish_reason);
+  free(x->content_pieces.len);
+  free(x->reasoning_pieces.len);
+  free(x->gaps_ms);
 }
 
 void fm_reply_rule_free(fm_reply_rule *rule) {
@@ -189,6 +194,37 @@ static long long tokens_field(const cJSON *o, const char *key, struct fm_config_
   return (long long)v->valuedouble;
 }
 
+/* An array of whole numbers 0..max into *out (n at most most); false when it is not one. */
+static bool u32_list(const cJSON *a, uint32_t max, int most, uint32_t **out, int *n) {
+  if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > most) return false;
+  int k = cJSON_GetArraySize(a);
+  *out = k ? calloc((size_t)k, sizeof(uint32_t)) : NULL;
+  if (k && !*out) return false;
+  *n = 0;
+  for (const cJSON *it = a->child; it; it = it->next) {
+    if (!cJSON_IsNumber(it) || it->valuedouble < 0 || it->valuedouble > max ||
+        it->valuedouble != floor(it->valuedouble))
+      return false;
+    (*out)[(*n)++] = (uint32_t)it->valuedouble;
+  }
+  return true;
+}
+
+/* pieces: byte lengths that must add up to the text's length. */
+static void pieces_parse(const cJSON *a, size_t bytes, fm_pieces *p, const char *field,
+                         struct fm_config_errors *errs, const char *prefix) {
+  if (!a) return;
+  uint64_t sum = 0;
+  bool ok = u32_list(a, FM_REPLY_TEXT_MAX, FM_REPLY_GAPS_MAX, &p->len, &p->n);
+  for (int i = 0; ok && i < p->n; i++)
+    sum += p->len[i];
+  if (!ok || sum != bytes)
+    err(errs, prefix, field,
+        "must be the byte lengths of the tokens the text is cut into (whole numbers adding up "
+        "to its %zu bytes)",
+        bytes);
+}
+
 static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
                         struct fm_config_errors *errs) {
   memset(x, 0, sizeof(*x));
@@ -200,8 +236,9 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     return false;
   }
   size_t before = errs->n;
-  static const char *const known[] = {"content",       "reasoning", "json",  "tool_calls",
-                                      "finish_reason", "usage",     "fault", NULL};
+  static const char *const known[] = {"content", "reasoning", "json",   "tool_calls", "finish_reason",
+                                      "usage",   "fault",     "pieces", "timing",     "pace",
+                                      NULL};
   for (const cJSON *it = j->child; it; it = it->next) {
     bool k = false;
     for (const char *const *n = known; *n && !k; n++)
@@ -209,7 +246,7 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     if (!k)
       err(errs, prefix, it->string,
           "unknown field (known: content, reasoning, json, tool_calls, finish_reason, usage, "
-          "fault)");
+          "fault, pieces, timing, pace)");
   }
   x->content = text_field(j, "content", errs, prefix);
   x->reasoning = text_field(j, "reasoning", errs, prefix);
@@ -239,16 +276,21 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
           err(errs, prefix, where, "needs a \"name\": the tool to call");
           continue;
         }
-        if (args && !cJSON_IsNull(args) && !cJSON_IsObject(args)) {
+        if (args && !cJSON_IsNull(args) && !cJSON_IsObject(args) && !cJSON_IsString(args)) {
           char f[96];
           snprintf(f, sizeof(f), "%s.arguments", where);
-          err(errs, prefix, f, "must be an object (the arguments, as JSON, not a string)");
+          err(errs, prefix, f,
+              "must be an object (the arguments), or a string holding them as JSON text "
+              "exactly as they are to be sent");
           continue;
         }
         fm_reply_call *rc = &x->calls[x->n_calls++];
         rc->name = strdup(name->valuestring);
-        rc->arguments =
-            args && !cJSON_IsNull(args) ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
+        if (cJSON_IsString(args))
+          rc->arguments_text = strdup(args->valuestring);
+        else
+          rc->arguments =
+              args && !cJSON_IsNull(args) ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
       }
       if (x->n_calls && (x->content || x->json))
         err(errs, prefix, "tool_calls",
@@ -294,6 +336,59 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
             "each tool call)",
             parts);
     }
+  }
+  /* Recorded replies (--record): how the upstream cut its tokens, and its pace. */
+  const cJSON *pieces = cJSON_GetObjectItemCaseSensitive(j, "pieces");
+  if (pieces && !cJSON_IsNull(pieces)) {
+    char pp[200];
+    snprintf(pp, sizeof(pp), "%s.pieces", prefix);
+    if (!cJSON_IsObject(pieces)) {
+      err(errs, prefix, "pieces",
+          "must be an object {\"content\": [byte lengths], \"reasoning\": [...], "
+          "\"tool_calls\": [[...], ...]}");
+    } else {
+      pieces_parse(cJSON_GetObjectItemCaseSensitive(pieces, "content"),
+                   x->content ? strlen(x->content) : 0, &x->content_pieces, "content", errs, pp);
+      pieces_parse(cJSON_GetObjectItemCaseSensitive(pieces, "reasoning"),
+                   x->reasoning ? strlen(x->reasoning) : 0, &x->reasoning_pieces, "reasoning",
+                   errs, pp);
+      const cJSON *tc = cJSON_GetObjectItemCaseSensitive(pieces, "tool_calls");
+      int i = 0;
+      for (const cJSON *it = cJSON_IsArray(tc) ? tc->child : NULL; it && i < x->n_calls;
+           it = it->next, i++) {
+        char f[48];
+        snprintf(f, sizeof(f), "tool_calls[%d]", i);
+        if (x->calls[i].arguments_text)
+          pieces_parse(it, strlen(x->calls[i].arguments_text), &x->calls[i].pieces, f, errs, pp);
+        else
+          err(errs, pp, f, "applies to arguments given as text (a string) only");
+      }
+    }
+  }
+  const cJSON *timing = cJSON_GetObjectItemCaseSensitive(j, "timing");
+  if (timing && !cJSON_IsNull(timing)) {
+    const cJSON *ttft = cJSON_GetObjectItemCaseSensitive(timing, "ttft_ms");
+    const cJSON *gaps = cJSON_GetObjectItemCaseSensitive(timing, "token_ms");
+    bool ok = cJSON_IsObject(timing) && cJSON_IsNumber(ttft) && ttft->valuedouble >= 0 &&
+              ttft->valuedouble <= 3.6e6;
+    if (ok) x->ttft_ms = (uint32_t)ttft->valuedouble;
+    if (ok && gaps) ok = u32_list(gaps, 3600000, FM_REPLY_GAPS_MAX, &x->gaps_ms, &x->n_gaps);
+    if (!ok)
+      err(errs, prefix, "timing",
+          "must be {\"ttft_ms\": N, \"token_ms\": [gap before each later token, ms]} (whole "
+          "milliseconds up to an hour)");
+    x->recorded_pace = ok;
+  }
+  const cJSON *pace = cJSON_GetObjectItemCaseSensitive(j, "pace");
+  if (pace && !cJSON_IsNull(pace)) {
+    bool rec = cJSON_IsString(pace) && !strcmp(pace->valuestring, "recorded");
+    bool pool = cJSON_IsString(pace) && !strcmp(pace->valuestring, "pool");
+    if (!rec && !pool)
+      err(errs, prefix, "pace",
+          "must be \"recorded\" (the timing given) or \"pool\" (the serving path's speed)");
+    else if (rec && !x->recorded_pace)
+      err(errs, prefix, "pace", "\"recorded\" needs a \"timing\"");
+    x->recorded_pace = rec;
   }
   const cJSON *fault = cJSON_GetObjectItemCaseSensitive(j, "fault");
   if (fault && !cJSON_IsNull(fault)) {
@@ -403,7 +498,10 @@ static cJSON *reply_to_json(const fm_reply *x) {
     for (int i = 0; i < x->n_calls; i++) {
       cJSON *c = cJSON_CreateObject();
       cJSON_AddStringToObject(c, "name", x->calls[i].name);
-      cJSON_AddItemToObject(c, "arguments", cJSON_Duplicate(x->calls[i].arguments, true));
+      if (x->calls[i].arguments_text)
+        cJSON_AddStringToObject(c, "arguments", x->calls[i].arguments_text);
+      else
+        cJSON_AddItemToObject(c, "arguments", cJSON_Duplicate(x->calls[i].arguments, true));
       cJSON_AddItemToArray(calls, c);
     }
   }

@@ -32,10 +32,20 @@ struct fm_config_errors;
 #define FM_REPLY_TEXT_MAX (1 << 20) /* bytes of one content/reasoning/json/arguments */
 #define FM_REPLIES_MAX 10000        /* rules held at once */
 
+/* Byte lengths of the tokens a part is cut into, as recorded (NULL: the usual cut). */
+typedef struct fm_pieces {
+  uint32_t *len;
+  int n;
+} fm_pieces;
+
 typedef struct fm_reply_call {
   char *name;
   struct cJSON *arguments; /* an object */
+  char *arguments_text;    /* recorded: the arguments exactly as sent (NULL: from arguments) */
+  fm_pieces pieces;
 } fm_reply_call;
+
+#define FM_REPLY_GAPS_MAX 100000 /* recorded token gaps in one reply */
 
 typedef struct fm_reply {
   char *content;      /* NULL: none */
@@ -47,6 +57,11 @@ typedef struct fm_reply {
   long long prompt_tokens, cached_tokens, completion_tokens; /* -1: not overridden */
   bool has_fault;
   fm_fault_action fault; /* a stream fault after N tokens (error, disconnect, stall) */
+  fm_pieces content_pieces, reasoning_pieces; /* recorded token cuts */
+  bool recorded_pace;    /* "pace": "recorded": the timing below, not the pool's */
+  uint32_t ttft_ms;      /* timing.ttft_ms: first token after admission */
+  uint32_t *gaps_ms;     /* timing.token_ms: the gap before each later token */
+  int n_gaps;
 } fm_reply;
 
 typedef struct fm_reply_rule {

@@ -155,7 +155,9 @@ static void apply_limit(fm_turn *t, uint32_t limit, bool max_tokens) {
     t->n_parts--;
     fm_buf_free(&t->parts[t->n_parts].bytes);
     free(t->parts[t->n_parts].name);
+    free(t->parts[t->n_parts].cuts);
     t->parts[t->n_parts].name = NULL;
+    t->parts[t->n_parts].cuts = NULL;
   }
 }
 
@@ -216,6 +218,19 @@ static void put_expanded_json(fm_buf *out, const cJSON *v, fm_match_facts *f) {
   cJSON_Delete(copy);
 }
 
+/* A recorded cut, when it still fits the bytes (a template may have changed them). */
+static void take_cuts(fm_part *p, const fm_pieces *pc) {
+  if (!pc->n) return;
+  uint64_t sum = 0;
+  for (int i = 0; i < pc->n; i++)
+    sum += pc->len[i];
+  if (sum != p->bytes.len) return;
+  p->cuts = malloc((size_t)pc->n * sizeof(uint32_t));
+  if (!p->cuts) return;
+  memcpy(p->cuts, pc->len, (size_t)pc->n * sizeof(uint32_t));
+  p->tokens = (uint32_t)pc->n;
+}
+
 bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const fm_turn_spec *s,
                         uint64_t seed, uint32_t limit, bool max_tokens) {
   memset(t, 0, sizeof(*t));
@@ -225,8 +240,13 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
   if (!t->parts) return false;
   fm_rng rng;
   fm_rng_seed(&rng, seed ^ SALT_PLAN);
-  if (r->reasoning) fm_reply_expand(r->reasoning, f, &add_part(t, FM_PART_REASONING, true)->bytes);
+  const fm_pieces *cuts[2 + FM_REPLY_CALLS_MAX];
+  if (r->reasoning) {
+    cuts[t->n_parts] = &r->reasoning_pieces;
+    fm_reply_expand(r->reasoning, f, &add_part(t, FM_PART_REASONING, true)->bytes);
+  }
   for (int i = 0; i < r->n_calls; i++) {
+    cuts[t->n_parts] = &r->calls[i].pieces;
     fm_part *p = add_part(t, FM_PART_TOOL_CALL, true);
     p->call = i;
     for (int k = 0; k < s->n_tools && p->tool < 0; k++)
@@ -235,10 +255,14 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
     for (int k = 0; k < FM_CALL_ID_LEN; k++)
       p->id[k] = id_chars[fm_rng_below(&rng, sizeof(id_chars) - 1)];
     p->id[FM_CALL_ID_LEN] = '\0';
-    put_expanded_json(&p->bytes, r->calls[i].arguments, f);
+    if (r->calls[i].arguments_text) /* as recorded: sent exactly as written */
+      fm_buf_puts(&p->bytes, r->calls[i].arguments_text);
+    else
+      put_expanded_json(&p->bytes, r->calls[i].arguments, f);
   }
   t->calls = r->n_calls > 0;
   if (!t->calls) {
+    cuts[t->n_parts] = &r->content_pieces;
     fm_part *p = add_part(t, FM_PART_TEXT, true);
     if (r->json)
       put_expanded_json(&p->bytes, r->json, f);
@@ -251,6 +275,7 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
     fm_part *p = &t->parts[i];
     oom = oom || p->bytes.oom || (p->tool < 0 && p->kind == FM_PART_TOOL_CALL && !p->name);
     p->tokens = count_pieces(&p->bytes);
+    take_cuts(p, cuts[i]);
     bytes += p->bytes.len;
   }
   if (oom) {
@@ -267,6 +292,8 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
       if (i == t->n_parts - 1) share = want > given ? want - given : 1;
       p->tokens = (uint32_t)share;
       p->even = true;
+      free(p->cuts); /* the usage given wins over a recorded cut */
+      p->cuts = NULL;
       given += share;
     }
   }
@@ -280,6 +307,7 @@ void fm_turn_free(fm_turn *t) {
     fm_buf_free(&t->parts[i].bytes);
     fm_buf_free(&t->parts[i].text);
     free(t->parts[i].name);
+    free(t->parts[i].cuts);
   }
   free(t->parts);
   t->parts = NULL;
@@ -313,7 +341,12 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
   fm_part *p = &t->parts[t->cur];
   size_t n;
   if (p->fixed) {
-    n = p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
+    if (p->cuts) {
+      n = p->cuts[p->produced];
+      if (n > p->bytes.len - p->off) n = p->bytes.len - p->off;
+    } else {
+      n = p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
+    }
     memcpy(out, p->bytes.data + p->off, n);
     p->off += n;
   } else {

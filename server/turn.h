@@ -47,6 +47,7 @@ typedef struct fm_part {
   fm_buf bytes;      /* fixed: all its bytes */
   size_t off;        /* fixed: bytes produced so far */
   bool even;         /* fixed: its bytes spread evenly over `tokens` (a reply's usage) */
+  uint32_t *cuts;    /* fixed: the byte length of each token, as recorded (owned); NULL: 4 bytes */
   int tool;          /* tool call: index into the spec's tools (-1: see name) */
   char *name;        /* tool call: the tool's name when it is not one offered (owned) */
   int call;          /* tool call: its number among the turn's calls */
