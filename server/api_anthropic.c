@@ -6,6 +6,7 @@
  * this file only translates the wire format (api_read_anthropic.c reads the
  * request). */
 #include "api.h"
+#include "record.h"
 
 #include "infer.h"
 
@@ -241,6 +242,10 @@ static const fm_renderer anthropic_renderer = {
 };
 
 void fm_api_messages(fm_req *r) {
+  if (r->srv->opt.upstream) {
+    fm_record_proxy(r, "messages");
+    return;
+  }
   fm_read_in in = fm_api_read_in(r);
   fm_infer_params p;
   fm_api_err e = {0};

@@ -3,6 +3,7 @@
  * fm_infer_params (read by api_read_openai.c); every decision is made in
  * infer.c and fleet.c. */
 #include "api.h"
+#include "record.h"
 
 #include "infer.h"
 #include "rng.h"
@@ -403,6 +404,10 @@ static const fm_renderer text_renderer = {
 /* ---- handlers ------------------------------------------------------------- */
 
 static void handle(fm_req *r, bool chat) {
+  if (r->srv->opt.upstream) {
+    fm_record_proxy(r, chat ? "chat/completions" : "completions");
+    return;
+  }
   fm_read_in in = fm_api_read_in(r);
   fm_infer_params p;
   fm_api_err e = {0};

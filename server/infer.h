@@ -79,8 +79,8 @@ struct fm_job {
   uint64_t pace_ttft_us;
   uint32_t *pace_gaps_ms; /* owned */
   int n_pace, pace_next;
-  uint32_t fault_id;   /* the stored fault that fired (0: none, or the header's own) */
-  bool has_fault;      /* a stream fault waits for its token count */
+  uint32_t fault_id; /* the stored fault that fired (0: none, or the header's own) */
+  bool has_fault;    /* a stream fault waits for its token count */
   fm_fault_action fault;
   uint32_t steps; /* decode steps taken (tokens per choice) */
   uint32_t choices_left;

@@ -4,6 +4,7 @@
 #include "drill.h"
 #include "healthcheck.h"
 #include "options.h"
+#include "record.h"
 #include "scenario.h"
 #include "schema.h"
 #include "server.h"
@@ -106,6 +107,7 @@ int main(int argc, char **argv) {
   int rc = fm_config_load(&srv.cfg, srv.opt.config, &errs);
   if (rc != 0) return report(srv.opt.config ? srv.opt.config : "default config", rc, &errs);
 
+  if (srv.opt.record) fm_record_init();
   /* Reply rules, the config's then --replies', checked before listening too. */
   srv.boot_replies = fm_boot_replies(&srv.cfg, srv.opt.replies, &errs);
   fm_replies_init(&srv.replies);

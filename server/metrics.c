@@ -52,6 +52,7 @@ void fm_metrics_reset(fm_metrics *m) {
   memset(m->duration, 0, sizeof(m->duration));
   m->faults_fired = 0;
   m->replies_fired = 0;
+  m->recorded = 0;
 }
 
 void fm_metrics_request(fm_metrics *m, const char *route, int model, int path, int status) {
@@ -185,6 +186,8 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
          (long long)m->faults_fired);
   scalar(o, "fleetmock_replies_fired_total", "counter", "Requests a reply rule answered.",
          (long long)m->replies_fired);
+  scalar(o, "fleetmock_recorded_total", "counter", "Exchanges --record appended to its file.",
+         (long long)m->recorded);
   scalar(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).",
          (long long)m->connections_open);
   scalar(o, "fleetmock_peer_hangups_total", "counter",

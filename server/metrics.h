@@ -35,6 +35,7 @@ typedef struct fm_metrics {
   fm_histogram ttft[FM_PATH_N], duration[FM_PATH_N];
   uint64_t faults_fired;
   uint64_t replies_fired; /* requests a reply rule answered */
+  uint64_t recorded;      /* exchanges --record wrote */
   /* Transport, kept across /admin/reset (a gauge, and what it explains). */
   int64_t connections_open;
   uint64_t peer_hangups; /* connections whose client closed or half-closed first */

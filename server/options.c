@@ -19,6 +19,8 @@ typedef enum {
   O_CONFIG,
   O_SCENARIO,
   O_REPLIES,
+  O_RECORD,
+  O_UPSTREAM,
   O_SEED,
   O_TIME_SCALE,
   O_TIMING,
@@ -50,6 +52,12 @@ static const opt_def defs[O_COUNT] = {
     [O_PORT_FILE] = {"port-file", "PATH", NULL, "write the bound port there once listening"},
     [O_CONFIG] = {"config", "FILE", NULL, "JSON merge patch over the embedded default fleet"},
     [O_SCENARIO] = {"scenario", "NAME|FILE", NULL, "start a scenario at boot"},
+    [O_RECORD] = {"record", "FILE", NULL,
+                  "record mode: proxy every inference request to --upstream and append each "
+                  "exchange to FILE as a reply rule (JSON Lines; replay with --replies FILE)"},
+    [O_UPSTREAM] = {"upstream", "URL", NULL,
+                    "the API --record sends requests to, e.g. https://api.fireworks.ai or "
+                    "http://127.0.0.1:8080 (paths are kept)"},
     [O_REPLIES] = {"replies", "FILE|DIR", NULL,
                    "reply rules to add at boot: JSON, JSON Lines, or a directory of them "
                    "(docs/replies.md)"},
@@ -143,6 +151,13 @@ static bool apply(fm_options *o, opt_id id, const char *v, const char *from) {
     return true;
   case O_REPLIES:
     o->replies = v;
+    return true;
+  case O_RECORD:
+    o->record = v;
+    return true;
+  case O_UPSTREAM:
+    if (strncmp(v, "http://", 7) && strncmp(v, "https://", 8)) break;
+    o->upstream = v;
     return true;
   case O_SEED:
     if (!parse_u64(v, &u)) break;
@@ -296,6 +311,11 @@ fm_opt_result fm_options_parse(fm_options *o, int argc, char **argv) {
       v = argv[++a];
     }
     if (!apply(o, (opt_id)id, v, "option")) return FM_OPT_EXIT_USAGE;
+  }
+  if (!o->record != !o->upstream) {
+    fprintf(stderr, "fleetmock: --record FILE and --upstream URL go together: --record writes "
+                    "what --upstream answers\n");
+    return FM_OPT_EXIT_USAGE;
   }
   return read_token_file(o) ? FM_OPT_RUN : FM_OPT_EXIT_USAGE;
 }

@@ -15,7 +15,9 @@ typedef struct fm_options {
   const char *port_file;
   const char *config;
   const char *scenario;
-  const char *replies; /* --replies FILE|DIR */
+  const char *replies;  /* --replies FILE|DIR */
+  const char *record;   /* --record FILE */
+  const char *upstream; /* --upstream URL (with --record) */
   uint64_t seed;
   double time_scale;
   bool instant;

@@ -236,9 +236,9 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     return false;
   }
   size_t before = errs->n;
-  static const char *const known[] = {"content", "reasoning", "json",   "tool_calls", "finish_reason",
-                                      "usage",   "fault",     "pieces", "timing",     "pace",
-                                      NULL};
+  static const char *const known[] = {"content",       "reasoning", "json",  "tool_calls",
+                                      "finish_reason", "usage",     "fault", "pieces",
+                                      "timing",        "pace",      NULL};
   for (const cJSON *it = j->child; it; it = it->next) {
     bool k = false;
     for (const char *const *n = known; *n && !k; n++)
@@ -350,8 +350,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
       pieces_parse(cJSON_GetObjectItemCaseSensitive(pieces, "content"),
                    x->content ? strlen(x->content) : 0, &x->content_pieces, "content", errs, pp);
       pieces_parse(cJSON_GetObjectItemCaseSensitive(pieces, "reasoning"),
-                   x->reasoning ? strlen(x->reasoning) : 0, &x->reasoning_pieces, "reasoning",
-                   errs, pp);
+                   x->reasoning ? strlen(x->reasoning) : 0, &x->reasoning_pieces, "reasoning", errs,
+                   pp);
       const cJSON *tc = cJSON_GetObjectItemCaseSensitive(pieces, "tool_calls");
       int i = 0;
       for (const cJSON *it = cJSON_IsArray(tc) ? tc->child : NULL; it && i < x->n_calls;

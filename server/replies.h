@@ -58,9 +58,9 @@ typedef struct fm_reply {
   bool has_fault;
   fm_fault_action fault; /* a stream fault after N tokens (error, disconnect, stall) */
   fm_pieces content_pieces, reasoning_pieces; /* recorded token cuts */
-  bool recorded_pace;    /* "pace": "recorded": the timing below, not the pool's */
-  uint32_t ttft_ms;      /* timing.ttft_ms: first token after admission */
-  uint32_t *gaps_ms;     /* timing.token_ms: the gap before each later token */
+  bool recorded_pace; /* "pace": "recorded": the timing below, not the pool's */
+  uint32_t ttft_ms;   /* timing.ttft_ms: first token after admission */
+  uint32_t *gaps_ms;  /* timing.token_ms: the gap before each later token */
   int n_gaps;
 } fm_reply;
 
