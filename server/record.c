@@ -58,7 +58,7 @@ typedef struct rebuilt {
   char *names[MAX_CALLS];
   int n_calls;
   char finish[24]; /* "" when none */
-  double prompt, cached;
+  double prompt, cached, completion;
   double first_ms, last_ms;
   cJSON *gaps;
 } rebuilt;
@@ -178,6 +178,7 @@ static void whole_answer(rebuilt *b, const cJSON *root, bool anthropic) {
     const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
     b->prompt = num(u, "input_tokens");
     b->cached = num(u, "cache_read_input_tokens");
+    b->completion = num(u, "output_tokens");
     return;
   }
   const cJSON *c = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
@@ -198,6 +199,7 @@ static void whole_answer(rebuilt *b, const cJSON *root, bool anthropic) {
   const cJSON *u = cJSON_GetObjectItemCaseSensitive(root, "usage");
   b->prompt = num(u, "prompt_tokens");
   b->cached = num(cJSON_GetObjectItemCaseSensitive(u, "prompt_tokens_details"), "cached_tokens");
+  b->completion = num(u, "completion_tokens");
 }
 
 /* The match keys of the request: model, route, the last user message, the tool result, the turn. */
@@ -228,7 +230,7 @@ cJSON *fm_record_rule(const char *route, const char *req, size_t req_len, const 
   bool anthropic = !strcmp(route, "messages");
   rebuilt b;
   memset(&b, 0, sizeof(b));
-  b.prompt = b.cached = -1;
+  b.prompt = b.cached = b.completion = -1;
   b.first_ms = -1;
   b.gaps = cJSON_CreateArray();
   bool ok = true;
@@ -296,6 +298,10 @@ cJSON *fm_record_rule(const char *route, const char *req, size_t req_len, const 
       cJSON *u = cJSON_AddObjectToObject(reply, "usage");
       cJSON_AddNumberToObject(u, "prompt_tokens", b.prompt);
       if (b.cached >= 0) cJSON_AddNumberToObject(u, "cached_tokens", b.cached);
+      /* a whole answer: its tokens as the upstream counted them (a stream has its pieces) */
+      int parts = (b.reasoning.text.len ? 1 : 0) + (b.n_calls ? b.n_calls : 1);
+      if (!stream && b.completion >= parts)
+        cJSON_AddNumberToObject(u, "completion_tokens", b.completion);
     }
     if (pieces->child)
       cJSON_AddItemToObject(reply, "pieces", pieces);
