@@ -86,7 +86,7 @@ export interface RequestsFilter {
 /** One journal entry (docs/replies.md); the fields the server sends. */
 export type JournalEntry = Record<string, unknown> & { status?: number; model?: string; test_id?: string | null };
 
-export interface Fleetmock extends AsyncDisposable {
+export interface Fleetmock {
   /** http://127.0.0.1:PORT */
   readonly url: string;
   /** url + '/inference/v1': the OpenAI SDK's baseURL. */
@@ -105,6 +105,7 @@ export interface Fleetmock extends AsyncDisposable {
 
   admin<T = any>(method: string, path: string, body?: unknown): Promise<T>;
   state(): Promise<any>;
+  /** '*' congests every pool and resolves with every pool's state. */
   congest(pool: string, load: number, share?: number): Promise<any>;
   reply(rule: ReplyRule): Promise<{ id: number; [k: string]: unknown }>;
   replies(): Promise<any[]>;

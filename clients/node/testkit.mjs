@@ -266,12 +266,15 @@ class Fleetmock {
   /** GET /admin/state. */
   state() { return this.admin('GET', '/admin/state'); }
 
-  /** Other tenants' load on a pool (PATCH /admin/pools/{pool}); resolves with the pool's new state. */
+  /**
+   * Other tenants' load on a pool, or on every pool with '*' (PATCH
+   * /admin/pools/{pool}); resolves with the pool's new state ('*': every pool's).
+   */
   async congest(pool, load, share) {
     const patch = { tenant_load: load };
     if (share !== undefined && share !== null) patch.tenant_priority_share = share;
     const r = await this.admin('PATCH', `/admin/pools/${encodeURIComponent(pool)}`, patch);
-    return r.pools[pool];
+    return pool === '*' ? r.pools : r.pools[pool];
   }
 
   _scoped(rule) {

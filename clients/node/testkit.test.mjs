@@ -6,7 +6,7 @@
 import { test, describe, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,8 +28,10 @@ async function chat(fm, body, headers = fm.headers) {
   return { status: res.status, json: await res.json() };
 }
 
+/** Whether `pid` runs; a zombie (exited, not yet reaped by whoever inherited it) does not. */
 const pidAlive = (pid) => {
-  try { process.kill(pid, 0); return true; } catch (e) { return e.code !== 'ESRCH'; }
+  try { process.kill(pid, 0); } catch (e) { return e.code !== 'ESRCH'; }
+  try { return readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] !== 'Z'; } catch { return true; }
 };
 
 /** Polls until `pid` is gone; false if it is still there after waitMs. */
@@ -99,6 +101,9 @@ describe('a kit server', () => {
     assert.equal(priority.json.service_tier, 'priority');
     // Another pool is not touched.
     assert.equal((await chat(fm, { model: KIMI })).status, 200);
+    const all = await fm.congest('*', 1.2, 0.2);
+    assert.ok(Object.keys(all).length > 1);
+    assert.equal((await chat(fm, { model: KIMI })).status, 503);
   });
 
   test('a fault with count 1 fires once', async () => {
@@ -266,8 +271,10 @@ describe('reply rules and the journal', () => {
   after(async () => { await fm?.stop(); });
   beforeEach(async () => {
     await fm.reset();
-    await fm.clearReplies().catch(() => {});
-    await fm.clearRequests().catch(() => {});
+    // Every test id's rules and entries, not only this handle's (a missing
+    // route is reported by the test itself).
+    await fm.admin('DELETE', '/admin/replies').catch(() => {});
+    await fm.admin('DELETE', '/admin/requests').catch(() => {});
   });
 
   test('a reply rule scripts the next answer, count times', async () => {

@@ -306,12 +306,13 @@ class Fleetmock:
         return self.admin("GET", "/admin/state")
 
     def congest(self, pool, load, share=None):
-        """Other tenants' load on a pool (PATCH /admin/pools/{pool}); returns the pool's new state."""
+        """Other tenants' load on a pool, or on every pool with "*" (PATCH
+        /admin/pools/{pool}); returns the pool's new state ("*": every pool's)."""
         patch = {"tenant_load": load}
         if share is not None:
             patch["tenant_priority_share"] = share
         r = self.admin("PATCH", "/admin/pools/" + urllib.parse.quote(pool, safe="*"), patch)
-        return r["pools"][pool]
+        return r["pools"] if pool == "*" else r["pools"][pool]
 
     def _scoped(self, rule):
         match = dict(rule.get("match") or {})

@@ -125,6 +125,8 @@ class KitServer(unittest.TestCase):
         status, js = chat(self.fm, model=GLM, service_tier="priority")
         self.assertEqual((status, js["service_tier"]), (200, "priority"))
         self.assertEqual(chat(self.fm, model=KIMI)[0], 200)  # another pool is not touched
+        self.assertGreater(len(self.fm.congest("*", 1.2, 0.2)), 1)
+        self.assertEqual(chat(self.fm, model=KIMI)[0], 503)
 
     def test_a_fault_with_count_1_fires_once(self):
         f = self.fm.fault({"match": {"model": KIMI}, "action": {"status": 500}, "count": 1})
@@ -373,9 +375,11 @@ class RepliesAndJournal(unittest.TestCase):
 
     def setUp(self):
         self.fm.reset()
-        for clear in (self.fm.clear_replies, self.fm.clear_requests):
+        # Every test id's rules and entries, not only this handle's (a missing
+        # route is reported by the test itself).
+        for path in ("/admin/replies", "/admin/requests"):
             try:
-                clear()
+                self.fm.admin("DELETE", path)
             except FleetmockError:
                 pass
 
