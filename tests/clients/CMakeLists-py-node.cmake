@@ -6,7 +6,8 @@
 find_program(PYTHON3_EXECUTABLE python3)
 if(PYTHON3_EXECUTABLE)
   add_test(NAME clients.python
-    COMMAND ${PYTHON3_EXECUTABLE} -m unittest discover -s ${PROJECT_SOURCE_DIR}/clients/python -v)
+    COMMAND ${PYTHON3_EXECUTABLE} -m unittest discover -s ${PROJECT_SOURCE_DIR}/clients/python
+            -p "test_[lp]*.py" -v) # the kit (test_testkit.py) is clients.python_testkit
   # No __pycache__ in the source tree.
   set_tests_properties(clients.python PROPERTIES
     ENVIRONMENT "FLEETMOCK_BIN=$<TARGET_FILE:fleetmock>;PYTHONDONTWRITEBYTECODE=1"
