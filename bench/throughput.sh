@@ -44,12 +44,13 @@ command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 command -v curl >/dev/null || die "curl not found"
 
 TMP=$(mktemp -d /tmp/fleetmock-throughput.XXXXXX)
-FM_PID= NGX_PID=
+FM_PID= NGX_PID= RULES_PID=
 cleanup() {
   # Stop only what this script started, by PID.
   if [[ -n $FM_PID ]]; then kill -TERM "$FM_PID" 2>/dev/null || true; fi
+  if [[ -n $RULES_PID ]]; then kill -TERM "$RULES_PID" 2>/dev/null || true; fi
   if [[ -n $NGX_PID ]]; then kill -QUIT "$NGX_PID" 2>/dev/null || true; fi
-  for pid in $FM_PID $NGX_PID; do
+  for pid in $FM_PID $NGX_PID $RULES_PID; do
     for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
@@ -83,6 +84,28 @@ FM_PID=$!
 for _ in $(seq 100); do [[ -s $TMP/fm.port ]] && break; kill -0 $FM_PID 2>/dev/null || break; sleep 0.1; done
 [[ -s $TMP/fm.port ]] || { cat "$TMP/fm.log" >&2; die "fleetmock did not write its port file"; }
 FM_PORT=$(head -n1 "$TMP/fm.port")
+
+# A second fleetmock, the same config plus RULES (100) reply rules that never
+# match the bench's requests: half on another model (a string compare each),
+# half on the last user message (the body parsed once more, a substring
+# search each), so the plain request pays for looking at every one of them.
+RULES=${RULES:-100}
+python3 - "$TMP/fleetmock.json" "$RULES" >"$TMP/rules.json" <<'PYEOF2'
+import json, sys
+cfg = json.load(open(sys.argv[1]))
+n = int(sys.argv[2])
+cfg["replies"] = [
+    {"match": {"model": "accounts/fireworks/models/glm-5p1"}, "reply": {"content": "x"}} if i % 2 == 0
+    else {"match": {"last_user": "never said %d" % i}, "reply": {"content": "y"}}
+    for i in range(n)]
+print(json.dumps(cfg))
+PYEOF2
+"${SRV_PIN[@]}" "$BIN" --timing instant --port 0 --port-file "$TMP/rules.port" \
+  --log-level error --config "$TMP/rules.json" 2>"$TMP/rules.log" &
+RULES_PID=$!
+for _ in $(seq 100); do [[ -s $TMP/rules.port ]] && break; kill -0 $RULES_PID 2>/dev/null || break; sleep 0.1; done
+[[ -s $TMP/rules.port ]] || { cat "$TMP/rules.log" >&2; die "fleetmock with $RULES rules did not start"; }
+RULES_URL="http://127.0.0.1:$(head -n1 "$TMP/rules.port")$ROUTE"
 FM_URL="http://127.0.0.1:$FM_PORT$ROUTE"
 
 REQ_BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'
@@ -231,6 +254,7 @@ for r in $(seq "$ROUNDS"); do
   run_wrk nginx "$TMP/ngx.$r" "$NGX_URL"
   run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
   run_wrk fleetmock "$TMP/long.$r" -s "$TMP/long.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/rules.$r" -s "$TMP/post.lua" "$RULES_URL"
   bad=$(non2xx "$TMP/tool.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
   bad=$(non2xx "$TMP/long.$r")
@@ -244,6 +268,8 @@ for r in $(seq "$ROUNDS"); do
   printf '         fleetmock tool call %7.0f req/s (p50 %s p99 %s)  plain, same bytes %7.0f req/s (p50 %s p99 %s)\n' \
     "$(rps "$TMP/tool.$r")" "$(pct "$TMP/tool.$r" 50)" "$(pct "$TMP/tool.$r" 99)" \
     "$(rps "$TMP/long.$r")" "$(pct "$TMP/long.$r" 50)" "$(pct "$TMP/long.$r" 99)"
+  printf '         fleetmock with %d reply rules %7.0f req/s (p50 %s p99 %s)\n' "$RULES" \
+    "$(rps "$TMP/rules.$r")" "$(pct "$TMP/rules.$r" 50)" "$(pct "$TMP/rules.$r" 99)"
   for f in "$TMP/fm.$r.other" "$TMP/ngx.$r.other"; do
     (($(cat "$f") <= ${OTHER_MAX:-10})) || DISTURBED="round $r"
   done
@@ -260,6 +286,8 @@ NGX_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/ngx.$r"; done | median)
 RATIO=$(awk -v a="$FM_RPS" -v b="$NGX_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/tool.$r"; done | median)
 LONG_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/long.$r"; done | median)
+RULES_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/rules.$r"; done | median)
+RULES_RATIO=$(awk -v a="$RULES_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_SHORT_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 LONG_RATIO=$(awk -v a="$LONG_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
@@ -280,11 +308,12 @@ printf 'ratio tool call/plain text, same request bytes = %s (bar %s): %s\n' "$TO
 printf 'ratio tool call/plain text, short request     = %s (the %d-byte request against %d bytes; a plain request of\n' \
   "$TOOL_SHORT_RATIO" "${#TOOL_BODY}" "${#REQ_BODY}"
 printf '                                                 the same bytes does %s of the short one)\n' "$LONG_RATIO"
+printf 'ratio with %d reply rules that do not match/without = %s\n' "$RULES" "$RULES_RATIO"
 if [[ -n $FAIL_NOTE ]]; then
   echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
   curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
 [[ $VERDICT == PASS ]]
