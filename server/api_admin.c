@@ -328,6 +328,7 @@ static void reset(fm_req *r) {
   fm_accounts_reset(&s->accounts, fm_server_now(s));
   fm_faults_reset(&s->faults, s->opt.seed);
   fm_metrics_reset(&s->metrics);
+  fm_journal_reset(&s->journal);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");
@@ -442,7 +443,8 @@ void fm_api_metrics(fm_req *r) {
   if (!fm_admin_allowed(r)) return;
   fm_buf b;
   fm_buf_init(&b);
-  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts, &b);
+  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts,
+                    &r->srv->journal, &b);
   fm_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
   fm_buf_free(&b);
 }
@@ -474,6 +476,9 @@ void fm_api_admin(fm_req *r, const char *rest) {
       allow = "GET";
   } else if (!strcmp(rest, "faults") || !strncmp(rest, "faults/", 7)) {
     if (fm_admin_allowed(r)) faults_route(r, rest[6] == '/' ? rest + 7 : NULL);
+    return;
+  } else if (!strcmp(rest, "requests")) {
+    if (fm_admin_allowed(r)) fm_api_requests(r);
     return;
   } else if (!strcmp(rest, "scenario")) {
     if (fm_admin_allowed(r)) scenario_route(r);

@@ -112,6 +112,8 @@ typedef struct fm_config {
    * such a body is built whole in memory, a stream costs nothing per token. */
   uint64_t max_nonstream_tokens;
   int anthropic_overload_status; /* 503 (the Fireworks fleet) or 529 (Anthropic's own API) */
+  size_t journal_size;           /* requests the journal holds (journal.h); 0: off */
+  size_t journal_body_bytes;     /* bytes of each request body it keeps */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;

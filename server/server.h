@@ -5,7 +5,7 @@
  * and a request that has to wait (for admission, for its first token, for its
  * next token) is suspended and resumed from a uv timer. With --workers 1 (the
  * default) the one worker runs on the main loop and the server is one thread.
- * The simulation core (config, fleet, accounts, faults, metrics, scenario)
+ * The simulation core (config, fleet, accounts, faults, metrics, journal, scenario)
  * is shared by the workers behind one mutex, which every entry into a handler
  * holds. Handlers in the api_* files receive an fm_req and answer through the
  * fm_req_* calls below; they never touch libmicrohttpd or libuv directly. */
@@ -18,6 +18,7 @@
 #include "config.h"
 #include "faults.h"
 #include "fleet.h"
+#include "journal.h"
 #include "metrics.h"
 #include "options.h"
 #include "scenario.h"
@@ -77,7 +78,8 @@ typedef struct fm_server {
   fm_accounts accounts;
   fm_faults faults;
   fm_metrics metrics;
-  fm_player player; /* the running scenario, if any */
+  fm_journal journal; /* the last requests as they ended (GET /admin/requests) */
+  fm_player player;   /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
   uint64_t t0_ns;  /* monotonic time of simulated zero */
