@@ -49,6 +49,16 @@ bool fm_api_account(fm_req *r, struct fm_infer_params *p);
 /* The API key: the bearer token, or on the Anthropic route also x-api-key; NULL when missing. */
 const char *fm_bearer_key(fm_req *r);
 
+/* The request journal (api_journal.c, docs/journal.md). GET, HEAD or DELETE
+ * /admin/requests, after the admin check. */
+void fm_api_requests(fm_req *r);
+/* Records a job as it ends (from its on_close, before its state is freed). */
+struct fm_job;
+void fm_api_journal_job(const struct fm_job *j);
+/* Records an inference request refused before it became a job (a reader's
+ * 400, a 401, 404, 405, 413, 431); other routes are not recorded. */
+void fm_api_journal_refused(fm_req *r, int status, const char *code, const char *msg);
+
 void fm_api_chat(fm_req *r);
 /* POST messages: the Anthropic-compatible Messages API. */
 void fm_api_messages(fm_req *r);

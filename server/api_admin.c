@@ -333,6 +333,7 @@ static void reset(fm_req *r) {
   fm_replies_add_all(&s->replies, &s->cfg, s->boot_replies, &errs);
   fm_config_errors_free(&errs);
   fm_metrics_reset(&s->metrics);
+  fm_journal_reset(&s->journal);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");
@@ -509,7 +510,8 @@ void fm_api_metrics(fm_req *r) {
   if (!fm_admin_allowed(r)) return;
   fm_buf b;
   fm_buf_init(&b);
-  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts, &b);
+  fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts,
+                    &r->srv->journal, &b);
   fm_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
   fm_buf_free(&b);
 }
@@ -544,6 +546,9 @@ void fm_api_admin(fm_req *r, const char *rest) {
     return;
   } else if (!strcmp(rest, "replies") || !strncmp(rest, "replies/", 8)) {
     if (fm_admin_allowed(r)) replies_route(r, rest[7] == '/' ? rest + 8 : NULL);
+    return;
+  } else if (!strcmp(rest, "requests")) {
+    if (fm_admin_allowed(r)) fm_api_requests(r);
     return;
   } else if (!strcmp(rest, "scenario")) {
     if (fm_admin_allowed(r)) scenario_route(r);

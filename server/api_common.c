@@ -112,6 +112,9 @@ void fm_api_error_msg(fm_req *r, int status, const char *code, const char *param
     fm_anthropic_error_msg(r, status, code, param, msg);
   else
     fm_openai_error_msg(r, status, code, param, msg);
+  /* Every refusal before a job goes through here (a job's errors go through
+   * its renderer), so this is where the journal sees them. */
+  fm_api_journal_refused(r, status, code, msg);
 }
 
 void fm_api_error(fm_req *r, int status, const char *code, const char *param, const char *fmt,

@@ -5,6 +5,7 @@
  * config wants the whole list in one go. */
 #include "config.h"
 
+#include "journal.h"
 #include "jsonscan.h"
 #include "replies.h"
 
@@ -535,6 +536,46 @@ static void read_accounts(check *c, const cJSON *j, fm_accounts_cfg *a) {
   check_pop(c, m);
 }
 
+/* server.journal: how many requests the journal holds and how much of each
+ * body (journal.h). Its memory is bounded by size x (entry + body_bytes). */
+static void read_journal(check *c, const cJSON *server, fm_config *cfg) {
+  const cJSON *jr = cJSON_GetObjectItemCaseSensitive(server, "journal");
+  size_t m = check_push(c, "journal");
+  if (!cJSON_IsObject(jr)) {
+    check_error(c,
+                "%s; write {\"size\": 1000, \"body_bytes\": 4096}, or {\"size\": 0} to turn "
+                "the request journal off",
+                jr ? "must be an object" : "is required");
+    check_pop(c, m);
+    return;
+  }
+  static const char *const f[] = {"size", "body_bytes", NULL};
+  check_unknown(c, jr, f);
+  static const struct {
+    const char *key;
+    double max;
+    const char *what;
+  } fields[] = {
+      {"size", FM_JOURNAL_SIZE_MAX, "the most requests the journal holds; 0 turns it off"},
+      {"body_bytes", FM_JOURNAL_BODY_MAX,
+       "bytes of each request body kept; a longer body is cut and marked body_truncated"},
+  };
+  size_t *out[] = {&cfg->journal_size, &cfg->journal_body_bytes};
+  for (size_t i = 0; i < 2; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(jr, fields[i].key);
+    size_t m2 = check_push(c, fields[i].key);
+    if (!v)
+      check_error(c, "is required (%s)", fields[i].what);
+    else if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > fields[i].max ||
+             v->valuedouble != floor(v->valuedouble))
+      check_error(c, "must be a whole number from 0 to %.0f (%s)", fields[i].max, fields[i].what);
+    else
+      *out[i] = (size_t)v->valuedouble;
+    check_pop(c, m2);
+  }
+  check_pop(c, m);
+}
+
 static const char *const top_fields[] = {"server",   "pool_defaults", "pools", "models",
                                          "accounts", "replies",       NULL};
 
@@ -552,6 +593,7 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
                                     "max_nonstream_tokens",
                                     "anthropic_overload_status",
                                     "unmatched",
+                                    "journal",
                                     NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
@@ -577,6 +619,7 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
         check_pop(c, m2);
       }
     }
+    read_journal(c, server, cfg);
     check_pop(c, m);
   }
   const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(root, "pool_defaults");

@@ -116,6 +116,8 @@ typedef struct fm_config {
   /* The config's reply rules, checked, as [{"where": "replies[i]", "rule": {...}}]
    * (fm_replies_add_all adds them at start and on reset); NULL: none. */
   struct cJSON *replies;
+  size_t journal_size;       /* requests the journal holds (journal.h); 0: off */
+  size_t journal_body_bytes; /* bytes of each request body it keeps */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;

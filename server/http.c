@@ -986,6 +986,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     fm_log(FM_LOG_ERROR, "out of memory for metrics", NULL);
     return -1;
   }
+  fm_journal_init(&s->journal, s->cfg.journal_size, s->cfg.journal_body_bytes);
   raise_fd_limit();
   if (open_listeners(s) != 0) return -1;
   struct rlimit rl;
@@ -1055,6 +1056,7 @@ void fm_server_free(fm_server *s) {
   cJSON_Delete(s->boot_replies);
   s->boot_replies = NULL;
   fm_metrics_free(&s->metrics);
+  fm_journal_free(&s->journal);
   fm_config_free(&s->cfg);
   free(s->workers);
   s->workers = NULL;

@@ -1,6 +1,7 @@
 /* infer.c — admission, pacing and generation for one inference request. */
 #include "infer.h"
 
+#include "api.h"
 #include "log.h"
 
 #include <math.h>
@@ -44,6 +45,7 @@ static void job_close(fm_req *r) {
   if (!j) return;
   fm_fleet_release(&j->srv->fleet, &j->ticket);
   bill(j);
+  fm_api_journal_job(j);
   /* Last use of the account and its limiter: from here it may be evicted. */
   if (j->p.account) fm_accounts_release(&j->srv->accounts, j->p.account);
   if (j->choices) {
@@ -448,6 +450,8 @@ static void admitted(fm_job *j, uint64_t now) {
   fm_server *s = j->srv;
   j->status = 200;
   j->admitted_us = now;
+  j->decided_us = now;
+  j->decided = true;
   if (j->limiter)
     fm_limiter_charge(j->limiter, j->p.prompt_tokens, j->p.prompt_tokens - j->p.cached_tokens);
   fm_cache_insert(fm_fleet_replica_cache(&s->fleet, j->p.pool, &j->replica, j->p.affinity),
@@ -485,6 +489,8 @@ static void admitted(fm_job *j, uint64_t now) {
 static void on_shed(fm_job *j, uint64_t now) {
   fm_pool *p = &j->srv->fleet.pools[j->p.pool];
   j->status = 503;
+  j->decided_us = now;
+  j->decided = true;
   j->srv->metrics.sheds[(size_t)j->p.pool * FM_TIER_N + j->p.tier]++;
   fm_req_header_int(j->req, "fireworks-prompt-tokens", j->p.prompt_tokens);
   fm_req_header_int(j->req, "fireworks-cached-prompt-tokens", j->p.cached_tokens);

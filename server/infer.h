@@ -66,6 +66,8 @@ struct fm_job {
   long long created;   /* unix seconds */
   uint64_t arrived_us; /* simulated time the request arrived */
   uint64_t admitted_us;
+  uint64_t decided_us; /* simulated time the fleet admitted or shed it (when decided) */
+  bool decided;
   uint64_t first_token_us; /* simulated time the first token is due */
   uint64_t next_due_us;
   uint64_t done_us;

@@ -2,6 +2,7 @@
 #include "metrics.h"
 
 #include "fleet.h"
+#include "journal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -104,7 +105,7 @@ static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
 }
 
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f,
-                       const fm_accounts *a, fm_buf *o) {
+                       const fm_accounts *a, const fm_journal *jr, fm_buf *o) {
   help(o, "fleetmock_requests_total", "counter",
        "Inference requests answered, by route, model, tier and status.");
   for (int r = 0; r < FM_METRIC_ROUTES; r++)
@@ -142,6 +143,12 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
   scalar(o, "fleetmock_accounts_evicted_total", "counter",
          "Idle accounts evicted to keep the table within server.max_accounts.",
          (long long)a->n_evicted);
+
+  scalar(o, "fleetmock_journal_entries", "gauge",
+         "Requests held in the request journal (at most server.journal.size).", (long long)jr->n);
+  scalar(o, "fleetmock_journal_dropped_total", "counter",
+         "Journal entries overwritten by newer requests once the ring was full.",
+         (long long)jr->dropped);
 
   help(o, "fleetmock_in_flight", "gauge", "Requests holding a slot, by pool and tier.");
   for (size_t i = 0; i < f->n_pools; i++)

@@ -52,8 +52,9 @@ void fm_metrics_request(fm_metrics *m, const char *route, int model, int path, i
 void fm_metrics_observe(fm_histogram *h, double seconds);
 
 struct fm_fleet;
+struct fm_journal;
 /* Writes the Prometheus text exposition (format 0.0.4). */
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const struct fm_fleet *fleet,
-                       const fm_accounts *accounts, fm_buf *out);
+                       const fm_accounts *accounts, const struct fm_journal *journal, fm_buf *out);
 
 #endif

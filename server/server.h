@@ -5,7 +5,7 @@
  * and a request that has to wait (for admission, for its first token, for its
  * next token) is suspended and resumed from a uv timer. With --workers 1 (the
  * default) the one worker runs on the main loop and the server is one thread.
- * The simulation core (config, fleet, accounts, faults, metrics, scenario)
+ * The simulation core (config, fleet, accounts, faults, metrics, journal, scenario)
  * is shared by the workers behind one mutex, which every entry into a handler
  * holds. Handlers in the api_* files receive an fm_req and answer through the
  * fm_req_* calls below; they never touch libmicrohttpd or libuv directly. */
@@ -19,6 +19,7 @@
 #include "faults.h"
 #include "replies.h"
 #include "fleet.h"
+#include "journal.h"
 #include "metrics.h"
 #include "options.h"
 #include "scenario.h"
@@ -80,7 +81,8 @@ typedef struct fm_server {
   fm_replies replies;
   struct cJSON *boot_replies; /* the config's and --replies rules, added at start and on reset */
   fm_metrics metrics;
-  fm_player player; /* the running scenario, if any */
+  fm_journal journal; /* the last requests as they ended (GET /admin/requests) */
+  fm_player player;   /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
   uint64_t t0_ns;  /* monotonic time of simulated zero */

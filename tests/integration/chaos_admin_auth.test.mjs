@@ -36,7 +36,7 @@ test('--admin-token: no token or a wrong one → 401 on /admin/* and /metrics; t
     const wrong = [undefined, 'Bearer', 'Bearer ', `Bearer ${TOKEN}x`, `Bearer ${TOKEN.slice(0, -1)}`, `Bearer ${TOKEN.toUpperCase()}`, TOKEN, `Basic ${TOKEN}`, 'Bearer test-key-123'];
     const routes = [['GET', '/admin/state'], ['GET', '/metrics'], ['GET', '/admin/accounts'], ['GET', '/admin/faults'], ['GET', '/admin/scenario'],
       ['POST', '/admin/reset'], ['PATCH', '/admin/pools/kimi-k2p6', '{"tenant_load":1.5}'], ['POST', '/admin/faults', '{"action":{"status":503}}'],
-      ['POST', '/admin/scenario', '{"name":"launch-spike"}'], ['DELETE', '/admin/faults']];
+      ['POST', '/admin/scenario', '{"name":"launch-spike"}'], ['DELETE', '/admin/faults'], ['GET', '/admin/requests'], ['DELETE', '/admin/requests']];
     for (const [method, path, body] of routes) {
       for (const auth of wrong) {
         const r = await req(b, method, path, { auth, body });
@@ -213,7 +213,8 @@ test('no --admin-token: a non-loopback peer (from a network namespace) gets 403 
     assert.equal(health.status, 200, health.text);
     for (const [method, path, body] of [['GET', '/admin/state'], ['GET', '/metrics'], ['GET', '/admin/accounts'],
       ['GET', '/admin/faults'], ['POST', '/admin/faults', '{"action":{"status":503}}'], ['POST', '/admin/reset'],
-      ['PATCH', '/admin/pools/*', '{"tenant_load":2}'], ['POST', '/admin/scenario', '{"name":"launch-spike"}'], ['DELETE', '/admin/scenario']]) {
+      ['PATCH', '/admin/pools/*', '{"tenant_load":2}'], ['POST', '/admin/scenario', '{"name":"launch-spike"}'], ['DELETE', '/admin/scenario'],
+      ['GET', '/admin/requests'], ['DELETE', '/admin/requests']]) {
       const r = await nsCurl(`${base}${path}`, { method, body });
       assert.equal(r.status, 403, `${method} ${path} from ${PEER_IP} → ${r.status} ${r.text}`);
       assert.equal(r.json.error.code, 'PERMISSION_DENIED');

@@ -216,6 +216,41 @@ TEST(max_accounts_is_read_and_a_bad_one_is_reported_at_its_path) {
   done(&cfg, &errs);
 }
 
+TEST(the_journal_defaults_to_1000_requests_of_4096_body_bytes) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, NULL), 0);
+  CHECK_EQ_INT(cfg.journal_size, 1000);
+  CHECK_EQ_INT(cfg.journal_body_bytes, 4096);
+  done(&cfg, &errs);
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"journal\": {\"size\": 0}}}"), 0);
+  CHECK_EQ_INT(cfg.journal_size, 0); /* off; body_bytes keeps its default */
+  CHECK_EQ_INT(cfg.journal_body_bytes, 4096);
+  done(&cfg, &errs);
+}
+
+TEST(a_bad_journal_setting_is_reported_at_its_path_with_its_range) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"journal\": {\"size\": 1000001}}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0],
+                   "server.journal.size: must be a whole number from 0 to 1000000 (the most "
+                   "requests the journal holds; 0 turns it off)");
+  done(&cfg, &errs);
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"journal\": {\"body_bytes\": -1, \"sise\": 5}}}"),
+               -1);
+  REQUIRE(errs.n == 2);
+  CHECK(has_error(&errs, "server.journal.sise: unknown field (known fields: size, body_bytes)"));
+  CHECK(has_error(&errs, "server.journal.body_bytes: must be a whole number from 0 to 1048576"));
+  done(&cfg, &errs);
+  CHECK_EQ_INT(load(&cfg, &errs, "{\"server\": {\"journal\": null}}"), -1);
+  REQUIRE(errs.n == 1);
+  CHECK_STR_PREFIX(errs.items[0], "server.journal: is required; write {\"size\": 1000");
+  CHECK_STR_CONTAINS(errs.items[0], "{\"size\": 0} to turn the request journal off");
+  done(&cfg, &errs);
+}
+
 TEST(unknown_field_is_reported_by_name) {
   fm_config cfg;
   fm_config_errors errs;
