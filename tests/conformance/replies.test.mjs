@@ -170,8 +170,8 @@ test('under a congested pool the scripted agent is shed on Standard and escalate
     const out = await openaiAgent(escalating, 'What is the weather in Paris?');
     assert.equal(out.text, 'It is sunny in Paris (22C).');
     const journal = (await admin(srv, 'GET', '/admin/requests?test_id=cong')).json.data.reverse();
-    assert.deepEqual(journal.map((e) => [e.status, e.path]), [[503, 'standard'], [200, 'priority'], [503, 'standard'], [200, 'priority']]);
-    assert.ok(journal.filter((e) => e.status === 200).every((e) => e.reply_id > 0));
+    assert.deepEqual(journal.map((e) => [e.status, e.tier]), [[503, 'standard'], [200, 'priority'], [503, 'standard'], [200, 'priority']]);
+    assert.ok(journal.filter((e) => e.status === 200).every((e) => e.reply > 0));
   } finally {
     await srv.stop();
   }
