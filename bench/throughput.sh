@@ -142,25 +142,15 @@ code=$(curl -sS -o "$TMP/long.body" -w '%{http_code}' -X POST "$FM_URL" \
   -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$LONG_BODY") ||
   die "fleetmock did not answer the padded request"
 [[ $code == 200 ]] || die "fleetmock answered the padded request $code: $(head -c 300 "$TMP/long.body")"
-cat >"$TMP/long.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$LONG_BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-EOF
-cat >"$TMP/tool.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$TOOL_BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-EOF
+# A wrk script that POSTs the body given.
+post_lua() { # post_lua FILE BODY
+  printf '%s\n' 'wrk.method = "POST"' "wrk.body = '$2'" 'wrk.headers["Content-Type"] = "application/json"' \
+    'wrk.headers["Authorization"] = "Bearer bench"' >"$1"
+}
+post_lua "$TMP/long.lua" "$LONG_BODY"
+post_lua "$TMP/tool.lua" "$TOOL_BODY"
 
-cat >"$TMP/post.lua" <<EOF
-wrk.method = "POST"
-wrk.body = '$REQ_BODY'
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer bench"
-EOF
+post_lua "$TMP/post.lua" "$REQ_BODY"
 
 # ---- nginx ------------------------------------------------------------------
 # A free port: ask the kernel for an ephemeral one via bash's /dev/tcp is not
