@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+_Static_assert(sizeof(((fm_journal_entry *)0)->request_id) == sizeof(((fm_req *)0)->request_id),
+               "an entry holds a request id as the request does");
+
 static int64_t unix_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -34,7 +37,7 @@ void fm_api_journal_job(const fm_job *j) {
   fm_journal_entry e = {0};
   e.time_ms = unix_ms();
   e.sim_ms = fm_server_now(s) / 1000;
-  snprintf(e.request_id, sizeof(e.request_id), "%s", r->request_id);
+  memcpy(e.request_id, r->request_id, sizeof(e.request_id));
   e.route = j->p.route;
   e.model = s->cfg.models[j->p.model].id;
   e.tier = (int)j->p.path;
@@ -89,7 +92,7 @@ void fm_api_journal_refused(fm_req *r, int status, const char *code, const char 
   fm_journal_entry e = {0};
   e.time_ms = unix_ms();
   e.sim_ms = fm_server_now(s) / 1000;
-  snprintf(e.request_id, sizeof(e.request_id), "%s", r->request_id);
+  memcpy(e.request_id, r->request_id, sizeof(e.request_id));
   e.route = route;
   e.tier = -1;
   e.queue_ms = e.ttft_ms = -1;
