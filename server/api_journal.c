@@ -16,6 +16,9 @@
 #include <string.h>
 #include <time.h>
 
+_Static_assert(sizeof(((fm_journal_entry *)0)->request_id) == sizeof(((fm_req *)0)->request_id),
+               "an entry holds a request id as the request does");
+
 static int64_t unix_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_REALTIME, &ts);
@@ -34,7 +37,7 @@ void fm_api_journal_job(const fm_job *j) {
   fm_journal_entry e = {0};
   e.time_ms = unix_ms();
   e.sim_ms = fm_server_now(s) / 1000;
-  snprintf(e.request_id, sizeof(e.request_id), "%s", r->request_id);
+  memcpy(e.request_id, r->request_id, sizeof(e.request_id));
   e.route = j->p.route;
   e.model = s->cfg.models[j->p.model].id;
   e.tier = (int)j->p.path;
@@ -89,7 +92,7 @@ void fm_api_journal_refused(fm_req *r, int status, const char *code, const char 
   fm_journal_entry e = {0};
   e.time_ms = unix_ms();
   e.sim_ms = fm_server_now(s) / 1000;
-  snprintf(e.request_id, sizeof(e.request_id), "%s", r->request_id);
+  memcpy(e.request_id, r->request_id, sizeof(e.request_id));
   e.route = route;
   e.tier = -1;
   e.queue_ms = e.ttft_ms = -1;
@@ -111,6 +114,26 @@ void fm_api_journal_refused(fm_req *r, int status, const char *code, const char 
 /* ---- GET, HEAD and DELETE /admin/requests ----------------------------------------- */
 
 #define FM_REQUESTS_PAGE 100
+
+static const char *const get_known[] = {"key_id", "test_id", "model", "status",
+                                        "since",  "limit",   NULL};
+static const char *const del_known[] = {"test_id", NULL};
+
+/* A query parameter's value; "" when it is there without one ("?test_id"),
+ * which fm_req_query cannot tell from absent: a DELETE that meant one test
+ * must never clear them all. known: the parameters the route takes, already
+ * checked to be the only ones present. */
+static const char *param(fm_req *r, const char *const *known, const char *name) {
+  const char *v = fm_req_query(r, name);
+  if (v) return v;
+  const char *others[8];
+  size_t n = 0;
+  for (const char *const *k = known; *k && n < 7; k++)
+    if (strcmp(*k, name) != 0) others[n++] = *k;
+  others[n] = NULL;
+  const char *first = fm_req_query_unknown(r, others); /* with name left out, it is the one */
+  return first && !strcmp(first, name) ? "" : NULL;
+}
 
 static void bad_param(fm_req *r, const char *param, const char *fmt, const char *got) {
   char msg[512];
@@ -136,7 +159,7 @@ static bool read_filter(fm_req *r, fm_journal_filter *f) {
   size_t max = size ? size : 1;
   memset(f, 0, sizeof(*f));
   f->limit = max < FM_REQUESTS_PAGE ? max : FM_REQUESTS_PAGE;
-  const char *v = fm_req_query(r, "key_id");
+  const char *v = param(r, get_known, "key_id");
   uint64_t bits;
   if (v && !fm_key_id_parse(v, &bits)) {
     bad_param(r, "key_id",
@@ -146,7 +169,7 @@ static bool read_filter(fm_req *r, fm_journal_filter *f) {
     return false;
   }
   f->key_id = v;
-  v = fm_req_query(r, "test_id");
+  v = param(r, get_known, "test_id");
   if (v && !valid_test_id(v)) {
     bad_param(r, "test_id",
               "test_id: must be 1 to 128 printable ASCII characters without spaces, as the "
@@ -155,8 +178,14 @@ static bool read_filter(fm_req *r, fm_journal_filter *f) {
     return false;
   }
   f->test_id = v;
-  f->model = fm_req_query(r, "model");
-  v = fm_req_query(r, "status");
+  f->model = param(r, get_known, "model");
+  if (f->model && !*f->model) {
+    fm_openai_error_msg(r, 400, "INVALID_ARGUMENT", "model",
+                        "model: must be a model id such as accounts/fireworks/models/kimi-k2p6 "
+                        "(got nothing); leave it out to match every model");
+    return false;
+  }
+  v = param(r, get_known, "status");
   unsigned long long n;
   if (v) {
     if (v[0] >= '1' && v[0] <= '5' && !strcmp(v + 1, "xx")) {
@@ -171,7 +200,7 @@ static bool read_filter(fm_req *r, fm_journal_filter *f) {
       return false;
     }
   }
-  v = fm_req_query(r, "since");
+  v = param(r, get_known, "since");
   if (v) {
     if (!read_whole(v, 0, INT64_MAX, &n)) {
       bad_param(r, "since",
@@ -183,7 +212,7 @@ static bool read_filter(fm_req *r, fm_journal_filter *f) {
     f->has_since = true;
     f->since_ms = (int64_t)n;
   }
-  v = fm_req_query(r, "limit");
+  v = param(r, get_known, "limit");
   if (v) {
     if (!read_whole(v, 1, max, &n)) {
       char fmt[256];
@@ -223,7 +252,7 @@ static void list(fm_req *r) {
 }
 
 static void clear(fm_req *r) {
-  const char *t = fm_req_query(r, "test_id");
+  const char *t = param(r, del_known, "test_id");
   if (t && !valid_test_id(t)) {
     bad_param(r, "test_id",
               "test_id: must be 1 to 128 printable ASCII characters without spaces, as the "
@@ -250,9 +279,6 @@ void fm_api_requests(fm_req *r) {
                     "%s is not allowed on %s; use GET, HEAD or DELETE", m, r->url);
     return;
   }
-  static const char *const get_known[] = {"key_id", "test_id", "model", "status",
-                                          "since",  "limit",   NULL};
-  static const char *const del_known[] = {"test_id", NULL};
   const char *bad = fm_req_query_unknown(r, get ? get_known : del_known);
   if (bad) {
     bad_param(r, bad,

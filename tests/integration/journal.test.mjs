@@ -207,6 +207,8 @@ test('a bad filter is a 400 naming the parameter and what it takes; other method
       ['key_id=k-xyz', 'key_id', /key_id: must be a key id such as k-3f9a1c2b7d40/],
       ['test_id=two%20words', 'test_id', /test_id: must be 1 to 128 printable ASCII characters/],
       ['test_id=' + 'x'.repeat(129), 'test_id', /test_id:/],
+      ['test_id', 'test_id', /test_id:/], // present without a value is not "any"
+      ['model=', 'model', /model: must be a model id/],
       ['colour=red', 'colour', /unknown query parameter "colour": GET \/admin\/requests filters by key_id, test_id, model, status/],
     ];
     for (const [query, param, message] of cases) {
@@ -216,6 +218,14 @@ test('a bad filter is a 400 naming the parameter and what it takes; other method
       assert.equal(r.json.error.param, param, query);
       assert.match(r.json.error.message, message, query);
     }
+    // A DELETE meant for one test never clears every test's entries.
+    assert.equal((await send(srv, CHAT, chatBody('keep me'), { headers: { 'x-fleetmock-test-id': 'keeper' } })).status, 200);
+    for (const q of ['test_id', 'test_id=', 'test_id=a%20b']) {
+      const r = await admin(srv, 'DELETE', `/admin/requests?${q}`);
+      assert.equal(r.status, 400, `${q}: ${r.text}`);
+      assert.equal(r.json.error.param, 'test_id');
+    }
+    assert.equal((await journal(srv)).data.length, 1, 'nothing was deleted');
     const del = await admin(srv, 'DELETE', '/admin/requests?status=200');
     assert.equal(del.status, 400, del.text);
     assert.match(del.json.error.message, /DELETE \/admin\/requests takes only test_id/);
