@@ -4,6 +4,7 @@
 #include "api.h"
 #include "log.h"
 #include "match.h"
+#include "turn.h"
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
@@ -25,12 +26,19 @@
 typedef struct part {
   fm_buf text;
   cJSON *cuts;
+  bool uncut; /* a chunk was over FM_PIECE_MAX: no cuts kept */
 } part;
 
 static void part_add(part *p, const char *s) {
   size_t n = strlen(s);
   if (n == 0) return;
   fm_buf_put(&p->text, s, n);
+  if (n > FM_PIECE_MAX) { /* a chunk longer than a token may be: replayed with the usual cut */
+    cJSON_Delete(p->cuts);
+    p->cuts = NULL;
+    p->uncut = true;
+  }
+  if (p->uncut) return;
   if (!p->cuts) p->cuts = cJSON_CreateArray();
   cJSON_AddItemToArray(p->cuts, cJSON_CreateNumber((double)n));
 }

@@ -2,6 +2,7 @@
 #include "replies.h"
 
 #include "jsonscan.h"
+#include "turn.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -216,13 +217,15 @@ static void pieces_parse(const cJSON *a, size_t bytes, fm_pieces *p, const char 
   if (!a) return;
   uint64_t sum = 0;
   bool ok = u32_list(a, FM_REPLY_TEXT_MAX, FM_REPLY_GAPS_MAX, &p->len, &p->n);
-  for (int i = 0; ok && i < p->n; i++)
+  for (int i = 0; ok && i < p->n; i++) {
+    ok = p->len[i] <= FM_PIECE_MAX;
     sum += p->len[i];
+  }
   if (!ok || sum != bytes)
     err(errs, prefix, field,
-        "must be the byte lengths of the tokens the text is cut into (whole numbers adding up "
-        "to its %zu bytes)",
-        bytes);
+        "must be the byte lengths of the tokens the text is cut into (whole numbers of at most "
+        "%d, adding up to its %zu bytes)",
+        FM_PIECE_MAX, bytes);
 }
 
 static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,

@@ -36,6 +36,7 @@ static size_t even_len(const fm_part *p) {
   size_t len = p->bytes.len;
   size_t end =
       p->produced + 1 >= p->tokens ? len : (size_t)((uint64_t)(p->produced + 1) * len / p->tokens);
+  if (end > p->off + FM_PIECE_MAX) end = p->off + FM_PIECE_MAX; /* the plan keeps it below */
   while (end < len && ((unsigned char)p->bytes.data[end] & 0xC0) == 0x80)
     end++;
   return end > p->off ? end - p->off : 0;
@@ -222,8 +223,10 @@ static void put_expanded_json(fm_buf *out, const cJSON *v, fm_match_facts *f) {
 static void take_cuts(fm_part *p, const fm_pieces *pc) {
   if (!pc->n) return;
   uint64_t sum = 0;
-  for (int i = 0; i < pc->n; i++)
+  for (int i = 0; i < pc->n; i++) {
+    if (pc->len[i] > FM_PIECE_MAX) return;
     sum += pc->len[i];
+  }
   if (sum != p->bytes.len) return;
   p->cuts = malloc((size_t)pc->n * sizeof(uint32_t));
   if (!p->cuts) return;
@@ -290,6 +293,9 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
       uint64_t share = bytes ? want * p->bytes.len / bytes : want / (uint64_t)t->n_parts;
       if (share < 1) share = 1;
       if (i == t->n_parts - 1) share = want > given ? want - given : 1;
+      /* no token longer than FM_PIECE_MAX: too few tokens for the text are raised */
+      uint64_t least = (p->bytes.len + FM_PIECE_MAX - 4) / (FM_PIECE_MAX - 3);
+      if (share < least) share = least;
       p->tokens = (uint32_t)share;
       p->even = true;
       free(p->cuts); /* the usage given wins over a recorded cut */
@@ -347,7 +353,7 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
     } else {
       n = p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
     }
-    memcpy(out, p->bytes.data + p->off, n);
+    if (n > 0) memcpy(out, p->bytes.data + p->off, n); /* an empty part has no data at all */
     p->off += n;
   } else {
     if (p->produced == 0)

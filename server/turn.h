@@ -33,7 +33,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#define FM_PIECE_BYTES 4    /* bytes of planned text per token */
+#define FM_PIECE_BYTES 4 /* bytes of planned text per token */
+/* The most bytes of one planned token (a recorded piece, or a reply's text
+ * spread over its usage): what fm_turn_next's out holds, less a UTF-8 tail. */
+#define FM_PIECE_MAX 252
 #define FM_CALL_ID_LEN 24   /* characters after "call_" / "toolu_" */
 #define FM_SIGNATURE_LEN 64 /* a thinking block's signature */
 

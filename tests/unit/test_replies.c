@@ -248,5 +248,35 @@ TEST(faults_read_the_same_conditions) {
   CHECK(fm_faults_fire(&fs, &f) == NULL); /* count 1: spent */
   fm_match_facts_free(&f);
   fm_faults_free(&fs);
+}
+
+TEST(no_planned_token_is_longer_than_fm_piece_max_whatever_the_usage_asks) {
+  load_cfg();
+  char json[4200];
+  char text[2001];
+  memset(text, 'a', 2000);
+  text[2000] = 0;
+  snprintf(json, sizeof(json),
+           "{\"reply\":{\"content\":\"%s\",\"usage\":{\"completion_tokens\":1}}}", text);
+  fm_config_errors errs;
+  fm_reply_rule *x = rule(json, &errs);
+  REQUIRE(x != NULL);
+  fm_turn_spec s = {0};
+  fm_match_facts f = facts(ASK);
+  fm_turn t;
+  REQUIRE(fm_turn_plan_reply(&t, &x->replies[0], &f, &s, 7, 0, false));
+  size_t total = 0;
+  while (!fm_turn_done(&t)) {
+    char out[FM_GEN_OUT_MAX];
+    int part;
+    size_t n = fm_turn_next(&t, NULL, out, &part);
+    CHECK(n <= FM_PIECE_MAX);
+    total += n;
+  }
+  CHECK_EQ_INT((int)total, 2000);
+  CHECK((int)t.produced >= 8); /* raised from the 1 asked: 2000 bytes need 8 of 252 */
+  fm_turn_free(&t);
+  fm_match_facts_free(&f);
+  fm_reply_rule_free(x);
   fm_config_free(&cfg);
 }
