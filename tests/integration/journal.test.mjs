@@ -164,10 +164,14 @@ test('every inference request is journaled as it ended, newest first, with its s
 
     // Filters.
     const ofA = await journal(srv, '?test_id=test-a');
-    assert.deepEqual(ofA.data.map((x) => x.request_id), [by.fault, by.long, by.stream, by.chat].map((x) => x.request_id));
+    // (the journal's own order is the reference: on several loops it is the order they ended)
+    const inOrder = (pred) => all.data.filter(pred).map((x) => x.request_id);
+    assert.deepEqual(ofA.data.map((x) => x.request_id), inOrder((x) => x.test_id === 'test-a'));
+    assert.deepEqual(ofA.data.map((x) => x.request_id).sort(), [by.fault, by.long, by.stream, by.chat].map((x) => x.request_id).sort());
     assert.equal((await journal(srv, '?test_id=test-b')).data.length, 4);
     assert.deepEqual((await journal(srv, '?status=429')).data.map((x) => x.request_id), [by.limited.request_id]);
-    assert.deepEqual((await journal(srv, '?status=4xx')).data.map((x) => x.status), [400, 429]);
+    assert.deepEqual((await journal(srv, '?status=4xx')).data.map((x) => x.request_id), inOrder((x) => x.status >= 400 && x.status < 500));
+    assert.deepEqual((await journal(srv, '?status=4xx')).data.map((x) => x.status).sort(), [400, 429]);
     assert.deepEqual((await journal(srv, '?status=5xx')).data.map((x) => x.status), [503, 503]);
     assert.equal((await journal(srv, '?status=2xx')).data.length, 5);
     assert.deepEqual((await journal(srv, `?model=${encodeURIComponent(GLM)}`)).data.map((x) => x.route), ['messages']);
@@ -177,7 +181,7 @@ test('every inference request is journaled as it ended, newest first, with its s
     const since = await journal(srv, `?since=${by.fault.time}`);
     assert.ok(since.data.every((x) => x.time > by.fault.time), 'since: strictly after');
     assert.equal(since.data.length, all.data.filter((x) => x.time > by.fault.time).length);
-    assert.deepEqual((await journal(srv, '?limit=2')).data.map((x) => x.request_id), ids.slice(0, 2));
+    assert.deepEqual((await journal(srv, '?limit=2')).data.map((x) => x.request_id), all.data.slice(0, 2).map((x) => x.request_id));
 
     // HEAD answers like GET, without a body.
     const head = await rawRequest(srv, 'HEAD /admin/requests HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n', { timeoutMs: 10000 });
