@@ -31,6 +31,16 @@ typedef struct check {
   size_t len;
 } check;
 
+void fm_config_errors_at(fm_config_errors *e, const char *prefix, const char *field,
+                         const char *fmt, ...) {
+  char msg[512];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof(msg), fmt, ap);
+  va_end(ap);
+  fm_config_errors_add(e, "%s%s%s: %s", prefix, *prefix && *field ? "." : "", field, msg);
+}
+
 void fm_config_errors_add(fm_config_errors *e, const char *fmt, ...) {
   char line[1536];
   va_list ap;

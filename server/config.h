@@ -135,6 +135,9 @@ void fm_config_errors_free(fm_config_errors *e);
 /* Appends one formatted problem (dropped only when memory runs out). */
 void fm_config_errors_add(fm_config_errors *e, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
+/* The same, as "prefix.field: message" (the dot only when both are given). */
+void fm_config_errors_at(fm_config_errors *e, const char *prefix, const char *field,
+                         const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 /* Loads the default config with the file at path (NULL: none) merged on top.
  * Returns 0, or -1 with every problem in errs (cfg is then left empty). */

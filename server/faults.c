@@ -117,18 +117,6 @@ bool fm_fault_parse_header(const char *v, fm_fault_action *out) {
 
 /* ---- parsing the JSON form --------------------------------------------------- */
 
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  fm_config_errors_add(errs, "%s%s%s: %s", prefix, *prefix && *field ? "." : "", field, msg);
-}
-
 static bool only_fields(const cJSON *o, const char *const *known, struct fm_config_errors *errs,
                         const char *prefix, const char *where) {
   bool ok = true;
@@ -139,7 +127,7 @@ static bool only_fields(const cJSON *o, const char *const *known, struct fm_conf
     if (k) continue;
     char f[128];
     snprintf(f, sizeof(f), "%s%s%s", where, *where ? "." : "", it->string);
-    err(errs, prefix, f, "unknown field");
+    fm_config_errors_at(errs, prefix, f, "unknown field");
     ok = false;
   }
   return ok;
@@ -153,9 +141,9 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
   fm_match_init(&x->match);
   x->count_left = -1;
   if (!cJSON_IsObject(j)) {
-    err(errs, prefix, "",
-        "a fault must be an object {\"match\": {...}, \"action\": {...}, "
-        "\"count\": N or \"probability\": p}");
+    fm_config_errors_at(errs, prefix, "",
+                        "a fault must be an object {\"match\": {...}, \"action\": {...}, "
+                        "\"count\": N or \"probability\": p}");
     fm_fault_free(x);
     return NULL;
   }
@@ -168,9 +156,9 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
 
   const cJSON *a = cJSON_GetObjectItemCaseSensitive(j, "action");
   if (!cJSON_IsObject(a)) {
-    err(errs, prefix, "action",
-        "is required: {\"status\": 503} or {\"stream\": "
-        "\"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}");
+    fm_config_errors_at(errs, prefix, "action",
+                        "is required: {\"status\": 503} or {\"stream\": "
+                        "\"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}");
   } else {
     static const char *const af[] = {"status", "stream", "after_tokens", NULL};
     only_fields(a, af, errs, prefix, "action");
@@ -178,13 +166,14 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
     const cJSON *sm = cJSON_GetObjectItemCaseSensitive(a, "stream");
     const cJSON *after = cJSON_GetObjectItemCaseSensitive(a, "after_tokens");
     if ((st != NULL) == (sm != NULL)) {
-      err(errs, prefix, "action", "needs exactly one of \"status\" or \"stream\"");
+      fm_config_errors_at(errs, prefix, "action", "needs exactly one of \"status\" or \"stream\"");
     } else if (st) {
       /* The range is checked before the cast: a double out of int's range is UB to convert. */
       bool ok = cJSON_IsNumber(st) && st->valuedouble == floor(st->valuedouble) &&
                 st->valuedouble >= FM_FAULT_STATUS_MIN && st->valuedouble <= FM_FAULT_STATUS_MAX;
       if (!ok)
-        err(errs, prefix, "action.status",
+        fm_config_errors_at(
+            errs, prefix, "action.status",
             "must be a final HTTP error status between %d and %d (e.g. 503, 429, 500)",
             FM_FAULT_STATUS_MIN, FM_FAULT_STATUS_MAX);
       x->action.kind = FM_FAULT_STATUS;
@@ -194,14 +183,15 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
       for (int k = FM_FAULT_ERROR; cJSON_IsString(sm) && k <= FM_FAULT_STALL; k++)
         if (!strcmp(sm->valuestring, fm_fault_kind_names[k])) kind = k;
       if (kind < 0)
-        err(errs, prefix, "action.stream", "must be \"error\", \"disconnect\" or \"stall\"");
+        fm_config_errors_at(errs, prefix, "action.stream",
+                            "must be \"error\", \"disconnect\" or \"stall\"");
       x->action.kind = kind < 0 ? FM_FAULT_ERROR : (fm_fault_kind)kind;
       bool ok = !after || (cJSON_IsNumber(after) && after->valuedouble >= 0 &&
                            after->valuedouble <= FM_FAULT_AFTER_MAX &&
                            after->valuedouble == floor(after->valuedouble));
       if (!ok)
-        err(errs, prefix, "action.after_tokens", "must be a whole number between 0 and %d",
-            FM_FAULT_AFTER_MAX);
+        fm_config_errors_at(errs, prefix, "action.after_tokens",
+                            "must be a whole number between 0 and %d", FM_FAULT_AFTER_MAX);
       x->action.after_tokens = ok && after ? (uint32_t)after->valuedouble : 0;
     }
   }
@@ -209,16 +199,16 @@ fm_fault *fm_fault_parse(const cJSON *j, const fm_config *cfg, const char *prefi
   const cJSON *count = cJSON_GetObjectItemCaseSensitive(j, "count");
   const cJSON *prob = cJSON_GetObjectItemCaseSensitive(j, "probability");
   if (count && prob) {
-    err(errs, prefix, "count", "send either count or probability, not both");
+    fm_config_errors_at(errs, prefix, "count", "send either count or probability, not both");
   } else if (count) {
     if (!cJSON_IsNumber(count) || count->valuedouble < 0 || count->valuedouble > 1e12 ||
         count->valuedouble != floor(count->valuedouble))
-      err(errs, prefix, "count", "must be a whole number >= 0");
+      fm_config_errors_at(errs, prefix, "count", "must be a whole number >= 0");
     else
       x->count_left = (long long)count->valuedouble;
   } else if (prob) {
     if (!cJSON_IsNumber(prob) || !(prob->valuedouble >= 0 && prob->valuedouble <= 1))
-      err(errs, prefix, "probability", "must be a number between 0 and 1");
+      fm_config_errors_at(errs, prefix, "probability", "must be a number between 0 and 1");
     else
       x->probability = prob->valuedouble;
   } else {

@@ -40,24 +40,12 @@ void fm_match_free(fm_match *m) {
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  fm_config_errors_add(errs, "%s.%s: %s", prefix, field, msg);
-}
-
 static char *string_field(const cJSON *o, const char *key, struct fm_config_errors *errs,
                           const char *prefix, int *conditions) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
   if (!v || cJSON_IsNull(v)) return NULL;
   if (!cJSON_IsString(v) || !*v->valuestring) {
-    err(errs, prefix, key, "must be a non-empty string");
+    fm_config_errors_at(errs, prefix, key, "must be a non-empty string");
     return NULL;
   }
   (*conditions)++;
@@ -78,7 +66,8 @@ static void text_parse(fm_text_cond *c, const cJSON *v, const char *key,
         shape = false;
   if (!shape || (!contains && !regex && !equals) || (contains && !cJSON_IsString(contains)) ||
       (regex && !cJSON_IsString(regex)) || (equals && !cJSON_IsString(equals))) {
-    err(errs, prefix, key,
+    fm_config_errors_at(
+        errs, prefix, key,
         "must be a string (a substring to find), or {\"contains\": \"...\"}, {\"equals\": "
         "\"...\"} (the whole text) or {\"regex\": \"...\"} (POSIX extended)");
     return;
@@ -88,21 +77,22 @@ static void text_parse(fm_text_cond *c, const cJSON *v, const char *key,
   (*conditions)++;
   if (contains) {
     if (strlen(contains->valuestring) > FM_MATCH_PATTERN_MAX)
-      err(errs, prefix, key, "is longer than %d bytes", FM_MATCH_PATTERN_MAX);
+      fm_config_errors_at(errs, prefix, key, "is longer than %d bytes", FM_MATCH_PATTERN_MAX);
     c->contains = strdup(contains->valuestring);
   }
   if (regex) {
     char field[64];
     snprintf(field, sizeof(field), "%s.regex", key);
     if (strlen(regex->valuestring) > FM_MATCH_PATTERN_MAX) {
-      err(errs, prefix, field, "is longer than %d bytes", FM_MATCH_PATTERN_MAX);
+      fm_config_errors_at(errs, prefix, field, "is longer than %d bytes", FM_MATCH_PATTERN_MAX);
       return;
     }
     int rc = regcomp(&c->regex, regex->valuestring, REG_EXTENDED | REG_NOSUB);
     if (rc != 0) {
       char why[200];
       regerror(rc, &c->regex, why, sizeof(why));
-      err(errs, prefix, field, "is not a POSIX extended regular expression: %s", why);
+      fm_config_errors_at(errs, prefix, field, "is not a POSIX extended regular expression: %s",
+                          why);
       return;
     }
     c->has_regex = true;
@@ -128,20 +118,23 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
     for (const char *const *n = known; *n && !k; n++)
       k = !strcmp(*n, it->string);
     if (!k)
-      err(errs, prefix, it->string,
+      fm_config_errors_at(
+          errs, prefix, it->string,
           "unknown field (the conditions are model, tier, api_key, key_id, route, test_id, "
           "last_user, system, any_message, tool_result, turn and body)");
   }
   int *n = &m->conditions;
   m->model = string_field(j, "model", errs, prefix, n);
   if (m->model && fm_config_find_model(cfg, m->model) < 0)
-    err(errs, prefix, "model", "no model \"%s\" (GET /v1/models lists them)", m->model);
+    fm_config_errors_at(errs, prefix, "model", "no model \"%s\" (GET /v1/models lists them)",
+                        m->model);
   char *tier = string_field(j, "tier", errs, prefix, n);
   if (tier) {
     for (int k = 0; k < FM_PATH_N; k++)
       if (!strcmp(tier, fm_path_names[k])) m->path = k;
     if (m->path < 0)
-      err(errs, prefix, "tier", "must be \"standard\", \"priority\", \"background\" or \"fast\"");
+      fm_config_errors_at(errs, prefix, "tier",
+                          "must be \"standard\", \"priority\", \"background\" or \"fast\"");
     free(tier);
   }
   m->api_key = string_field(j, "api_key", errs, prefix, n);
@@ -149,7 +142,8 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
   m->route = string_field(j, "route", errs, prefix, n);
   if (m->route && strcmp(m->route, "chat/completions") && strcmp(m->route, "completions") &&
       strcmp(m->route, "messages"))
-    err(errs, prefix, "route", "must be \"chat/completions\", \"completions\" or \"messages\"");
+    fm_config_errors_at(errs, prefix, "route",
+                        "must be \"chat/completions\", \"completions\" or \"messages\"");
   m->test_id = string_field(j, "test_id", errs, prefix, n);
   text_parse(&m->last_user, cJSON_GetObjectItemCaseSensitive(j, "last_user"), "last_user", errs,
              prefix, n);
@@ -165,7 +159,8 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
       m->tool_result = FM_TOOL_RESULT_YES;
       m->tool_name = strdup(tr->valuestring);
     } else
-      err(errs, prefix, "tool_result",
+      fm_config_errors_at(
+          errs, prefix, "tool_result",
           "must be true (the last message is a tool result), false (it is not), or a tool's "
           "name (it is that tool's result)");
   }
@@ -174,7 +169,8 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
     (*n)++;
     if (!cJSON_IsNumber(turn) || turn->valuedouble < 1 || turn->valuedouble > 1e6 ||
         turn->valuedouble != floor(turn->valuedouble))
-      err(errs, prefix, "turn",
+      fm_config_errors_at(
+          errs, prefix, "turn",
           "must be a whole number from 1: the assistant turn this answer is (1 = the first, "
           "2 = after one assistant message, ...)");
     else
@@ -184,9 +180,9 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
   if (body && !cJSON_IsNull(body)) {
     (*n)++;
     if (!cJSON_IsObject(body))
-      err(errs, prefix, "body",
-          "must be an object: a JSON subset the request body must contain, e.g. "
-          "{\"temperature\": 0}");
+      fm_config_errors_at(errs, prefix, "body",
+                          "must be an object: a JSON subset the request body must contain, e.g. "
+                          "{\"temperature\": 0}");
     else
       m->body = cJSON_Duplicate(body, true);
   }

@@ -156,28 +156,16 @@ void fm_reply_expand(const char *text, fm_match_facts *f, fm_buf *out) {
 
 /* ---- parsing ------------------------------------------------------------------ */
 
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static void err(struct fm_config_errors *errs, const char *prefix, const char *field,
-                const char *fmt, ...) {
-  char msg[512];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  va_end(ap);
-  fm_config_errors_add(errs, "%s%s%s: %s", prefix, *field ? "." : "", field, msg);
-}
-
 static char *text_field(const cJSON *o, const char *key, struct fm_config_errors *errs,
                         const char *prefix) {
   const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
   if (!v || cJSON_IsNull(v)) return NULL;
   if (!cJSON_IsString(v)) {
-    err(errs, prefix, key, "must be a string");
+    fm_config_errors_at(errs, prefix, key, "must be a string");
     return NULL;
   }
   if (strlen(v->valuestring) > FM_REPLY_TEXT_MAX) {
-    err(errs, prefix, key, "is longer than %d bytes", FM_REPLY_TEXT_MAX);
+    fm_config_errors_at(errs, prefix, key, "is longer than %d bytes", FM_REPLY_TEXT_MAX);
     return NULL;
   }
   return strdup(v->valuestring);
@@ -189,7 +177,8 @@ static long long tokens_field(const cJSON *o, const char *key, struct fm_config_
   if (!v || cJSON_IsNull(v)) return -1;
   if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > 1e7 ||
       v->valuedouble != floor(v->valuedouble)) {
-    err(errs, prefix, key, "must be a whole number of tokens between 0 and 10000000");
+    fm_config_errors_at(errs, prefix, key,
+                        "must be a whole number of tokens between 0 and 10000000");
     return -1;
   }
   return (long long)v->valuedouble;
@@ -222,7 +211,8 @@ static void pieces_parse(const cJSON *a, size_t bytes, fm_pieces *p, const char 
     sum += p->len[i];
   }
   if (!ok || sum != bytes)
-    err(errs, prefix, field,
+    fm_config_errors_at(
+        errs, prefix, field,
         "must be the byte lengths of the tokens the text is cut into (whole numbers of at most "
         "%d, adding up to its %zu bytes)",
         FM_PIECE_MAX, bytes);
@@ -233,7 +223,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
   memset(x, 0, sizeof(*x));
   x->prompt_tokens = x->cached_tokens = x->completion_tokens = -1;
   if (!cJSON_IsObject(j)) {
-    err(errs, prefix, "",
+    fm_config_errors_at(
+        errs, prefix, "",
         "a reply must be an object such as {\"content\": \"It is sunny\"} or {\"tool_calls\": "
         "[{\"name\": \"get_weather\", \"arguments\": {\"city\": \"Paris\"}}]}");
     return false;
@@ -247,7 +238,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     for (const char *const *n = known; *n && !k; n++)
       k = !strcmp(*n, it->string);
     if (!k)
-      err(errs, prefix, it->string,
+      fm_config_errors_at(
+          errs, prefix, it->string,
           "unknown field (known: content, reasoning, json, tool_calls, finish_reason, usage, "
           "fault, pieces, timing, pace)");
   }
@@ -256,7 +248,7 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
   const cJSON *json = cJSON_GetObjectItemCaseSensitive(j, "json");
   if (json && !cJSON_IsNull(json)) {
     if (x->content)
-      err(errs, prefix, "json", "send either content or json, not both");
+      fm_config_errors_at(errs, prefix, "json", "send either content or json, not both");
     else
       x->json = cJSON_Duplicate(json, true);
   }
@@ -264,7 +256,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
   if (calls && !cJSON_IsNull(calls)) {
     if (!cJSON_IsArray(calls) || cJSON_GetArraySize(calls) < 1 ||
         cJSON_GetArraySize(calls) > FM_REPLY_CALLS_MAX) {
-      err(errs, prefix, "tool_calls",
+      fm_config_errors_at(
+          errs, prefix, "tool_calls",
           "must be an array of 1 to %d calls like {\"name\": \"get_weather\", \"arguments\": "
           "{\"city\": \"Paris\"}}",
           FM_REPLY_CALLS_MAX);
@@ -276,13 +269,14 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
         const cJSON *name = cJSON_GetObjectItemCaseSensitive(c, "name");
         const cJSON *args = cJSON_GetObjectItemCaseSensitive(c, "arguments");
         if (!cJSON_IsObject(c) || !cJSON_IsString(name) || !*name->valuestring) {
-          err(errs, prefix, where, "needs a \"name\": the tool to call");
+          fm_config_errors_at(errs, prefix, where, "needs a \"name\": the tool to call");
           continue;
         }
         if (args && !cJSON_IsNull(args) && !cJSON_IsObject(args) && !cJSON_IsString(args)) {
           char f[96];
           snprintf(f, sizeof(f), "%s.arguments", where);
-          err(errs, prefix, f,
+          fm_config_errors_at(
+              errs, prefix, f,
               "must be an object (the arguments), or a string holding them as JSON text "
               "exactly as they are to be sent");
           continue;
@@ -296,7 +290,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
               args && !cJSON_IsNull(args) ? cJSON_Duplicate(args, true) : cJSON_CreateObject();
       }
       if (x->n_calls && (x->content || x->json))
-        err(errs, prefix, "tool_calls",
+        fm_config_errors_at(
+            errs, prefix, "tool_calls",
             "a reply either calls tools or answers (content/json), not both, as a model turn "
             "does");
     }
@@ -309,32 +304,34 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     for (const char *const *n = ok; *n && !k; n++)
       k = !strcmp(*n, x->finish_reason);
     if (!k)
-      err(errs, prefix, "finish_reason",
-          "must be \"stop\", \"length\", \"tool_calls\", \"function_call\" or "
-          "\"content_filter\" (Anthropic answers get the matching stop_reason)");
+      fm_config_errors_at(errs, prefix, "finish_reason",
+                          "must be \"stop\", \"length\", \"tool_calls\", \"function_call\" or "
+                          "\"content_filter\" (Anthropic answers get the matching stop_reason)");
   }
   const cJSON *usage = cJSON_GetObjectItemCaseSensitive(j, "usage");
   if (usage && !cJSON_IsNull(usage)) {
     char up[200];
     snprintf(up, sizeof(up), "%s.usage", prefix);
     if (!cJSON_IsObject(usage)) {
-      err(errs, prefix, "usage",
-          "must be an object like {\"prompt_tokens\": 100, \"cached_tokens\": 0, "
-          "\"completion_tokens\": 20}");
+      fm_config_errors_at(errs, prefix, "usage",
+                          "must be an object like {\"prompt_tokens\": 100, \"cached_tokens\": 0, "
+                          "\"completion_tokens\": 20}");
     } else {
       for (const cJSON *it = usage->child; it; it = it->next)
         if (strcmp(it->string, "prompt_tokens") && strcmp(it->string, "cached_tokens") &&
             strcmp(it->string, "completion_tokens"))
-          err(errs, up, it->string,
+          fm_config_errors_at(
+              errs, up, it->string,
               "unknown field (known: prompt_tokens, cached_tokens, completion_tokens)");
       x->prompt_tokens = tokens_field(usage, "prompt_tokens", errs, up);
       x->cached_tokens = tokens_field(usage, "cached_tokens", errs, up);
       x->completion_tokens = tokens_field(usage, "completion_tokens", errs, up);
       if (x->cached_tokens > 0 && x->prompt_tokens >= 0 && x->cached_tokens > x->prompt_tokens)
-        err(errs, up, "cached_tokens", "must not be more than prompt_tokens");
+        fm_config_errors_at(errs, up, "cached_tokens", "must not be more than prompt_tokens");
       int parts = (x->reasoning ? 1 : 0) + (x->content || x->json ? 1 : 0) + x->n_calls;
       if (x->completion_tokens >= 0 && x->completion_tokens < parts)
-        err(errs, up, "completion_tokens",
+        fm_config_errors_at(
+            errs, up, "completion_tokens",
             "must be at least %d: one token for each part of the reply (reasoning, content, "
             "each tool call)",
             parts);
@@ -346,9 +343,9 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     char pp[200];
     snprintf(pp, sizeof(pp), "%s.pieces", prefix);
     if (!cJSON_IsObject(pieces)) {
-      err(errs, prefix, "pieces",
-          "must be an object {\"content\": [byte lengths], \"reasoning\": [...], "
-          "\"tool_calls\": [[...], ...]}");
+      fm_config_errors_at(errs, prefix, "pieces",
+                          "must be an object {\"content\": [byte lengths], \"reasoning\": [...], "
+                          "\"tool_calls\": [[...], ...]}");
     } else {
       pieces_parse(cJSON_GetObjectItemCaseSensitive(pieces, "content"),
                    x->content ? strlen(x->content) : 0, &x->content_pieces, "content", errs, pp);
@@ -364,7 +361,7 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
         if (x->calls[i].arguments_text)
           pieces_parse(it, strlen(x->calls[i].arguments_text), &x->calls[i].pieces, f, errs, pp);
         else
-          err(errs, pp, f, "applies to arguments given as text (a string) only");
+          fm_config_errors_at(errs, pp, f, "applies to arguments given as text (a string) only");
       }
     }
   }
@@ -377,7 +374,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     if (ok) x->ttft_ms = (uint32_t)ttft->valuedouble;
     if (ok && gaps) ok = u32_list(gaps, 3600000, FM_REPLY_GAPS_MAX, &x->gaps_ms, &x->n_gaps);
     if (!ok)
-      err(errs, prefix, "timing",
+      fm_config_errors_at(
+          errs, prefix, "timing",
           "must be {\"ttft_ms\": N, \"token_ms\": [gap before each later token, ms]} (whole "
           "milliseconds up to an hour)");
     x->recorded_pace = ok;
@@ -387,10 +385,11 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
     bool rec = cJSON_IsString(pace) && !strcmp(pace->valuestring, "recorded");
     bool pool = cJSON_IsString(pace) && !strcmp(pace->valuestring, "pool");
     if (!rec && !pool)
-      err(errs, prefix, "pace",
+      fm_config_errors_at(
+          errs, prefix, "pace",
           "must be \"recorded\" (the timing given) or \"pool\" (the serving path's speed)");
     else if (rec && !x->recorded_pace)
-      err(errs, prefix, "pace", "\"recorded\" needs a \"timing\"");
+      fm_config_errors_at(errs, prefix, "pace", "\"recorded\" needs a \"timing\"");
     x->recorded_pace = rec;
   }
   const cJSON *fault = cJSON_GetObjectItemCaseSensitive(j, "fault");
@@ -405,7 +404,8 @@ static bool reply_parse(fm_reply *x, const cJSON *j, const char *prefix,
                           after->valuedouble <= FM_FAULT_AFTER_MAX &&
                           after->valuedouble == floor(after->valuedouble)));
     if (!ok) {
-      err(errs, prefix, "fault",
+      fm_config_errors_at(
+          errs, prefix, "fault",
           "must be {\"stream\": \"error\"|\"disconnect\"|\"stall\", \"after_tokens\": N}: the "
           "stream breaks after N tokens of this reply");
     } else {
@@ -421,7 +421,8 @@ fm_reply_rule *fm_reply_rule_parse(const cJSON *j, const fm_config *cfg, const c
                                    struct fm_config_errors *errs) {
   size_t before = errs->n;
   if (!cJSON_IsObject(j)) {
-    err(errs, prefix, "",
+    fm_config_errors_at(
+        errs, prefix, "",
         "a reply rule must be an object {\"match\": {...}, \"reply\": {...}} (or \"sequence\": "
         "[...] instead of \"reply\")");
     return NULL;
@@ -435,7 +436,8 @@ fm_reply_rule *fm_reply_rule_parse(const cJSON *j, const fm_config *cfg, const c
     for (const char *const *n = known; *n && !k; n++)
       k = !strcmp(*n, it->string);
     if (!k)
-      err(errs, prefix, it->string, "unknown field (known: match, reply, sequence, count, repeat)");
+      fm_config_errors_at(errs, prefix, it->string,
+                          "unknown field (known: match, reply, sequence, count, repeat)");
   }
   char mp[200];
   snprintf(mp, sizeof(mp), "%s%smatch", prefix, *prefix ? "." : "");
@@ -443,9 +445,9 @@ fm_reply_rule *fm_reply_rule_parse(const cJSON *j, const fm_config *cfg, const c
   const cJSON *reply = cJSON_GetObjectItemCaseSensitive(j, "reply");
   const cJSON *seq = cJSON_GetObjectItemCaseSensitive(j, "sequence");
   if ((reply != NULL) == (seq != NULL)) {
-    err(errs, prefix, "reply",
-        "needs exactly one of \"reply\" (one answer) or \"sequence\" "
-        "(answers in order)");
+    fm_config_errors_at(errs, prefix, "reply",
+                        "needs exactly one of \"reply\" (one answer) or \"sequence\" "
+                        "(answers in order)");
   } else if (reply) {
     x->replies = calloc(1, sizeof(fm_reply));
     if (x->replies) {
@@ -456,7 +458,8 @@ fm_reply_rule *fm_reply_rule_parse(const cJSON *j, const fm_config *cfg, const c
     }
   } else if (!cJSON_IsArray(seq) || cJSON_GetArraySize(seq) < 1 ||
              cJSON_GetArraySize(seq) > FM_REPLY_SEQUENCE_MAX) {
-    err(errs, prefix, "sequence", "must be an array of 1 to %d replies", FM_REPLY_SEQUENCE_MAX);
+    fm_config_errors_at(errs, prefix, "sequence", "must be an array of 1 to %d replies",
+                        FM_REPLY_SEQUENCE_MAX);
   } else {
     x->sequence = true;
     x->replies = calloc((size_t)cJSON_GetArraySize(seq), sizeof(fm_reply));
@@ -472,16 +475,18 @@ fm_reply_rule *fm_reply_rule_parse(const cJSON *j, const fm_config *cfg, const c
   if (count && !cJSON_IsNull(count)) {
     if (!cJSON_IsNumber(count) || count->valuedouble < 1 || count->valuedouble > 1e12 ||
         count->valuedouble != floor(count->valuedouble))
-      err(errs, prefix, "count", "must be a whole number >= 1: the rule retires after that many");
+      fm_config_errors_at(errs, prefix, "count",
+                          "must be a whole number >= 1: the rule retires after that many");
     else
       x->count_left = (long long)count->valuedouble;
   }
   const cJSON *repeat = cJSON_GetObjectItemCaseSensitive(j, "repeat");
   if (repeat && !cJSON_IsNull(repeat)) {
     if (!cJSON_IsBool(repeat))
-      err(errs, prefix, "repeat", "must be true (start the sequence again) or false (retire)");
+      fm_config_errors_at(errs, prefix, "repeat",
+                          "must be true (start the sequence again) or false (retire)");
     else if (!seq)
-      err(errs, prefix, "repeat", "applies to a \"sequence\" only");
+      fm_config_errors_at(errs, prefix, "repeat", "applies to a \"sequence\" only");
     x->repeat = cJSON_IsTrue(repeat);
   }
   if (errs->n > before || !x->replies) {
