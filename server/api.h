@@ -63,6 +63,10 @@ void fm_api_chat(fm_req *r);
 /* POST messages: the Anthropic-compatible Messages API. */
 void fm_api_messages(fm_req *r);
 void fm_api_completions(fm_req *r);
+/* POST responses, GET responses, GET and DELETE responses/{id} (api_responses.c). */
+void fm_api_responses(fm_req *r, const char *id);
+/* POST embeddings (api_embeddings.c). */
+void fm_api_embeddings(fm_req *r);
 void fm_api_models(fm_req *r);
 void fm_api_model(fm_req *r, const char *id);
 

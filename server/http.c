@@ -121,6 +121,8 @@ static const char *route_of(const fm_req *r) {
   const char *slash = strrchr(r->url, '/');
   if (!slash) return "other";
   if (!strcmp(slash, "/messages")) return "messages";
+  if (!strcmp(slash, "/embeddings")) return "embeddings";
+  if (!strcmp(slash, "/responses") || strstr(r->url, "/responses/")) return "responses";
   if (!strcmp(slash, "/completions"))
     return slash - r->url >= 5 && !strncmp(slash - 5, "/chat", 5) ? "chat/completions"
                                                                   : "completions";

@@ -9,7 +9,7 @@
 #include <string.h>
 
 static const char *const routes[FM_METRIC_ROUTES] = {"chat/completions", "completions", "messages",
-                                                     "other"};
+                                                     "responses", "embeddings", "other"};
 static const int statuses[FM_METRIC_STATUSES - 1] = {200, 400, 401, 402, 403, 404, 405, 408,
                                                      413, 429, 499, 500, 502, 503, 504, 529};
 static const double bounds[FM_HIST_BUCKETS - 1] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60};

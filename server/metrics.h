@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_METRIC_ROUTES 4 /* chat/completions, completions, messages, other */
+#define FM_METRIC_ROUTES 6 /* chat/completions, completions, messages, responses, embeddings, other */
 #define FM_METRIC_STATUSES 17
 #define FM_HIST_BUCKETS 12
 

@@ -63,6 +63,12 @@ static void inference(fm_req *r, const char *rest) {
     if (want(r, "POST") && authorized(r)) fm_api_chat(r);
   } else if (strcmp(rest, "completions") == 0) {
     if (want(r, "POST") && authorized(r)) fm_api_completions(r);
+  } else if (strcmp(rest, "responses") == 0) {
+    if (authorized(r)) fm_api_responses(r, NULL);
+  } else if (has_prefix(rest, "responses/", &id) && *id) {
+    if (authorized(r)) fm_api_responses(r, id);
+  } else if (strcmp(rest, "embeddings") == 0) {
+    if (want(r, "POST") && authorized(r)) fm_api_embeddings(r);
   } else if (strcmp(rest, "models") == 0) {
     if (want(r, "GET") && authorized(r)) fm_api_models(r);
   } else if (has_prefix(rest, "models/", &id) && *id) {
@@ -70,7 +76,8 @@ static void inference(fm_req *r, const char *rest) {
   } else {
     fm_api_error(r, 404, "NOT_FOUND", NULL,
                  "no route %s %s; the API serves chat/completions, completions, messages, "
-                 "models and models/{id} under /inference/v1 and /v1",
+                 "responses, responses/{id}, embeddings, models and models/{id} under "
+                 "/inference/v1 and /v1",
                  r->method, r->url);
   }
 }
