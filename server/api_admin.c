@@ -334,6 +334,7 @@ static void reset(fm_req *r) {
   fm_config_errors_free(&errs);
   fm_metrics_reset(&s->metrics);
   fm_journal_reset(&s->journal);
+  fm_resp_store_clear(&s->responses);
   fm_log(FM_LOG_INFO, "reset to the boot state", NULL);
   cJSON *o = cJSON_CreateObject();
   cJSON_AddStringToObject(o, "status", "reset");
@@ -511,7 +512,7 @@ void fm_api_metrics(fm_req *r) {
   fm_buf b;
   fm_buf_init(&b);
   fm_metrics_render(&r->srv->metrics, &r->srv->cfg, &r->srv->fleet, &r->srv->accounts,
-                    &r->srv->journal, &b);
+                    &r->srv->journal, &r->srv->responses, &b);
   fm_req_reply(r, 200, "text/plain; version=0.0.4; charset=utf-8", &b);
   fm_buf_free(&b);
 }

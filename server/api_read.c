@@ -32,6 +32,13 @@ void fm_infer_params_free(fm_infer_params *p) {
   free(p->turn.tools);
   fm_schema_release(p->turn.schema);
   free(p->turn.grammar);
+  if (p->resp) {
+    free(p->resp->echo);
+    free(p->resp->items);
+    free(p->resp->previous_id);
+    free(p->resp->match_body);
+    free(p->resp);
+  }
   memset(p, 0, sizeof(*p));
 }
 

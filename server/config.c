@@ -586,6 +586,50 @@ static void read_journal(check *c, const cJSON *server, fm_config *cfg) {
   check_pop(c, m);
 }
 
+/* server.responses: the Responses API's store (respstore.h), bounded in
+ * count and bytes, with an expiry in simulated seconds. */
+static void read_responses(check *c, const cJSON *server, fm_config *cfg) {
+  const cJSON *rs = cJSON_GetObjectItemCaseSensitive(server, "responses");
+  size_t m = check_push(c, "responses");
+  if (!cJSON_IsObject(rs)) {
+    check_error(c,
+                "%s; write {\"size\": 10000, \"bytes\": 67108864, \"ttl_s\": 2592000}, or "
+                "{\"size\": 0} to store no responses",
+                rs ? "must be an object" : "is required");
+    check_pop(c, m);
+    return;
+  }
+  static const char *const f[] = {"size", "bytes", "ttl_s", NULL};
+  check_unknown(c, rs, f);
+  static const struct {
+    const char *key;
+    double min, max;
+    const char *what;
+  } fields[] = {
+      {"size", 0, 1e7, "the most responses the store holds; 0 stores none"},
+      {"bytes", 4096, 1ULL << 40, "the most bytes the stored responses take in all"},
+      {"ttl_s", 1, 1e10, "simulated seconds a stored response lives (the real API: 30 days)"},
+  };
+  double v3[3] = {0};
+  for (size_t i = 0; i < 3; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rs, fields[i].key);
+    size_t m2 = check_push(c, fields[i].key);
+    if (!v)
+      check_error(c, "is required (%s)", fields[i].what);
+    else if (!cJSON_IsNumber(v) || !(v->valuedouble >= fields[i].min) ||
+             v->valuedouble > fields[i].max || v->valuedouble != floor(v->valuedouble))
+      check_error(c, "must be a whole number from %.0f to %.0f (%s)", fields[i].min, fields[i].max,
+                  fields[i].what);
+    else
+      v3[i] = v->valuedouble;
+    check_pop(c, m2);
+  }
+  cfg->responses_size = (size_t)v3[0];
+  cfg->responses_bytes = (size_t)v3[1];
+  cfg->responses_ttl_s = v3[2];
+  check_pop(c, m);
+}
+
 static const char *const top_fields[] = {"server",   "pool_defaults", "pools", "models",
                                          "accounts", "replies",       NULL};
 
@@ -604,6 +648,7 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
                                     "anthropic_overload_status",
                                     "unmatched",
                                     "journal",
+                                    "responses",
                                     NULL};
     check_unknown(c, server, f);
     cfg->max_body_bytes = (size_t)read_num(c, server, "max_body_bytes", 64, false, 1 << 30, true);
@@ -630,6 +675,7 @@ static void read_config(check *c, const cJSON *root, fm_config *cfg) {
       }
     }
     read_journal(c, server, cfg);
+    read_responses(c, server, cfg);
     check_pop(c, m);
   }
   const cJSON *defaults = cJSON_GetObjectItemCaseSensitive(root, "pool_defaults");

@@ -118,6 +118,9 @@ typedef struct fm_config {
   struct cJSON *replies;
   size_t journal_size;       /* requests the journal holds (journal.h); 0: off */
   size_t journal_body_bytes; /* bytes of each request body it keeps */
+  size_t responses_size;     /* stored responses held (respstore.h); 0: store off */
+  size_t responses_bytes;    /* bytes they may take in all */
+  double responses_ttl_s;    /* simulated seconds a stored response lives */
   fm_accounts_cfg accounts;
   fm_pool_cfg *pools;
   size_t n_pools;

@@ -989,6 +989,11 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     return -1;
   }
   fm_journal_init(&s->journal, s->cfg.journal_size, s->cfg.journal_body_bytes);
+  if (fm_resp_store_init(&s->responses, s->cfg.responses_size, s->cfg.responses_bytes,
+                         (uint64_t)(s->cfg.responses_ttl_s * 1e6)) != 0) {
+    fm_log(FM_LOG_ERROR, "out of memory for the response store", NULL);
+    return -1;
+  }
   raise_fd_limit();
   if (open_listeners(s) != 0) return -1;
   struct rlimit rl;
@@ -1059,6 +1064,7 @@ void fm_server_free(fm_server *s) {
   s->boot_replies = NULL;
   fm_metrics_free(&s->metrics);
   fm_journal_free(&s->journal);
+  fm_resp_store_free(&s->responses);
   fm_config_free(&s->cfg);
   free(s->workers);
   s->workers = NULL;

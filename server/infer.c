@@ -568,6 +568,10 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
                           .test_id = j->p.test_id,
                           .body = r->body.data,
                           .body_len = r->body.len};
+  if (j->p.resp && j->p.resp->match_body) { /* Responses: the conversation as messages */
+    facts.body = j->p.resp->match_body;
+    facts.body_len = strlen(j->p.resp->match_body);
+  }
   /* A fault answering with a status comes first: the rule a retry should
    * meet again (a sequence's step) is not used up by a failed attempt. */
   if (apply_fault(j, &facts)) {

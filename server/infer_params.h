@@ -75,6 +75,17 @@ typedef struct fm_turn_spec {
   int completion_logprobs; /* completions: logprobs N (0 = off; -1 unset) */
 } fm_turn_spec;
 
+/* What only the Responses API carries (api_read_responses.c); every string owned. */
+typedef struct fm_resp_req {
+  bool store;        /* keep the response for retrieval and previous_response_id */
+  bool max_output;   /* max_output_tokens was given: a turn it cuts is "incomplete" */
+  char *echo;        /* the request fields the response object repeats: JSON members, no braces */
+  char *items;       /* the conversation up to this turn: a JSON array of input items */
+  char *previous_id; /* previous_response_id, or NULL */
+  char *match_body;  /* what reply rules and faults match: the body plus "messages", the
+                        whole conversation as chat messages (match.h reads those) */
+} fm_resp_req;
+
 typedef struct fm_infer_params {
   fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
   int model;           /* index into the config's models */
@@ -103,6 +114,7 @@ typedef struct fm_infer_params {
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
   char *test_id; /* x-fleetmock-test-id: scopes reply rules, faults and the journal; NULL: none */
+  fm_resp_req *resp; /* the Responses API's own fields; NULL on the other routes */
 } fm_infer_params;
 
 #define FM_TEST_ID_MAX 128 /* bytes of an x-fleetmock-test-id */

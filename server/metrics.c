@@ -3,13 +3,14 @@
 
 #include "fleet.h"
 #include "journal.h"
+#include "respstore.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char *const routes[FM_METRIC_ROUTES] = {"chat/completions", "completions", "messages",
-                                                     "responses", "embeddings", "other"};
+                                                     "responses",        "embeddings",  "other"};
 static const int statuses[FM_METRIC_STATUSES - 1] = {200, 400, 401, 402, 403, 404, 405, 408,
                                                      413, 429, 499, 500, 502, 503, 504, 529};
 static const double bounds[FM_HIST_BUCKETS - 1] = {0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60};
@@ -105,7 +106,8 @@ static void histogram(fm_buf *o, const char *name, const fm_histogram *hs) {
 }
 
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet *f,
-                       const fm_accounts *a, const fm_journal *jr, fm_buf *o) {
+                       const fm_accounts *a, const fm_journal *jr, const fm_resp_store *responses,
+                       fm_buf *o) {
   help(o, "fleetmock_requests_total", "counter",
        "Inference requests answered, by route, model, tier and status.");
   for (int r = 0; r < FM_METRIC_ROUTES; r++)
@@ -193,6 +195,23 @@ void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const fm_fleet
          (long long)m->faults_fired);
   scalar(o, "fleetmock_replies_fired_total", "counter", "Requests a reply rule answered.",
          (long long)m->replies_fired);
+  if (responses) {
+    scalar(o, "fleetmock_responses_stored", "gauge", "Responses the store holds now.",
+           (long long)responses->count);
+    scalar(o, "fleetmock_responses_store_bytes", "gauge",
+           "Bytes the stored responses take (server.responses.bytes bounds it).",
+           (long long)responses->bytes);
+    scalar(o, "fleetmock_responses_evicted_total", "counter",
+           "Stored responses evicted, least recently used first, to stay within the store's "
+           "bounds.",
+           (long long)responses->evicted);
+    scalar(o, "fleetmock_responses_expired_total", "counter",
+           "Stored responses that reached server.responses.ttl_s (simulated).",
+           (long long)responses->expired);
+    scalar(o, "fleetmock_responses_not_stored_total", "counter",
+           "Responses with store: true too large for the whole store, answered but not kept.",
+           (long long)responses->too_large);
+  }
   scalar(o, "fleetmock_recorded_total", "counter", "Exchanges --record appended to its file.",
          (long long)m->recorded);
   scalar(o, "fleetmock_connections_open", "gauge", "TCP connections open (this scrape's included).",

@@ -53,8 +53,10 @@ void fm_metrics_observe(fm_histogram *h, double seconds);
 
 struct fm_fleet;
 struct fm_journal;
+struct fm_resp_store;
 /* Writes the Prometheus text exposition (format 0.0.4). */
 void fm_metrics_render(const fm_metrics *m, const fm_config *cfg, const struct fm_fleet *fleet,
-                       const fm_accounts *accounts, const struct fm_journal *journal, fm_buf *out);
+                       const fm_accounts *accounts, const struct fm_journal *journal,
+                       const struct fm_resp_store *responses, fm_buf *out);
 
 #endif

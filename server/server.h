@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "options.h"
+#include "respstore.h"
 #include "scenario.h"
 
 #include <stdbool.h>
@@ -82,6 +83,7 @@ typedef struct fm_server {
   struct cJSON *boot_replies; /* the config's and --replies rules, added at start and on reset */
   fm_metrics metrics;
   fm_journal journal; /* the last requests as they ended (GET /admin/requests) */
+  fm_resp_store responses; /* the Responses API's stored responses */
   fm_player player;   /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
