@@ -56,12 +56,14 @@ bool fm_read_chat(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
 bool fm_read_completions(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
 /* POST messages (Anthropic). On false, p is left empty. */
 bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
-/* POST responses. lookup appends to conv the stored conversation a
- * previous_response_id names ({"affinity", "items"}, as api_responses.c
- * stores it) and returns true, or returns false when this caller has none
- * (NULL: none ever). On false, p is left empty. */
+/* POST responses. lookup appends to out what the store holds under the
+ * response id: the response object (response true; an item_reference is
+ * resolved from its output) or the conversation a previous_response_id
+ * continues ({"affinity", "items"}, as api_responses.c stores it), and
+ * returns true, or returns false when this caller has none (NULL: none
+ * ever). On false, p is left empty. */
 #define FM_RESP_ID_BYTES 64 /* the longest response id looked up */
-typedef bool (*fm_resp_lookup_fn)(void *ctx, const char *id, struct fm_buf *conv);
+typedef bool (*fm_resp_lookup_fn)(void *ctx, const char *id, bool response, struct fm_buf *out);
 bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx,
                        fm_infer_params *p, fm_api_err *e);
 

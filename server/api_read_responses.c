@@ -27,12 +27,29 @@ typedef struct walk {
   fm_infer_params *p;
   uint64_t tokens;
   fm_tool_ids ids;
-  bool open;       /* an assistant message is open: function calls join it */
-  long open_bytes; /* its bytes so far */
-  cJSON *conv;     /* the items as the store keeps them */
-  cJSON *msgs;     /* the same conversation as chat messages, for reply rules and faults */
-  cJSON *msg;      /* the message of msgs being written */
+  bool open;                /* an assistant message is open: function calls join it */
+  long open_bytes;          /* its bytes so far */
+  cJSON *conv;              /* the items as the store keeps them */
+  cJSON *msgs;              /* the same conversation as chat messages, for reply rules and faults */
+  cJSON *msg;               /* the message of msgs being written */
+  fm_resp_lookup_fn lookup; /* the store, for previous_response_id and item_reference */
+  void *ctx;
+  cJSON *held; /* what was looked up, kept while ids point into it */
 } walk;
+
+/* Looks a stored text up and keeps it parsed in w->held; NULL when absent. */
+static const cJSON *look_up(walk *w, const char *id, bool response) {
+  if (!w->lookup || strlen(id) >= FM_RESP_ID_BYTES) return NULL;
+  fm_buf b;
+  fm_buf_init(&b);
+  cJSON *v = w->lookup(w->ctx, id, response, &b) ? cJSON_ParseWithLength(b.data, b.len) : NULL;
+  fm_buf_free(&b);
+  if (v && !cJSON_AddItemToArray(w->held, v)) {
+    cJSON_Delete(v);
+    v = NULL;
+  }
+  return v;
+}
 
 static void close_open(walk *w) {
   if (!w->open) return;
@@ -233,6 +250,37 @@ static bool read_call_output(walk *w, const cJSON *it, const char *where) {
   return keep(w, it);
 }
 
+static bool read_item(walk *w, const cJSON *it, const char *where);
+
+/* {"type": "item_reference", "id": "msg_<response>_<n>"}: an output item of
+ * a stored response (the AI SDK sends earlier turns so), read as if sent. */
+static bool read_reference(walk *w, const cJSON *it, const char *where) {
+  const char *id = str_field(it, "id");
+  const char *us = id ? strchr(id, '_') : NULL, *last = id ? strrchr(id, '_') : NULL;
+  const cJSON *found = NULL;
+  if (us && last > us && last - us < FM_RESP_ID_BYTES - 8) {
+    char rid[FM_RESP_ID_BYTES];
+    snprintf(rid, sizeof(rid), "resp_%.*s", (int)(last - us - 1), us + 1);
+    const cJSON *resp = look_up(w, rid, true);
+    const cJSON *output = cJSON_GetObjectItemCaseSensitive(resp, "output");
+    for (const cJSON *o = cJSON_IsArray(output) ? output->child : NULL; o && !found; o = o->next) {
+      const char *oid = str_field(o, "id");
+      if (oid && !strcmp(oid, id)) found = o;
+    }
+  }
+  if (!found) {
+    char at[160];
+    fm_rd_path(at, sizeof(at), where, "id", 0);
+    fm_rd_fail(w->rd, 404, "NOT_FOUND", at,
+               "%s: \"%.64s\" is no output item of a response this API key stored (it was "
+               "never stored, was deleted, expired or evicted); send the item itself instead "
+               "of a reference",
+               at, id ? id : "");
+    return false;
+  }
+  return read_item(w, found, where);
+}
+
 static bool read_item(walk *w, const cJSON *it, const char *where) {
   if (!cJSON_IsObject(it)) {
     fm_rd_bad(w->rd, where,
@@ -248,11 +296,12 @@ static bool read_item(walk *w, const cJSON *it, const char *where) {
   if (!strcmp(t, "function_call")) return read_call(w, it, where);
   if (!strcmp(t, "function_call_output")) return read_call_output(w, it, where);
   if (!strcmp(t, "reasoning")) return true; /* not prompt text, as reasoning_content on chat */
+  if (!strcmp(t, "item_reference")) return read_reference(w, it, where);
   char at[160];
   fm_rd_path(at, sizeof(at), where, "type", 0);
   fm_rd_bad(w->rd, at,
             "\"%.64s\" is not an input item served here; use \"message\", \"function_call\", "
-            "\"function_call_output\" or \"reasoning\" (item_reference and server-run tool "
+            "\"function_call_output\", \"reasoning\" or \"item_reference\" (server-run tool "
             "items are not supported)",
             t);
   return false;
@@ -260,14 +309,10 @@ static bool read_item(walk *w, const cJSON *it, const char *where) {
 
 /* The conversation previous_response_id continues: {"affinity", "items"} as
  * api_responses.c stores it. */
-static bool read_previous(walk *w, const char *id, fm_resp_lookup_fn lookup, void *ctx,
-                          cJSON **held, char **affinity) {
+static bool read_previous(walk *w, const char *id, char **affinity) {
   fm_reader *rd = w->rd;
-  fm_buf b;
-  fm_buf_init(&b);
-  bool found = lookup && strlen(id) < FM_RESP_ID_BYTES && lookup(ctx, id, &b);
-  if (!found) {
-    fm_buf_free(&b);
+  const cJSON *conv = look_up(w, id, false);
+  if (!conv) {
     fm_rd_fail(rd, 404, "NOT_FOUND", "previous_response_id",
                "previous_response_id: no stored response \"%.64s\" for this API key; it was "
                "never stored (store: false), was deleted, expired or was evicted from the "
@@ -276,21 +321,16 @@ static bool read_previous(walk *w, const char *id, fm_resp_lookup_fn lookup, voi
                id);
     return false;
   }
-  cJSON *conv = cJSON_ParseWithLength(b.data, b.len);
-  fm_buf_free(&b);
   const cJSON *items = cJSON_GetObjectItemCaseSensitive(conv, "items");
   const char *aff = str_field(conv, "affinity");
   if (!cJSON_IsArray(items)) {
-    cJSON_Delete(conv);
     fm_rd_fail(rd, 500, "INTERNAL", NULL, "the stored conversation is unreadable; retry");
     return false;
   }
   if (aff && !(*affinity = strdup(aff))) {
-    cJSON_Delete(conv);
     fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
     return false;
   }
-  *held = conv;
   int i = 0;
   for (const cJSON *it = items->child; it; it = it->next, i++) {
     char where[64];
@@ -627,8 +667,7 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
   fm_reader rd = {.in = in, .obj = root, .err = e};
   fm_prefix_init(&p->prefix);
   fm_resp_req *rq = calloc(1, sizeof(*rq));
-  cJSON *held = NULL;
-  walk w = {.rd = &rd, .p = p};
+  walk w = {.rd = &rd, .p = p, .lookup = lookup, .ctx = ctx, .held = cJSON_CreateArray()};
   bool ok = rq != NULL;
   if (!ok) fm_rd_fail(&rd, 500, "INTERNAL", NULL, "out of memory; retry later");
   p->resp = rq;
@@ -649,8 +688,8 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
       close_open(&w);
     }
     char *affinity = NULL;
-    ok = w.conv && w.msgs && !rd.failed &&
-         (!rq->previous_id || read_previous(&w, rq->previous_id, lookup, ctx, &held, &affinity)) &&
+    ok = w.conv && w.msgs && w.held && !rd.failed &&
+         (!rq->previous_id || read_previous(&w, rq->previous_id, &affinity)) &&
          read_input(&w, cJSON_GetObjectItemCaseSensitive(root, "input"));
     close_open(&w);
     /* a conversation stays on the replica that served it (its cache) unless told otherwise */
@@ -675,7 +714,7 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
   fm_tool_ids_free(&w.ids);
   cJSON_Delete(w.conv);
   cJSON_Delete(w.msgs);
-  cJSON_Delete(held);
+  cJSON_Delete(w.held);
   cJSON_Delete(root);
   if (ok) fm_rd_fault_header(&rd, p);
   if (!ok || rd.failed) {

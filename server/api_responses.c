@@ -57,9 +57,10 @@ static void put_item(const fm_job *j, int k, bool done, fm_buf *b) {
   put_item_id(j, k, b);
   switch (p->kind) {
   case FM_PART_REASONING:
-    fm_buf_puts(b, ",\"type\":\"reasoning\",\"summary\":[],\"content\":[");
+    /* the reasoning as its summary: the form every SDK reads (docs/api.md) */
+    fm_buf_puts(b, ",\"type\":\"reasoning\",\"summary\":[");
     if (done) {
-      fm_buf_puts(b, "{\"type\":\"reasoning_text\",\"text\":");
+      fm_buf_puts(b, "{\"type\":\"summary_text\",\"text\":");
       fm_buf_json_strn(b, text_of(p), p->text.len);
       fm_buf_putc(b, '}');
     }
@@ -106,7 +107,7 @@ static void put_response(const fm_job *j, const char *status, const char *code, 
                 "\"background\":false,\"error\":",
                 j->id, j->created, status);
   if (code) {
-    fm_buf_puts(b, "{\"code\":");
+    fm_buf_puts(b, "{\"type\":\"server_error\",\"code\":");
     fm_buf_json_str(b, code);
     fm_buf_puts(b, ",\"message\":");
     fm_buf_json_str(b, msg);
@@ -226,10 +227,12 @@ static void stream_part_start(fm_job *j, fm_buf *out, int choice, int part) {
   put_item(j, part, false, out);
   event_end(out);
   if (p->kind == FM_PART_TOOL_CALL) return;
-  event(j, out, "response.content_part.added");
+  bool reasoning = p->kind == FM_PART_REASONING;
+  event(j, out,
+        reasoning ? "response.reasoning_summary_part.added" : "response.content_part.added");
   item_ref(j, part, out);
-  fm_buf_puts(out, p->kind == FM_PART_REASONING
-                       ? ",\"content_index\":0,\"part\":{\"type\":\"reasoning_text\",\"text\":\"\"}"
+  fm_buf_puts(out, reasoning
+                       ? ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}"
                        : ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\","
                          "\"annotations\":[],\"logprobs\":[]}");
   event_end(out);
@@ -243,9 +246,9 @@ static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const cha
   fm_buf_put(&p->text, text, len); /* the done events and the final object repeat it whole */
   switch (p->kind) {
   case FM_PART_REASONING:
-    event(j, out, "response.reasoning_text.delta");
+    event(j, out, "response.reasoning_summary_text.delta");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"delta\":");
+    fm_buf_puts(out, ",\"summary_index\":0,\"delta\":");
     break;
   case FM_PART_TOOL_CALL:
     event(j, out, "response.function_call_arguments.delta");
@@ -267,14 +270,14 @@ static void stream_part_end(fm_job *j, fm_buf *out, int choice, int part) {
   const fm_part *p = &j->choices[0].turn.parts[part];
   switch (p->kind) {
   case FM_PART_REASONING:
-    event(j, out, "response.reasoning_text.done");
+    event(j, out, "response.reasoning_summary_text.done");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"text\":");
+    fm_buf_puts(out, ",\"summary_index\":0,\"text\":");
     fm_buf_json_strn(out, text_of(p), p->text.len);
     event_end(out);
-    event(j, out, "response.content_part.done");
+    event(j, out, "response.reasoning_summary_part.done");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"part\":{\"type\":\"reasoning_text\",\"text\":");
+    fm_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
     fm_buf_json_strn(out, text_of(p), p->text.len);
     fm_buf_putc(out, '}');
     event_end(out);
@@ -362,9 +365,10 @@ typedef struct lookup_ctx {
   const char *owner;
 } lookup_ctx;
 
-static bool lookup(void *ctx, const char *id, fm_buf *conv) {
+static bool lookup(void *ctx, const char *id, bool response, fm_buf *out) {
   lookup_ctx *k = ctx;
-  return fm_resp_store_get(&k->srv->responses, id, k->owner, fm_server_now(k->srv), NULL, conv);
+  return fm_resp_store_get(&k->srv->responses, id, k->owner, fm_server_now(k->srv),
+                           response ? out : NULL, response ? NULL : out);
 }
 
 static void create(fm_req *r) {
