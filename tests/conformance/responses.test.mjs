@@ -230,7 +230,9 @@ test('openai responses.create: max_output_tokens below the drawn length gives st
 
 test('openai responses.create: a previous_response_id chain of 3 turns rebuilds the conversation (prompt cache hits)', async () => {
   const key = 'resp-chain';
-  const t1 = await client.responses.create({ model: KIMI, instructions: LONG, input: 'Where should I go in May?', prompt_cache_key: key });
+  // The long text is in the input, not in instructions: as on OpenAI,
+  // previous_response_id carries the conversation over but not instructions.
+  const t1 = await client.responses.create({ model: KIMI, input: LONG + 'Where should I go in May?', prompt_cache_key: key });
   const t2 = await client.responses.create({ model: KIMI, previous_response_id: t1.id, input: 'And in June?', prompt_cache_key: key });
   const t3 = await client.responses.create({ model: KIMI, previous_response_id: t2.id, input: 'And in July?', prompt_cache_key: key });
   for (const [r, w] of [[t1, 't1'], [t2, 't2'], [t3, 't3']]) { assertResponse(r, w); assertUsage(r.usage, w); }
@@ -597,4 +599,84 @@ test('AI SDK responses: Output.object with a zod schema', async () => {
   assert.ok(schema.safeParse(r.output).success, JSON.stringify(r.output));
   const { $schema, ...jsonSchema } = z.toJSONSchema(schema);
   assertValid(jsonSchema, JSON.parse(r.text), 'text');
+});
+
+test('AI SDK responses: a second generateText on the first one\'s response.messages (store on: item_reference)', async () => {
+  // With store left on (the default), the AI SDK sends an earlier assistant
+  // text item back as {"type": "item_reference", "id": "msg_..."}, not its
+  // content: the server has to resolve it from its stored responses.
+  const first = await generateText({ model: aiModel(), prompt: 'Name three colours.', maxRetries: 0 });
+  const second = await generateText({
+    model: aiModel(),
+    messages: [{ role: 'user', content: 'Name three colours.' }, ...first.response.messages, { role: 'user', content: 'And three more?' }],
+    maxRetries: 0,
+  });
+  assert.ok(second.text.length > 0);
+  assert.ok(second.usage.inputTokens > first.usage.inputTokens + first.usage.outputTokens,
+    `the referenced answer counts in the prompt: ${second.usage.inputTokens} > ${first.usage.inputTokens} + ${first.usage.outputTokens}`);
+});
+
+// ---------------------------------------------------------------------------
+// Reasoning (gpt-oss-120b supports it: server/default-config.json).
+
+const OSS = 'accounts/fireworks/models/gpt-oss-120b';
+
+test('openai responses: reasoning items, non-streamed and through the strict stream accumulator', async () => {
+  const body = { model: OSS, input: 'Think about the sea, then answer.', reasoning: { effort: 'low' } };
+  const res = await client.responses.create(body);
+  assert.equal(res.object, 'response');
+  assert.equal(res.status, 'completed');
+  assert.deepEqual(res.output.map((o) => o.type), ['reasoning', 'message']);
+  const r = res.output[0];
+  assert.equal(typeof r.id, 'string');
+  assert.ok(r.id.length > 0);
+  assert.ok(Array.isArray(r.summary), 'reasoning.summary is an array (the AI SDK requires it)');
+  const rtext = (r.content ?? []).map((c) => { assert.equal(c.type, 'reasoning_text'); return c.text; }).join('');
+  assert.ok(rtext.length > 0, 'reasoning text');
+  assert.ok(res.usage.output_tokens_details.reasoning_tokens > 0, 'reasoning_tokens > 0');
+  assert.ok(res.usage.output_tokens_details.reasoning_tokens < res.usage.output_tokens, 'reasoning_tokens are part of output_tokens');
+  assert.ok(res.output_text.length > 0, 'an answer after the reasoning');
+  assert.ok(!res.output_text.includes(rtext), 'output_text holds only the answer');
+
+  const stream = client.responses.stream(body);
+  const events = [];
+  stream.on('event', (e) => events.push(e));
+  const final = await stream.finalResponse();
+  assertSequence(events, 'reasoning stream');
+  assert.deepEqual(final.output.map((o) => o.type), ['reasoning', 'message']);
+  const rdeltas = events.filter((e) => e.type === 'response.reasoning_text.delta');
+  assert.ok(rdeltas.length > 0, 'reasoning_text deltas');
+  for (const e of rdeltas) assert.equal(e.item_id, final.output[0].id);
+  const rdone = events.filter((e) => e.type === 'response.reasoning_text.done');
+  assert.equal(rdone.length, 1);
+  assert.equal(rdeltas.map((e) => e.delta).join(''), rdone[0].text, 'reasoning deltas concatenate to .done');
+  assert.equal(final.output[0].content.map((c) => c.text).join(''), rdone[0].text, 'and to the final item');
+  assert.equal(final.output_text, res.output_text, 'the same answer streamed or not');
+  const firstText = events.findIndex((e) => e.type === 'response.output_text.delta');
+  const reasoningDone = events.findIndex((e) => e.type === 'response.output_item.done' && e.output_index === 0);
+  assert.ok(reasoningDone >= 0 && reasoningDone < firstText, 'the reasoning item is done before the answer starts');
+});
+
+test('reasoning.summary requested: summary parts are sent (all the AI SDK reads of reasoning)', async () => {
+  // The AI SDK reads reasoning only from summary / reasoning_summary_* (not
+  // reasoning_text), and asks for reasoning.summary "detailed" whenever a
+  // reasoning effort is set.
+  const res = await client.responses.create({
+    model: OSS, input: 'Think about the sea, then answer.', reasoning: { effort: 'low', summary: 'detailed' },
+  });
+  const r = res.output.find((o) => o.type === 'reasoning');
+  assert.ok(r, 'a reasoning item');
+  assert.ok(r.summary.length >= 1, `summary parts when a summary is asked for: ${JSON.stringify(r.summary)}`);
+  for (const s of r.summary) {
+    assert.equal(s.type, 'summary_text');
+    assert.ok(s.text.length > 0);
+  }
+  const g = await generateText({
+    model: createOpenAI({ apiKey: 'resp-aisdk', baseURL: `${server.baseURL}/v1` }).responses(OSS),
+    prompt: 'Think about the sea, then answer.',
+    providerOptions: { openai: { forceReasoning: true, reasoningEffort: 'low' } },
+    maxRetries: 0,
+  });
+  assert.ok((g.reasoningText ?? '').length > 0, 'the AI SDK sees the reasoning');
+  assert.ok(g.text.length > 0);
 });
