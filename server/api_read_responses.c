@@ -496,6 +496,15 @@ static bool read_reasoning(fm_reader *rd, fm_infer_params *p, bool *given) {
     return false;
   }
   const cJSON *effort = re ? cJSON_GetObjectItemCaseSensitive(re, "effort") : NULL;
+  const cJSON *summary = re ? cJSON_GetObjectItemCaseSensitive(re, "summary") : NULL;
+  if (summary && !cJSON_IsNull(summary) &&
+      (!cJSON_IsString(summary) ||
+       (strcmp(summary->valuestring, "auto") && strcmp(summary->valuestring, "concise") &&
+        strcmp(summary->valuestring, "detailed")))) {
+    fm_rd_bad(rd, "reasoning.summary", "must be \"auto\", \"concise\", \"detailed\" or null");
+    return false;
+  }
+  p->resp->summary = summary && !cJSON_IsNull(summary);
   if (cJSON_IsString(effort) && !strcmp(effort->valuestring, "minimal")) {
     p->turn.effort = FM_EFFORT_LOW; /* OpenAI's lowest level: fleetmock's low */
     *given = true;

@@ -57,10 +57,17 @@ static void put_item(const fm_job *j, int k, bool done, fm_buf *b) {
   put_item_id(j, k, b);
   switch (p->kind) {
   case FM_PART_REASONING:
-    /* the reasoning as its summary: the form every SDK reads (docs/api.md) */
+    /* the reasoning text as content; also as the summary when one is asked for
+     * (what the AI SDK reads), fleetmock's choice (docs/api.md) */
     fm_buf_puts(b, ",\"type\":\"reasoning\",\"summary\":[");
-    if (done) {
+    if (done && j->p.resp->summary) {
       fm_buf_puts(b, "{\"type\":\"summary_text\",\"text\":");
+      fm_buf_json_strn(b, text_of(p), p->text.len);
+      fm_buf_putc(b, '}');
+    }
+    fm_buf_puts(b, "],\"content\":[");
+    if (done) {
+      fm_buf_puts(b, "{\"type\":\"reasoning_text\",\"text\":");
       fm_buf_json_strn(b, text_of(p), p->text.len);
       fm_buf_putc(b, '}');
     }
@@ -227,12 +234,16 @@ static void stream_part_start(fm_job *j, fm_buf *out, int choice, int part) {
   put_item(j, part, false, out);
   event_end(out);
   if (p->kind == FM_PART_TOOL_CALL) return;
-  bool reasoning = p->kind == FM_PART_REASONING;
-  event(j, out,
-        reasoning ? "response.reasoning_summary_part.added" : "response.content_part.added");
+  if (p->kind == FM_PART_REASONING && j->p.resp->summary) {
+    event(j, out, "response.reasoning_summary_part.added");
+    item_ref(j, part, out);
+    fm_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}");
+    event_end(out);
+  }
+  event(j, out, "response.content_part.added");
   item_ref(j, part, out);
-  fm_buf_puts(out, reasoning
-                       ? ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":\"\"}"
+  fm_buf_puts(out, p->kind == FM_PART_REASONING
+                       ? ",\"content_index\":0,\"part\":{\"type\":\"reasoning_text\",\"text\":\"\"}"
                        : ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":\"\","
                          "\"annotations\":[],\"logprobs\":[]}");
   event_end(out);
@@ -245,11 +256,14 @@ static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const cha
   fm_part *p = &j->choices[0].turn.parts[part];
   fm_buf_put(&p->text, text, len); /* the done events and the final object repeat it whole */
   switch (p->kind) {
-  case FM_PART_REASONING:
-    event(j, out, "response.reasoning_summary_text.delta");
+  case FM_PART_REASONING: {
+    /* one delta per token: of the summary when one is asked for, else of the text */
+    bool sum = j->p.resp->summary;
+    event(j, out, sum ? "response.reasoning_summary_text.delta" : "response.reasoning_text.delta");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"summary_index\":0,\"delta\":");
+    fm_buf_puts(out, sum ? ",\"summary_index\":0,\"delta\":" : ",\"content_index\":0,\"delta\":");
     break;
+  }
   case FM_PART_TOOL_CALL:
     event(j, out, "response.function_call_arguments.delta");
     item_ref(j, part, out);
@@ -270,14 +284,27 @@ static void stream_part_end(fm_job *j, fm_buf *out, int choice, int part) {
   const fm_part *p = &j->choices[0].turn.parts[part];
   switch (p->kind) {
   case FM_PART_REASONING:
-    event(j, out, "response.reasoning_summary_text.done");
+    if (j->p.resp->summary) {
+      event(j, out, "response.reasoning_summary_text.done");
+      item_ref(j, part, out);
+      fm_buf_puts(out, ",\"summary_index\":0,\"text\":");
+      fm_buf_json_strn(out, text_of(p), p->text.len);
+      event_end(out);
+      event(j, out, "response.reasoning_summary_part.done");
+      item_ref(j, part, out);
+      fm_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
+      fm_buf_json_strn(out, text_of(p), p->text.len);
+      fm_buf_putc(out, '}');
+      event_end(out);
+    }
+    event(j, out, "response.reasoning_text.done");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"summary_index\":0,\"text\":");
+    fm_buf_puts(out, ",\"content_index\":0,\"text\":");
     fm_buf_json_strn(out, text_of(p), p->text.len);
     event_end(out);
-    event(j, out, "response.reasoning_summary_part.done");
+    event(j, out, "response.content_part.done");
     item_ref(j, part, out);
-    fm_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
+    fm_buf_puts(out, ",\"content_index\":0,\"part\":{\"type\":\"reasoning_text\",\"text\":");
     fm_buf_json_strn(out, text_of(p), p->text.len);
     fm_buf_putc(out, '}');
     event_end(out);

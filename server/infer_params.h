@@ -79,6 +79,7 @@ typedef struct fm_turn_spec {
 typedef struct fm_resp_req {
   bool store;        /* keep the response for retrieval and previous_response_id */
   bool max_output;   /* max_output_tokens was given: a turn it cuts is "incomplete" */
+  bool summary;      /* reasoning.summary asked for: the reasoning is also its summary */
   char *echo;        /* the request fields the response object repeats: JSON members, no braces */
   char *items;       /* the conversation up to this turn: a JSON array of input items */
   char *previous_id; /* previous_response_id, or NULL */
