@@ -14,7 +14,7 @@ import {
 } from '@openai/agents';
 import { z } from 'zod';
 import Ajv from 'ajv';
-import { startServer, stopChecked, NO_LIMITS } from '../lib/server.mjs';
+import { startServer, stopChecked, patchPool, NO_LIMITS } from '../lib/server.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
 const API_KEY = 'agents-key';
@@ -37,7 +37,7 @@ const weatherJsonSchema = {
 };
 const validate = new Ajv({ strict: false }).compile(weatherJsonSchema);
 
-function makeAgent(calls) {
+function makeAgent(calls, modelSettings = undefined) {
   const getWeather = tool({
     name: 'get_weather',
     description: 'Weather forecast for a city',
@@ -52,6 +52,7 @@ function makeAgent(calls) {
     instructions: 'You answer weather questions. Always use get_weather first.',
     model: KIMI,
     tools: [getWeather],
+    ...(modelSettings ? { modelSettings } : {}),
   });
 }
 
@@ -125,4 +126,24 @@ test('agents run() with previousResponseId: the second run continues on the serv
   // The continued run sees the first one's conversation: its prompt is larger.
   assert.ok(second.rawResponses[0].usage.inputTokens > first.rawResponses[0].usage.inputTokens,
     `${second.rawResponses[0].usage.inputTokens} > ${first.rawResponses[0].usage.inputTokens}`);
+});
+
+test('congested pool: the agent run fails on Standard (503) and completes with service_tier priority', async () => {
+  await patchPool(server, 'kimi-k2p6', { tenant_load: 1.2, tenant_priority_share: 0.2 });
+  try {
+    const calls = [];
+    await assert.rejects(run(makeAgent(calls), 'What is the weather in Oslo for 2 days?'), (err) => {
+      assert.equal(err.status, 503, String(err));
+      return true;
+    });
+    assert.equal(calls.length, 0, 'shed before the first step');
+    // the Agents SDK passes modelSettings.providerData into the request body
+    const agent = makeAgent(calls, { providerData: { service_tier: 'priority' } });
+    const result = await run(agent, 'What is the weather in Oslo for 2 days?');
+    checkCalls(calls);
+    assert.equal(typeof result.finalOutput, 'string');
+    assert.ok(result.finalOutput.length > 0);
+  } finally {
+    await patchPool(server, 'kimi-k2p6', { tenant_load: 0, tenant_priority_share: 0 });
+  }
 });

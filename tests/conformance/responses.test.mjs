@@ -680,3 +680,27 @@ test('reasoning.summary requested: summary parts are sent (all the AI SDK reads 
   assert.ok((g.reasoningText ?? '').length > 0, 'the AI SDK sees the reasoning');
   assert.ok(g.text.length > 0);
 });
+
+test('congested pool: the AI SDK responses provider drops service_tier priority for non-OpenAI model ids, so both are shed', async () => {
+  // A finding about the client, not the server: @ai-sdk/openai sends
+  // service_tier "priority" only for model ids it knows as OpenAI's (gpt-4*,
+  // gpt-5*, o3+), and warns "unsupported-setting" otherwise. On Fireworks
+  // through this provider an app cannot ask for Priority; fleetmock shows
+  // that as the real fleet would: the request goes out Standard and is shed.
+  const srv = await startServer({ args: ['--timing', 'instant'], config: NO_LIMITS });
+  try {
+    await patchPool(srv, 'kimi-k2p6', { tenant_load: 1.2, tenant_priority_share: 0.2 });
+    const model = createOpenAI({ apiKey: 'resp-aisdk-congested', baseURL: `${srv.baseURL}/v1` }).responses(KIMI);
+    for (const providerOptions of [{}, { openai: { serviceTier: 'priority' } }]) {
+      await assert.rejects(generateText({ model, prompt: 'Are you there?', maxRetries: 0, providerOptions }), (err) => {
+        assert.equal(err.statusCode, 503, String(err));
+        return true;
+      });
+    }
+    const j = await fetch(`${srv.baseURL}/admin/requests?limit=1`).then((r) => r.json());
+    assert.equal(j.data[0].route, 'responses');
+    assert.equal(j.data[0].body.service_tier, undefined, 'the provider left service_tier out');
+  } finally {
+    await stopChecked(srv);
+  }
+});
