@@ -36,7 +36,7 @@ void fm_infer_params_free(fm_infer_params *p) {
     free(p->resp->echo);
     free(p->resp->items);
     free(p->resp->previous_id);
-    free(p->resp->match_body);
+    cJSON_Delete(p->resp->match_root);
     free(p->resp);
   }
   memset(p, 0, sizeof(*p));

@@ -29,7 +29,8 @@ typedef struct walk {
   fm_tool_ids ids;
   bool open;                /* an assistant message is open: function calls join it */
   long open_bytes;          /* its bytes so far */
-  cJSON *conv;              /* the items as the store keeps them */
+  fm_buf conv;              /* the items as the store keeps them: a JSON array, open */
+  bool keeping;             /* new items go to conv (stored ones are there already) */
   cJSON *msgs;              /* the same conversation as chat messages, for reply rules and faults */
   cJSON *msg;               /* the message of msgs being written */
   fm_resp_lookup_fn lookup; /* the store, for previous_response_id and item_reference */
@@ -133,10 +134,14 @@ static long read_content(walk *w, const cJSON *content, const char *where) {
 }
 
 static bool keep(walk *w, const cJSON *item) {
-  if (!w->conv) return true;
-  cJSON *copy = cJSON_Duplicate(item, true);
-  if (!copy || !cJSON_AddItemToArray(w->conv, copy)) {
-    cJSON_Delete(copy);
+  if (!w->keeping) return true;
+  char *text = cJSON_PrintUnformatted(item);
+  if (text) {
+    if (w->conv.len > 1) fm_buf_putc(&w->conv, ',');
+    fm_buf_puts(&w->conv, text);
+    free(text);
+  }
+  if (!text || w->conv.oom) {
     fm_rd_fail(w->rd, 500, "INTERNAL", NULL, "out of memory; retry later");
     return false;
   }
@@ -309,10 +314,17 @@ static bool read_item(walk *w, const cJSON *it, const char *where) {
 
 /* The conversation previous_response_id continues: {"affinity", "items"} as
  * api_responses.c stores it. */
+/* The conversation previous_response_id continues, as api_responses.c
+ * stores it: the affinity (a JSON string or null), a newline, the items (a
+ * JSON array). The items are walked for the prompt and their text is reused
+ * as the start of this turn's conversation. */
 static bool read_previous(walk *w, const char *id, char **affinity) {
   fm_reader *rd = w->rd;
-  const cJSON *conv = look_up(w, id, false);
-  if (!conv) {
+  fm_buf b;
+  fm_buf_init(&b);
+  bool found = w->lookup && strlen(id) < FM_RESP_ID_BYTES && w->lookup(w->ctx, id, false, &b);
+  if (!found) {
+    fm_buf_free(&b);
     fm_rd_fail(rd, 404, "NOT_FOUND", "previous_response_id",
                "previous_response_id: no stored response \"%.64s\" for this API key; it was "
                "never stored (store: false), was deleted, expired or was evicted from the "
@@ -321,23 +333,41 @@ static bool read_previous(walk *w, const char *id, char **affinity) {
                id);
     return false;
   }
-  const cJSON *items = cJSON_GetObjectItemCaseSensitive(conv, "items");
-  const char *aff = str_field(conv, "affinity");
-  if (!cJSON_IsArray(items)) {
+  const char *nl = b.data ? memchr(b.data, '\n', b.len) : NULL;
+  cJSON *aff = nl ? cJSON_ParseWithLength(b.data, (size_t)(nl - b.data)) : NULL;
+  size_t off = nl ? (size_t)(nl - b.data) + 1 : 0;
+  cJSON *items = nl ? cJSON_ParseWithLength(b.data + off, b.len - off) : NULL;
+  bool ok = cJSON_IsArray(items) && b.len - off >= 2 &&
+            (!cJSON_IsString(aff) || (*affinity = strdup(aff->valuestring)));
+  cJSON_Delete(aff);
+  if (ok && !cJSON_AddItemToArray(w->held, items))
+    ok = false;
+  else if (ok)
+    items = NULL; /* held */
+  if (ok) {       /* the stored items start this turn's conversation: "[...", still open */
+    fm_buf_reset(&w->conv);
+    fm_buf_put(&w->conv, b.data + off, b.len - off - 1);
+    ok = !w->conv.oom;
+  }
+  fm_buf_free(&b);
+  cJSON_Delete(items);
+  if (!ok) {
     fm_rd_fail(rd, 500, "INTERNAL", NULL, "the stored conversation is unreadable; retry");
     return false;
   }
-  if (aff && !(*affinity = strdup(aff))) {
-    fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
-    return false;
-  }
+  const cJSON *held = w->held->child;
+  while (held && held->next)
+    held = held->next;
+  bool keeping = w->keeping;
+  w->keeping = false;
   int i = 0;
-  for (const cJSON *it = items->child; it; it = it->next, i++) {
+  for (const cJSON *it = held->child; it && ok; it = it->next, i++) {
     char where[64];
     fm_rd_path(where, sizeof(where), "previous_response_id.items", NULL, i);
-    if (!read_item(w, it, where)) return false;
+    ok = read_item(w, it, where);
   }
-  return true;
+  w->keeping = keeping;
+  return ok;
 }
 
 static bool read_input(walk *w, const cJSON *input) {
@@ -677,6 +707,7 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
   fm_prefix_init(&p->prefix);
   fm_resp_req *rq = calloc(1, sizeof(*rq));
   walk w = {.rd = &rd, .p = p, .lookup = lookup, .ctx = ctx, .held = cJSON_CreateArray()};
+  fm_buf_init(&w.conv);
   bool ok = rq != NULL;
   if (!ok) fm_rd_fail(&rd, 500, "INTERNAL", NULL, "out of memory; retry later");
   p->resp = rq;
@@ -686,7 +717,8 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
        fm_rd_turn_done(&rd, p, effort_given);
   if (ok) {
     w.tokens = FM_TOKENS_PER_CHAT + fm_tokens_for_bytes((size_t)tool_bytes);
-    w.conv = cJSON_CreateArray();
+    fm_buf_puts(&w.conv, "[");
+    w.keeping = true;
     const char *instr = str_field(root, "instructions");
     w.msgs = cJSON_CreateArray();
     if (instr && w.msgs) { /* a system message, not carried to the next turn (as OpenAI's) */
@@ -697,7 +729,7 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
       close_open(&w);
     }
     char *affinity = NULL;
-    ok = w.conv && w.msgs && w.held && !rd.failed &&
+    ok = !w.conv.oom && w.msgs && w.held && !rd.failed &&
          (!rq->previous_id || read_previous(&w, rq->previous_id, &affinity)) &&
          read_input(&w, cJSON_GetObjectItemCaseSensitive(root, "input"));
     close_open(&w);
@@ -710,18 +742,23 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
   }
   if (ok) {
     rq->echo = build_echo(&rd, p, rq->store);
-    rq->items = cJSON_PrintUnformatted(w.conv);
+    fm_buf_putc(&w.conv, ']');
+    fm_buf_putc(&w.conv, '\0');
+    rq->items = w.conv.oom ? NULL : fm_buf_steal(&w.conv, NULL);
     /* what reply rules and faults see: the body, with the conversation as messages */
     cJSON_DeleteItemFromObjectCaseSensitive(root, "messages");
     if (cJSON_AddItemToObject(root, "messages", w.msgs)) w.msgs = NULL;
-    rq->match_body = cJSON_PrintUnformatted(root);
-    if (!rq->echo || !rq->items || !rq->match_body) {
+    if (!w.msgs) { /* the parsed body is handed over, not printed again */
+      rq->match_root = root;
+      root = NULL;
+    }
+    if (!rq->echo || !rq->items || !rq->match_root) {
       fm_rd_fail(&rd, 500, "INTERNAL", NULL, "out of memory; retry later");
       ok = false;
     }
   }
   fm_tool_ids_free(&w.ids);
-  cJSON_Delete(w.conv);
+  fm_buf_free(&w.conv);
   cJSON_Delete(w.msgs);
   cJSON_Delete(w.held);
   cJSON_Delete(root);

@@ -153,16 +153,15 @@ static const char *final_status(const fm_job *j) {
  * (its input items and its output, reasoning left out) for a later turn. */
 static void store(fm_job *j, const char *response, size_t len) {
   if (!j->p.resp->store || !j->p.account) return;
-  fm_buf conv;
+  fm_buf conv; /* the affinity (a JSON string or null), a newline, the items */
   fm_buf_init(&conv);
-  fm_buf_puts(&conv, "{\"affinity\":");
   if (j->p.affinity)
     fm_buf_json_str(&conv, j->p.affinity);
   else
     fm_buf_puts(&conv, "null");
+  fm_buf_putc(&conv, '\n');
   const char *items = j->p.resp->items;
   size_t n = strlen(items);
-  fm_buf_puts(&conv, ",\"items\":");
   fm_buf_put(&conv, items, n > 0 ? n - 1 : 0); /* without its closing bracket */
   bool empty = n <= 2;
   const fm_turn *t = &j->choices[0].turn;
@@ -172,7 +171,7 @@ static void store(fm_job *j, const char *response, size_t len) {
     empty = false;
     put_item(j, k, true, &conv);
   }
-  fm_buf_puts(&conv, "]}");
+  fm_buf_putc(&conv, ']');
   char id[FM_RESP_ID_BYTES];
   snprintf(id, sizeof(id), "resp_%s", j->id);
   if (!conv.oom)

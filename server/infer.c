@@ -4,6 +4,7 @@
 #include "api.h"
 #include "log.h"
 
+#include <cjson/cJSON.h>
 #include <math.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -568,10 +569,7 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
                           .test_id = j->p.test_id,
                           .body = r->body.data,
                           .body_len = r->body.len};
-  if (j->p.resp && j->p.resp->match_body) { /* Responses: the conversation as messages */
-    facts.body = j->p.resp->match_body;
-    facts.body_len = strlen(j->p.resp->match_body);
-  }
+  if (j->p.resp) facts.given = j->p.resp->match_root; /* Responses: the conversation as messages */
   /* A fault answering with a status comes first: the rule a retry should
    * meet again (a sequence's step) is not used up by a failed attempt. */
   if (apply_fault(j, &facts)) {
@@ -631,6 +629,10 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   }
 
   fm_match_facts_free(&facts);
+  if (j->p.resp) { /* matched: the parsed body is not needed while the job runs */
+    cJSON_Delete(j->p.resp->match_root);
+    j->p.resp->match_root = NULL;
+  }
   if (too_long(j, total)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */

@@ -83,8 +83,9 @@ typedef struct fm_resp_req {
   char *echo;        /* the request fields the response object repeats: JSON members, no braces */
   char *items;       /* the conversation up to this turn: a JSON array of input items */
   char *previous_id; /* previous_response_id, or NULL */
-  char *match_body;  /* what reply rules and faults match: the body plus "messages", the
-                        whole conversation as chat messages (match.h reads those) */
+  struct cJSON *match_root; /* what reply rules and faults match: the parsed body plus
+                               "messages", the whole conversation as chat messages (match.h
+                               reads those); freed once the job has matched */
 } fm_resp_req;
 
 typedef struct fm_infer_params {

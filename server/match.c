@@ -300,7 +300,9 @@ void fm_match_facts_parse(fm_match_facts *f) {
   if (f->parsed) return;
   f->parsed = true;
   f->turn = 1;
-  f->root = f->body ? cJSON_ParseWithLength(f->body, f->body_len) : NULL;
+  f->root = f->given  ? (cJSON *)f->given
+            : f->body ? cJSON_ParseWithLength(f->body, f->body_len)
+                      : NULL;
   fm_buf user, system;
   fm_buf_init(&user);
   fm_buf_init(&system);
@@ -344,7 +346,7 @@ void fm_match_facts_parse(fm_match_facts *f) {
 }
 
 void fm_match_facts_free(fm_match_facts *f) {
-  cJSON_Delete(f->root);
+  if (f->root != f->given) cJSON_Delete(f->root);
   free(f->last_user);
   free(f->system);
   free(f->tool_result);

@@ -61,6 +61,7 @@ typedef struct fm_match_facts {
   const char *test_id;
   const char *body; /* JSON text, need not be NUL-terminated */
   size_t body_len;
+  const struct cJSON *given; /* the body already parsed, used instead of body (not freed) */
   /* derived from the body, on first need */
   bool parsed;
   struct cJSON *root;

@@ -14,7 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define FM_METRIC_ROUTES 6 /* chat/completions, completions, messages, responses, embeddings, other */
+/* chat/completions, completions, messages, responses, embeddings, other */
+#define FM_METRIC_ROUTES 6
 #define FM_METRIC_STATUSES 17
 #define FM_HIST_BUCKETS 12
 

@@ -82,9 +82,9 @@ typedef struct fm_server {
   fm_replies replies;
   struct cJSON *boot_replies; /* the config's and --replies rules, added at start and on reset */
   fm_metrics metrics;
-  fm_journal journal; /* the last requests as they ended (GET /admin/requests) */
+  fm_journal journal;      /* the last requests as they ended (GET /admin/requests) */
   fm_resp_store responses; /* the Responses API's stored responses */
-  fm_player player;   /* the running scenario, if any */
+  fm_player player;        /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
   uint64_t t0_ns;  /* monotonic time of simulated zero */
