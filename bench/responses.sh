@@ -78,28 +78,32 @@ RESP_BODY='{"model":"'$M'","input":"'$MSG'","max_output_tokens":'$TOKENS'}'
 NOSTORE_BODY='{"model":"'$M'","input":"'$MSG'","max_output_tokens":'$TOKENS',"store":false}'
 
 post() { curl -sS -X POST "$BASE$1" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$2"; }
-# A stored conversation of TURNS turns for "continue" to go on from.
-prev=
-for t in $(seq "$TURNS"); do
-  body='{"model":"'$M'","input":"turn '$t': '$MSG'","max_output_tokens":'$TOKENS${prev:+,\"previous_response_id\":\"$prev\"}'}'
-  prev=$(post /v1/responses "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
-    die "turn $t of the stored conversation failed"
-done
-CONT_BODY='{"model":"'$M'","input":"'$MSG'","max_output_tokens":'$TOKENS',"store":false,"previous_response_id":"'$prev'"}'
+# A stored conversation of TURNS turns for "continue" to go on from, made
+# again before each "continue" load (the loads before it evict it).
+make_conversation() {
+  local prev= t body
+  for t in $(seq "$TURNS"); do
+    body='{"model":"'$M'","input":"turn '$t': '$MSG'","max_output_tokens":'$TOKENS${prev:+,\"previous_response_id\":\"$prev\"}'}'
+    prev=$(post /v1/responses "$body" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])') ||
+      die "turn $t of the stored conversation failed"
+  done
+  CONT_BODY='{"model":"'$M'","input":"'$MSG'","max_output_tokens":'$TOKENS',"store":false,"previous_response_id":"'$prev'"}'
+  post_lua "$TMP/continue.lua" "$CONT_BODY"
+}
+post_lua() { # post_lua FILE BODY
+  printf '%s\n' 'wrk.method = "POST"' "wrk.body = '$2'" 'wrk.headers["Content-Type"] = "application/json"' \
+    'wrk.headers["Authorization"] = "Bearer bench"' >"$1"
+}
+make_conversation
 for b in "$CHAT_BODY:/v1/chat/completions" "$RESP_BODY:/v1/responses" "$CONT_BODY:/v1/responses"; do
   code=$(curl -sS -o "$TMP/check" -w '%{http_code}' -X POST "$BASE${b##*:}" -H 'Authorization: Bearer bench' \
     -H 'Content-Type: application/json' --data-binary "${b%:*}")
   [[ $code == 200 ]] || die "fleetmock answered $code: $(head -c 300 "$TMP/check")"
 done
 
-post_lua() { # post_lua FILE BODY
-  printf '%s\n' 'wrk.method = "POST"' "wrk.body = '$2'" 'wrk.headers["Content-Type"] = "application/json"' \
-    'wrk.headers["Authorization"] = "Bearer bench"' >"$1"
-}
 post_lua "$TMP/chat.lua" "$CHAT_BODY"
 post_lua "$TMP/responses.lua" "$RESP_BODY"
 post_lua "$TMP/nostore.lua" "$NOSTORE_BODY"
-post_lua "$TMP/continue.lua" "$CONT_BODY"
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$FM_PID/stat"; }
 rps() { awk '/^Requests\/sec:/ {print $2}' "$1"; }
@@ -115,6 +119,7 @@ for r in $(seq "$ROUNDS"); do
   for load in chat responses nostore continue; do
     route=/v1/responses
     [[ $load == chat ]] && route=/v1/chat/completions
+    [[ $load == continue ]] && make_conversation
     c0=$(cpu_ticks)
     timeout --foreground $((DURATION + 30)) "${GEN_PIN[@]}" wrk -t1 -c"$CONNS" -d"${DURATION}s" \
       -s "$TMP/$load.lua" "$BASE$route" >"$TMP/$load.$r" 2>&1 || { cat "$TMP/$load.$r" >&2; die "wrk ($load) failed"; }
