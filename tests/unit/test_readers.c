@@ -146,3 +146,90 @@ TEST(admin_readers_refuse_with_every_problem_and_build_what_they_read) {
   CHECK_EQ_INT(nf.status, 404);
   CHECK_STR(nf.param, "pool");
 }
+
+/* A fake response store for the Responses reader: one stored conversation. */
+static bool one_stored(void *ctx, const char *id, bool response, fm_buf *out) {
+  (void)ctx;
+  if (strcmp(id, "resp_1") != 0) return false;
+  fm_buf_puts(
+      out, response ? "{\"id\":\"resp_1\",\"output\":[{\"id\":\"msg_1_0\",\"type\":\"message\","
+                      "\"role\":\"assistant\",\"content\":[{\"type\":\"output_text\",\"text\":"
+                      "\"It is sunny.\"}]}]}"
+                    : "\"conv-a\"\n[{\"role\":\"user\",\"content\":\"Weather in Oslo?\"},"
+                      "{\"type\":\"function_call\",\"call_id\":\"call_9\",\"name\":\"get_weather\","
+                      "\"arguments\":\"{\\\"city\\\":\\\"Oslo\\\"}\"}]");
+  return true;
+}
+
+TEST(a_responses_conversation_is_the_prompt_of_the_same_chat_messages) {
+  /* The same conversation on both routes: tools, instructions, a user
+   * message, the assistant's call, its result, the next user message. */
+  const char *chat =
+      "{\"model\":\"" KIMI "\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":"
+      "\"get_weather\",\"parameters\":{\"type\":\"object\"}}}],\"messages\":["
+      "{\"role\":\"system\",\"content\":\"Be brief.\"},"
+      "{\"role\":\"user\",\"content\":\"Weather in Oslo?\"},"
+      "{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"id\":\"call_9\",\"type\":"
+      "\"function\",\"function\":{\"name\":\"get_weather\",\"arguments\":\"{\\\"city\\\":"
+      "\\\"Oslo\\\"}\"}}]},"
+      "{\"role\":\"tool\",\"tool_call_id\":\"call_9\",\"content\":\"sunny\"},"
+      "{\"role\":\"user\",\"content\":\"And tomorrow?\"}]}";
+  const char *resp =
+      "{\"model\":\"" KIMI "\",\"tools\":[{\"type\":\"function\",\"name\":\"get_weather\","
+      "\"parameters\":{\"type\":\"object\"}}],\"instructions\":\"Be brief.\","
+      "\"previous_response_id\":\"resp_1\",\"input\":["
+      "{\"type\":\"function_call_output\",\"call_id\":\"call_9\",\"output\":\"sunny\"},"
+      "{\"role\":\"user\",\"content\":[{\"type\":\"input_text\",\"text\":\"And tomorrow?\"}]}]}";
+  fm_read_in ci = input(chat, NULL), ri = input(resp, NULL);
+  fm_infer_params pc, pr;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_chat(&ci, &pc, &e));
+  REQUIRE(fm_read_responses(&ri, one_stored, NULL, &pr, &e));
+  CHECK_EQ_INT(pr.prompt_tokens, pc.prompt_tokens);
+  CHECK_EQ_U64(pr.prefix.digest, pc.prefix.digest); /* the same bytes: the same cache blocks */
+  CHECK_EQ_U64(pr.prefix.bytes, pc.prefix.bytes);
+  CHECK(!pr.turn.after_tool_result && !pc.turn.after_tool_result); /* a user message came after */
+  CHECK_STR(pr.route, "responses");
+  CHECK_STR(pr.affinity, "conv-a"); /* the conversation's, from the store */
+  CHECK(pr.resp->store);
+  CHECK_STR_PREFIX(pr.resp->items, "[{\"role\":\"user\",\"content\":\"Weather in Oslo?\"},");
+  CHECK_STR_CONTAINS(pr.resp->items, "\"output\":\"sunny\"");
+  fm_infer_params_free(&pc);
+  fm_infer_params_free(&pr);
+}
+
+TEST(responses_reader_refusals_name_the_field) {
+  static const struct {
+    const char *body, *param;
+    int status;
+  } cases[] = {
+      {"{\"model\":\"" KIMI "\"}", "input", 400},
+      {"{\"model\":\"" KIMI "\",\"input\":\"x\",\"previous_response_id\":\"resp_2\"}",
+       "previous_response_id", 404},
+      {"{\"model\":\"" KIMI "\",\"input\":[{\"type\":\"item_reference\",\"id\":\"msg_1_5\"}]}",
+       "input[0].id", 404},
+      {"{\"model\":\"" KIMI "\",\"input\":[{\"type\":\"function_call_output\",\"call_id\":"
+       "\"call_1\",\"output\":\"x\"}]}",
+       "input[0].call_id", 400},
+      {"{\"model\":\"" KIMI "\",\"input\":\"x\",\"reasoning\":{\"summary\":\"long\"}}",
+       "reasoning.summary", 400},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    fm_read_in in = input(cases[i].body, NULL);
+    fm_infer_params p;
+    fm_api_err e = {0};
+    CHECK(!fm_read_responses(&in, one_stored, NULL, &p, &e));
+    CHECK_EQ_INT(e.status, cases[i].status);
+    CHECK_STR(e.param, cases[i].param);
+    CHECK(p.resp == NULL && p.model_name == NULL);
+  }
+  /* an item_reference to a stored item reads as the item itself */
+  fm_read_in in = input("{\"model\":\"" KIMI "\",\"input\":[{\"role\":\"user\",\"content\":\"q\"},"
+                        "{\"type\":\"item_reference\",\"id\":\"msg_1_0\"}]}",
+                        NULL);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_responses(&in, one_stored, NULL, &p, &e));
+  CHECK_STR_CONTAINS(p.resp->items, "It is sunny.");
+  fm_infer_params_free(&p);
+}
