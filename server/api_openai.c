@@ -24,17 +24,6 @@ static bool is_chat(const fm_job *j) {
   return j->render == &chat_renderer;
 }
 
-static const char *echo_tier(const fm_job *j) {
-  switch (j->p.path) {
-  case FM_PATH_PRIORITY:
-    return "priority";
-  case FM_PATH_BACKGROUND:
-    return "background";
-  default:
-    return "default";
-  }
-}
-
 static uint32_t reasoning_tokens(const fm_job *j) {
   uint32_t n = 0;
   for (int i = 0; i < j->p.n; i++)
@@ -70,7 +59,7 @@ static void put_head(fm_job *j, fm_buf *b, const char *object) {
   fm_buf_printf(b, "{\"id\":\"%s%s\",\"object\":\"%s\",\"created\":%lld,\"model\":",
                 is_chat(j) ? "chatcmpl-" : "cmpl-", j->id, object, j->created);
   fm_buf_json_str(b, j->p.model_name);
-  fm_buf_printf(b, ",\"service_tier\":\"%s\",", echo_tier(j));
+  fm_buf_printf(b, ",\"service_tier\":\"%s\",", fm_path_echo(j->p.path));
 }
 
 /* ---- logprobs ------------------------------------------------------------- */

@@ -359,6 +359,24 @@ void fm_rd_tier(fm_reader *rd, fm_infer_params *p, const char *field, fm_tier wa
   }
 }
 
+bool fm_rd_openai_tier(fm_reader *rd, fm_infer_params *p) {
+  const char *tier = NULL;
+  const cJSON *st = fm_rd_field(rd, "service_tier");
+  if (st && !cJSON_IsString(st))
+    fm_rd_bad(rd, "service_tier",
+              "must be a string: \"auto\", \"default\", \"flex\", \"priority\" or "
+              "\"background\"");
+  else if (st)
+    tier = st->valuestring;
+  if (rd->failed) return false;
+  static const fm_tier_name tiers[] = {
+      {"auto", FM_TIER_STANDARD},         {"default", FM_TIER_STANDARD},
+      {"flex", FM_TIER_STANDARD},         {"priority", FM_TIER_PRIORITY},
+      {"background", FM_TIER_BACKGROUND}, {NULL, FM_TIER_STANDARD}};
+  fm_rd_tier_named(rd, p, tier, tiers);
+  return !rd->failed;
+}
+
 void fm_rd_cache_keys(fm_reader *rd, fm_infer_params *p, const char *body_affinity) {
   const char *iso = fm_rd_string(rd, "prompt_cache_isolation_key");
   const char *aff = fm_rd_header(rd, "x-session-affinity");

@@ -134,6 +134,9 @@ typedef struct fm_tier_name {
  * value takes the first entry. Unknown values are a 400 listing the table. */
 void fm_rd_tier_named(fm_reader *rd, fm_infer_params *p, const char *value,
                       const fm_tier_name *names);
+/* service_tier on the OpenAI-shaped routes (chat, completions, responses):
+ * "auto", "default", "flex" (Standard), "priority", "background". */
+bool fm_rd_openai_tier(fm_reader *rd, fm_infer_params *p);
 /* Prompt-cache keys: affinity (x-session-affinity header, else body_affinity)
  * and isolation (header, else the prompt_cache_isolation_key field). */
 void fm_rd_cache_keys(fm_reader *rd, fm_infer_params *p, const char *body_affinity);

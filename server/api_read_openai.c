@@ -70,23 +70,8 @@ static bool read_common(fm_reader *rd, fm_infer_params *p) {
         fm_rd_bad(rd, "stop", "each stop sequence must be at most %d bytes", FM_STOP_MAX_BYTES);
   }
 
-  const char *tier = NULL;
-  const cJSON *st = fm_rd_field(rd, "service_tier");
-  if (st && !cJSON_IsString(st))
-    fm_rd_bad(rd, "service_tier",
-              "must be a string: \"auto\", "
-              "\"default\", \"flex\", \"priority\" or "
-              "\"background\"");
-  else if (st)
-    tier = st->valuestring;
   if (rd->failed) return false;
-
-  static const fm_tier_name tiers[] = {
-      {"auto", FM_TIER_STANDARD},         {"default", FM_TIER_STANDARD},
-      {"flex", FM_TIER_STANDARD},         {"priority", FM_TIER_PRIORITY},
-      {"background", FM_TIER_BACKGROUND}, {NULL, FM_TIER_STANDARD}};
-  fm_rd_tier_named(rd, p, tier, tiers);
-  return !rd->failed;
+  return fm_rd_openai_tier(rd, p);
 }
 
 /* ---- the turn: tools, formats, reasoning, logprobs (chat) ------------------ */

@@ -679,21 +679,7 @@ static bool read_fields(fm_reader *rd, fm_infer_params *p, fm_resp_req *rq, bool
   fm_rd_string(rd, "instructions");
   if (!read_metadata(rd)) return false;
 
-  const char *tier = NULL;
-  const cJSON *st = fm_rd_field(rd, "service_tier");
-  if (st && !cJSON_IsString(st))
-    fm_rd_bad(rd, "service_tier",
-              "must be a string: \"auto\", \"default\", \"flex\", \"priority\" or "
-              "\"background\"");
-  else if (st)
-    tier = st->valuestring;
-  if (rd->failed) return false;
-  static const fm_tier_name tiers[] = {
-      {"auto", FM_TIER_STANDARD},         {"default", FM_TIER_STANDARD},
-      {"flex", FM_TIER_STANDARD},         {"priority", FM_TIER_PRIORITY},
-      {"background", FM_TIER_BACKGROUND}, {NULL, FM_TIER_STANDARD}};
-  fm_rd_tier_named(rd, p, tier, tiers);
-  if (rd->failed) return false;
+  if (!fm_rd_openai_tier(rd, p)) return false;
   if (!read_text(rd, p) || !read_reasoning(rd, p, effort_given)) return false;
   return true;
 }

@@ -17,17 +17,6 @@
 
 /* ---- rendering ------------------------------------------------------------ */
 
-static const char *echo_tier(const fm_job *j) {
-  switch (j->p.path) {
-  case FM_PATH_PRIORITY:
-    return "priority";
-  case FM_PATH_BACKGROUND:
-    return "background";
-  default:
-    return "default";
-  }
-}
-
 /* A turn the limit cut short is "incomplete" (reason max_output_tokens). */
 static bool incomplete(const fm_job *j) {
   return j->choices[0].turn.capped;
@@ -137,7 +126,7 @@ static void put_response(const fm_job *j, const char *status, const char *code, 
     first = false;
     put_item(j, k, true, b);
   }
-  fm_buf_printf(b, "],\"service_tier\":\"%s\",", echo_tier(j));
+  fm_buf_printf(b, "],\"service_tier\":\"%s\",", fm_path_echo(j->p.path));
   if (final)
     put_usage(j, b);
   else

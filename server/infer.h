@@ -100,6 +100,13 @@ struct fm_job {
  * ownership of p's strings. */
 void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render);
 
+/* The service_tier the OpenAI-shaped routes echo for a serving path. */
+static inline const char *fm_path_echo(fm_path path) {
+  return path == FM_PATH_PRIORITY     ? "priority"
+         : path == FM_PATH_BACKGROUND ? "background"
+                                      : "default";
+}
+
 /* Milliseconds between two simulated times, for headers and perf_metrics. */
 static inline double fm_us_to_s(uint64_t us) {
   return (double)us / 1e6;
