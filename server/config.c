@@ -546,73 +546,30 @@ static void read_accounts(check *c, const cJSON *j, fm_accounts_cfg *a) {
   check_pop(c, m);
 }
 
-/* server.journal: how many requests the journal holds and how much of each
- * body (journal.h). Its memory is bounded by size x (entry + body_bytes). */
-static void read_journal(check *c, const cJSON *server, fm_config *cfg) {
-  const cJSON *jr = cJSON_GetObjectItemCaseSensitive(server, "journal");
-  size_t m = check_push(c, "journal");
-  if (!cJSON_IsObject(jr)) {
-    check_error(c,
-                "%s; write {\"size\": 1000, \"body_bytes\": 4096}, or {\"size\": 0} to turn "
-                "the request journal off",
-                jr ? "must be an object" : "is required");
-    check_pop(c, m);
-    return;
-  }
-  static const char *const f[] = {"size", "body_bytes", NULL};
-  check_unknown(c, jr, f);
-  static const struct {
-    const char *key;
-    double max;
-    const char *what;
-  } fields[] = {
-      {"size", FM_JOURNAL_SIZE_MAX, "the most requests the journal holds; 0 turns it off"},
-      {"body_bytes", FM_JOURNAL_BODY_MAX,
-       "bytes of each request body kept; a longer body is cut and marked body_truncated"},
-  };
-  size_t *out[] = {&cfg->journal_size, &cfg->journal_body_bytes};
-  for (size_t i = 0; i < 2; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(jr, fields[i].key);
-    size_t m2 = check_push(c, fields[i].key);
-    if (!v)
-      check_error(c, "is required (%s)", fields[i].what);
-    else if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0) || v->valuedouble > fields[i].max ||
-             v->valuedouble != floor(v->valuedouble))
-      check_error(c, "must be a whole number from 0 to %.0f (%s)", fields[i].max, fields[i].what);
-    else
-      *out[i] = (size_t)v->valuedouble;
-    check_pop(c, m2);
-  }
-  check_pop(c, m);
-}
+/* One whole-number setting of a server.* object: its key, range and meaning. */
+typedef struct whole_field {
+  const char *key;
+  double min, max;
+  const char *what;
+} whole_field;
 
-/* server.responses: the Responses API's store (respstore.h), bounded in
- * count and bytes, with an expiry in simulated seconds. */
-static void read_responses(check *c, const cJSON *server, fm_config *cfg) {
-  const cJSON *rs = cJSON_GetObjectItemCaseSensitive(server, "responses");
-  size_t m = check_push(c, "responses");
-  if (!cJSON_IsObject(rs)) {
-    check_error(c,
-                "%s; write {\"size\": 10000, \"bytes\": 67108864, \"ttl_s\": 2592000}, or "
-                "{\"size\": 0} to store no responses",
-                rs ? "must be an object" : "is required");
+/* server.<name>: an object of n required whole-number fields, read into out
+ * (in the order of fields). example is what to write instead of a bad one. */
+static void read_wholes(check *c, const cJSON *server, const char *name, const char *example,
+                        const whole_field *fields, size_t n, double *out) {
+  const cJSON *o = cJSON_GetObjectItemCaseSensitive(server, name);
+  size_t m = check_push(c, name);
+  if (!cJSON_IsObject(o)) {
+    check_error(c, "%s; write %s", o ? "must be an object" : "is required", example);
     check_pop(c, m);
     return;
   }
-  static const char *const f[] = {"size", "bytes", "ttl_s", NULL};
-  check_unknown(c, rs, f);
-  static const struct {
-    const char *key;
-    double min, max;
-    const char *what;
-  } fields[] = {
-      {"size", 0, 1e7, "the most responses the store holds; 0 stores none"},
-      {"bytes", 4096, 1ULL << 40, "the most bytes the stored responses take in all"},
-      {"ttl_s", 1, 1e10, "simulated seconds a stored response lives (the real API: 30 days)"},
-  };
-  double v3[3] = {0};
-  for (size_t i = 0; i < 3; i++) {
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(rs, fields[i].key);
+  const char *known[8] = {0};
+  for (size_t i = 0; i < n && i < 7; i++)
+    known[i] = fields[i].key;
+  check_unknown(c, o, known);
+  for (size_t i = 0; i < n; i++) {
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, fields[i].key);
     size_t m2 = check_push(c, fields[i].key);
     if (!v)
       check_error(c, "is required (%s)", fields[i].what);
@@ -621,13 +578,45 @@ static void read_responses(check *c, const cJSON *server, fm_config *cfg) {
       check_error(c, "must be a whole number from %.0f to %.0f (%s)", fields[i].min, fields[i].max,
                   fields[i].what);
     else
-      v3[i] = v->valuedouble;
+      out[i] = v->valuedouble;
     check_pop(c, m2);
   }
-  cfg->responses_size = (size_t)v3[0];
-  cfg->responses_bytes = (size_t)v3[1];
-  cfg->responses_ttl_s = v3[2];
   check_pop(c, m);
+}
+
+/* server.journal: how many requests the journal holds and how much of each
+ * body (journal.h). Its memory is bounded by size x (entry + body_bytes). */
+static void read_journal(check *c, const cJSON *server, fm_config *cfg) {
+  static const whole_field fields[] = {
+      {"size", 0, FM_JOURNAL_SIZE_MAX, "the most requests the journal holds; 0 turns it off"},
+      {"body_bytes", 0, FM_JOURNAL_BODY_MAX,
+       "bytes of each request body kept; a longer body is cut and marked body_truncated"},
+  };
+  double v[2] = {(double)cfg->journal_size, (double)cfg->journal_body_bytes};
+  read_wholes(c, server, "journal",
+              "{\"size\": 1000, \"body_bytes\": 4096}, or {\"size\": 0} to turn the request "
+              "journal off",
+              fields, 2, v);
+  cfg->journal_size = (size_t)v[0];
+  cfg->journal_body_bytes = (size_t)v[1];
+}
+
+/* server.responses: the Responses API's store (respstore.h), bounded in
+ * count and bytes, with an expiry in simulated seconds. */
+static void read_responses(check *c, const cJSON *server, fm_config *cfg) {
+  static const whole_field fields[] = {
+      {"size", 0, 1e7, "the most responses the store holds; 0 stores none"},
+      {"bytes", 4096, 1099511627776.0, "the most bytes the stored responses take in all"},
+      {"ttl_s", 1, 1e10, "simulated seconds a stored response lives (the real API: 30 days)"},
+  };
+  double v[3] = {(double)cfg->responses_size, (double)cfg->responses_bytes, cfg->responses_ttl_s};
+  read_wholes(c, server, "responses",
+              "{\"size\": 10000, \"bytes\": 67108864, \"ttl_s\": 2592000}, or {\"size\": 0} "
+              "to store no responses",
+              fields, 3, v);
+  cfg->responses_size = (size_t)v[0];
+  cfg->responses_bytes = (size_t)v[1];
+  cfg->responses_ttl_s = v[2];
 }
 
 static const char *const top_fields[] = {"server",   "pool_defaults", "pools", "models",
