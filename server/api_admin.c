@@ -116,6 +116,15 @@ static void state(fm_req *r) {
   cJSON *workers = cJSON_AddArrayToObject(root, "requests_by_worker");
   for (int i = 0; i < s->n_workers; i++)
     cJSON_AddItemToArray(workers, cJSON_CreateNumber((double)s->workers[i].n_live));
+  /* The Responses API's store: what it holds against its bounds. */
+  const fm_resp_store *rs = &s->responses;
+  cJSON *store = cJSON_AddObjectToObject(root, "responses_store");
+  cJSON_AddNumberToObject(store, "stored", (double)rs->count);
+  cJSON_AddNumberToObject(store, "size", (double)rs->max_count);
+  cJSON_AddNumberToObject(store, "bytes", (double)rs->bytes);
+  cJSON_AddNumberToObject(store, "max_bytes", (double)rs->max_bytes);
+  cJSON_AddNumberToObject(store, "evicted", (double)rs->evicted);
+  cJSON_AddNumberToObject(store, "expired", (double)rs->expired);
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
   for (size_t i = 0; i < s->fleet.n_pools; i++)
     cJSON_AddItemToObject(pools, s->fleet.pools[i].cfg.name, pool_json(&s->fleet.pools[i]));

@@ -289,6 +289,11 @@ test('the store is bounded: least recently used evicted first, by count and by b
     const m = (await get(small, '/metrics', {})).text;
     assert.match(m, /fleetmock_responses_stored 3\n/);
     assert.match(m, /fleetmock_responses_evicted_total 1\n/);
+    const st = await admin(small, 'GET', '/admin/state');
+    assert.equal(st.json.responses_store.stored, 3);
+    assert.equal(st.json.responses_store.size, 3);
+    assert.equal(st.json.responses_store.evicted, 1);
+    assert.ok(st.json.responses_store.bytes > 0 && st.json.responses_store.bytes <= st.json.responses_store.max_bytes);
   } finally {
     await stopChecked(small);
   }
