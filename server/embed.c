@@ -67,32 +67,83 @@ static bool next_word(const unsigned char *t, size_t len, size_t *pos, size_t *s
   return true;
 }
 
-/* Adds weight at the feature's FM_EMBED_PROBES dimensions, each with its sign. */
+/* Adds weight at the feature's FM_EMBED_PROBES dimensions, each with its
+ * sign. The first half of the probes land anywhere; probe 4 + i lands in the
+ * first dims >> (i + 1) dimensions (never fewer than FM_EMBED_NESTED_MIN, or
+ * dims when smaller). So the leading dimensions hold part of every feature
+ * and a vector cut to them (`dimensions`) keeps its meaning, as Matryoshka
+ * embeddings do, while the full vector stays nearly as spread out (and its
+ * chance collisions as rare) as with uniform probes. */
 static void add_feature(float *vec, int dims, uint64_t feature, float weight) {
-  for (uint64_t p = 1; p <= FM_EMBED_PROBES; p++) {
-    uint64_t x = fm_mix64(feature + p * GOLDEN);
-    uint32_t d = (uint32_t)(((x >> 32) * (uint64_t)(uint32_t)dims) >> 32);
+  uint32_t floor_ = dims < FM_EMBED_NESTED_MIN ? (uint32_t)dims : FM_EMBED_NESTED_MIN;
+  for (uint64_t p = 0; p < FM_EMBED_PROBES; p++) {
+    uint64_t x = fm_mix64(feature + (p + 1) * GOLDEN);
+    uint32_t range =
+        p < FM_EMBED_PROBES / 2 ? (uint32_t)dims : (uint32_t)dims >> (p - FM_EMBED_PROBES / 2 + 1);
+    if (range < floor_) range = floor_;
+    uint32_t d = (uint32_t)(((x >> 32) * (uint64_t)range) >> 32);
     vec[d] += (x & 1) ? -weight : weight;
   }
 }
 
-/* The padded word's byte at position i (0 is the start edge, n + 1 the end). */
-static inline unsigned char padded(const unsigned char *w, size_t n, size_t i) {
-  return i == 0 ? EDGE_START : i == n + 1 ? EDGE_END : lower(w[i - 1]);
+/* A word as the features see it: lower-case, its plural folded ("retries"
+ * is "retry", "limits" is "limit", "classes" is "class"). A view of the
+ * text, never a copy: n bytes of w, then the byte extra when not 0. */
+typedef struct stem {
+  const unsigned char *w;
+  size_t n;
+  unsigned char extra;
+} stem;
+
+static inline bool ends(const unsigned char *w, size_t n, const char *suf) {
+  size_t k = strlen(suf);
+  if (n < k) return false;
+  for (size_t i = 0; i < k; i++)
+    if (lower(w[n - k + i]) != (unsigned char)suf[i]) return false;
+  return true;
+}
+
+static stem stem_of(const unsigned char *w, size_t n) {
+  stem s = {w, n, 0};
+  if (n < 4) return s;
+  if (ends(w, n, "ies")) {
+    s.n = n - 3;
+    s.extra = 'y';
+  } else if (ends(w, n, "sses")) {
+    s.n = n - 2;
+  } else if (ends(w, n, "s") && !ends(w, n, "ss") && !ends(w, n, "us") && !ends(w, n, "is")) {
+    s.n = n - 1;
+  }
+  return s;
+}
+
+static inline size_t stem_len(const stem *s) {
+  return s->n + (s->extra != 0);
+}
+
+static inline unsigned char stem_at(const stem *s, size_t i) {
+  return i < s->n ? lower(s->w[i]) : s->extra;
+}
+
+/* The padded stem's byte at position i (0 is the start edge, len + 1 the end). */
+static inline unsigned char padded(const stem *s, size_t len, size_t i) {
+  return i == 0 ? EDGE_START : i == len + 1 ? EDGE_END : stem_at(s, i - 1);
 }
 
 static void add_word(uint64_t seed, const unsigned char *w, size_t n, float *vec, int dims) {
+  stem s = stem_of(w, n);
+  size_t len = stem_len(&s);
   uint64_t h = seed ^ TAG_WORD;
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = lower(w[i]);
+  for (size_t i = 0; i < len; i++) {
+    unsigned char c = stem_at(&s, i);
     h = fm_hash64(&c, 1, h);
   }
   add_feature(vec, dims, fm_mix64(h), 1.0f);
-  /* The n trigrams of the padded word share FM_EMBED_TRIGRAM_WEIGHT of
+  /* The len trigrams of the padded stem share FM_EMBED_TRIGRAM_WEIGHT of
    * length: their part of the vector is that fraction of the word's. */
-  float tw = (float)(FM_EMBED_TRIGRAM_WEIGHT / sqrt((double)n));
-  for (size_t i = 0; i < n; i++) {
-    unsigned char tri[3] = {padded(w, n, i), padded(w, n, i + 1), padded(w, n, i + 2)};
+  float tw = (float)(FM_EMBED_TRIGRAM_WEIGHT / sqrt((double)len));
+  for (size_t i = 0; i < len; i++) {
+    unsigned char tri[3] = {padded(&s, len, i), padded(&s, len, i + 1), padded(&s, len, i + 2)};
     add_feature(vec, dims, fm_mix64(fm_hash64(tri, 3, seed ^ TAG_TRIGRAM)), tw);
   }
 }

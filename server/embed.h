@@ -5,10 +5,10 @@
  * words point the same way: lower-case the text, split it into words
  * (letters, digits and any non-ASCII byte), drop a short stopword list, and
  * for each remaining word add +/-1 at FM_EMBED_PROBES dimensions picked by a
- * hash of (model seed, word), plus its character trigrams at a lower weight
- * so "retry" and "retries" are close. The result is L2-normalized; a request's
- * `dimensions` keeps the first k values and normalizes again (Matryoshka
- * style). docs/api.md ("The vector rule") states the rule exactly.
+ * hash of (model seed, word), the later ones among the leading dimensions, plus its character
+ * trigrams at a lower weight so "retry" and "retries" are close. The result is L2-normalized; a
+ * request's `dimensions` keeps the first k values and normalizes again (Matryoshka style).
+ * docs/api.md ("The vector rule") states the rule exactly.
  *
  * No HTTP, no JSON, no allocation: the caller owns the one vector. */
 #ifndef FM_EMBED_H
@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #define FM_EMBED_PROBES 8             /* dimensions each feature adds to */
+#define FM_EMBED_NESTED_MIN 64        /* probe 4+i lands in the first max(64, dims >> (i+1)) */
 #define FM_EMBED_TRIGRAM_WEIGHT 0.5   /* a word's trigrams together, against 1 for the word */
 #define FM_EMBED_DIMENSIONS_MAX 65536 /* the largest model size a config may give */
 

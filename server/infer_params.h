@@ -75,6 +75,23 @@ typedef struct fm_turn_spec {
   int completion_logprobs; /* completions: logprobs N (0 = off; -1 unset) */
 } fm_turn_spec;
 
+/* An embeddings request (api_read_embeddings.c): the inputs to embed and
+ * how. n is 0 for every other route. infer.c plans no turn for it (the job
+ * has no choices) and answers at the first-token time; the renderer writes
+ * the vectors (api_embeddings.c). */
+typedef struct fm_embed_spec {
+  int n;          /* inputs */
+  char *text;     /* their texts one after another (owned); token ids as decimal words */
+  size_t *end;    /* where input i ends in text (owned, n entries) */
+  int dimensions; /* of each output vector: the model's size unless the request cut it */
+  bool base64;    /* encoding_format "base64": little-endian float32, base64 */
+  bool normalize; /* Fireworks' normalize (default true) */
+} fm_embed_spec;
+
+#define FM_EMBED_MAX_INPUTS 2048          /* inputs one request may send */
+#define FM_EMBED_MAX_TOKENS 300000        /* tokens of all its inputs together */
+#define FM_EMBED_MAX_VALUES (2048 * 1024) /* inputs x dimensions: the answer's size */
+
 typedef struct fm_infer_params {
   fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
   int model;           /* index into the config's models */
@@ -103,6 +120,7 @@ typedef struct fm_infer_params {
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
   char *test_id; /* x-fleetmock-test-id: scopes reply rules, faults and the journal; NULL: none */
+  fm_embed_spec embed; /* the embeddings route; n 0 otherwise */
 } fm_infer_params;
 
 #define FM_TEST_ID_MAX 128 /* bytes of an x-fleetmock-test-id */

@@ -58,13 +58,19 @@ TEST(stopwords_carry_no_weight) {
   CHECK_EQ_INT(fm_embed_words("what is the rate limit of this account", 38), 3);
 }
 
-TEST(word_forms_are_close_through_their_trigrams) {
-  vec_of(NOMIC, "retries", DIMS, va);
+TEST(plurals_are_folded_into_their_word) {
+  vec_of(NOMIC, "retries limits classes", DIMS, va);
+  vec_of(NOMIC, "retry limit class", DIMS, vb);
+  CHECK_NEAR(dot(va, vb, DIMS), 1.0, 1e-5);
+}
+
+TEST(other_word_forms_are_close_through_their_trigrams) {
+  vec_of(NOMIC, "retrying", DIMS, va);
   vec_of(NOMIC, "retry", DIMS, vb);
   vec_of(NOMIC, "banana", DIMS, vc);
   double near = dot(va, vb, DIMS), far = dot(va, vc, DIMS);
-  CHECK(near > 0.05);
-  CHECK(near > far + 0.05);
+  CHECK(near > 0.1);
+  CHECK(near > far + 0.1);
 }
 
 TEST(different_models_give_different_vectors) {
@@ -72,6 +78,14 @@ TEST(different_models_give_different_vectors) {
   vec_of(QWEN, "shared words mean higher cosine", DIMS, vb);
   CHECK(memcmp(va, vb, sizeof(va)) != 0);
   CHECK(fabs(dot(va, vb, DIMS)) < 0.3);
+}
+
+TEST(a_cut_vector_still_tells_texts_apart) {
+  /* Part of every feature lands in the leading dimensions. */
+  vec_of(NOMIC, "The cat sat on the warm mat", 64, va);
+  vec_of(NOMIC, "A cat likes a warm mat", 64, vb);
+  vec_of(NOMIC, "Quarterly revenue grew in Europe", 64, vc);
+  CHECK(dot(va, vb, 64) > dot(va, vc, 64) + 0.3);
 }
 
 TEST(truncation_keeps_the_first_values_and_renormalizes) {
