@@ -64,7 +64,7 @@ void fm_api_journal_job(const fm_job *j) {
 
 /* The route of an inference URL, or NULL for any other path. */
 static const char *inference_route(const char *url) {
-  static const char *const routes[] = {"chat/completions", "completions", "messages"};
+  static const char *const routes[] = {"chat/completions", "completions", "messages", "embeddings"};
   const char *rest = NULL;
   if (!strncmp(url, "/inference/v1/", 14))
     rest = url + 14;
