@@ -32,6 +32,14 @@ static const char *const stopwords[] = {
     "than",   "then",  "has",  "have", "had",   "any",   "some",  "their", "them",  NULL};
 #define STOPWORD_MAX_LEN 6
 
+#define FNV_BASIS 0xcbf29ce484222325ULL
+#define FNV_PRIME 0x100000001b3ULL
+
+/* One FNV-1a step: the hashes are stated byte by byte in docs/api.md. */
+static inline uint64_t fnv(uint64_t h, unsigned char c) {
+  return (h ^ c) * FNV_PRIME;
+}
+
 static inline unsigned char lower(unsigned char c) {
   return c >= 'A' && c <= 'Z' ? (unsigned char)(c + 32) : c;
 }
@@ -134,22 +142,25 @@ static void add_word(uint64_t seed, const unsigned char *w, size_t n, float *vec
   stem s = stem_of(w, n);
   size_t len = stem_len(&s);
   uint64_t h = seed ^ TAG_WORD;
-  for (size_t i = 0; i < len; i++) {
-    unsigned char c = stem_at(&s, i);
-    h = fm_hash64(&c, 1, h);
-  }
+  for (size_t i = 0; i < len; i++)
+    h = fnv(h, stem_at(&s, i));
   add_feature(vec, dims, fm_mix64(h), 1.0f);
   /* The len trigrams of the padded stem share FM_EMBED_TRIGRAM_WEIGHT of
    * length: their part of the vector is that fraction of the word's. */
   float tw = (float)(FM_EMBED_TRIGRAM_WEIGHT / sqrt((double)len));
   for (size_t i = 0; i < len; i++) {
-    unsigned char tri[3] = {padded(&s, len, i), padded(&s, len, i + 1), padded(&s, len, i + 2)};
-    add_feature(vec, dims, fm_mix64(fm_hash64(tri, 3, seed ^ TAG_TRIGRAM)), tw);
+    uint64_t t = seed ^ TAG_TRIGRAM;
+    for (size_t k = i; k < i + 3; k++)
+      t = fnv(t, padded(&s, len, k));
+    add_feature(vec, dims, fm_mix64(t), tw);
   }
 }
 
 uint64_t fm_embed_seed(const char *model_id) {
-  return fm_mix64(fm_hash64(model_id, strlen(model_id), 0x656d626564ULL));
+  uint64_t h = FNV_BASIS;
+  for (const char *p = model_id; *p; p++)
+    h = fnv(h, (unsigned char)*p);
+  return fm_mix64(h);
 }
 
 size_t fm_embed_words(const char *text, size_t len) {
