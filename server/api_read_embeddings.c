@@ -144,6 +144,11 @@ static bool scan_input(fm_reader *rd, const fm_model_cfg *mc, const cJSON *in, i
     fm_rd_bad(rd, "input", "is an empty array; send at least one text to embed");
     return false;
   }
+  if (!cJSON_IsString(in->child) && !cJSON_IsArray(in->child) && !cJSON_IsNumber(in->child)) {
+    fm_rd_bad(rd, "input[0]", "must be a string, a token id or an array of token ids (input %s)",
+              FORMS);
+    return false;
+  }
   *kind = cJSON_IsString(in->child) ? IN_STRINGS : cJSON_IsArray(in->child) ? IN_ID_ARRAYS : IN_IDS;
   if (*kind == IN_IDS) { /* one input of token ids */
     if (!check_ids(rd, in, "input")) return false;
