@@ -351,3 +351,19 @@ test('faults: a status fault from x-fleetmock-fault or /admin/faults answers the
   assert.equal(chat.status, 200, chat.text);
   await admin(server, 'DELETE', '/admin/faults');
 });
+
+test('reply rules: a rule matching route "embeddings" applies its fault and usage, never its text', async () => {
+  const add = (rule) => admin(server, 'POST', '/admin/replies', rule);
+  const f = await add({ match: { route: 'embeddings' }, reply: { content: 'ignored', fault: { stream: 'error', after_tokens: 0 } }, count: 1 });
+  assert.ok(f.status === 200 || f.status === 201, f.text);
+  const faulted = await send(EMB, { model: NOMIC, input: 'rule me' });
+  assert.equal(faulted.status, 503, faulted.text);
+  assert.match(faulted.json.error.message, /injected fault/);
+  const u = await add({ match: { route: 'embeddings' }, reply: { content: 'ignored', usage: { prompt_tokens: 99 } } });
+  assert.ok(u.status === 200 || u.status === 201, u.text);
+  const counted = await send(EMB, { model: NOMIC, input: 'rule me' });
+  assert.equal(counted.status, 200, counted.text);
+  assert.equal(counted.json.usage.prompt_tokens, 99);
+  assert.equal(counted.json.data[0].embedding.length, 768, 'still a vector, not the rule\'s text');
+  await admin(server, 'DELETE', '/admin/replies');
+});
