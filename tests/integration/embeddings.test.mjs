@@ -367,3 +367,29 @@ test('reply rules: a rule matching route "embeddings" applies its fault and usag
   assert.equal(counted.json.data[0].embedding.length, 768, 'still a vector, not the rule\'s text');
   await admin(server, 'DELETE', '/admin/replies');
 });
+
+test('a full embeddings pool queues the next request until the slot frees', async () => {
+  // One slot, 3 s per request: the second request, sent once the first holds
+  // the slot, waits in the Standard queue (seen in /admin/state, not timed).
+  await patchPool(server, 'embeddings', { slots: 1, ttft_ms: 3000, queue_timeout_ms: { standard: 60000 } });
+  const pools = async () => (await admin(server, 'GET', '/admin/state')).json.pools.embeddings;
+  const until = async (what, ok) => {
+    for (let i = 0; i < 400; i++) {
+      const p = await pools();
+      if (ok(p)) return p;
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.fail(`embeddings pool never showed ${what}`);
+  };
+  const a = send(EMB, { model: NOMIC, input: 'first in line' });
+  await until('the first request in flight', (p) => p.in_flight.standard === 1);
+  const b = send(EMB, { model: NOMIC, input: 'second in line' });
+  await until('the second request queued', (p) => p.queued.standard === 1);
+  const [ra, rb] = await Promise.all([a, b]);
+  assert.equal(ra.status, 200, ra.text);
+  assert.equal(rb.status, 200, rb.text);
+  assert.ok(Number(rb.headers.get('x-fleetmock-queue-ms')) > 0, `queued ${rb.headers.get('x-fleetmock-queue-ms')} ms`);
+  const p = await pools();
+  assert.equal(p.in_flight.standard, 0);
+  assert.equal(p.queued.standard, 0);
+});
