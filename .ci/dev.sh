@@ -80,7 +80,7 @@ build() { # build DIR [cmake args...]
 }
 
 # ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
-fuzzers=(chat completions messages responses admin config scenario fault_header)
+fuzzers=(chat completions messages responses embeddings admin config scenario fault_header)
 fuzz_dir="$root/build-fuzz"
 fuzz_out="$fuzz_dir/fuzz"
 

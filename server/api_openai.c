@@ -434,7 +434,13 @@ static void put_model(fm_buf *b, const fm_model_cfg *m) {
     fm_buf_printf(b, "%s\"%s\"", first ? "" : ",", fm_path_names[k]);
     first = false;
   }
-  fm_buf_puts(b, "]}");
+  fm_buf_putc(b, ']');
+  /* Embedding models (POST embeddings) say so, with their vector size. */
+  if (m->embedding_dims)
+    fm_buf_printf(b, ",\"embedding\":true,\"dimensions\":%d", m->embedding_dims);
+  else
+    fm_buf_puts(b, ",\"embedding\":false");
+  fm_buf_putc(b, '}');
 }
 
 void fm_api_models(fm_req *r) {

@@ -39,6 +39,8 @@ void fm_infer_params_free(fm_infer_params *p) {
     cJSON_Delete(p->resp->match_root);
     free(p->resp);
   }
+  free(p->embed.text);
+  free(p->embed.end);
   memset(p, 0, sizeof(*p));
 }
 
@@ -325,8 +327,21 @@ bool fm_rd_model(fm_reader *rd, fm_infer_params *p) {
                m->valuestring);
     return false;
   }
+  /* An embedding model serves only POST embeddings, whose reader
+   * (api_read_embeddings.c) checks the model itself. */
+  const fm_model_cfg *mc = &cfg->models[p->model];
+  if (mc->embedding_dims) {
+    const char *chat = NULL;
+    for (size_t i = 0; i < cfg->n_models && !chat; i++)
+      if (!cfg->models[i].embedding_dims && cfg->models[i].supports_chat) chat = cfg->models[i].id;
+    fm_rd_bad(rd, "model",
+              "\"%.200s\" is an embedding model: send it to POST /v1/embeddings, or use a chat "
+              "model such as \"%s\" here (GET /v1/models lists them)",
+              m->valuestring, chat ? chat : "accounts/fireworks/models/kimi-k2p6");
+    return false;
+  }
   p->model_name = strdup(m->valuestring);
-  p->pool = cfg->models[p->model].pool;
+  p->pool = mc->pool;
   return true;
 }
 

@@ -66,6 +66,9 @@ bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
 typedef bool (*fm_resp_lookup_fn)(void *ctx, const char *id, bool response, struct fm_buf *out);
 bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx,
                        fm_infer_params *p, fm_api_err *e);
+/* POST embeddings (api_read_embeddings.c): p->embed holds the inputs. On
+ * false, p is left empty. */
+bool fm_read_embeddings(const fm_read_in *in, fm_infer_params *p, fm_api_err *e);
 
 /* PATCH /admin/pools/{name}: `name` is a pool of in->cfg or "*"; pools holds
  * the n current settings (NULL when the caller ran out of memory), in

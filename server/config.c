@@ -5,6 +5,7 @@
  * config wants the whole list in one go. */
 #include "config.h"
 
+#include "embed.h"
 #include "journal.h"
 #include "jsonscan.h"
 #include "replies.h"
@@ -263,9 +264,9 @@ static void read_pool(check *c, const cJSON *j, fm_pool_cfg *p) {
   }
 }
 
-static const char *const model_fields[] = {"pool",          "paths", "context_length", "owned_by",
-                                           "supports_chat", "tools", "reasoning",      "tool_calls",
-                                           "prices",        NULL};
+static const char *const model_fields[] = {
+    "pool",       "paths",  "context_length", "owned_by", "supports_chat", "tools", "reasoning",
+    "tool_calls", "prices", "embedding",      NULL};
 
 const char *const fm_effort_names[FM_EFFORT_N] = {"none", "low", "medium", "high"};
 
@@ -345,6 +346,23 @@ static void read_agent(check *c, const cJSON *j, fm_model_agent *a) {
   }
 }
 
+/* "embedding": {"dimensions": N} makes the model an embedding model of N
+ * dimensions (docs/config.md, "Embedding models"). */
+static void read_embedding(check *c, const cJSON *j, fm_model_cfg *md) {
+  const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "embedding");
+  if (!e || cJSON_IsNull(e) || cJSON_IsFalse(e)) return;
+  size_t m = check_push(c, "embedding");
+  if (!cJSON_IsObject(e)) {
+    check_error(c, "must be an object {\"dimensions\": 768} (the size of the model's vectors)");
+  } else {
+    static const char *const f[] = {"dimensions", NULL};
+    check_unknown(c, e, f);
+    md->embedding_dims = (int)read_num(c, e, "dimensions", 1, false, FM_EMBED_DIMENSIONS_MAX, true);
+    if (md->embedding_dims < 1) md->embedding_dims = 1; /* reported above; keep it an embedder */
+  }
+  check_pop(c, m);
+}
+
 static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_config *cfg) {
   check_unknown(c, j, model_fields);
   const cJSON *pool = cJSON_GetObjectItemCaseSensitive(j, "pool");
@@ -388,14 +406,33 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
     check_error(c, "must be a string");
     check_pop(c, m);
   }
+  read_embedding(c, j, md);
   const cJSON *chat = cJSON_GetObjectItemCaseSensitive(j, "supports_chat");
-  md->supports_chat = chat ? cJSON_IsTrue(chat) : true;
+  md->supports_chat = chat ? cJSON_IsTrue(chat) : !md->embedding_dims;
   if (chat && !cJSON_IsBool(chat)) {
     m = check_push(c, "supports_chat");
     check_error(c, "must be true or false");
     check_pop(c, m);
   }
   read_agent(c, j, &md->agent);
+  if (md->embedding_dims) {
+    /* An embedding model only embeds: nothing that generates applies. */
+    if (md->supports_chat) {
+      m = check_push(c, "supports_chat");
+      check_error(c, "must be false for an embedding model (it has \"embedding\"); drop one");
+      check_pop(c, m);
+    }
+    static const char *const gen[] = {"tools", "reasoning", "tool_calls", NULL};
+    for (const char *const *k = gen; *k; k++) {
+      const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, *k);
+      if (!v || cJSON_IsFalse(v)) continue;
+      m = check_push(c, *k);
+      check_error(c, "does not apply to an embedding model (it has \"embedding\"); drop it");
+      check_pop(c, m);
+    }
+    md->agent.tools = false;
+    md->agent.reasoning = false;
+  }
 
   const cJSON *prices = read_obj(c, j, "prices");
   if (!prices) return;
@@ -413,8 +450,12 @@ static void read_model(check *c, const cJSON *j, fm_model_cfg *md, const fm_conf
       static const char *const f[] = {"input", "cached", "output", NULL};
       check_unknown(c, row, f);
       md->prices[k].input = read_num(c, row, "input", 0, false, 1e6, false);
-      md->prices[k].cached = read_num(c, row, "cached", 0, false, 1e6, false);
-      md->prices[k].output = read_num(c, row, "output", 0, false, 1e6, false);
+      /* An embedding model reads only: its row may be {"input"} alone. */
+      bool emb = md->embedding_dims > 0;
+      if (!emb || cJSON_GetObjectItemCaseSensitive(row, "cached"))
+        md->prices[k].cached = read_num(c, row, "cached", 0, false, 1e6, false);
+      if (!emb || cJSON_GetObjectItemCaseSensitive(row, "output"))
+        md->prices[k].output = read_num(c, row, "output", 0, false, 1e6, false);
       have[k] = true;
     }
     check_pop(c, m2);

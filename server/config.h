@@ -87,6 +87,10 @@ typedef struct fm_model_cfg {
   unsigned paths; /* bit (1u << fm_path) for each path the model serves */
   long context_length;
   bool supports_chat;
+  /* An embedding model ("embedding": {"dimensions": N}): its vector size;
+   * 0 for a text model. It serves only the embeddings route, and a text
+   * model never does (docs/config.md, "Embedding models"). */
+  int embedding_dims;
   fm_model_agent agent;
   fm_price prices[FM_PATH_N]; /* background is derived: 0.25 × standard unless set */
 } fm_model_cfg;

@@ -532,7 +532,10 @@ static void on_decided(fm_ticket *t, fm_admit outcome) {
 void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   fm_server *s = r->srv;
   fm_job *j = calloc(1, sizeof(*j));
-  fm_choice *choices = calloc((size_t)p->n, sizeof(fm_choice));
+  /* An embeddings request has no choices (n 0): nothing is planned or
+   * generated, choices_left starts at 0, and a non-streaming answer goes out
+   * at the first-token time (TTFT + prefill of its inputs). */
+  fm_choice *choices = calloc(p->n > 0 ? (size_t)p->n : 1, sizeof(fm_choice));
   if (!j || !choices) {
     free(j);
     free(choices);
@@ -649,7 +652,8 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   if (reply && reply->cached_tokens >= 0)
     j->p.cached_tokens = (uint32_t)(reply->cached_tokens < j->p.prompt_tokens ? reply->cached_tokens
                                                                               : j->p.prompt_tokens);
-  fm_accounts_cache_lookup(&s->accounts, acc, j->p.cached_tokens > 0);
+  if (!j->p.embed.n) /* embeddings never look in the prompt cache */
+    fm_accounts_cache_lookup(&s->accounts, acc, j->p.cached_tokens > 0);
 
   /* Account limits come before the fleet: a 429 never takes a slot. */
   uint64_t now = j->arrived_us;

@@ -87,6 +87,22 @@ typedef struct fm_resp_req {
                                "messages", the whole conversation as chat messages (match.h
                                reads those); freed once the job has matched */
 } fm_resp_req;
+/* An embeddings request (api_read_embeddings.c): the inputs to embed and
+ * how. n is 0 for every other route. infer.c plans no turn for it (the job
+ * has no choices) and answers at the first-token time; the renderer writes
+ * the vectors (api_embeddings.c). */
+typedef struct fm_embed_spec {
+  int n;          /* inputs */
+  char *text;     /* their texts one after another (owned); token ids as decimal words */
+  size_t *end;    /* where input i ends in text (owned, n entries) */
+  int dimensions; /* of each output vector: the model's size unless the request cut it */
+  bool base64;    /* encoding_format "base64": little-endian float32, base64 */
+  bool normalize; /* Fireworks' normalize (default true) */
+} fm_embed_spec;
+
+#define FM_EMBED_MAX_INPUTS 2048          /* inputs one request may send */
+#define FM_EMBED_MAX_TOKENS 300000        /* tokens of all its inputs together */
+#define FM_EMBED_MAX_VALUES (2048 * 1024) /* inputs x dimensions: the answer's size */
 
 typedef struct fm_infer_params {
   fm_account *account; /* who pays; held by the job (fm_accounts_hold) until it ends */
@@ -117,6 +133,7 @@ typedef struct fm_infer_params {
   fm_fault_action header_fault;
   char *test_id; /* x-fleetmock-test-id: scopes reply rules, faults and the journal; NULL: none */
   fm_resp_req *resp; /* the Responses API's own fields; NULL on the other routes */
+  fm_embed_spec embed; /* the embeddings route; n 0 otherwise */
 } fm_infer_params;
 
 #define FM_TEST_ID_MAX 128 /* bytes of an x-fleetmock-test-id */

@@ -141,10 +141,11 @@ bool fm_match_parse(fm_match *m, const cJSON *j, const fm_config *cfg, const cha
   m->key_id = string_field(j, "key_id", errs, prefix, n);
   m->route = string_field(j, "route", errs, prefix, n);
   if (m->route && strcmp(m->route, "chat/completions") && strcmp(m->route, "completions") &&
-      strcmp(m->route, "messages") && strcmp(m->route, "responses"))
+      strcmp(m->route, "messages") && strcmp(m->route, "responses") &&
+      strcmp(m->route, "embeddings"))
     fm_config_errors_at(errs, prefix, "route",
-                        "must be \"chat/completions\", \"completions\", \"messages\" or "
-                        "\"responses\"");
+                        "must be \"chat/completions\", \"completions\", \"messages\", "
+                        "\"responses\" or \"embeddings\"");
   m->test_id = string_field(j, "test_id", errs, prefix, n);
   text_parse(&m->last_user, cJSON_GetObjectItemCaseSensitive(j, "last_user"), "last_user", errs,
              prefix, n);

@@ -17,6 +17,8 @@ const DEFAULT_MODELS = [
   'accounts/fireworks/models/gpt-oss-20b',
   'accounts/fireworks/routers/kimi-k2p6-fast',
   'accounts/fireworks/routers/glm-5p1-fast',
+  'nomic-ai/nomic-embed-text-v1.5',
+  'fireworks/qwen3-embedding-8b',
 ];
 
 let server;
@@ -209,7 +211,7 @@ test('completions.create with a prompt string returns a text_completion', async 
   assertWordTokens(res.choices[0].text, res.usage.completion_tokens, 'completion text');
 });
 
-test('models.list lists the 7 default models; models.retrieve takes an id with slashes', async () => {
+test('models.list lists the 9 default models; models.retrieve takes an id with slashes', async () => {
   const page = await client.models.list();
   const ids = page.data.map((m) => m.id).sort();
   assert.deepEqual(ids, [...DEFAULT_MODELS].sort());

@@ -5,6 +5,7 @@
 #include <cjson/cJSON.h>
 
 #define KIMI "accounts/fireworks/models/kimi-k2p6"
+#define EMBED "nomic-ai/nomic-embed-text-v1.5"
 
 /* Loads patch over the default; the config and errors are the test's to free. */
 static int load(fm_config *cfg, fm_config_errors *errs, const char *patch) {
@@ -37,20 +38,21 @@ static int has_error(const fm_config_errors *errs, const char *prefix) {
   return 0;
 }
 
-TEST(default_config_loads_seven_models_on_seven_pools) {
+TEST(default_config_loads_nine_models_on_eight_pools) {
   fm_config cfg;
   fm_config_errors errs;
   CHECK_EQ_INT(load(&cfg, &errs, NULL), 0);
   CHECK_EQ_INT(errs.n, 0);
-  CHECK_EQ_INT(cfg.n_models, 7);
-  CHECK_EQ_INT(cfg.n_pools, 7);
+  CHECK_EQ_INT(cfg.n_models, 9); /* 7 text models, 2 embedding models */
+  CHECK_EQ_INT(cfg.n_pools, 8);
   CHECK_EQ_INT(cfg.max_body_bytes, 4194304);
   CHECK_EQ_INT(cfg.max_accounts, 50000);
   CHECK_EQ_U64(cfg.max_nonstream_tokens, 524288);
   for (size_t i = 0; i < cfg.n_models; i++) {
-    CHECK(cfg.models[i].pool >= 0 && (size_t)cfg.models[i].pool < cfg.n_pools);
-    CHECK_STR(cfg.models[i].owned_by, "fireworks");
-    CHECK(cfg.models[i].supports_chat);
+    const fm_model_cfg *m = &cfg.models[i];
+    CHECK(m->pool >= 0 && (size_t)m->pool < cfg.n_pools);
+    if (strcmp(m->id, EMBED) != 0) CHECK_STR(m->owned_by, "fireworks");
+    CHECK(m->supports_chat == !m->embedding_dims);
   }
   done(&cfg, &errs);
 }
@@ -136,8 +138,8 @@ TEST(merge_patch_changes_one_field_and_keeps_the_rest) {
   CHECK_NEAR(p->ttft_ms, 400, 0);
   CHECK_NEAR(p->prefill_tps, 8000, 0);
   CHECK_NEAR(pool(&cfg, "kimi-k2p5")->decode_tps, 45, 0);
-  CHECK_EQ_INT(cfg.n_pools, 7);
-  CHECK_EQ_INT(cfg.n_models, 7);
+  CHECK_EQ_INT(cfg.n_pools, 8);
+  CHECK_EQ_INT(cfg.n_models, 9);
   done(&cfg, &errs);
 }
 
@@ -158,7 +160,7 @@ TEST(pool_defaults_apply_to_every_pool) {
   fm_config cfg;
   fm_config_errors errs;
   REQUIRE(load(&cfg, &errs, "{\"pool_defaults\": {\"jitter\": 0, \"replicas\": 2}}") == 0);
-  REQUIRE(cfg.n_pools == 7);
+  REQUIRE(cfg.n_pools == 8);
   for (size_t i = 0; i < cfg.n_pools; i++) {
     CHECK_NEAR(cfg.pools[i].jitter, 0, 0);
     CHECK_EQ_INT(cfg.pools[i].replicas, 2);
@@ -180,10 +182,10 @@ TEST(null_deletes_a_model) {
   fm_config_errors errs;
   REQUIRE(load(&cfg, &errs, "{\"models\": {\"accounts/fireworks/models/gpt-oss-20b\": null}}") ==
           0);
-  CHECK_EQ_INT(cfg.n_models, 6);
+  CHECK_EQ_INT(cfg.n_models, 8);
   CHECK_EQ_INT(fm_config_find_model(&cfg, "accounts/fireworks/models/gpt-oss-20b"), -1);
   CHECK(fm_config_find_model(&cfg, KIMI) >= 0);
-  CHECK_EQ_INT(cfg.n_pools, 7); /* its pool stays */
+  CHECK_EQ_INT(cfg.n_pools, 8); /* its pool stays */
   done(&cfg, &errs);
 }
 
@@ -346,7 +348,7 @@ TEST(output_tokens_out_of_order_are_reported) {
   CHECK_EQ_INT(
       load(&cfg, &errs, "{\"pool_defaults\": {\"output_tokens\": {\"min\": 200, \"mean\": 150}}}"),
       -1);
-  CHECK_EQ_INT(errs.n, 7); /* once for every pool the default reaches */
+  CHECK_EQ_INT(errs.n, 8); /* once for every pool the default reaches */
   CHECK(has_error(&errs, "pools.kimi-k2p6.output_tokens: must satisfy min <= mean <= max"));
   done(&cfg, &errs);
 }
@@ -475,5 +477,72 @@ TEST(config_text_that_only_looks_like_a_nul_loads) {
   CHECK_EQ_INT(
       load(&cfg, &errs, "{\"accounts\": {\"keys\": {\"sk-a\": {\"name\": \"C:\\\\u0000\"}}}}"), 0);
   CHECK_STR(cfg.accounts.keys[0].name, "C:\\u0000");
+  done(&cfg, &errs);
+}
+
+/* ---- embedding models ------------------------------------------------------ */
+
+TEST(default_embedding_models_have_their_size_and_input_only_prices) {
+  fm_config cfg;
+  fm_config_errors errs;
+  REQUIRE(load(&cfg, &errs, NULL) == 0);
+  const fm_model_cfg *m = model(&cfg, EMBED);
+  REQUIRE(m);
+  CHECK_EQ_INT(m->embedding_dims, 768);
+  CHECK_EQ_INT(m->context_length, 8192);
+  CHECK(!m->supports_chat);
+  CHECK(!m->agent.tools);
+  CHECK(!m->agent.reasoning);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].input, 0.008, 1e-12);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].output, 0, 0);
+  CHECK_NEAR(m->prices[FM_PATH_STANDARD].cached, 0, 0);
+  CHECK_EQ_INT(model(&cfg, "fireworks/qwen3-embedding-8b")->embedding_dims, 4096);
+  CHECK_EQ_INT(model(&cfg, KIMI)->embedding_dims, 0);
+  const fm_pool_cfg *p = pool(&cfg, "embeddings");
+  REQUIRE(p);
+  CHECK_NEAR(p->prefill_tps, 200000, 0);
+  CHECK_NEAR(p->ttft_ms, 30, 0);
+  CHECK_EQ_INT(m->pool, fm_config_find_pool(&cfg, "embeddings"));
+  done(&cfg, &errs);
+}
+
+TEST(embedding_settings_are_checked_at_their_paths) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs,
+                    "{\"models\": {\"" EMBED "\": {\"embedding\": {\"dimensions\": 0, "
+                    "\"size\": 3}, \"supports_chat\": true, \"tools\": true, "
+                    "\"reasoning\": true}, \"" KIMI "\": {\"embedding\": 768}}}"),
+               -1);
+  const char *at = "models[\"" EMBED "\"].";
+  char want[256];
+  const char *const fields[] = {"embedding.dimensions: must be between 1 and 65536",
+                                "embedding.size: unknown field",
+                                "supports_chat: must be false for an embedding model",
+                                "tools: does not apply to an embedding model",
+                                "reasoning: does not apply to an embedding model",
+                                NULL};
+  for (const char *const *f = fields; *f; f++) {
+    snprintf(want, sizeof(want), "%s%s", at, *f);
+    CHECK(has_error(&errs, want));
+  }
+  CHECK(
+      has_error(&errs, "models[\"" KIMI "\"].embedding: must be an object {\"dimensions\": 768}"));
+  done(&cfg, &errs);
+}
+
+TEST(a_text_model_needs_full_price_rows_an_embedding_model_does_not) {
+  fm_config cfg;
+  fm_config_errors errs;
+  CHECK_EQ_INT(load(&cfg, &errs,
+                    "{\"models\": {\"" KIMI "\": {\"prices\": {\"standard\": {\"input\": 1, "
+                    "\"cached\": null, \"output\": null}}}}}"),
+               -1);
+  CHECK(has_error(&errs, "models[\"" KIMI "\"].prices.standard.cached: is required"));
+  done(&cfg, &errs);
+  REQUIRE(load(&cfg, &errs,
+               "{\"models\": {\"" EMBED "\": {\"prices\": {\"standard\": {\"input\": 0.02, "
+               "\"output\": 0}}}}}") == 0);
+  CHECK_NEAR(model(&cfg, EMBED)->prices[FM_PATH_STANDARD].input, 0.02, 1e-12);
   done(&cfg, &errs);
 }
