@@ -299,7 +299,7 @@ test('bad fault bodies answer 400 naming the field, and add nothing', async () =
     [{ action: { status: 503, color: 'red' } }, /^action\.color: unknown field/],
     [{ match: { tier: 'gold' }, action: { status: 503 } }, /^match\.tier: must be "standard", "priority", "background" or "fast"/],
     [{ match: { model: 'accounts/fireworks/models/nope' }, action: { status: 503 } }, /^match\.model: no model "accounts\/fireworks\/models\/nope"/],
-    [{ match: { route: 'rerank' }, action: { status: 503 } }, /^match\.route: must be "chat\/completions", "completions", "messages" or "embeddings"/],
+    [{ match: { route: 'rerank' }, action: { status: 503 } }, /^match\.route: must be "chat\/completions", "completions", "messages", "responses" or "embeddings"/],
     [{ match: { api_key: '' }, action: { status: 503 } }, /^match\.api_key: must be a non-empty string/],
     [{ match: { api_key: 7 }, action: { status: 503 } }, /^match\.api_key: must be a non-empty string/],
     [{ match: { models: KIMI }, action: { status: 503 } }, /^match\.models: unknown field/],
