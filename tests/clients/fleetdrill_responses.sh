@@ -10,26 +10,9 @@
 # (POST /admin/faults; no --scenario, so fleetdrill does not reset them away),
 # runs $FLEETDRILL_BIN, and checks counts and outcomes only, never durations.
 set -euo pipefail
-: "${FLEETMOCK_BIN:?set FLEETMOCK_BIN to the fleetmock binary}"
-: "${FLEETDRILL_BIN:?set FLEETDRILL_BIN to the fleetdrill binary}"
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$FLEETMOCK_BIN" --port 0 --port-file "$tmp/port" --time-scale 10 --timing instant \
-  --log-level warn 2>"$tmp/server.log" &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "fleetmock did not start:"; cat "$tmp/server.log"; exit 1; }
-url="http://127.0.0.1:$(cat "$tmp/port")"
+start_fleetmock --time-scale 10 --timing instant
 
 curl -sf -X POST "$url/admin/faults" \
   -d '{"match":{"tier":"standard"},"action":{"status":503},"count":3}' >/dev/null
@@ -54,19 +37,10 @@ served() {
     END { print n + 0 }' "$tmp/metrics"
 }
 
-failures=0
-check() { # check DESCRIPTION AWK-CONDITION
-  if awk "BEGIN { exit !($2) }"; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1 ($2)"
-    failures=$((failures + 1))
-  fi
-}
-
-if [ "$(value api)" = responses ]; then echo "ok   the report says the Responses API was drilled"; else
-  echo "FAIL the report's api is \"$(value api)\""
-  failures=$((failures + 1))
+if [ "$(value api)" = responses ]; then
+  echo "ok   the report says the Responses API was drilled"
+else
+  fail "the report's api is \"$(value api)\""
 fi
 attempts=$(value attempts)
 check "the drill sent requests" "$attempts >= 6"
@@ -89,4 +63,4 @@ check "every request succeeded (the policy retried every 503)" "$(value success_
 check "no other errors" "$(value errors) == 0"
 check "no request was left unfinished" "$(value unfinished) == 0"
 
-[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
+finish

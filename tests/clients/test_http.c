@@ -345,6 +345,30 @@ static void canned_done(int fd) {
   wait(NULL);
 }
 
+/* A served answer that made n tool calls. */
+#define REQUIRE_TOOL_ANSWER(r, n)                                                                  \
+  do {                                                                                             \
+    CHECK_EQ_INT((r).outcome, FM_OUTCOME_OK);                                                      \
+    CHECK_STR((r).finish_reason, "tool_calls");                                                    \
+    REQUIRE((r).n_tool_calls == (n));                                                              \
+  } while (0)
+
+/* One fm_chat against the canned `response`, on `api`. Returns fm_chat's answer. */
+static int canned_chat(const char *response, fm_client_api api, const fm_chat_request *req,
+                       fm_chat_result *r) {
+  char url[64];
+  int fd = canned(response, url, sizeof url);
+  if (fd < 0) return -1;
+  fake_clock clk = {0};
+  wire = api;
+  fm_client *c = client(&clk, url, NULL);
+  wire = FM_API_CHAT;
+  int rc = fm_chat(c, req, r);
+  canned_done(fd);
+  fm_client_free(c);
+  return rc;
+}
+
 static const char tools_json[] =
     "[{\"type\":\"function\",\"function\":{\"name\":\"search\",\"parameters\":{\"type\":\"object\","
     "\"properties\":{\"query\":{\"type\":\"string\"}},\"required\":[\"query\"]}}},"
@@ -368,22 +392,14 @@ TEST(assembles_streamed_tool_call_deltas_by_index) {
       "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":7}}\n\n"
       "data: [DONE]\n\n";
-  char url[64];
-  int fd = canned(sse, url, sizeof url);
-  REQUIRE(fd >= 0);
-  fake_clock clk = {0};
-  fm_client *c = client(&clk, url, NULL);
   fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
                          .tools = tools_json,
                          .tool_choice = "auto",
                          .stream = true};
   fm_chat_result r;
-  REQUIRE(fm_chat(c, &req, &r) == 0);
-  canned_done(fd);
-  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
-  CHECK_STR(r.finish_reason, "tool_calls");
+  REQUIRE(canned_chat(sse, FM_API_CHAT, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 2);
   CHECK_STR(r.content, "");
-  REQUIRE(r.n_tool_calls == 2);
   CHECK_STR(r.tool_calls[0].id, "call_a");
   CHECK_STR(r.tool_calls[0].name, "search");
   CHECK_STR(r.tool_calls[0].arguments, "{\"query\":\"slow\"}");
@@ -397,7 +413,6 @@ TEST(assembles_streamed_tool_call_deltas_by_index) {
   CHECK_STR_CONTAINS(canned_request, "\"tools\":[{\"type\":\"function\"");
   CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":\"auto\"");
   fm_chat_result_free(&r);
-  fm_client_free(c);
 }
 
 TEST(reads_tool_calls_from_a_json_answer) {
@@ -406,30 +421,22 @@ TEST(reads_tool_calls_from_a_json_answer) {
       "\"tool_calls\":[{\"id\":\"call_x\",\"type\":\"function\",\"function\":{\"name\":\"read\","
       "\"arguments\":\"{\\\"url\\\":\\\"logs\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}],"
       "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5}}";
-  char response[1024], url[64];
+  char response[1024];
   snprintf(response, sizeof response,
            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
            "Connection: close\r\n\r\n%s",
            strlen(body), body);
-  int fd = canned(response, url, sizeof url);
-  REQUIRE(fd >= 0);
-  fake_clock clk = {0};
-  fm_client *c = client(&clk, url, NULL);
   fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
                          .tools = tools_json,
                          .tool_choice = "{\"type\":\"function\",\"function\":{\"name\":\"read\"}}"};
   fm_chat_result r;
-  REQUIRE(fm_chat(c, &req, &r) == 0);
-  canned_done(fd);
-  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
-  CHECK_STR(r.finish_reason, "tool_calls");
-  REQUIRE(r.n_tool_calls == 1);
+  REQUIRE(canned_chat(response, FM_API_CHAT, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 1);
   CHECK_STR(r.tool_calls[0].id, "call_x");
   CHECK_STR(r.tool_calls[0].name, "read");
   CHECK(r.tool_calls[0].arguments_ok);
   CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":{\"type\":\"function\"");
   fm_chat_result_free(&r);
-  fm_client_free(c);
 }
 
 /* The Responses wire byte for byte: the path, the converted body, and a
@@ -448,13 +455,6 @@ TEST(speaks_the_responses_api_when_asked) {
       "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{"
       "\"status\":\"completed\",\"usage\":{\"input_tokens\":30,\"input_tokens_details\":{"
       "\"cached_tokens\":0},\"output_tokens\":7}}}\n\n";
-  char url[64];
-  int fd = canned(sse, url, sizeof url);
-  REQUIRE(fd >= 0);
-  fake_clock clk = {0};
-  wire = FM_API_RESPONSES;
-  fm_client *c = client(&clk, url, NULL);
-  wire = FM_API_CHAT;
   fm_chat_request req = {.messages = "[{\"role\":\"system\",\"content\":\"be brief\"},"
                                      "{\"role\":\"user\",\"content\":\"go\"}]",
                          .tools = tools_json,
@@ -462,11 +462,8 @@ TEST(speaks_the_responses_api_when_asked) {
                          .max_tokens = 64,
                          .stream = true};
   fm_chat_result r;
-  REQUIRE(fm_chat(c, &req, &r) == 0);
-  canned_done(fd);
-  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
-  CHECK_STR(r.finish_reason, "tool_calls");
-  REQUIRE(r.n_tool_calls == 1);
+  REQUIRE(canned_chat(sse, FM_API_RESPONSES, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 1);
   CHECK_STR(r.tool_calls[0].id, "call_a");
   CHECK_STR(r.tool_calls[0].arguments, "{\"query\":\"slow\"}");
   CHECK(r.tool_calls[0].arguments_ok);
@@ -482,7 +479,6 @@ TEST(speaks_the_responses_api_when_asked) {
   CHECK(!strstr(canned_request, "\"messages\""));
   CHECK(!strstr(canned_request, "stream_options"));
   fm_chat_result_free(&r);
-  fm_client_free(c);
 }
 
 TEST(refuses_messages_or_tools_that_are_not_json_arrays) {

@@ -176,6 +176,15 @@ TEST(a_conversation_body_carries_items_tools_and_choice) {
   cJSON_Delete(msgs);
 }
 
+/* Checks one tool call of a result: its id, name, arguments and whether they parse. */
+#define CHECK_CALL(t, id_, name_, args_, ok_)                                                      \
+  do {                                                                                             \
+    CHECK_STR((t).id, id_);                                                                        \
+    CHECK_STR((t).name, name_);                                                                    \
+    CHECK_STR((t).arguments, args_);                                                               \
+    CHECK_EQ_INT((t).arguments_ok, ok_);                                                           \
+  } while (0)
+
 /* An answer being read, and the result it lands in. */
 typedef struct reading {
   fm_chat_result res;
@@ -230,12 +239,8 @@ TEST(a_response_object_gives_text_calls_finish_and_usage) {
   CHECK_STR(r.res.content, "Let me look. Now.");
   CHECK_STR(r.res.finish_reason, "tool_calls");
   REQUIRE(r.res.n_tool_calls == 2);
-  CHECK_STR(r.res.tool_calls[0].id, "call_x");
-  CHECK_STR(r.res.tool_calls[0].name, "read");
-  CHECK_STR(r.res.tool_calls[0].arguments, "{\"url\":\"logs\"}");
-  CHECK(r.res.tool_calls[0].arguments_ok);
-  CHECK_STR(r.res.tool_calls[1].id, "call_y");
-  CHECK(!r.res.tool_calls[1].arguments_ok); /* cut: not a JSON object */
+  CHECK_CALL(r.res.tool_calls[0], "call_x", "read", "{\"url\":\"logs\"}", true);
+  CHECK_CALL(r.res.tool_calls[1], "call_y", "search", "{\"q\"", false); /* cut: not an object */
   CHECK_EQ_INT(r.res.prompt_tokens, 36);
   CHECK_EQ_INT(r.res.cached_tokens, 16);
   CHECK_EQ_INT(r.res.completion_tokens, 12);
@@ -327,14 +332,8 @@ TEST(stream_events_assemble_text_and_calls_once) {
   CHECK_STR(r.res.content, "Hello");
   CHECK_STR(r.res.finish_reason, "tool_calls");
   REQUIRE(r.res.n_tool_calls == 2);
-  CHECK_STR(r.res.tool_calls[0].id, "call_s");
-  CHECK_STR(r.res.tool_calls[0].name, "search");
-  CHECK_STR(r.res.tool_calls[0].arguments, "{\"query\":\"x\"}");
-  CHECK(r.res.tool_calls[0].arguments_ok);
-  CHECK_STR(r.res.tool_calls[1].id, "call_r");
-  CHECK_STR(r.res.tool_calls[1].name, "read");
-  CHECK_STR(r.res.tool_calls[1].arguments, "{\"url\":\"logs\"}"); /* from the deltas alone */
-  CHECK(r.res.tool_calls[1].arguments_ok);
+  CHECK_CALL(r.res.tool_calls[0], "call_s", "search", "{\"query\":\"x\"}", true);
+  CHECK_CALL(r.res.tool_calls[1], "call_r", "read", "{\"url\":\"logs\"}", true); /* deltas only */
   CHECK_EQ_INT(r.res.prompt_tokens, 40);
   CHECK_EQ_INT(r.res.cached_tokens, 32);
   CHECK_EQ_INT(r.res.completion_tokens, 9);
@@ -368,31 +367,25 @@ TEST(an_incomplete_stream_ends_with_length) {
 }
 
 TEST(response_failed_and_error_events_fail_the_stream) {
-  reading r;
-  reading_start(&r);
-  const char *const failed[] = {
-      "{'type':'response.output_text.delta','output_index':0,'delta':'par'}",
-      "{'type':'response.failed','response':{'status':'failed','error':{'type':'server_error',"
-      "'code':'server_error','message':'injected fault after 1 tokens'}}}",
-      NULL};
-  read_events(&r, failed);
-  CHECK(r.ans.failed);
-  CHECK_STR(r.res.error, "injected fault after 1 tokens");
-  reading_end(&r);
-
-  reading_start(&r);
-  const char *const bare[] = {"{'type':'response.failed','response':{}}", NULL};
-  read_events(&r, bare);
-  CHECK(r.ans.failed);
-  CHECK_STR(r.res.error, "response failed");
-  reading_end(&r);
-
-  reading_start(&r);
-  const char *const error[] = {"{'type':'error','code':'server_error','message':'boom'}", NULL};
-  read_events(&r, error);
-  CHECK(r.ans.failed);
-  CHECK_STR(r.res.error, "boom");
-  reading_end(&r);
+  static const struct {
+    const char *events[3], *error;
+  } cases[] = {
+      {{"{'type':'response.output_text.delta','output_index':0,'delta':'par'}",
+        "{'type':'response.failed','response':{'status':'failed','error':{'type':'server_error',"
+        "'code':'server_error','message':'injected fault after 1 tokens'}}}",
+        NULL},
+       "injected fault after 1 tokens"},
+      {{"{'type':'response.failed','response':{}}", NULL}, "response failed"},
+      {{"{'type':'error','code':'server_error','message':'boom'}", NULL}, "boom"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    reading r;
+    reading_start(&r);
+    read_events(&r, cases[i].events);
+    CHECK(r.ans.failed);
+    CHECK_STR(r.res.error, cases[i].error);
+    reading_end(&r);
+  }
 }
 
 TEST(a_reset_answer_forgets_the_last_attempt) {
