@@ -185,8 +185,9 @@ typedef struct fm_client fm_client;
  * base_url, api_key and model. */
 void fm_client_config_default(fm_client_config *cfg);
 
-/* A client, or NULL when an argument is missing or memory runs out. The
- * strings are copied. */
+/* A client, or NULL when an argument is missing (or `api` is neither
+ * FM_API_CHAT nor FM_API_RESPONSES) or memory runs out. The strings are
+ * copied. */
 fm_client *fm_client_new(const fm_client_config *cfg);
 void fm_client_free(fm_client *c);
 

@@ -78,10 +78,10 @@ typedef struct fd_args {
 } fd_args;
 
 static void fd_usage(FILE *f) {
-  fprintf(
-      f, "usage: fleetdrill [options]\n\n"
-         "Drives N virtual users against a fleetmock server under a retry strategy and reports\n"
-         "success, 503s, 429s, latency, Priority share and cost. Times are simulated seconds.\n\n");
+  fprintf(f, "usage: fleetdrill [options]\n\n"
+             "Drives N virtual users against a fleetmock server under a retry strategy, over chat\n"
+             "completions or the Responses API (--api), and reports success, 503s, 429s, latency,\n"
+             "Priority share and cost. Times are simulated seconds.\n\n");
   for (size_t i = 0; i < FD_NOPTS; i++) {
     char left[64];
     snprintf(left, sizeof left, "--%s%s%s", fd_opts[i].name, fd_opts[i].arg ? " " : "",
@@ -90,9 +90,10 @@ static void fd_usage(FILE *f) {
     if (fd_opts[i].def) fprintf(f, " [%s]", fd_opts[i].def);
     fputc('\n', f);
   }
-  fprintf(f, "\nExample:\n  fleetmock --port 8080 --time-scale 5 &\n"
+  fprintf(f, "\nExamples:\n  fleetmock --port 8080 --time-scale 5 &\n"
              "  fleetdrill --url http://127.0.0.1:8080 --scenario launch-spike --compare --html "
-             "report.html\n");
+             "report.html\n"
+             "  fleetdrill --url http://127.0.0.1:8080 --scenario launch-spike --api responses\n");
 }
 
 static int fd_parse_num(const char *name, const char *v, double lo, double hi, double *out) {
