@@ -181,20 +181,33 @@ const char *fm_strategy_name(fm_strategy s) {
   return (unsigned)s < 4 ? fm_strategy_names[s] : "?";
 }
 
-int fm_strategy_parse(const char *name, fm_strategy *out) {
-  for (int i = 0; i < 4; i++)
-    if (name && strcmp(name, fm_strategy_names[i]) == 0) {
-      *out = (fm_strategy)i;
-      return 0;
-    }
+/* The index of name in names[0..n), or -1. */
+static int fm_name_find(const char *const *names, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (name && strcmp(name, names[i]) == 0) return i;
   return -1;
 }
 
+int fm_strategy_parse(const char *name, fm_strategy *out) {
+  int i = fm_name_find(fm_strategy_names, 4, name);
+  if (i >= 0) *out = (fm_strategy)i;
+  return i >= 0 ? 0 : -1;
+}
+
 int fm_route_parse(const char *name, fm_route_class *out) {
-  for (int i = 0; i < 3; i++)
-    if (name && strcmp(name, fm_route_names[i]) == 0) {
-      *out = (fm_route_class)i;
-      return 0;
-    }
-  return -1;
+  int i = fm_name_find(fm_route_names, 3, name);
+  if (i >= 0) *out = (fm_route_class)i;
+  return i >= 0 ? 0 : -1;
+}
+
+static const char *const fm_api_names[] = {"chat", "responses"};
+
+const char *fm_api_name(fm_client_api a) {
+  return (unsigned)a < 2 ? fm_api_names[a] : "?";
+}
+
+int fm_api_parse(const char *name, fm_client_api *out) {
+  int i = fm_name_find(fm_api_names, 2, name);
+  if (i >= 0) *out = (fm_client_api)i;
+  return i >= 0 ? 0 : -1;
 }

@@ -13,10 +13,11 @@
  *     at time t", with no I/O and no clock of its own. Unit tests drive it
  *     with a fake clock and the shared behaviour list
  *     (clients/behaviours.json).
- *   - the client (fm_client_*, fm_call_*, fm_chat): chat completions over
- *     libcurl that ask the policy before every attempt and after every
- *     answer. fm_chat blocks; fm_call hands out one easy handle per attempt
- *     so an event loop (curl multi, as fleetdrill does) can drive many.
+ *   - the client (fm_client_*, fm_call_*, fm_chat): chat completions (or the
+ *     Responses API, fm_client_config.api) over libcurl that ask the policy
+ *     before every attempt and after every answer. fm_chat blocks; fm_call
+ *     hands out one easy handle per attempt so an event loop (curl multi, as
+ *     fleetdrill does) can drive many.
  *
  * Times: the policy works in milliseconds of the client's clock (real,
  * monotonic by default). window_s and the backoff settings are in the
@@ -138,6 +139,17 @@ const char *fm_strategy_name(fm_strategy s); /* "escalate", "backoff", "naive", 
 int fm_strategy_parse(const char *name, fm_strategy *out); /* 0, or -1 for an unknown name */
 int fm_route_parse(const char *name, fm_route_class *out); /* 0, or -1 for an unknown name */
 
+/* The wire a client speaks; the policy, the statuses and the result are the same on both.
+ *   FM_API_CHAT       POST base_url/chat/completions (the default)
+ *   FM_API_RESPONSES  POST base_url/responses: the request (chat-form messages and tools
+ *                     included) is sent as Responses input items, with `store: false`
+ *                     since every call carries its whole conversation; the answer's output
+ *                     items and typed stream events are read back into an fm_chat_result
+ *                     (see fm_chat_request below). */
+typedef enum { FM_API_CHAT, FM_API_RESPONSES } fm_client_api;
+const char *fm_api_name(fm_client_api a);               /* "chat", "responses" */
+int fm_api_parse(const char *name, fm_client_api *out); /* 0, or -1 for an unknown name */
+
 /* ---- The client ---- */
 
 typedef int64_t (*fm_clock_fn)(void *ctx);          /* monotonic milliseconds */
@@ -153,6 +165,7 @@ typedef void (*fm_alert_fn)(void *ctx, const fm_alert *alert);
 
 typedef struct fm_client_config {
   const char *base_url; /* e.g. http://127.0.0.1:8080/v1 (no trailing /chat/completions) */
+  fm_client_api api;    /* FM_API_CHAT (default) or FM_API_RESPONSES */
   const char *api_key;
   const char *model;
   fm_route_class route;
@@ -172,8 +185,9 @@ typedef struct fm_client fm_client;
  * base_url, api_key and model. */
 void fm_client_config_default(fm_client_config *cfg);
 
-/* A client, or NULL when an argument is missing or memory runs out. The
- * strings are copied. */
+/* A client, or NULL when an argument is missing (or `api` is neither
+ * FM_API_CHAT nor FM_API_RESPONSES) or memory runs out. The strings are
+ * copied. */
 fm_client *fm_client_new(const fm_client_config *cfg);
 void fm_client_free(fm_client *c);
 
@@ -196,7 +210,25 @@ typedef struct fm_chat_request {
    * `system` and `prompt` are ignored. `tools` is a JSON array text of
    * {type:"function", function:{name, description, parameters}}, and
    * `tool_choice` is "auto", "none", "required" or a JSON object text. A
-   * call whose messages or tools do not parse is refused by fm_call_new. */
+   * call whose messages or tools do not parse is refused by fm_call_new.
+   *
+   * With FM_API_RESPONSES the same fields are sent in the Responses form:
+   * `system` (or a first message of role system) becomes `instructions`,
+   * `prompt` the `input` string; `messages` become input items (a user,
+   * assistant or later system message a message item; an assistant's
+   * tool_calls one `function_call` item each, {call_id, name, arguments};
+   * a tool message a `function_call_output` {call_id, output}); each tool
+   * becomes {type:"function", name, description, parameters, strict};
+   * tool_choice {type:"function", function:{name}} becomes {type:"function",
+   * name}; max_tokens is `max_output_tokens`, cache_key `prompt_cache_key`.
+   * The answer is read back into the same result: message text is
+   * `content`, each function_call item a tool call (id = its call_id),
+   * finish_reason "length" when the response is incomplete, else
+   * "tool_calls" when it made calls, else "stop"; usage input_tokens,
+   * input_tokens_details.cached_tokens and output_tokens are prompt, cached
+   * and completion tokens. A stream ends at response.completed or
+   * response.incomplete; response.failed, an error event or a stream cut
+   * before either is a stream error, as on chat. */
   const char *messages;
   const char *tools;
   const char *tool_choice;
@@ -225,6 +257,7 @@ typedef struct fm_chat_result {
   char error[256];          /* what went wrong, for outcomes other than ok */
   char *content;            /* the assistant text (NULL unless ok); freed by fm_chat_result_free */
   char finish_reason[24];   /* of choices[0] ("stop", "length", "tool_calls"...), "" if none */
+                            /* (Responses: from status and calls, see fm_chat_request) */
   fm_tool_call *tool_calls; /* n_tool_calls of them (NULL unless ok); freed with the result */
   int n_tool_calls;
 } fm_chat_result;

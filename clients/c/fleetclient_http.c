@@ -1,4 +1,5 @@
-/* fleetclient_http.c — chat completions over libcurl, steered by the policy.
+/* fleetclient_http.c — chat completions (or the Responses API) over libcurl,
+ * steered by the policy.
  *
  * This file translates and decides nothing: it builds the request body for
  * the tier the policy chose, reads the status, Retry-After and usage out of
@@ -14,11 +15,14 @@
  * Tool calls come whole in a JSON answer and in pieces in a stream (the
  * first delta of call k carries index k, its id and name, later deltas
  * carry pieces of its arguments). Both go through fm_call_tool_piece into
- * the same per-attempt slots, so the caller sees one shape either way. */
+ * the same per-attempt slots, so the caller sees one shape either way.
+ *
+ * With FM_API_RESPONSES only the body and the reading of the answer change
+ * (fleetclient_responses.c, into the same fm_answer); statuses, headers,
+ * Retry-After and the policy go through the same code below. */
 #define _POSIX_C_SOURCE 200809L
-#include "fleetclient.h"
+#include "fleetclient_internal.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,18 +30,10 @@
 #include <strings.h>
 #include <time.h>
 
-#define FM_BODY_MAX (8u << 20)    /* largest non-streamed answer kept */
-#define FM_CONTENT_MAX (1u << 20) /* largest assistant text kept */
-#define FM_LINE_MAX (1u << 20)    /* longest SSE line */
-#define FM_NAME_MAX 256           /* longest tool call id or name kept */
+#define FM_BODY_MAX (8u << 20) /* largest non-streamed answer kept */
+#define FM_LINE_MAX (1u << 20) /* longest SSE line */
 
-typedef struct fm_buf {
-  char *p;
-  size_t n, cap;
-} fm_buf;
-
-/* Appends len bytes, keeping a NUL after them. Returns -1 past `max` or on ENOMEM. */
-static int fm_buf_add(fm_buf *b, const char *s, size_t len, size_t max) {
+int fm_buf_add(fm_buf *b, const char *s, size_t len, size_t max) {
   if (b->n + len > max) return -1;
   if (b->n + len + 1 > b->cap) {
     size_t cap = b->cap ? b->cap : 256;
@@ -55,7 +51,8 @@ static int fm_buf_add(fm_buf *b, const char *s, size_t len, size_t max) {
 }
 
 struct fm_client {
-  char *url; /* base_url + /chat/completions */
+  char *url; /* base_url + /chat/completions or /responses */
+  fm_client_api api;
   char *api_key, *model;
   fm_route_class route;
   fm_policy policy;
@@ -70,17 +67,12 @@ struct fm_client {
   CURLSH *share; /* connection cache for fm_chat's blocking calls */
 };
 
-/* A tool call being assembled during one attempt. */
-typedef struct fm_tool_slot {
-  char *id, *name;
-  fm_buf args;
-  bool cut; /* the arguments went past FM_CONTENT_MAX */
-} fm_tool_slot;
-
 struct fm_call {
   fm_client *c;
-  fm_chat_request req;     /* strings below are owned copies */
-  cJSON *messages, *tools; /* req.messages and req.tools, parsed once */
+  fm_chat_request req;      /* strings below are owned copies */
+  cJSON *messages, *tools;  /* req.messages and req.tools, parsed once (Responses: converted) */
+  const char *instructions; /* Responses: a leading system message's text, in `raw` */
+  cJSON *raw;               /* Responses: req.messages as parsed, before conversion */
   CURL *easy;
   struct curl_slist *headers;
   char *body;
@@ -89,11 +81,9 @@ struct fm_call {
   bool prepared, finished;
   int64_t started_ms;
   /* the answer to the current attempt */
-  fm_buf resp;    /* a JSON body, or the partial SSE line */
-  fm_buf content; /* streamed text */
-  fm_tool_slot tools_seen[FM_TOOL_CALLS_MAX];
-  int n_tools_seen; /* slots in use: the highest index seen + 1 */
-  bool is_sse, saw_done, stream_error, had_status;
+  fm_buf resp;   /* a JSON body, or the partial SSE line */
+  fm_answer ans; /* what the answer said, as it is read */
+  bool is_sse;
   char retry_after[32], retry_after_ms[32];
   char served[16];
   fm_chat_result result;
@@ -140,17 +130,20 @@ static char *fm_strdup(const char *s) {
 fm_client *fm_client_new(const fm_client_config *cfg) {
   if (!cfg || !cfg->base_url || !*cfg->base_url || !cfg->api_key || !cfg->model) return NULL;
   if (cfg->policy.max_attempts < 1) return NULL;
+  if (cfg->api != FM_API_CHAT && cfg->api != FM_API_RESPONSES) return NULL;
   fm_client *c = calloc(1, sizeof *c);
   if (!c) return NULL;
+  const char *path = cfg->api == FM_API_RESPONSES ? "/responses" : "/chat/completions";
   size_t blen = strlen(cfg->base_url);
   while (blen > 0 && cfg->base_url[blen - 1] == '/')
     blen--;
-  c->url = malloc(blen + sizeof "/chat/completions");
+  c->url = malloc(blen + strlen(path) + 1);
   c->api_key = fm_strdup(cfg->api_key);
   c->model = fm_strdup(cfg->model);
   if (!c->url || !c->api_key || !c->model) goto err;
   memcpy(c->url, cfg->base_url, blen);
-  memcpy(c->url + blen, "/chat/completions", sizeof "/chat/completions");
+  memcpy(c->url + blen, path, strlen(path) + 1);
+  c->api = cfg->api;
   c->route = cfg->route;
   c->policy = cfg->policy;
   c->clock = cfg->clock ? cfg->clock : fm_monotonic_ms;
@@ -216,6 +209,14 @@ void fm_chat_result_free(fm_chat_result *r) {
 
 static char *fm_call_body(const fm_call *call) {
   const fm_chat_request *r = &call->req;
+  if (call->c->api == FM_API_RESPONSES) {
+    fm_responses_req rr = {.model = call->c->model,
+                           .req = r,
+                           .input = call->messages,
+                           .instructions = call->instructions,
+                           .tools = call->tools};
+    return fm_responses_body(&rr, call->tier);
+  }
   cJSON *o = cJSON_CreateObject(), *msgs = NULL, *m;
   if (!o) return NULL;
   char *out = NULL;
@@ -305,23 +306,10 @@ static size_t fm_call_on_header(char *data, size_t size, size_t n, void *ud) {
   return len;
 }
 
-static void fm_call_usage(fm_call *call, const cJSON *usage) {
-  const cJSON *x;
-  if (!cJSON_IsObject(usage)) return;
-  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens")))
-    call->result.prompt_tokens = (int64_t)x->valuedouble;
-  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens")))
-    call->result.completion_tokens = (int64_t)x->valuedouble;
-  const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens")))
-    call->result.cached_tokens = (int64_t)x->valuedouble;
-}
+/* ---- the answer, whatever the wire ---- */
 
-static void fm_call_error_message(fm_call *call, const cJSON *root) {
-  const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(e, "message");
-  if (cJSON_IsString(m))
-    snprintf(call->result.error, sizeof call->result.error, "%s", m->valuestring);
+void fm_answer_text(fm_answer *a, const char *text) {
+  if (text && *text) (void)fm_buf_add(&a->content, text, strlen(text), FM_CONTENT_MAX);
 }
 
 static char *fm_strndup_capped(const char *s) {
@@ -329,60 +317,74 @@ static char *fm_strndup_capped(const char *s) {
   return strndup(s, n < FM_NAME_MAX ? n : FM_NAME_MAX);
 }
 
-/* Takes one tool call object, whole (a JSON answer's message.tool_calls[pos])
- * or a piece of it (a stream's delta.tool_calls[pos], placed by its index):
- * the first id and name seen stick, arguments pieces are appended. */
-static void fm_call_tool_piece(fm_call *call, const cJSON *item, int pos) {
-  const cJSON *x = cJSON_GetObjectItemCaseSensitive(item, "index");
-  double at = cJSON_IsNumber(x) ? x->valuedouble : pos;
-  if (!(at >= 0 && at < FM_TOOL_CALLS_MAX)) return; /* NaN included */
-  int k = (int)at;
-  fm_tool_slot *t = &call->tools_seen[k];
-  if (k >= call->n_tools_seen) call->n_tools_seen = k + 1;
-  x = cJSON_GetObjectItemCaseSensitive(item, "id");
-  if (!t->id && cJSON_IsString(x) && *x->valuestring) t->id = fm_strndup_capped(x->valuestring);
-  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(item, "function");
-  x = cJSON_GetObjectItemCaseSensitive(fn, "name");
-  if (!t->name && cJSON_IsString(x) && *x->valuestring) t->name = fm_strndup_capped(x->valuestring);
-  x = cJSON_GetObjectItemCaseSensitive(fn, "arguments");
-  if (cJSON_IsString(x) && *x->valuestring &&
-      fm_buf_add(&t->args, x->valuestring, strlen(x->valuestring), FM_CONTENT_MAX) != 0)
+fm_tool_slot *fm_answer_tool(fm_answer *a, int k, const char *id, const char *name) {
+  if (k < 0 || k >= FM_TOOL_CALLS_MAX) return NULL;
+  fm_tool_slot *t = &a->tools[k];
+  if (k >= a->n_tools) a->n_tools = k + 1;
+  if (!t->id && id && *id) t->id = fm_strndup_capped(id);
+  if (!t->name && name && *name) t->name = fm_strndup_capped(name);
+  return t;
+}
+
+void fm_tool_args_add(fm_tool_slot *t, const char *piece) {
+  if (piece && *piece && fm_buf_add(&t->args, piece, strlen(piece), FM_CONTENT_MAX) != 0)
     t->cut = true;
 }
 
-/* Reads what choices[0] says besides the text: tool calls and the finish reason. */
-static void fm_call_choice(fm_call *call, const cJSON *choice, const cJSON *msg) {
-  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
-  int pos = 0;
-  const cJSON *item;
-  if (!cJSON_IsArray(calls)) calls = NULL;
-  cJSON_ArrayForEach(item, calls) fm_call_tool_piece(call, item, pos++);
-  const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
-  if (cJSON_IsString(fr))
-    snprintf(call->result.finish_reason, sizeof call->result.finish_reason, "%s", fr->valuestring);
+void fm_answer_usage(fm_answer *a, const cJSON *usage, const char *prompt, const char *details,
+                     const char *completion) {
+  const cJSON *x;
+  if (!cJSON_IsObject(usage)) return;
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, prompt)))
+    a->res->prompt_tokens = (int64_t)x->valuedouble;
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(usage, completion)))
+    a->res->completion_tokens = (int64_t)x->valuedouble;
+  const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, details);
+  if (cJSON_IsNumber(x = cJSON_GetObjectItemCaseSensitive(d, "cached_tokens")))
+    a->res->cached_tokens = (int64_t)x->valuedouble;
 }
 
-static void fm_call_tools_reset(fm_call *call) {
-  for (int i = 0; i < call->n_tools_seen; i++) {
-    fm_tool_slot *t = &call->tools_seen[i];
+void fm_answer_error(fm_answer *a, const cJSON *error) {
+  const cJSON *m = cJSON_GetObjectItemCaseSensitive(error, "message");
+  if (cJSON_IsString(m)) snprintf(a->res->error, sizeof a->res->error, "%s", m->valuestring);
+}
+
+void fm_answer_finish_reason(fm_answer *a, const char *reason) {
+  snprintf(a->res->finish_reason, sizeof a->res->finish_reason, "%s", reason);
+}
+
+void fm_answer_reset(fm_answer *a) {
+  for (int i = 0; i < a->n_tools; i++) {
+    fm_tool_slot *t = &a->tools[i];
     free(t->id);
     free(t->name);
     t->id = t->name = NULL;
     t->args.n = 0;
     t->cut = false;
+    t->item = 0;
   }
-  call->n_tools_seen = 0;
+  a->n_tools = 0;
+  a->content.n = 0;
+  a->ended = a->failed = false;
 }
 
-/* Hands the assembled calls to the result. Returns -1 when memory runs out. */
-static int fm_call_tools_finish(fm_call *call) {
-  fm_chat_result *r = &call->result;
-  if (call->n_tools_seen == 0) return 0;
-  r->tool_calls = calloc((size_t)call->n_tools_seen, sizeof *r->tool_calls);
+void fm_answer_free(fm_answer *a) {
+  fm_answer_reset(a);
+  for (int i = 0; i < FM_TOOL_CALLS_MAX; i++)
+    free(a->tools[i].args.p);
+  free(a->content.p);
+  a->content.p = NULL;
+}
+
+int fm_answer_finish(fm_answer *a) {
+  fm_chat_result *r = a->res;
+  if (!(r->content = strdup(a->content.n ? a->content.p : ""))) return -1;
+  if (a->n_tools == 0) return 0;
+  r->tool_calls = calloc((size_t)a->n_tools, sizeof *r->tool_calls);
   if (!r->tool_calls) return -1;
-  r->n_tool_calls = call->n_tools_seen;
-  for (int i = 0; i < call->n_tools_seen; i++) {
-    fm_tool_slot *t = &call->tools_seen[i];
+  r->n_tool_calls = a->n_tools;
+  for (int i = 0; i < a->n_tools; i++) {
+    fm_tool_slot *t = &a->tools[i];
     fm_tool_call *out = &r->tool_calls[i];
     out->id = t->id;
     out->name = t->name;
@@ -396,28 +398,61 @@ static int fm_call_tools_finish(fm_call *call) {
   return 0;
 }
 
+/* ---- chat completions ---- */
+
+/* Takes one tool call object, whole (a JSON answer's message.tool_calls[pos])
+ * or a piece of it (a stream's delta.tool_calls[pos], placed by its index):
+ * the first id and name seen stick, arguments pieces are appended. */
+static void fm_chat_tool_piece(fm_answer *a, const cJSON *item, int pos) {
+  const cJSON *x = cJSON_GetObjectItemCaseSensitive(item, "index");
+  double at = cJSON_IsNumber(x) ? x->valuedouble : pos;
+  if (!(at >= 0 && at < FM_TOOL_CALLS_MAX)) return; /* NaN included */
+  const cJSON *fn = cJSON_GetObjectItemCaseSensitive(item, "function");
+  const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, "id");
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(fn, "name");
+  fm_tool_slot *t =
+      fm_answer_tool(a, (int)at, cJSON_GetStringValue(id), cJSON_GetStringValue(name));
+  fm_tool_args_add(t, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(fn, "arguments")));
+}
+
+/* Reads choices[0] of a JSON answer (`message`) or a stream chunk (`delta`):
+ * the text, the tool calls, the finish reason; and the usage beside it. */
+static void fm_chat_read(fm_answer *a, const cJSON *root, const char *part) {
+  fm_answer_usage(a, cJSON_GetObjectItemCaseSensitive(root, "usage"), "prompt_tokens",
+                  "prompt_tokens_details", "completion_tokens");
+  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(root, "choices"), 0);
+  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, part);
+  fm_answer_text(a, cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(msg, "content")));
+  const cJSON *calls = cJSON_GetObjectItemCaseSensitive(msg, "tool_calls");
+  int pos = 0;
+  const cJSON *item;
+  if (!cJSON_IsArray(calls)) calls = NULL;
+  cJSON_ArrayForEach(item, calls) fm_chat_tool_piece(a, item, pos++);
+  const cJSON *fr = cJSON_GetObjectItemCaseSensitive(choice, "finish_reason");
+  if (cJSON_IsString(fr)) fm_answer_finish_reason(a, fr->valuestring);
+}
+
 static void fm_call_sse_line(fm_call *call, char *line) {
   if (strncmp(line, "data:", 5) != 0) return; /* comments, event names, blank lines */
   line += 5;
   while (*line == ' ')
     line++;
-  if (strcmp(line, "[DONE]") == 0) {
-    call->saw_done = true;
+  if (call->c->api == FM_API_CHAT && strcmp(line, "[DONE]") == 0) {
+    call->ans.ended = true;
     return;
   }
   cJSON *o = cJSON_Parse(line);
   if (!o) return;
-  if (cJSON_GetObjectItemCaseSensitive(o, "error")) {
-    call->stream_error = true;
-    fm_call_error_message(call, o);
+  if (call->c->api == FM_API_RESPONSES) {
+    fm_responses_event(&call->ans, o);
+  } else {
+    const cJSON *err = cJSON_GetObjectItemCaseSensitive(o, "error");
+    if (err) {
+      call->ans.failed = true;
+      fm_answer_error(&call->ans, err);
+    }
+    fm_chat_read(&call->ans, o, "delta");
   }
-  fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
-  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
-  const cJSON *delta = cJSON_GetObjectItemCaseSensitive(choice, "delta");
-  const cJSON *text = cJSON_GetObjectItemCaseSensitive(delta, "content");
-  if (cJSON_IsString(text) && *text->valuestring)
-    (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
-  fm_call_choice(call, choice, delta);
   cJSON_Delete(o);
 }
 
@@ -449,10 +484,10 @@ static int fm_call_prepare(fm_call *call) {
   fm_client *c = call->c;
   free(call->body);
   if (!(call->body = fm_call_body(call))) return -1;
-  call->resp.n = call->content.n = 0;
-  fm_call_tools_reset(call);
+  call->resp.n = 0;
+  fm_answer_reset(&call->ans);
   call->result.finish_reason[0] = '\0';
-  call->is_sse = call->saw_done = call->stream_error = false;
+  call->is_sse = false;
   call->retry_after[0] = call->retry_after_ms[0] = call->served[0] = '\0';
   call->result.pool[0] = '\0';
   call->result.prompt_tokens = call->result.cached_tokens = call->result.completion_tokens = 0;
@@ -505,8 +540,18 @@ fm_call *fm_call_new(fm_client *c, const fm_chat_request *req) {
       (req->cache_key && !call->req.cache_key) || (req->api_key && !call->req.api_key) ||
       (req->tool_choice && !call->req.tool_choice) || !call->easy)
     goto err;
+  call->ans.res = &call->result;
   if (req->messages && !cJSON_IsArray(call->messages = cJSON_Parse(req->messages))) goto err;
   if (req->tools && !cJSON_IsArray(call->tools = cJSON_Parse(req->tools))) goto err;
+  if (c->api == FM_API_RESPONSES) { /* converted once; the chat form is kept for instructions */
+    call->raw = call->messages;
+    call->messages = NULL;
+    if (call->raw && !(call->messages = fm_responses_input(call->raw, &call->instructions)))
+      goto err;
+    cJSON *flat = call->tools ? fm_responses_tools(call->tools) : NULL;
+    cJSON_Delete(call->tools);
+    if (!(call->tools = flat) && req->tools) goto err;
+  }
   call->started_ms = c->clock(c->clock_ctx);
   call->tier = fm_policy_start(&c->state, &c->policy, c->route, call->started_ms);
   call->attempt = 1;
@@ -534,33 +579,31 @@ static int fm_call_status(fm_call *call, CURLcode rc) {
   if (code != 200) {
     cJSON *o = cJSON_Parse(call->resp.p ? call->resp.p : "");
     if (o)
-      fm_call_error_message(call, o);
+      fm_answer_error(&call->ans, cJSON_GetObjectItemCaseSensitive(o, "error"));
     else
       snprintf(call->result.error, sizeof call->result.error, "HTTP %ld", code);
     cJSON_Delete(o);
     return (int)code;
   }
-  if (call->is_sse) {
-    if (call->stream_error || !call->saw_done) {
-      if (!call->stream_error)
-        snprintf(call->result.error, sizeof call->result.error, "stream ended without [DONE]");
+  if (!call->is_sse) {
+    cJSON *o = cJSON_Parse(call->resp.p ? call->resp.p : "");
+    if (!o) {
+      snprintf(call->result.error, sizeof call->result.error, "200 with a body that is not JSON");
       return FM_STATUS_STREAM_ERROR;
     }
-    return 200;
+    if (call->c->api == FM_API_RESPONSES)
+      fm_responses_read(&call->ans, o);
+    else
+      fm_chat_read(&call->ans, o, "message");
+    cJSON_Delete(o);
+    call->ans.ended = true;
   }
-  cJSON *o = cJSON_Parse(call->resp.p ? call->resp.p : "");
-  if (!o) {
-    snprintf(call->result.error, sizeof call->result.error, "200 with a body that is not JSON");
+  if (call->ans.failed || !call->ans.ended) {
+    if (!call->ans.failed)
+      snprintf(call->result.error, sizeof call->result.error, "stream ended without %s",
+               call->c->api == FM_API_RESPONSES ? "response.completed" : "[DONE]");
     return FM_STATUS_STREAM_ERROR;
   }
-  fm_call_usage(call, cJSON_GetObjectItemCaseSensitive(o, "usage"));
-  const cJSON *choice = cJSON_GetArrayItem(cJSON_GetObjectItemCaseSensitive(o, "choices"), 0);
-  const cJSON *msg = cJSON_GetObjectItemCaseSensitive(choice, "message");
-  const cJSON *text = cJSON_GetObjectItemCaseSensitive(msg, "content");
-  if (cJSON_IsString(text))
-    (void)fm_buf_add(&call->content, text->valuestring, strlen(text->valuestring), FM_CONTENT_MAX);
-  fm_call_choice(call, choice, msg);
-  cJSON_Delete(o);
   return 200;
 }
 
@@ -598,8 +641,7 @@ int64_t fm_call_done(fm_call *call, CURLcode rc) {
   r->outcome = d.outcome;
   r->latency_ms = now - call->started_ms;
   if (r->outcome == FM_OUTCOME_OK) {
-    r->content = call->content.p ? strdup(call->content.p) : strdup("");
-    if (!r->content || fm_call_tools_finish(call) != 0) {
+    if (fm_answer_finish(&call->ans) != 0) {
       fm_chat_result_free(r);
       r->outcome = FM_OUTCOME_ERROR;
       snprintf(r->error, sizeof r->error, "out of memory reading the answer");
@@ -630,11 +672,9 @@ void fm_call_free(fm_call *call) {
   curl_slist_free_all(call->headers);
   free(call->body);
   free(call->resp.p);
-  free(call->content.p);
-  fm_call_tools_reset(call);
-  for (int i = 0; i < FM_TOOL_CALLS_MAX; i++)
-    free(call->tools_seen[i].args.p);
+  fm_answer_free(&call->ans);
   fm_chat_result_free(&call->result);
+  cJSON_Delete(call->raw);
   cJSON_Delete(call->messages);
   cJSON_Delete(call->tools);
   free((char *)call->req.tool_choice);

@@ -413,6 +413,7 @@ static int fd_drill_setup(fd_drill *d) {
     fm_client_config cc;
     fm_client_config_default(&cc);
     cc.base_url = cfg->api_url;
+    cc.api = cfg->api;
     cc.api_key = cfg->key;
     cc.model = cfg->model;
     cc.route = (fm_route_class)r;

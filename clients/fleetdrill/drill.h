@@ -30,6 +30,7 @@ typedef struct fd_config {
   bool key_per_user; /* each user is its own account (KEY-uN) */
   bool progress;     /* live line on stderr */
   fm_policy policy;  /* strategy, window, alert threshold, attempts */
+  fm_client_api api; /* the wire every client speaks: chat completions or Responses */
 } fd_config;
 
 typedef struct fd_bucket {

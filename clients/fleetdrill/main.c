@@ -34,6 +34,9 @@ static const fd_opt fd_opts[] = {
     {"key-per-user", NULL, NULL,
      "user N sends KEY-uN, so each user is an account with its own limits"},
     {"model", "ID", "accounts/fireworks/models/kimi-k2p6", "model id for every request"},
+    {"api", "NAME", "chat",
+     "chat (POST /v1/chat/completions) | responses (POST /v1/responses, store: false, the "
+     "conversation sent whole as input items): the wire every request uses"},
     {"users", "N", "16", "virtual users (1.." FD_STR(FD_MAX_USERS) ")"},
     {"duration", "S", NULL,
      "simulated seconds during which users start tasks (default: the scenario's duration_s, "
@@ -75,10 +78,10 @@ typedef struct fd_args {
 } fd_args;
 
 static void fd_usage(FILE *f) {
-  fprintf(
-      f, "usage: fleetdrill [options]\n\n"
-         "Drives N virtual users against a fleetmock server under a retry strategy and reports\n"
-         "success, 503s, 429s, latency, Priority share and cost. Times are simulated seconds.\n\n");
+  fprintf(f, "usage: fleetdrill [options]\n\n"
+             "Drives N virtual users against a fleetmock server under a retry strategy, over chat\n"
+             "completions or the Responses API (--api), and reports success, 503s, 429s, latency,\n"
+             "Priority share and cost. Times are simulated seconds.\n\n");
   for (size_t i = 0; i < FD_NOPTS; i++) {
     char left[64];
     snprintf(left, sizeof left, "--%s%s%s", fd_opts[i].name, fd_opts[i].arg ? " " : "",
@@ -87,9 +90,10 @@ static void fd_usage(FILE *f) {
     if (fd_opts[i].def) fprintf(f, " [%s]", fd_opts[i].def);
     fputc('\n', f);
   }
-  fprintf(f, "\nExample:\n  fleetmock --port 8080 --time-scale 5 &\n"
+  fprintf(f, "\nExamples:\n  fleetmock --port 8080 --time-scale 5 &\n"
              "  fleetdrill --url http://127.0.0.1:8080 --scenario launch-spike --compare --html "
-             "report.html\n");
+             "report.html\n"
+             "  fleetdrill --url http://127.0.0.1:8080 --scenario launch-spike --api responses\n");
 }
 
 static int fd_parse_num(const char *name, const char *v, double lo, double hi, double *out) {
@@ -143,6 +147,11 @@ static int fd_apply(fd_args *a, const char *name, const char *v) {
   if (!strcmp(name, "key")) return c->key = v, 0;
   if (!strcmp(name, "key-per-user")) return c->key_per_user = true, 0;
   if (!strcmp(name, "model")) return c->model = v, 0;
+  if (!strcmp(name, "api")) {
+    if (fm_api_parse(v, &c->api) == 0) return 0;
+    fprintf(stderr, "fleetdrill: --api: expected chat or responses, got \"%s\"\n", v);
+    return -1;
+  }
   if (!strcmp(name, "users")) {
     if (fd_parse_num(name, v, 1, FD_MAX_USERS, &x)) return -1;
     return c->users = (int)x, 0;
@@ -320,6 +329,7 @@ int main(int argc, char **argv) {
   }
   fd_report_meta m = {.scenario = a.scenario,
                       .model = cfg->model,
+                      .api = fm_api_name(cfg->api),
                       .seed = cfg->seed,
                       .users = cfg->users,
                       .duration_s = cfg->duration_s,

@@ -162,9 +162,9 @@ static void fd_format(char *buf, size_t n, fd_fmt fmt, double v, bool csv) {
 
 static void fd_report_title(FILE *f, const fd_report_meta *m) {
   fprintf(f,
-          "%s, seed %llu, %d users, mix interactive=%d agent=%d batch=%d, %.0f s simulated at time "
-          "scale %g, window %g s\n",
-          m->scenario ? m->scenario : "no scenario", (unsigned long long)m->seed, m->users,
+          "%s, api %s, seed %llu, %d users, mix interactive=%d agent=%d batch=%d, %.0f s simulated "
+          "at time scale %g, window %g s\n",
+          m->scenario ? m->scenario : "no scenario", m->api, (unsigned long long)m->seed, m->users,
           m->mix[0], m->mix[1], m->mix[2], m->duration_s, m->time_scale, m->window_s);
 }
 
@@ -186,14 +186,14 @@ void fd_report_table(FILE *f, const fd_report_meta *m, const fd_run *runs, int n
 }
 
 void fd_report_csv(FILE *f, const fd_report_meta *m, const fd_run *runs, int n) {
-  fprintf(f, "strategy,scenario,seed,users,duration_s,time_scale");
+  fprintf(f, "strategy,scenario,api,seed,users,duration_s,time_scale");
   for (size_t k = 0; k < FD_NROWS; k++)
     fprintf(f, ",%s", fd_rows[k].csv);
   fputc('\n', f);
   for (int i = 0; i < n; i++) {
-    fprintf(f, "%s,%s,%llu,%d,%g,%g", fm_strategy_name(runs[i].strategy),
-            m->scenario ? m->scenario : "", (unsigned long long)m->seed, m->users, m->duration_s,
-            m->time_scale);
+    fprintf(f, "%s,%s,%s,%llu,%d,%g,%g", fm_strategy_name(runs[i].strategy),
+            m->scenario ? m->scenario : "", m->api, (unsigned long long)m->seed, m->users,
+            m->duration_s, m->time_scale);
     for (size_t k = 0; k < FD_NROWS; k++) {
       char v[64];
       fd_format(v, sizeof v, fd_rows[k].fmt, fd_rows[k].get(&runs[i]), true);
@@ -371,6 +371,7 @@ int fd_report_html(const char *path, const fd_report_meta *m, const fd_run *runs
   fd_html_text(f, m->scenario ? m->scenario : "no scenario");
   fprintf(f, "</h1>\n<p>");
   fd_html_text(f, m->model);
+  fprintf(f, ", api %s", m->api);
   fprintf(f,
           ", seed %llu, %d users, mix interactive %d / agent %d / batch %d, %.0f s simulated at "
           "time scale %g, Priority window %g s.</p>\n",

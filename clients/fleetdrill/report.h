@@ -10,6 +10,7 @@
 typedef struct fd_report_meta {
   const char *scenario; /* NULL: none */
   const char *model;
+  const char *api; /* the wire drilled: "chat" or "responses" */
   uint64_t seed;
   int users;
   double duration_s, time_scale, window_s;

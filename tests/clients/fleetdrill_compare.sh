@@ -10,26 +10,9 @@
 # it, and checks the CSV. It also checks the HTML report is whole, and, when
 # a Chromium is installed, that it renders headless without console errors.
 set -euo pipefail
-: "${FLEETMOCK_BIN:?set FLEETMOCK_BIN to the fleetmock binary}"
-: "${FLEETDRILL_BIN:?set FLEETDRILL_BIN to the fleetdrill binary}"
+. "$(dirname "$0")/lib.sh"
 
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  if [ -n "$pid" ]; then
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-  fi
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-"$FLEETMOCK_BIN" --port 0 --port-file "$tmp/port" --time-scale 5 --timing realistic \
-  --log-level warn 2>"$tmp/server.log" &
-pid=$!
-for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "fleetmock did not start:"; cat "$tmp/server.log"; exit 1; }
-url="http://127.0.0.1:$(cat "$tmp/port")"
+start_fleetmock --time-scale 5 --timing realistic
 
 "$FLEETDRILL_BIN" --url "$url" --scenario launch-spike --compare --seed 7 --csv --no-progress \
   --html "$tmp/report.html" >"$tmp/compare.csv"
@@ -41,16 +24,6 @@ value() {
     NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
     $1 == s { if (!(c in col)) { print "no column " c > "/dev/stderr"; exit 2 } print $col[c] }' \
     "$tmp/compare.csv"
-}
-
-failures=0
-check() { # check DESCRIPTION AWK-CONDITION
-  if awk "BEGIN { exit !($2) }"; then
-    echo "ok   $1"
-  else
-    echo "FAIL $1 ($2)"
-    failures=$((failures + 1))
-  fi
 }
 
 esc_i=$(value escalate interactive_ok_pct)
@@ -98,8 +71,7 @@ for svg in re.findall(r"<svg.*?</svg>", open(sys.argv[1]).read(), re.S):
 EOF
     echo "ok   every SVG chart is well-formed XML"
   else
-    echo "FAIL an SVG chart is not well-formed"
-    failures=$((failures + 1))
+    fail "an SVG chart is not well-formed"
   fi
 fi
 chromium=$(command -v chromium || command -v chromium-browser || true)
@@ -112,13 +84,11 @@ if [ -n "$chromium" ]; then
   if grep -q '<svg' "$tmp/dom.html" && ! grep -qiE 'Uncaught|CONSOLE\(.*error' "$tmp/chromium.log"; then
     echo "ok   headless Chromium renders the report without errors"
   else
-    echo "FAIL headless Chromium: see below"
+    fail "headless Chromium: see below"
     cat "$tmp/chromium.log"
-    failures=$((failures + 1))
   fi
 else
-  echo "FAIL no chromium to render the report (apt-get install chromium; .ci/dev.sh test installs it)"
-  failures=$((failures + 1))
+  fail "no chromium to render the report (apt-get install chromium; .ci/dev.sh test installs it)"
 fi
 
-[ "$failures" -eq 0 ] || { echo "$failures check(s) failed"; exit 1; }
+finish

@@ -108,10 +108,30 @@ static void count_alert(void *ctx, const fm_alert *a) {
   alerts_seen++;
 }
 
+/* The wire client() speaks; TEST_BOTH_WIRES runs a test on each. */
+static fm_client_api wire = FM_API_CHAT;
+
+/* A live test that must hold the same on chat completions and on the
+ * Responses API: the policy, the statuses and the result do not depend on
+ * the wire. A failure says which wire it was on. */
+#define TEST_BOTH_WIRES(name)                                                                      \
+  static void name##_on_wire(void);                                                                \
+  TEST(name) {                                                                                     \
+    for (int w = FM_API_CHAT; w <= FM_API_RESPONSES; w++) {                                        \
+      int before = check_failures;                                                                 \
+      wire = (fm_client_api)w;                                                                     \
+      name##_on_wire();                                                                            \
+      if (check_failures > before) printf("  ^ on the %s wire\n", fm_api_name(wire));              \
+    }                                                                                              \
+    wire = FM_API_CHAT;                                                                            \
+  }                                                                                                \
+  static void name##_on_wire(void)
+
 static fm_client *client(fake_clock *clk, const char *url, const char *model) {
   fm_client_config cfg;
   fm_client_config_default(&cfg);
   cfg.base_url = url;
+  cfg.api = wire;
   cfg.api_key = "test-key";
   cfg.model = model ? model : "accounts/fireworks/models/kimi-k2p6";
   cfg.clock = fake_now;
@@ -126,7 +146,7 @@ static fm_chat_request ask(bool stream) {
   return (fm_chat_request){.prompt = "hello there", .max_tokens = 8, .stream = stream};
 }
 
-TEST(serves_on_standard_with_usage_streamed_or_not) {
+TEST_BOTH_WIRES(serves_on_standard_with_usage_streamed_or_not) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
   fake_clock clk = {0};
@@ -149,7 +169,7 @@ TEST(serves_on_standard_with_usage_streamed_or_not) {
   fm_client_free(c);
 }
 
-TEST(escalates_when_standard_is_shed_and_stays_for_the_window) {
+TEST_BOTH_WIRES(escalates_when_standard_is_shed_and_stays_for_the_window) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
   CHECK_EQ_INT(admin("POST", "/admin/faults",
@@ -181,7 +201,7 @@ TEST(escalates_when_standard_is_shed_and_stays_for_the_window) {
   fm_client_free(c);
 }
 
-TEST(backs_off_on_429_for_retry_after_without_escalating) {
+TEST_BOTH_WIRES(backs_off_on_429_for_retry_after_without_escalating) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
   admin("POST", "/admin/faults", "{\"action\":{\"status\":429},\"count\":1}");
@@ -201,7 +221,7 @@ TEST(backs_off_on_429_for_retry_after_without_escalating) {
   fm_client_free(c);
 }
 
-TEST(gives_up_at_once_on_an_unknown_model) {
+TEST_BOTH_WIRES(gives_up_at_once_on_an_unknown_model) {
   REQUIRE(server() == 0);
   fake_clock clk = {0};
   fm_client *c = client(&clk, api, "accounts/fireworks/models/nope");
@@ -233,7 +253,7 @@ TEST(retries_a_network_error_on_standard_then_gives_up) {
   fm_client_free(c);
 }
 
-TEST(retries_a_broken_stream_without_escalating) {
+TEST_BOTH_WIRES(retries_a_broken_stream_without_escalating) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
   admin("POST", "/admin/faults",
@@ -325,6 +345,30 @@ static void canned_done(int fd) {
   wait(NULL);
 }
 
+/* A served answer that made n tool calls. */
+#define REQUIRE_TOOL_ANSWER(r, n)                                                                  \
+  do {                                                                                             \
+    CHECK_EQ_INT((r).outcome, FM_OUTCOME_OK);                                                      \
+    CHECK_STR((r).finish_reason, "tool_calls");                                                    \
+    REQUIRE((r).n_tool_calls == (n));                                                              \
+  } while (0)
+
+/* One fm_chat against the canned `response`, on `api`. Returns fm_chat's answer. */
+static int canned_chat(const char *response, fm_client_api api, const fm_chat_request *req,
+                       fm_chat_result *r) {
+  char url[64];
+  int fd = canned(response, url, sizeof url);
+  if (fd < 0) return -1;
+  fake_clock clk = {0};
+  wire = api;
+  fm_client *c = client(&clk, url, NULL);
+  wire = FM_API_CHAT;
+  int rc = fm_chat(c, req, r);
+  canned_done(fd);
+  fm_client_free(c);
+  return rc;
+}
+
 static const char tools_json[] =
     "[{\"type\":\"function\",\"function\":{\"name\":\"search\",\"parameters\":{\"type\":\"object\","
     "\"properties\":{\"query\":{\"type\":\"string\"}},\"required\":[\"query\"]}}},"
@@ -348,22 +392,14 @@ TEST(assembles_streamed_tool_call_deltas_by_index) {
       "data: {\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
       "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":7}}\n\n"
       "data: [DONE]\n\n";
-  char url[64];
-  int fd = canned(sse, url, sizeof url);
-  REQUIRE(fd >= 0);
-  fake_clock clk = {0};
-  fm_client *c = client(&clk, url, NULL);
   fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
                          .tools = tools_json,
                          .tool_choice = "auto",
                          .stream = true};
   fm_chat_result r;
-  REQUIRE(fm_chat(c, &req, &r) == 0);
-  canned_done(fd);
-  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
-  CHECK_STR(r.finish_reason, "tool_calls");
+  REQUIRE(canned_chat(sse, FM_API_CHAT, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 2);
   CHECK_STR(r.content, "");
-  REQUIRE(r.n_tool_calls == 2);
   CHECK_STR(r.tool_calls[0].id, "call_a");
   CHECK_STR(r.tool_calls[0].name, "search");
   CHECK_STR(r.tool_calls[0].arguments, "{\"query\":\"slow\"}");
@@ -377,7 +413,6 @@ TEST(assembles_streamed_tool_call_deltas_by_index) {
   CHECK_STR_CONTAINS(canned_request, "\"tools\":[{\"type\":\"function\"");
   CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":\"auto\"");
   fm_chat_result_free(&r);
-  fm_client_free(c);
 }
 
 TEST(reads_tool_calls_from_a_json_answer) {
@@ -386,30 +421,64 @@ TEST(reads_tool_calls_from_a_json_answer) {
       "\"tool_calls\":[{\"id\":\"call_x\",\"type\":\"function\",\"function\":{\"name\":\"read\","
       "\"arguments\":\"{\\\"url\\\":\\\"logs\\\"}\"}}]},\"finish_reason\":\"tool_calls\"}],"
       "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":5}}";
-  char response[1024], url[64];
+  char response[1024];
   snprintf(response, sizeof response,
            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
            "Connection: close\r\n\r\n%s",
            strlen(body), body);
-  int fd = canned(response, url, sizeof url);
-  REQUIRE(fd >= 0);
-  fake_clock clk = {0};
-  fm_client *c = client(&clk, url, NULL);
   fm_chat_request req = {.messages = "[{\"role\":\"user\",\"content\":\"go\"}]",
                          .tools = tools_json,
                          .tool_choice = "{\"type\":\"function\",\"function\":{\"name\":\"read\"}}"};
   fm_chat_result r;
-  REQUIRE(fm_chat(c, &req, &r) == 0);
-  canned_done(fd);
-  CHECK_EQ_INT(r.outcome, FM_OUTCOME_OK);
-  CHECK_STR(r.finish_reason, "tool_calls");
-  REQUIRE(r.n_tool_calls == 1);
+  REQUIRE(canned_chat(response, FM_API_CHAT, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 1);
   CHECK_STR(r.tool_calls[0].id, "call_x");
   CHECK_STR(r.tool_calls[0].name, "read");
   CHECK(r.tool_calls[0].arguments_ok);
   CHECK_STR_CONTAINS(canned_request, "\"tool_choice\":{\"type\":\"function\"");
   fm_chat_result_free(&r);
-  fm_client_free(c);
+}
+
+/* The Responses wire byte for byte: the path, the converted body, and a
+ * typed event stream (with its `event:` lines) read into the same result. */
+TEST(speaks_the_responses_api_when_asked) {
+  static const char sse[] =
+      "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n"
+      "event: response.created\ndata: {\"type\":\"response.created\",\"sequence_number\":0,"
+      "\"response\":{\"status\":\"in_progress\",\"output\":[],\"usage\":null}}\n\n"
+      "event: response.output_item.added\ndata: {\"type\":\"response.output_item.added\","
+      "\"output_index\":0,\"item\":{\"type\":\"function_call\",\"call_id\":\"call_a\","
+      "\"name\":\"search\",\"arguments\":\"\"}}\n\n"
+      "event: response.function_call_arguments.delta\ndata: {\"type\":"
+      "\"response.function_call_arguments.delta\",\"output_index\":0,\"delta\":"
+      "\"{\\\"query\\\":\\\"slow\\\"}\"}\n\n"
+      "event: response.completed\ndata: {\"type\":\"response.completed\",\"response\":{"
+      "\"status\":\"completed\",\"usage\":{\"input_tokens\":30,\"input_tokens_details\":{"
+      "\"cached_tokens\":0},\"output_tokens\":7}}}\n\n";
+  fm_chat_request req = {.messages = "[{\"role\":\"system\",\"content\":\"be brief\"},"
+                                     "{\"role\":\"user\",\"content\":\"go\"}]",
+                         .tools = tools_json,
+                         .tool_choice = "auto",
+                         .max_tokens = 64,
+                         .stream = true};
+  fm_chat_result r;
+  REQUIRE(canned_chat(sse, FM_API_RESPONSES, &req, &r) == 0);
+  REQUIRE_TOOL_ANSWER(r, 1);
+  CHECK_STR(r.tool_calls[0].id, "call_a");
+  CHECK_STR(r.tool_calls[0].arguments, "{\"query\":\"slow\"}");
+  CHECK(r.tool_calls[0].arguments_ok);
+  CHECK_EQ_INT(r.prompt_tokens, 30);
+  CHECK_EQ_INT(r.completion_tokens, 7);
+  CHECK_STR_PREFIX(canned_request, "POST /v1/responses HTTP/1.1\r\n");
+  CHECK_STR_CONTAINS(canned_request, "\"input\":[{\"type\":\"message\",\"role\":\"user\","
+                                     "\"content\":\"go\"}]");
+  CHECK_STR_CONTAINS(canned_request, "\"instructions\":\"be brief\"");
+  CHECK_STR_CONTAINS(canned_request, "\"tools\":[{\"type\":\"function\",\"name\":\"search\"");
+  CHECK_STR_CONTAINS(canned_request, "\"max_output_tokens\":64");
+  CHECK_STR_CONTAINS(canned_request, "\"store\":false");
+  CHECK(!strstr(canned_request, "\"messages\""));
+  CHECK(!strstr(canned_request, "stream_options"));
+  fm_chat_result_free(&r);
 }
 
 TEST(refuses_messages_or_tools_that_are_not_json_arrays) {
@@ -424,7 +493,7 @@ TEST(refuses_messages_or_tools_that_are_not_json_arrays) {
 
 /* The server's auto rule (issue 13): tools are called while no tool result
  * follows the last user message, and the answer is text once one does. */
-TEST(the_server_calls_tools_then_answers_after_the_tool_results) {
+TEST_BOTH_WIRES(the_server_calls_tools_then_answers_after_the_tool_results) {
   REQUIRE(server() == 0);
   admin("POST", "/admin/reset", "{}");
   fake_clock clk = {0};
