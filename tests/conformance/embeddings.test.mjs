@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import { createFireworks } from '@ai-sdk/fireworks';
 import { embed, embedMany, cosineSimilarity } from 'ai';
-import { startServer } from '../lib/server.mjs';
+import { startServer, stopChecked, patchPool, NO_LIMITS } from '../lib/server.mjs';
 
 const NOMIC = 'nomic-ai/nomic-embed-text-v1.5';
 const QWEN = 'fireworks/qwen3-embedding-8b';
@@ -149,3 +149,30 @@ for (const model of [NOMIC, QWEN]) {
     assert.deepEqual(wrong, [], 'every question retrieves the document it shares words with');
   });
 }
+
+test('congested embeddings pool: openai embeddings.create is shed on Standard and served with service_tier priority; the AI SDK cannot ask for Priority', async () => {
+  const srv = await startServer({ args: ['--timing', 'instant'], config: NO_LIMITS });
+  try {
+    await patchPool(srv, 'embeddings', { tenant_load: 1.2, tenant_priority_share: 0.2 });
+    const c = new OpenAI({ baseURL: `${srv.baseURL}/inference/v1`, apiKey: 'embeddings-congested', maxRetries: 0 });
+    await assert.rejects(c.embeddings.create({ model: NOMIC, input: 'a sunny day' }), (err) => {
+      assert.equal(err.status, 503, String(err));
+      assert.equal(err.code, 'SERVICE_OVERLOADED');
+      return true;
+    });
+    // The openai SDK sends extra body fields as given: the Fireworks service_tier.
+    const r = await c.embeddings.create({ model: NOMIC, input: 'a sunny day', service_tier: 'priority' });
+    assert.equal(r.data[0].embedding.length, 768);
+    // @ai-sdk/fireworks (openai-compatible) sends only model, input,
+    // encoding_format, dimensions and user: no service_tier, so under
+    // congestion an AI SDK app's embeddings are shed (a finding about the
+    // client, shown as the real fleet would show it).
+    const fw = createFireworks({ baseURL: `${srv.baseURL}/inference/v1`, apiKey: 'embeddings-congested' });
+    await assert.rejects(embed({ model: fw.embeddingModel(NOMIC), value: 'a sunny day', maxRetries: 0 }), (err) => {
+      assert.equal(err.statusCode, 503, String(err));
+      return true;
+    });
+  } finally {
+    await stopChecked(srv);
+  }
+});
