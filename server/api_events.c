@@ -7,6 +7,7 @@
  * counts since the subscriber's last window (events.h). A reader that falls
  * behind gets fewer, larger windows; nothing queues for it. */
 #include "api.h"
+#include "jsonscan.h"
 
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -43,13 +44,11 @@ static void watch_close(fm_req *r) {
 static void window(fm_req *r, watcher *w, uint64_t now, fm_buf *out) {
   fm_server *s = r->srv;
   cJSON *state = fm_admin_state_json(s, s->events.subscribers);
-  char *text = state ? cJSON_PrintUnformatted(state) : NULL;
-  cJSON_Delete(state);
-  if (text) {
+  if (state) { /* written by fm_json_write: cJSON's own printer costs ~5x more here */
     fm_buf_puts(out, "event: state\ndata: ");
-    fm_buf_puts(out, text);
+    fm_json_write(out, state);
     fm_buf_puts(out, "\n\n");
-    free(text);
+    cJSON_Delete(state);
   }
   double t = real_ms();
   fm_buf_puts(out, "event: requests\ndata: ");
