@@ -21,8 +21,9 @@ jobs=$(nproc 2>/dev/null || echo 2)
 
 # Dependencies, all from Debian 12's own archive: what a build needs, and
 # what the tests and benches add (the Docker build stage installs only the first).
+# libjs-chart.js: Chart.js, embedded in the binary for the dashboard (/ui).
 build_packages=(build-essential cmake pkg-config libmicrohttpd-dev libcjson-dev libuv1-dev
-  libcurl4-openssl-dev)
+  libcurl4-openssl-dev libjs-chart.js)
 test_packages=(valgrind wrk nginx-light curl ca-certificates prometheus python3 chromium clang
   libclang-rt-14-dev)
 # The fuzzers need clang and its runtime libraries (libFuzzer, the sanitizers).

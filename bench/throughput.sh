@@ -18,7 +18,8 @@
 # Environment: FLEETMOCK_BIN, DURATION (s, 10), CONNS (64), THREADS (1),
 # ROUNDS (3), WARMUP (s, 2), TOKENS (max_tokens of the request, 64), PIN (1|0),
 # BAR (0.7), TOOL_BAR (0.9: tool-call req/s over the req/s of plain text with
-# the same prompt bytes, see below), NGINX_BIN (nginx).
+# the same prompt bytes, see below), NGINX_BIN (nginx), FEEDS (2: dashboards
+# watching, see below), DASH_BAR (0.95).
 # Exit status: 0 PASS, 1 FAIL, 2 could not run.
 set -euo pipefail
 
@@ -44,9 +45,10 @@ command -v wrk >/dev/null || die "wrk not found (apt-get install wrk)"
 command -v curl >/dev/null || die "curl not found"
 
 TMP=$(mktemp -d /tmp/fleetmock-throughput.XXXXXX)
-FM_PID= NGX_PID= RULES_PID=
+FM_PID= NGX_PID= RULES_PID= FEED_PIDS=()
 cleanup() {
   # Stop only what this script started, by PID.
+  stop_feeds
   if [[ -n $FM_PID ]]; then kill -TERM "$FM_PID" 2>/dev/null || true; fi
   if [[ -n $RULES_PID ]]; then kill -TERM "$RULES_PID" 2>/dev/null || true; fi
   if [[ -n $NGX_PID ]]; then kill -QUIT "$NGX_PID" 2>/dev/null || true; fi
@@ -55,6 +57,25 @@ cleanup() {
     kill -KILL "$pid" 2>/dev/null || true
   done
   rm -rf "$TMP"
+}
+# FEEDS dashboards watching the plain fleetmock: curl reading its live feed
+# (GET /admin/events, the 250 ms default, what the /ui page opens) to
+# /dev/null, on the load generator's CPUs. The plain load runs once more with
+# them open; the ratio with/without is what a watched server pays (bar
+# DASH_BAR: within 5 %).
+FEEDS=${FEEDS:-2}
+start_feeds() {
+  local i
+  for i in $(seq "$FEEDS"); do
+    "${GEN_PIN[@]}" curl -sS -N -o /dev/null "http://127.0.0.1:$FM_PORT/admin/events" &
+    FEED_PIDS+=($!)
+  done
+}
+stop_feeds() {
+  local p
+  for p in "${FEED_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+  for p in "${FEED_PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
+  FEED_PIDS=()
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
@@ -245,6 +266,9 @@ for r in $(seq "$ROUNDS"); do
   run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
   run_wrk fleetmock "$TMP/long.$r" -s "$TMP/long.lua" "$FM_URL"
   run_wrk fleetmock "$TMP/rules.$r" -s "$TMP/post.lua" "$RULES_URL"
+  start_feeds
+  run_wrk fleetmock "$TMP/feed.$r" -s "$TMP/post.lua" "$FM_URL"
+  stop_feeds
   bad=$(non2xx "$TMP/tool.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
   bad=$(non2xx "$TMP/long.$r")
@@ -260,6 +284,8 @@ for r in $(seq "$ROUNDS"); do
     "$(rps "$TMP/long.$r")" "$(pct "$TMP/long.$r" 50)" "$(pct "$TMP/long.$r" 99)"
   printf '         fleetmock with %d reply rules %7.0f req/s (p50 %s p99 %s)\n' "$RULES" \
     "$(rps "$TMP/rules.$r")" "$(pct "$TMP/rules.$r" 50)" "$(pct "$TMP/rules.$r" 99)"
+  printf '         fleetmock with %d dashboards watching %7.0f req/s (p50 %s p99 %s)\n' "$FEEDS" \
+    "$(rps "$TMP/feed.$r")" "$(pct "$TMP/feed.$r" 50)" "$(pct "$TMP/feed.$r" 99)"
   for f in "$TMP/fm.$r.other" "$TMP/ngx.$r.other"; do
     (($(cat "$f") <= ${OTHER_MAX:-10})) || DISTURBED="round $r"
   done
@@ -278,6 +304,9 @@ TOOL_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/tool.$r"; done | median)
 LONG_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/long.$r"; done | median)
 RULES_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/rules.$r"; done | median)
 RULES_RATIO=$(awk -v a="$RULES_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+FEED_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/feed.$r"; done | median)
+FEED_RATIO=$(awk -v a="$FEED_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+FEED_VERDICT=$(awk -v r="$FEED_RATIO" -v bar="${DASH_BAR:-0.95}" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_SHORT_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 LONG_RATIO=$(awk -v a="$LONG_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
@@ -299,11 +328,13 @@ printf 'ratio tool call/plain text, short request     = %s (the %d-byte request 
   "$TOOL_SHORT_RATIO" "${#TOOL_BODY}" "${#REQ_BODY}"
 printf '                                                 the same bytes does %s of the short one)\n' "$LONG_RATIO"
 printf 'ratio with %d reply rules that do not match/without = %s\n' "$RULES" "$RULES_RATIO"
+printf 'ratio with %d dashboards watching (GET /admin/events)/without = %s (bar %s): %s\n' "$FEEDS" \
+  "$FEED_RATIO" "${DASH_BAR:-0.95}" "$FEED_VERDICT"
 if [[ -n $FAIL_NOTE ]]; then
   echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
   curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS nginx_rps=$NGX_RPS ratio=$RATIO body_bytes=$BODY_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO feed_rps=$FEED_RPS feed_ratio=$FEED_RATIO feed_verdict=$FEED_VERDICT tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
 [[ $VERDICT == PASS ]]

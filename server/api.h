@@ -49,6 +49,14 @@ bool fm_api_account(fm_req *r, struct fm_infer_params *p);
 /* The API key: the bearer token, or on the Anthropic route also x-api-key; NULL when missing. */
 const char *fm_bearer_key(fm_req *r);
 
+/* GET /admin/state's object; watchers are the admin requests in progress
+ * not to count (the caller's own, the live feeds). */
+struct cJSON *fm_admin_state_json(fm_server *s, int watchers);
+/* GET /admin/events: the live feed (api_events.c), after the admin check. */
+void fm_api_events(fm_req *r);
+/* GET /ui and /ui/{file}: the dashboard's files, embedded (api_events.c). */
+void fm_api_ui(fm_req *r, const char *file);
+
 /* The request journal (api_journal.c, docs/journal.md). GET, HEAD or DELETE
  * /admin/requests, after the admin check. */
 void fm_api_requests(fm_req *r);

@@ -99,19 +99,20 @@ static cJSON *scenario_json(fm_server *s) {
   return o;
 }
 
-static void state(fm_req *r) {
-  fm_server *s = r->srv;
+cJSON *fm_admin_state_json(fm_server *s, int watchers) {
   cJSON *root = cJSON_CreateObject();
+  if (!root) return NULL;
   cJSON_AddNumberToObject(root, "time_s", (double)fm_server_now(s) / 1e6);
   cJSON_AddNumberToObject(root, "seed", (double)s->opt.seed);
   cJSON_AddNumberToObject(root, "time_scale", s->opt.time_scale);
   cJSON_AddStringToObject(root, "timing", s->opt.instant ? "instant" : "realistic");
   cJSON_AddItemToObject(root, "scenario", scenario_json(s));
   cJSON_AddBoolToObject(root, "draining", s->draining);
-  /* Not counting this admin request itself. */
-  cJSON_AddNumberToObject(root, "requests_in_progress", (double)(fm_server_live(s) - 1));
-  /* Not counting the connection this request came on. */
-  cJSON_AddNumberToObject(root, "connections_open", (double)(s->metrics.connections_open - 1));
+  /* Not counting the admin requests watching (this one, the live feeds). */
+  cJSON_AddNumberToObject(root, "requests_in_progress", (double)(fm_server_live(s) - watchers));
+  /* Not counting the connections they came on. */
+  cJSON_AddNumberToObject(root, "connections_open",
+                          (double)(s->metrics.connections_open - watchers));
   /* Requests in progress per worker (this one included), in worker order. */
   cJSON *workers = cJSON_AddArrayToObject(root, "requests_by_worker");
   for (int i = 0; i < s->n_workers; i++)
@@ -128,7 +129,11 @@ static void state(fm_req *r) {
   cJSON *pools = cJSON_AddObjectToObject(root, "pools");
   for (size_t i = 0; i < s->fleet.n_pools; i++)
     cJSON_AddItemToObject(pools, s->fleet.pools[i].cfg.name, pool_json(&s->fleet.pools[i]));
-  reply_json(r, 200, root);
+  return root;
+}
+
+static void state(fm_req *r) {
+  reply_json(r, 200, fm_admin_state_json(r->srv, 1 + r->srv->events.subscribers));
 }
 
 static void patch_pools(fm_req *r, const char *name) {
@@ -557,6 +562,11 @@ void fm_api_admin(fm_req *r, const char *rest) {
   } else if (!strcmp(rest, "replies") || !strncmp(rest, "replies/", 8)) {
     if (fm_admin_allowed(r)) replies_route(r, rest[7] == '/' ? rest + 8 : NULL);
     return;
+  } else if (!strcmp(rest, "events")) {
+    if (get) {
+      if (fm_admin_allowed(r)) fm_api_events(r);
+    } else
+      allow = "GET, HEAD";
   } else if (!strcmp(rest, "requests")) {
     if (fm_admin_allowed(r)) fm_api_requests(r);
     return;

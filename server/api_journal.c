@@ -30,9 +30,24 @@ static int64_t us_to_ms(uint64_t us) {
   return (int64_t)((us + 500) / 1000);
 }
 
+/* The live feed's summary of a journal entry (events.h). */
+static void feed(fm_server *s, const fm_journal_entry *e) {
+  fm_event_req ev = {.time_s = (double)e->sim_ms / 1e3,
+                     .route = e->route,
+                     .model = e->model,
+                     .path = e->tier,
+                     .status = e->status,
+                     .queue_ms = e->queue_ms,
+                     .ttft_ms = e->ttft_ms,
+                     .prompt_tokens = e->prompt_tokens,
+                     .cached_tokens = e->cached_tokens,
+                     .completion_tokens = e->completion_tokens};
+  memcpy(ev.key_id, e->key_id, sizeof(ev.key_id));
+  fm_events_add(&s->events, &ev, e->test_id);
+}
+
 void fm_api_journal_job(const fm_job *j) {
   fm_server *s = j->srv;
-  if (!s->journal.size) return;
   const fm_req *r = j->req;
   fm_journal_entry e = {0};
   e.time_ms = unix_ms();
@@ -59,6 +74,8 @@ void fm_api_journal_job(const fm_job *j) {
   if (j->status == 200) /* as billed (infer.c bill): a refused request generated nothing */
     for (int i = 0; i < j->p.n; i++)
       e.completion_tokens += j->choices[i].turn.produced;
+  feed(s, &e);
+  if (!s->journal.size) return;
   fm_journal_add(&s->journal, &e, r->body.data, r->body.len);
 }
 
@@ -86,7 +103,7 @@ static const char *valid_test_id(const char *t) {
 
 void fm_api_journal_refused(fm_req *r, int status, const char *code, const char *msg) {
   fm_server *s = r->srv;
-  if (!s->journal.size || r->ctx) return;
+  if (r->ctx) return;
   if (r->kind != FM_ROUTE_OPENAI && r->kind != FM_ROUTE_ANTHROPIC) return;
   const char *route = inference_route(r->url);
   if (!route) return;
@@ -103,6 +120,8 @@ void fm_api_journal_refused(fm_req *r, int status, const char *code, const char 
   const char *key = fm_bearer_key(r);
   if (key) fm_key_id(key, e.key_id); /* the key itself never reaches the journal */
   e.test_id = valid_test_id(fm_req_header_in(r, "x-fleetmock-test-id"));
+  feed(s, &e);
+  if (!s->journal.size) return;
   /* The model and stream flag the body asked for, when it says. */
   cJSON *body = r->body.len ? cJSON_ParseWithLength(r->body.data, r->body.len) : NULL;
   const cJSON *model = cJSON_GetObjectItemCaseSensitive(body, "model");

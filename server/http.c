@@ -989,6 +989,7 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     return -1;
   }
   fm_journal_init(&s->journal, s->cfg.journal_size, s->cfg.journal_body_bytes);
+  fm_events_init(&s->events);
   if (fm_resp_store_init(&s->responses, s->cfg.responses_size, s->cfg.responses_bytes,
                          (uint64_t)(s->cfg.responses_ttl_s * 1e6)) != 0) {
     fm_log(FM_LOG_ERROR, "out of memory for the response store", NULL);

@@ -106,6 +106,12 @@ void fm_route(fm_req *r) {
   } else if (strcmp(r->url, "/metrics") == 0) {
     r->kind = FM_ROUTE_ADMIN;
     if (want(r, "GET")) fm_api_metrics(r);
+  } else if (strcmp(r->url, "/ui") == 0 || strcmp(r->url, "/ui/") == 0) {
+    r->kind = FM_ROUTE_ADMIN;
+    fm_api_ui(r, NULL);
+  } else if (has_prefix(r->url, "/ui/", &rest)) {
+    r->kind = FM_ROUTE_ADMIN;
+    fm_api_ui(r, rest);
   } else if (has_prefix(r->url, "/admin/", &rest)) {
     fm_api_admin(r, rest);
   } else if (has_prefix(r->url, "/inference/v1/", &rest) || has_prefix(r->url, "/v1/", &rest)) {

@@ -22,6 +22,7 @@
 #include "journal.h"
 #include "metrics.h"
 #include "options.h"
+#include "events.h"
 #include "respstore.h"
 #include "scenario.h"
 
@@ -84,6 +85,7 @@ typedef struct fm_server {
   fm_metrics metrics;
   fm_journal journal;      /* the last requests as they ended (GET /admin/requests) */
   fm_resp_store responses; /* the Responses API's stored responses */
+  fm_events events;        /* what the live feed says of finished requests */
   fm_player player;        /* the running scenario, if any */
   uv_timer_t scenario_timer;
   fm_clock clock;
