@@ -163,6 +163,9 @@ export function renderAccounts(tbody, totalsNode, answer, top = 10) {
 // ---- faults and reply rules -----------------------------------------------------
 
 const matchText = (m) => Object.entries(m || {}).map(([k, v]) => `${k}=${typeof v === 'object' ? JSON.stringify(v) : v}`).join(' ') || 'any';
+/** A match cell: model ids shortened to their last part (the whole match is its title); wraps. */
+const matchCell = (m) => el('td', { class: 'wrap', title: matchText(m) },
+  matchText(m).replace(/accounts\/[^/ ]+\/(models|routers)\//g, ''));
 
 function actionText(a) {
   if (!a) return '';
@@ -173,8 +176,12 @@ function actionText(a) {
 
 /** The faults of GET /admin/faults, each with a Remove button (data-remove = its id). */
 export function renderFaults(tbody, answer) {
+  // Unchanged lists are left alone, so a button is never swapped under a click.
+  const key = JSON.stringify(answer.faults);
+  if (tbody.dataset.shown === key) return;
+  tbody.dataset.shown = key;
   tbody.replaceChildren(...answer.faults.map((f) => el('tr', { dataset: { faultId: f.id, fired: f.fired } },
-    el('td', {}, f.id), el('td', {}, matchText(f.match)),
+    el('td', {}, f.id), matchCell(f.match),
     el('td', {}, actionText(f.action) + (f.probability != null && f.probability !== 1 ? ` (p ${f.probability})` : '')),
     el('td', {}, f.count_left == null ? '∞' : f.count_left), el('td', {}, f.fired),
     el('td', {}, el('button', { type: 'button', dataset: { remove: f.id } }, 'Remove')))));
@@ -184,8 +191,11 @@ export function renderFaults(tbody, answer) {
 /** The rules of GET /admin/replies. */
 export function renderReplies(tbody, firedNode, answer) {
   firedNode.textContent = `${answer.fired} requests answered by a rule`;
+  const key = JSON.stringify(answer.data);
+  if (tbody.dataset.shown === key) return;
+  tbody.dataset.shown = key;
   tbody.replaceChildren(...answer.data.map((r) => el('tr', { dataset: { replyId: r.id } },
-    el('td', {}, r.id), el('td', {}, matchText(r.match)), el('td', {}, r.count_left == null ? '∞' : r.count_left),
+    el('td', {}, r.id), matchCell(r.match), el('td', {}, r.count_left == null ? '∞' : r.count_left),
     el('td', {}, r.fired), el('td', {}, r.active === false ? 'no' : 'yes'))));
   if (!answer.data.length) tbody.append(el('tr', {}, el('td', { colspan: 5, class: 'muted' }, 'No reply rules.')));
 }
