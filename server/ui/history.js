@@ -28,6 +28,7 @@ export class History {
     this.buckets = new Map(); // floor(time_s) -> {counts: {path: counts}, tokens: {path}, ttft: {path: []}}
     this.recent = []; // {at (performance.now()), counts}: for the last SUMMARY_MS
     this.steps = []; // [{loop, step, at_s}]: step starts of the running scenario, as seen
+    this.timeScale = 1; // simulated seconds per real second (state.time_scale)
   }
 
   /** Records one `state` snapshot (GET /admin/state's JSON). */
@@ -42,6 +43,7 @@ export class History {
         queued: { ...p.queued },
       };
     }
+    this.timeScale = state.time_scale || 1;
     this.samples.push({ t: state.time_s, pools });
     while (this.samples.length && this.samples[0].t < state.time_s - WINDOW_S) this.samples.shift();
     this.noteStep(state.scenario);
@@ -57,34 +59,55 @@ export class History {
     }
   }
 
-  /** Records one `requests` batch; `now` is performance.now() when it arrived. */
-  addRequests(batch, now) {
-    const key = Math.floor(batch.time_s);
+  /** The bucket of simulated second `key`, made empty if it is new. */
+  bucket(key) {
     let b = this.buckets.get(key);
     if (!b) {
       b = { counts: {}, tokens: {}, ttft: {} };
       for (const p of PATHS) { b.counts[p] = zeroCounts(); b.tokens[p] = 0; b.ttft[p] = []; }
       this.buckets.set(key, b);
     }
-    const counts = batch.counts || {};
-    for (const p of PATHS) for (const o of OUTCOMES) b.counts[p][o] += (counts[p] && counts[p][o]) || 0;
+    return b;
+  }
 
-    // Tokens and TTFT come from the listed requests; when some were omitted,
-    // a path's tokens are scaled up by finished ÷ listed on that path.
+  /**
+   * Records one `requests` batch; `now` is performance.now() when it arrived.
+   * A batch covers window_ms of real time, time_scale times as much simulated
+   * time, which may span several simulated seconds or part of one: its counts
+   * and tokens are spread over the seconds it covers, in proportion, so the
+   * per-second rates stay smooth whatever the window and the time scale.
+   * A listed request's TTFT goes to the second it ended in.
+   */
+  addRequests(batch, now) {
+    const counts = batch.counts || {};
     const listed = {};
     const tokens = {};
     for (const r of batch.requests || []) {
       if (!PATHS.includes(r.tier)) continue;
       listed[r.tier] = (listed[r.tier] || 0) + 1;
       tokens[r.tier] = (tokens[r.tier] || 0) + (r.completion_tokens || 0);
-      if (r.ttft_ms != null) b.ttft[r.tier].push(r.ttft_ms);
+      if (r.ttft_ms != null) this.bucket(Math.floor(r.time_s)).ttft[r.tier].push(r.ttft_ms);
     }
+    // Tokens come from the listed requests; when some were omitted, a path's
+    // tokens are scaled up by finished ÷ listed on that path.
     for (const p of Object.keys(listed)) {
       const finished = counts[p] ? sum(counts[p]) : listed[p];
-      b.tokens[p] += tokens[p] * Math.max(1, finished / listed[p]);
+      tokens[p] *= Math.max(1, finished / listed[p]);
     }
 
-    for (const k of this.buckets.keys()) if (k < key - WINDOW_S) this.buckets.delete(k);
+    const end = batch.time_s;
+    const span = Math.max(1e-6, ((batch.window_ms || 0) / 1000) * this.timeScale);
+    for (let k = Math.floor(end - span); k <= Math.floor(end); k++) {
+      const share = (Math.min(end, k + 1) - Math.max(end - span, k)) / span;
+      if (share <= 0) continue;
+      const b = this.bucket(k);
+      for (const p of PATHS) {
+        for (const o of OUTCOMES) b.counts[p][o] += share * ((counts[p] && counts[p][o]) || 0);
+        b.tokens[p] += share * (tokens[p] || 0);
+      }
+    }
+
+    for (const k of this.buckets.keys()) if (k < end - WINDOW_S) this.buckets.delete(k);
     this.recent.push({ at: now, counts });
     while (this.recent.length && this.recent[0].at < now - SUMMARY_MS) this.recent.shift();
   }
@@ -115,7 +138,7 @@ export class History {
   }
 
   ttftSeries(path) { return this.bucketSeries((b) => median(b.ttft[path])); }
-  tokensSeries(path) { return this.bucketSeries((b) => Math.round(b.tokens[path])); }
+  tokensSeries(path) { return this.bucketSeries((b) => b.tokens[path]); }
   outcomeSeries(path, outcome) { return this.bucketSeries((b) => b.counts[path][outcome]); }
 
   clear() { this.samples = []; this.buckets.clear(); this.recent = []; this.steps = []; }

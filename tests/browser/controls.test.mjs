@@ -25,10 +25,10 @@ after(async () => {
 const outcomes = (page) => page.$$eval('#outcomes [data-path]', (els) =>
   Object.fromEntries(els.map((e) => [e.dataset.path, { ...e.dataset, color: getComputedStyle(e).borderLeftColor }])));
 
-/** The sum of one outcome's bars in a path's stacked chart. */
+/** The sum of one outcome's bars in a path's stacked chart, to the nearest request (a batch is spread over the seconds it covers). */
 const bars = (page, path, outcome) => page.evaluate((p, o) => {
   const c = Object.values(window.Chart.instances).find((ch) => ch.options.plugins.title?.text === p);
-  return c.data.datasets.find((d) => d.label === o).data.reduce((a, pt) => a + pt.y, 0);
+  return Math.round(c.data.datasets.find((d) => d.label === o).data.reduce((a, pt) => a + pt.y, 0));
 }, path, outcome);
 
 test('tenant_load_slider_patches_the_pool_and_a_burst_shows_standard_red_priority_green', async () => {
