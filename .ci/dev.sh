@@ -60,6 +60,8 @@ install_deps() { # install_deps [build|fuzz]: only what a build (or the fuzz bui
     # promptfoo's install scripts would fetch a browser build and GPU
     # libraries from outside the npm registry; its eval needs neither.
     npm_install_locked tests/promptfoo --ignore-scripts
+    # puppeteer-core drives Debian's chromium (test_packages); it downloads no browser.
+    npm_install_locked tests/browser
   fi
 }
 
