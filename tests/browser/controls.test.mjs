@@ -112,8 +112,14 @@ test('scenario_start_fault_add_remove_and_reset_from_the_page', async () => {
   assert.ok(s.events.some((e) => e.json?.error), 'an SSE error event');
 
   // Remove the first from the page.
-  await waitFor('the remove button', () => page.$(`#faults button[data-remove="${f1.id}"]`));
-  await page.click(`#faults button[data-remove="${f1.id}"]`);
+  // The list is redrawn every poll: find and click the button in one step in
+  // the page, so a redraw between the two cannot detach it.
+  await waitFor('the remove button', () =>
+    page.evaluate((id) => {
+      const b = document.querySelector(`#faults button[data-remove="${id}"]`);
+      if (b) b.click();
+      return Boolean(b);
+    }, f1.id));
   await waitFor('one fault left', async () => {
     const left = (await admin(srv, 'GET', '/admin/faults')).json.faults;
     if (left.length === 1 && left[0].id === f2.id) return true;
