@@ -9,6 +9,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, post, get, assertNoSlotsHeld, sleep } from '../lib/server.mjs';
+
+const WRAPPED = Boolean(process.env.FLEETMOCK_WRAPPER);
 import { scrape, sum, has } from '../lib/metrics.mjs';
 
 const KIMI = 'accounts/fireworks/models/kimi-k2p6';
@@ -123,8 +125,12 @@ async function accountTiers(server, keyId) {
 }
 
 test('requests per minute: 429 names "requests"; waiting Retry-After succeeds, not waiting does not', async () => {
-  // 2 requests a simulated minute; at --time-scale 60 the bucket refills one request every 0.5 s real.
-  await withServer(['--time-scale', '60'], limitsConfig({ requests_per_min: fixed(2) }), async (server) => {
+  // 2 requests a simulated minute; at --time-scale 60 the bucket refills one
+  // request every 0.5 s real (5 s at --time-scale 6 under valgrind, where
+  // three requests alone can take longer than half a second).
+  const scale = WRAPPED ? 6 : 60;
+  const refillMs = 30000 / scale;
+  await withServer(['--time-scale', String(scale)], limitsConfig({ requests_per_min: fixed(2) }), async (server) => {
     const key = 'acct-requests';
     const a = await timed(() => chat(server, key, 'r1'));
     const b = await chat(server, key, 'r2');
@@ -137,13 +143,13 @@ test('requests per minute: 429 names "requests"; waiting Retry-After succeeds, n
     const c = await timed(() => chat(server, key, 'r3'));
     const { retryAfter, ms } = assert429(c, 'requests');
     assert.ok(c.json.error.message.includes('requests per minute'), c.json.error.message);
-    // One request short, refilling at 2 per 60 s simulated = 30 s simulated = 0.5 s real.
-    assertWait(ms, 500, a, c);
-    assert.equal(retryAfter, 1);
+    // One request short, refilling at 2 per 60 s simulated = 30 s simulated.
+    assertWait(ms, refillMs, a, c);
+    assert.equal(retryAfter, Math.ceil(refillMs / 1000));
     assert.equal(c.headers.get('x-ratelimit-remaining-requests'), '0');
 
     // A client that does not wait keeps getting 429 (a 429 is not charged, so nothing changes).
-    const again = await assertKeptOut((i) => chat(server, key, `again${i}`), 'requests', a, 500, 5);
+    const again = await assertKeptOut((i) => chat(server, key, `again${i}`), 'requests', a, refillMs, 5);
 
     // One that sleeps Retry-After gets through.
     await sleep(retryAfter * 1000);

@@ -70,10 +70,16 @@ test('10 turns through previous_response_id bill and cache as the same conversat
   assert.ok(resp[9].input_tokens > resp[0].input_tokens * 5, 'the conversation grew');
   assert.ok(resp[9].input_tokens_details.cached_tokens > 0, 'later turns hit the prompt cache');
   assert.ok(resp[9].input_tokens_details.cached_tokens > resp[9].input_tokens / 2, 'most of a later turn is cached');
-  // The accounts were billed for the same prompt and cached tokens.
-  const a = await admin(server, 'GET', '/admin/accounts');
-  const accR = a.json.accounts.find((x) => x.key_id === ids.r);
-  const accC = a.json.accounts.find((x) => x.key_id === ids.c);
+  // The accounts were billed for the same prompt and cached tokens (a bill
+  // lands as its request ends, a moment after the answer: wait, bounded).
+  let accR, accC;
+  for (let i = 0; i < 200; i++) {
+    const a = await admin(server, 'GET', '/admin/accounts');
+    accR = a.json.accounts.find((x) => x.key_id === ids.r);
+    accC = a.json.accounts.find((x) => x.key_id === ids.c);
+    if (accR?.total.requests === 10 && accC?.total.requests === 10) break;
+    await sleep(25);
+  }
   assert.ok(accR && accC, 'both accounts are listed');
   assert.equal(accR.total.requests, 10);
   assert.equal(accC.total.requests, 10);
@@ -224,7 +230,12 @@ test('reply rules match a Responses conversation (instructions, input, tool resu
   } finally {
     await admin(server, 'DELETE', `/admin/replies/${rule.json.id}`);
   }
-  const j = await admin(server, 'GET', `/admin/requests?key_id=${keyId}`);
+  let j;
+  for (let i = 0; i < 200; i++) { /* journaled as each request ends, a moment after its answer */
+    j = await admin(server, 'GET', `/admin/requests?key_id=${keyId}`);
+    if (j.status !== 200 || j.json.data.length >= 3) break;
+    await sleep(25);
+  }
   assert.equal(j.status, 200, j.text);
   assert.equal(j.json.data.length, 3, j.text);
   assert.ok(j.json.data.every((e) => e.route === 'responses' && e.status === 200), j.text);
