@@ -486,6 +486,22 @@ static void replies_route(fm_req *r, const char *id) {
 }
 
 /* POST a scenario body or {"name": "launch-spike"}; GET shows it; DELETE stops it. */
+/* GET /admin/scenarios: the shipped scenarios, by name, with what they say of themselves. */
+static void scenarios_list(fm_req *r) {
+  cJSON *root = cJSON_CreateObject();
+  cJSON *list = cJSON_AddArrayToObject(root, "scenarios");
+  for (size_t i = 0; fm_builtin_scenario_names[i]; i++) {
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "name", fm_builtin_scenario_names[i]);
+    cJSON *text = cJSON_Parse(fm_builtin_scenario_texts[i]);
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(text, "description");
+    if (cJSON_IsString(d)) cJSON_AddStringToObject(o, "description", d->valuestring);
+    cJSON_Delete(text);
+    cJSON_AddItemToArray(list, o);
+  }
+  reply_json(r, 200, root);
+}
+
 static void scenario_route(fm_req *r) {
   fm_server *s = r->srv;
   if (!strcmp(r->method, "GET")) {
@@ -570,6 +586,11 @@ void fm_api_admin(fm_req *r, const char *rest) {
   } else if (!strcmp(rest, "requests")) {
     if (fm_admin_allowed(r)) fm_api_requests(r);
     return;
+  } else if (!strcmp(rest, "scenarios")) {
+    if (get) {
+      if (fm_admin_allowed(r)) scenarios_list(r);
+    } else
+      allow = "GET, HEAD";
   } else if (!strcmp(rest, "scenario")) {
     if (fm_admin_allowed(r)) scenario_route(r);
     return;

@@ -9,7 +9,7 @@ import { startFeed } from './feed.js';
 import { History, PATHS, TIERS } from './history.js';
 import { DemandChart, OutcomeChart, ShedChart, SeriesChart } from './charts.js';
 import * as panels from './panels.js';
-import { wirePoolSliders, wireScenario, wireFaults, wireReset } from './controls.js';
+import { wirePoolSliders, wireScenario, loadScenarios, wireFaults, wireReset } from './controls.js';
 
 const POLL_MS = 2000;
 const CHART_MS = 1000; // charts redraw at most this often; numbers follow every event
@@ -247,7 +247,7 @@ async function boot() {
   if (!page.charts) page.charts = makeCharts();
   onState(state);
   panels.renderOutcomes($('#outcomes'), page.history.summary(performance.now()));
-  await Promise.all([poll('faults'), poll('replies'), poll('accounts'), loadJournal().catch((e) => {
+  await Promise.all([poll('faults'), poll('replies'), poll('accounts'), loadScenarios(ctx, $('#scenario-form')), loadJournal().catch((e) => {
     if (!(e instanceof AuthNeeded)) showError(e.message);
   })]);
   if ($('#dashboard').hidden) return; // a poll asked for the token

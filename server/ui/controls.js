@@ -5,13 +5,6 @@
 
 import { api, AuthNeeded } from './api.js';
 
-/**
- * The shipped scenarios (scenarios/*.json, embedded in the binary). The admin
- * API does not list them, so the page does; tests/browser checks this list
- * against the scenarios directory.
- */
-export const SHIPPED_SCENARIOS = ['cache-affinity', 'fast-path-congestion', 'flapping', 'launch-spike',
-  'mid-stream-failures', 'priority-storm', 'rate-limit-ramp', 'steady', 'sustained-overload'];
 
 /** Runs an admin call for a control: resolves with its answer (maybe null), or false after showing why it failed. */
 async function act(ctx, method, path, body) {
@@ -56,9 +49,21 @@ export function wirePoolSliders(ctx, card, name) {
 }
 
 /** Start (POST /admin/scenario {name}) and Stop (DELETE /admin/scenario). */
+/** Fills the scenario select with the shipped scenarios, as the server lists them (GET /admin/scenarios). */
+export async function loadScenarios(ctx, form) {
+  const select = form.querySelector('#scenario-select');
+  const shipped = await act(ctx, 'GET', '/admin/scenarios');
+  if (!shipped) return;
+  const wanted = select.value || 'launch-spike';
+  select.replaceChildren(...shipped.scenarios.map((s) => {
+    const o = new Option(s.name, s.name, s.name === wanted, s.name === wanted);
+    if (s.description) o.title = s.description;
+    return o;
+  }));
+}
+
 export function wireScenario(ctx, form) {
   const select = form.querySelector('#scenario-select');
-  select.replaceChildren(...SHIPPED_SCENARIOS.map((n) => new Option(n, n, n === 'launch-spike', n === 'launch-spike')));
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
     const sc = await act(ctx, 'POST', '/admin/scenario', { name: select.value });
