@@ -7,6 +7,9 @@
 // Assertions are on what the feed and the server report, summed over
 // windows, never on how many windows a busy machine managed to send.
 import { test } from 'node:test';
+import { readdirSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 import { startServer, post, get, patchPool, stopChecked, sleep, NO_LIMITS, WRAPPED } from '../lib/server.mjs';
 
@@ -177,6 +180,13 @@ test('with --admin-token the feed needs the token; /ui is served; a feed ends wh
     assert.match(chart.headers.get('content-type'), /^text\/javascript/);
     assert.match(chart.text, /Chart/);
     assert.equal((await get(srv, '/ui/nothing.js', {})).status, 404);
+    // the shipped scenarios the page offers: every file of scenarios/, by name
+    const sc = await get(srv, '/admin/scenarios', { Authorization: `Bearer ${TOKEN}` });
+    assert.equal(sc.status, 200, sc.text);
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'scenarios');
+    assert.deepEqual(sc.json.scenarios.map((x) => x.name),
+      readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => f.slice(0, -5)).sort());
+    assert.ok(sc.json.scenarios.every((x) => typeof x.description === 'string' && x.description.length > 0));
     assert.equal((await get(srv, '/ui', {}, 'POST')).status, 405);
     stopped = true;
     const r = await srv.stop();
