@@ -106,19 +106,38 @@ void fm_buf_printf(fm_buf *b, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* True when none of the 8 bytes in x needs escaping in a JSON string (a
+ * control character, '"' or '\\'). The "has a byte below n" and "has a zero
+ * byte" tests of Bit Twiddling Hacks (S. E. Anderson): they may misplace
+ * which byte it is, never whether there is one, which is all this asks. */
+static bool json_word_plain(uint64_t x) {
+  const uint64_t ones = 0x0101010101010101ULL;
+  uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+  uint64_t t = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash);
+  return (t & (ones * 0x80)) == 0;
+}
+
+static bool json_byte_plain(unsigned char c) {
+  return c >= 0x20 && c != '"' && c != '\\';
+}
+
 void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (!fm_buf_reserve(b, n + 2)) return;
-  fm_buf_putc(b, '"');
-  size_t run = 0; /* bytes that need no escaping are copied in runs */
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      run++;
-      continue;
-    }
-    fm_buf_put(b, s + i - run, run);
-    run = 0;
+  b->data[b->len++] = '"';
+  const char *p = s, *end = s + n;
+  while (p < end) {
+    /* Text that needs no escaping is copied in runs, found 8 bytes at a time. */
+    const char *q = p;
+    uint64_t w;
+    while (end - q >= 8 && (memcpy(&w, q, 8), json_word_plain(w)))
+      q += 8;
+    while (q < end && json_byte_plain((unsigned char)*q))
+      q++;
+    fm_buf_put(b, p, (size_t)(q - p));
+    if (q == end) break;
+    unsigned char c = (unsigned char)*q;
+    p = q + 1;
     switch (c) {
     case '"':
       fm_buf_put(b, "\\\"", 2);
@@ -141,7 +160,6 @@ void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
     }
     }
   }
-  fm_buf_put(b, s + n - run, run);
   fm_buf_putc(b, '"');
 }
 

@@ -216,6 +216,20 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
   }
 }
 
+/* About what a non-streaming body takes: the text generated and ~500 bytes
+ * of JSON around each choice and the answer (logprobs grow it further), so
+ * the body is allocated once, not grown through 256, 512, 1024 ... */
+static size_t answer_bytes(const fm_job *j) {
+  size_t n = 512;
+  for (int i = 0; i < j->p.n; i++) {
+    const fm_turn *t = &j->choices[i].turn;
+    n += 512;
+    for (int k = 0; k < t->n_parts; k++)
+      n += t->parts[k].text.len + t->parts[k].text.len / 8; /* and its escapes */
+  }
+  return n;
+}
+
 static void reply_full(fm_req *r) {
   fm_job *j = r->ctx;
   fm_server *s = r->srv;
@@ -248,6 +262,7 @@ static void reply_full(fm_req *r) {
   fm_req_header_secs(r, "fireworks-server-processing-time", j->done_us - j->arrived_us);
   fm_buf body;
   fm_buf_init(&body);
+  fm_buf_reserve(&body, answer_bytes(j));
   j->render->body(j, &body);
   fm_req_reply(r, 200, "application/json", &body);
   fm_buf_free(&body);

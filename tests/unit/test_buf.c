@@ -58,6 +58,52 @@ TEST(utf8_and_del_pass_through) {
   fm_buf_free(&b);
 }
 
+/* The escaping the writer must match, one byte at a time. */
+static void escape_slowly(fm_buf *b, const unsigned char *s, size_t n) {
+  fm_buf_putc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\')
+      fm_buf_printf(b, "\\%c", c);
+    else if (c == '\n')
+      fm_buf_puts(b, "\\n");
+    else if (c == '\r')
+      fm_buf_puts(b, "\\r");
+    else if (c == '\t')
+      fm_buf_puts(b, "\\t");
+    else if (c < 0x20)
+      fm_buf_printf(b, "\\u%04x", c);
+    else
+      fm_buf_putc(b, (char)c);
+  }
+  fm_buf_putc(b, '"');
+}
+
+/* Plain text is scanned 8 bytes at a time: any byte value, at any place in
+ * a word, in strings of every length around a word, is escaped as it must. */
+TEST(every_byte_at_every_offset_is_escaped_as_one_at_a_time) {
+  unsigned char s[19];
+  int bad = 0;
+  for (size_t len = 1; len <= sizeof(s) && !bad; len++) {
+    for (size_t at = 0; at < len && !bad; at++) {
+      for (int c = 0; c < 256 && !bad; c++) {
+        memset(s, 'a', sizeof(s));
+        s[at] = (unsigned char)c;
+        if (len > 9) s[len - 1] = 0xe9; /* a high byte beside it, in another word */
+        fm_buf got, want;
+        fm_buf_init(&got);
+        fm_buf_init(&want);
+        fm_buf_json_strn(&got, (const char *)s, len);
+        escape_slowly(&want, s, len);
+        bad = got.len != want.len || memcmp(got.data, want.data, got.len) != 0;
+        CHECK_STR(got.data, want.data);
+        fm_buf_free(&got);
+        fm_buf_free(&want);
+      }
+    }
+  }
+}
+
 TEST(null_string_is_json_null) {
   fm_buf b;
   CHECK_STR(json_str(&b, NULL), "null");
