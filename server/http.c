@@ -370,8 +370,11 @@ const char *fm_req_query_unknown(fm_req *r, const char *const *known) {
 }
 
 /* An answer carries about 20 headers, 600 to 900 bytes of them: room for
- * them all at the first, rather than growing through 256, 512 and 1024. */
-#define FM_HDRS_START 1024
+ * them all at the first, rather than growing through 256, 512 and 1024.
+ * 1 KiB with the buffer's NUL: glibc serves that from its per-thread cache,
+ * where 2 KiB would come from the large bins, whose every allocation first
+ * consolidates the fast bins (malloc_consolidate). */
+#define FM_HDRS_START (1024 - 1)
 
 /* Appends the name and its NUL. */
 static void header_name(fm_req *r, const char *name) {
