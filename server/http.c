@@ -625,6 +625,28 @@ static void dispatch(fm_req *r) {
   }
 }
 
+/* Writes v in lower-case hex, at least width digits; returns the digits. */
+static size_t put_hex(char *out, uint64_t v, size_t width) {
+  char tmp[16];
+  size_t n = 0;
+  do {
+    tmp[n++] = "0123456789abcdef"[v & 15];
+    v >>= 4;
+  } while (v);
+  while (n < width)
+    tmp[n++] = '0';
+  for (size_t i = 0; i < n; i++)
+    out[i] = tmp[n - 1 - i];
+  return n;
+}
+
+/* printf's "%016llx%08llx" of mix and seq (at most 32 digits), without printf. */
+static void request_id(char out[40], uint64_t mix, uint64_t seq) {
+  size_t n = put_hex(out, mix, 16);
+  n += put_hex(out + n, seq, 8);
+  out[n] = '\0';
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload_data,
                                   size_t *upload_data_size, void **con_cls) {
@@ -652,8 +674,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     uint64_t id = ++s->request_seq;
     w->n_live++;
     unlock(s);
-    snprintf(r->request_id, sizeof(r->request_id), "%016llx%08llx",
-             (unsigned long long)fm_mix64(s->opt.seed ^ id), (unsigned long long)id);
+    request_id(r->request_id, fm_mix64(s->opt.seed ^ id), id);
     *con_cls = r;
     if (!body_refused_early(r, s->cfg.max_body_bytes)) return MHD_YES;
     fm_req_header_str(r, "Connection", "close");

@@ -569,7 +569,8 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   j->choices = choices;
   j->choices_left = (uint32_t)j->p.n;
   j->created = (long long)time(NULL);
-  snprintf(j->id, sizeof(j->id), "%.39s", r->request_id);
+  size_t id_len = strnlen(r->request_id, sizeof(j->id) - 1);
+  memcpy(j->id, r->request_id, id_len); /* j is zeroed: the id ends in a NUL */
   j->arrived_us = fm_server_now(s);
   fm_rng_seed(&j->timing_rng, fm_rng_next(&s->fleet.rng));
   r->ctx = j;
