@@ -99,7 +99,8 @@ static void step(fm_job *j, fm_buf *out) {
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;
-    if (!fm_turn_done(&c->turn)) {
+    bool at_end = c->at_end_known ? c->at_end : fm_turn_done(&c->turn);
+    if (!at_end) {
       int part;
       size_t n = fm_turn_next(&c->turn, &j->stops, tok, &part);
       if (j->limiter) fm_limiter_generated(j->limiter, 1);
@@ -113,8 +114,10 @@ static void step(fm_job *j, fm_buf *out) {
       else
         keep(j, c, part, tok, n);
       if (c->turn.parts[part].kind == FM_PART_TEXT && n > 0) c->content_tokens++;
+      at_end = c->at_end = fm_turn_done(&c->turn);
+      c->at_end_known = true;
     }
-    if (!fm_turn_done(&c->turn)) continue;
+    if (!at_end) continue;
     c->finished = true;
     c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
     j->completion_tokens += c->turn.produced;
@@ -461,6 +464,20 @@ static void unmatched(fm_job *j, fm_match_facts *f) {
   j->render->error(j->req, 404, "NO_REPLY_RULE", NULL, msg);
 }
 
+/* Room for each part's text before it is produced: its planned bytes, or
+ * about 7 bytes a word token (words and their spaces), instead of growing
+ * it token by token. An estimate short of the text grows as before. */
+static void reserve_text(fm_job *j) {
+  for (int i = 0; i < j->p.n; i++) {
+    fm_turn *t = &j->choices[i].turn;
+    for (int k = 0; k < t->n_parts; k++) {
+      fm_part *pt = &t->parts[k];
+      size_t want = pt->fixed ? pt->bytes.len : (size_t)pt->tokens * 7;
+      if (want > 0 && want <= 65536) fm_buf_reserve(&pt->text, want);
+    }
+  }
+}
+
 /* The request holds a slot: send headers, then pace or compute the tokens. */
 /* now: the simulated time of the admission decision (the arrival, when it
  * was admitted at once), so the work done since does not count as queueing. */
@@ -492,6 +509,7 @@ static void admitted(fm_job *j, uint64_t now) {
     return;
   }
   /* Non-streaming: produce everything now, answer when the last token would be out. */
+  reserve_text(j);
   uint64_t due = j->first_token_us;
   bool first = true;
   while (j->choices_left > 0) {
