@@ -47,7 +47,7 @@ bool fm_buf_reserve(fm_buf *b, size_t n) {
   return true;
 }
 
-void fm_buf_put(fm_buf *b, const void *p, size_t n) {
+void fm_buf_put_grow(fm_buf *b, const void *p, size_t n) {
   if (!fm_buf_reserve(b, n)) return;
   memcpy(b->data + b->len, p, n);
   b->len += n;
