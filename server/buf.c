@@ -63,13 +63,27 @@ void fm_buf_putc(fm_buf *b, char c) {
 }
 
 void fm_buf_put_i64(fm_buf *b, long long v) {
+  /* Two digits a step from a table: a response's headers hold a dozen
+   * ten-digit numbers (the lifted rate limits). */
+  static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
   char tmp[24];
   size_t i = sizeof(tmp);
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    tmp[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
+  while (u >= 100) {
+    unsigned d = (unsigned)(u % 100) * 2;
+    u /= 100;
+    tmp[--i] = pairs[d + 1];
+    tmp[--i] = pairs[d];
+  }
+  if (u >= 10) {
+    tmp[--i] = pairs[u * 2 + 1];
+    tmp[--i] = pairs[u * 2];
+  } else {
+    tmp[--i] = (char)('0' + u);
+  }
   if (v < 0) tmp[--i] = '-';
   fm_buf_put(b, tmp + i, sizeof(tmp) - i);
 }

@@ -2,6 +2,8 @@
 #include "check.h"
 #include "buf.h"
 
+#include <limits.h>
+
 /* Renders one JSON string into a fresh buffer; returns the buffer for CHECK_STR. */
 static const char *json_str(fm_buf *b, const char *s) {
   fm_buf_init(b);
@@ -101,6 +103,32 @@ TEST(every_byte_at_every_offset_is_escaped_as_one_at_a_time) {
         fm_buf_free(&want);
       }
     }
+  }
+}
+
+/* Integers are written without printf, two digits a step; they must read as printf's %lld. */
+TEST(integers_are_written_as_printf_writes_them) {
+  static const long long fixed[] = {0,    9,    10,    99,        100,        101,
+                                    -1,   -9,   -10,   -100,      1000000000, 999999999,
+                                    1024, 4096, 65535, LLONG_MAX, LLONG_MIN,  LLONG_MIN + 1};
+  char want[32];
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_put_i64(&b, fixed[i]);
+    snprintf(want, sizeof(want), "%lld", fixed[i]);
+    CHECK_STR(b.data, want);
+    fm_buf_free(&b);
+  }
+  int bad = 0;
+  for (long long v = -20000; v <= 20000 && !bad; v += 7) {
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_put_i64(&b, v * 7919);
+    snprintf(want, sizeof(want), "%lld", v * 7919);
+    bad = strcmp(b.data, want) != 0;
+    CHECK_STR(b.data, want);
+    fm_buf_free(&b);
   }
 }
 
