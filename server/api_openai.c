@@ -31,24 +31,41 @@ static uint32_t reasoning_tokens(const fm_job *j) {
   return n;
 }
 
+/* A string literal, its length known at compile time. The answer's fixed
+ * text is written with these and fm_buf_put_i64, not printf: every body and
+ * every streamed chunk goes through here (docs/performance.md, issue 17). */
+#define PUT_LIT(b, lit) fm_buf_put((b), (lit), sizeof(lit) - 1)
+
+static void put_uint(fm_buf *b, uint32_t v) {
+  fm_buf_put_i64(b, (long long)v);
+}
+
 static void put_usage(fm_job *j, fm_buf *b) {
-  fm_buf_printf(b,
-                "\"usage\":{\"prompt_tokens\":%u,\"completion_tokens\":%u,\"total_tokens\":%u,"
-                "\"prompt_tokens_details\":{\"cached_tokens\":%u}",
-                j->p.prompt_tokens, j->completion_tokens, j->p.prompt_tokens + j->completion_tokens,
-                j->p.cached_tokens);
-  if (is_chat(j))
-    fm_buf_printf(b, ",\"completion_tokens_details\":{\"reasoning_tokens\":%u}",
-                  reasoning_tokens(j));
+  PUT_LIT(b, "\"usage\":{\"prompt_tokens\":");
+  put_uint(b, j->p.prompt_tokens);
+  PUT_LIT(b, ",\"completion_tokens\":");
+  put_uint(b, j->completion_tokens);
+  PUT_LIT(b, ",\"total_tokens\":");
+  put_uint(b, j->p.prompt_tokens + j->completion_tokens);
+  PUT_LIT(b, ",\"prompt_tokens_details\":{\"cached_tokens\":");
+  put_uint(b, j->p.cached_tokens);
+  fm_buf_putc(b, '}');
+  if (is_chat(j)) {
+    PUT_LIT(b, ",\"completion_tokens_details\":{\"reasoning_tokens\":");
+    put_uint(b, reasoning_tokens(j));
+    fm_buf_putc(b, '}');
+  }
   fm_buf_putc(b, '}');
 }
 
 /* Seconds with three decimals, rounded half up as the fireworks-server-*
  * headers are (fm_req_header_secs), so body and headers always agree. */
 static void put_perf(fm_job *j, fm_buf *b) {
-  fm_buf_printf(b, ",\"perf_metrics\":{\"prompt-tokens\":%u,\"cached-prompt-tokens\":%u,",
-                j->p.prompt_tokens, j->p.cached_tokens);
-  fm_buf_puts(b, "\"server-time-to-first-token\":");
+  PUT_LIT(b, ",\"perf_metrics\":{\"prompt-tokens\":");
+  put_uint(b, j->p.prompt_tokens);
+  PUT_LIT(b, ",\"cached-prompt-tokens\":");
+  put_uint(b, j->p.cached_tokens);
+  PUT_LIT(b, ",\"server-time-to-first-token\":");
   fm_buf_put_milli(b, (j->first_token_us - j->arrived_us + 500) / 1000);
   fm_buf_puts(b, ",\"server-processing-time\":");
   fm_buf_put_milli(b, (j->done_us - j->arrived_us + 500) / 1000);
@@ -56,10 +73,27 @@ static void put_perf(fm_job *j, fm_buf *b) {
 }
 
 static void put_head(fm_job *j, fm_buf *b, const char *object) {
-  fm_buf_printf(b, "{\"id\":\"%s%s\",\"object\":\"%s\",\"created\":%lld,\"model\":",
-                is_chat(j) ? "chatcmpl-" : "cmpl-", j->id, object, j->created);
+  if (is_chat(j))
+    PUT_LIT(b, "{\"id\":\"chatcmpl-");
+  else
+    PUT_LIT(b, "{\"id\":\"cmpl-");
+  fm_buf_puts(b, j->id);
+  PUT_LIT(b, "\",\"object\":\"");
+  fm_buf_puts(b, object);
+  PUT_LIT(b, "\",\"created\":");
+  fm_buf_put_i64(b, j->created);
+  PUT_LIT(b, ",\"model\":");
   fm_buf_json_str(b, j->p.model_name);
-  fm_buf_printf(b, ",\"service_tier\":\"%s\",", fm_path_echo(j->p.path));
+  PUT_LIT(b, ",\"service_tier\":\"");
+  fm_buf_puts(b, fm_path_echo(j->p.path));
+  PUT_LIT(b, "\",");
+}
+
+/* {"index":i, */
+static void put_index(fm_buf *b, int i) {
+  PUT_LIT(b, "{\"index\":");
+  fm_buf_put_i64(b, i);
+  fm_buf_putc(b, ',');
 }
 
 /* ---- logprobs ------------------------------------------------------------- */
@@ -210,7 +244,9 @@ static void put_message(const fm_job *j, const fm_choice *c, fm_buf *b) {
     }
     fm_buf_puts(b, first ? ",\"tool_calls\":[" : ",");
     first = false;
-    fm_buf_printf(b, "{\"id\":\"call_%s\",\"type\":\"function\",\"function\":", p->id);
+    PUT_LIT(b, "{\"id\":\"call_");
+    fm_buf_puts(b, p->id);
+    PUT_LIT(b, "\",\"type\":\"function\",\"function\":");
     put_call(j, p, b);
     fm_buf_putc(b, '}');
   }
@@ -224,7 +260,7 @@ static void body(fm_job *j, fm_buf *b) {
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (i) fm_buf_putc(b, ',');
-    fm_buf_printf(b, "{\"index\":%d,", i);
+    put_index(b, i);
     if (is_chat(j)) {
       put_message(j, c, b);
     } else {
@@ -232,7 +268,9 @@ static void body(fm_job *j, fm_buf *b) {
       fm_buf_puts(b, "\"text\":");
       fm_buf_json_strn(b, tp && tp->text.data ? tp->text.data : "", tp ? tp->text.len : 0);
     }
-    fm_buf_printf(b, ",\"finish_reason\":\"%s\",\"logprobs\":", c->finish_reason);
+    PUT_LIT(b, ",\"finish_reason\":\"");
+    fm_buf_puts(b, c->finish_reason);
+    PUT_LIT(b, "\",\"logprobs\":");
     if (wants_logprobs(j))
       put_logprobs(j, c, b);
     else
@@ -255,7 +293,7 @@ static void chunk_start(fm_job *j, fm_buf *out, int choice) {
     fm_buf_puts(&j->prefix, "\"choices\":[");
   }
   fm_buf_put(out, j->prefix.data, j->prefix.len);
-  fm_buf_printf(out, "{\"index\":%d,", choice);
+  put_index(out, choice);
 }
 
 static void chunk_end(fm_job *j, fm_buf *out, bool last) {
@@ -342,8 +380,12 @@ static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const cha
 
 static void stream_choice_end(fm_job *j, fm_buf *out, int choice, const char *reason) {
   chunk_start(j, out, choice);
-  fm_buf_printf(out, "%s,\"finish_reason\":\"%s\",\"logprobs\":null}",
-                is_chat(j) ? "\"delta\":{}" : "\"text\":\"\"", reason);
+  if (is_chat(j))
+    PUT_LIT(out, "\"delta\":{},\"finish_reason\":\"");
+  else
+    PUT_LIT(out, "\"text\":\"\",\"finish_reason\":\"");
+  fm_buf_puts(out, reason);
+  PUT_LIT(out, "\",\"logprobs\":null}");
   j->done_us = fm_server_now(j->srv);
   chunk_end(j, out, j->choices_left == 0);
 }

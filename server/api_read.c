@@ -210,8 +210,18 @@ void fm_rd_fail(fm_reader *rd, int status, const char *code, const char *param, 
   va_end(ap);
 }
 
+/* cJSON_GetObjectItemCaseSensitive, the first bytes compared before the
+ * rest: a chat request's reader asks for ~25 names in an object of ~5 keys,
+ * and most keys differ from the name in their first byte. */
+static const cJSON *rd_get(const cJSON *obj, const char *name) {
+  if (!obj) return NULL;
+  for (const cJSON *c = obj->child; c && c->string; c = c->next)
+    if (c->string[0] == name[0] && strcmp(c->string, name) == 0) return c;
+  return NULL;
+}
+
 const cJSON *fm_rd_field(fm_reader *rd, const char *name) {
-  const cJSON *v = cJSON_GetObjectItemCaseSensitive(rd->obj, name);
+  const cJSON *v = rd_get(rd->obj, name);
   return v && !cJSON_IsNull(v) ? v : NULL;
 }
 
@@ -307,7 +317,7 @@ bool fm_rd_prompt_fits(fm_reader *rd, fm_infer_params *p, uint64_t tokens,
 
 bool fm_rd_model(fm_reader *rd, fm_infer_params *p) {
   const fm_config *cfg = rd->in->cfg;
-  const cJSON *m = cJSON_GetObjectItemCaseSensitive(rd->obj, "model");
+  const cJSON *m = rd_get(rd->obj, "model");
   if (!m || cJSON_IsNull(m)) {
     fm_rd_bad(rd, "model",
               "is required; set it to a model id such as "

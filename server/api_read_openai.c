@@ -292,6 +292,26 @@ static bool read_calls(fm_reader *rd, const cJSON *m, int i, fm_infer_params *p,
   return true;
 }
 
+/* "messages[i]" and a suffix, without printf: three of these per message. */
+static void message_name(char out[64], int i, const char *suffix) {
+  char digits[12];
+  size_t nd = 0;
+  unsigned u = (unsigned)i;
+  do {
+    digits[nd++] = (char)('0' + u % 10);
+    u /= 10;
+  } while (u);
+  size_t n = 0;
+  memcpy(out, "messages[", 9);
+  n = 9;
+  while (nd)
+    out[n++] = digits[--nd];
+  out[n++] = ']';
+  size_t sl = strlen(suffix);
+  if (sl > 63 - n) sl = 63 - n;
+  memcpy(out + n, suffix, sl);
+  out[n + sl] = '\0';
+}
 static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_bytes) {
   const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(rd->obj, "messages");
   if (!msgs || cJSON_IsNull(msgs)) {
@@ -314,14 +334,14 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_byte
   int i = 0;
   for (const cJSON *m = msgs->child; m && ok; m = m->next, i++) {
     char name[64];
-    snprintf(name, sizeof(name), "messages[%d]", i);
+    message_name(name, i, "");
     if (!cJSON_IsObject(m)) {
       fm_rd_bad(rd, name, "must be an object with \"role\" and \"content\"");
       ok = false;
       break;
     }
     const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-    snprintf(name, sizeof(name), "messages[%d].role", i);
+    message_name(name, i, ".role");
     bool known = false;
     for (size_t k = 0; cJSON_IsString(role) && k < sizeof(roles) / sizeof(roles[0]); k++)
       known = known || strcmp(role->valuestring, roles[k]) == 0;
@@ -336,7 +356,7 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_byte
     fm_prefix_add(&p->prefix, "\n", 1);
     const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
     long bytes = 0;
-    snprintf(name, sizeof(name), "messages[%d].content", i);
+    message_name(name, i, ".content");
     if (!content || cJSON_IsNull(content)) {
       if (strcmp(role->valuestring, "assistant") != 0) {
         fm_rd_bad(rd, name, "is required for role \"%s\"", role->valuestring);
@@ -356,7 +376,7 @@ static bool read_messages(fm_reader *rd, fm_infer_params *p, uint64_t extra_byte
     if (!strcmp(rn, "tool") || !strcmp(rn, "function")) p->turn.after_tool_result = true;
     if (!strcmp(rn, "tool")) {
       const cJSON *tid = cJSON_GetObjectItemCaseSensitive(m, "tool_call_id");
-      snprintf(name, sizeof(name), "messages[%d].tool_call_id", i);
+      message_name(name, i, ".tool_call_id");
       if (!cJSON_IsString(tid)) {
         fm_rd_bad(rd, name, "is required for role \"tool\": the id of the call it answers");
         ok = false;

@@ -47,7 +47,7 @@ bool fm_buf_reserve(fm_buf *b, size_t n) {
   return true;
 }
 
-void fm_buf_put(fm_buf *b, const void *p, size_t n) {
+void fm_buf_put_grow(fm_buf *b, const void *p, size_t n) {
   if (!fm_buf_reserve(b, n)) return;
   memcpy(b->data + b->len, p, n);
   b->len += n;
@@ -63,13 +63,27 @@ void fm_buf_putc(fm_buf *b, char c) {
 }
 
 void fm_buf_put_i64(fm_buf *b, long long v) {
+  /* Two digits a step from a table: a response's headers hold a dozen
+   * ten-digit numbers (the lifted rate limits). */
+  static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+                              "25262728293031323334353637383940414243444546474849"
+                              "50515253545556575859606162636465666768697071727374"
+                              "75767778798081828384858687888990919293949596979899";
   char tmp[24];
   size_t i = sizeof(tmp);
   unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-  do {
-    tmp[--i] = (char)('0' + u % 10);
-    u /= 10;
-  } while (u);
+  while (u >= 100) {
+    unsigned d = (unsigned)(u % 100) * 2;
+    u /= 100;
+    tmp[--i] = pairs[d + 1];
+    tmp[--i] = pairs[d];
+  }
+  if (u >= 10) {
+    tmp[--i] = pairs[u * 2 + 1];
+    tmp[--i] = pairs[u * 2];
+  } else {
+    tmp[--i] = (char)('0' + u);
+  }
   if (v < 0) tmp[--i] = '-';
   fm_buf_put(b, tmp + i, sizeof(tmp) - i);
 }
@@ -106,19 +120,38 @@ void fm_buf_printf(fm_buf *b, const char *fmt, ...) {
   va_end(ap);
 }
 
+/* True when none of the 8 bytes in x needs escaping in a JSON string (a
+ * control character, '"' or '\\'). The "has a byte below n" and "has a zero
+ * byte" tests of Bit Twiddling Hacks (S. E. Anderson): they may misplace
+ * which byte it is, never whether there is one, which is all this asks. */
+static bool json_word_plain(uint64_t x) {
+  const uint64_t ones = 0x0101010101010101ULL;
+  uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+  uint64_t t = ((x - ones * 0x20) & ~x) | ((quote - ones) & ~quote) | ((bslash - ones) & ~bslash);
+  return (t & (ones * 0x80)) == 0;
+}
+
+static bool json_byte_plain(unsigned char c) {
+  return c >= 0x20 && c != '"' && c != '\\';
+}
+
 void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
   static const char hex[] = "0123456789abcdef";
   if (!fm_buf_reserve(b, n + 2)) return;
-  fm_buf_putc(b, '"');
-  size_t run = 0; /* bytes that need no escaping are copied in runs */
-  for (size_t i = 0; i < n; i++) {
-    unsigned char c = (unsigned char)s[i];
-    if (c >= 0x20 && c != '"' && c != '\\') {
-      run++;
-      continue;
-    }
-    fm_buf_put(b, s + i - run, run);
-    run = 0;
+  b->data[b->len++] = '"';
+  const char *p = s, *end = s + n;
+  while (p < end) {
+    /* Text that needs no escaping is copied in runs, found 8 bytes at a time. */
+    const char *q = p;
+    uint64_t w;
+    while (end - q >= 8 && (memcpy(&w, q, 8), json_word_plain(w)))
+      q += 8;
+    while (q < end && json_byte_plain((unsigned char)*q))
+      q++;
+    fm_buf_put(b, p, (size_t)(q - p));
+    if (q == end) break;
+    unsigned char c = (unsigned char)*q;
+    p = q + 1;
     switch (c) {
     case '"':
       fm_buf_put(b, "\\\"", 2);
@@ -141,7 +174,6 @@ void fm_buf_json_strn(fm_buf *b, const char *s, size_t n) {
     }
     }
   }
-  fm_buf_put(b, s + n - run, run);
   fm_buf_putc(b, '"');
 }
 

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct fm_buf {
   char *data;
@@ -28,7 +29,18 @@ void fm_buf_free(fm_buf *b);
 void fm_buf_reset(fm_buf *b);
 /* Makes room for n more bytes. Returns false (and sets oom) on failure. */
 bool fm_buf_reserve(fm_buf *b, size_t n);
-void fm_buf_put(fm_buf *b, const void *p, size_t n);
+/* Appends n bytes. Inline for the common case, room already there: the
+ * answer, its headers and every streamed token are written in small pieces. */
+void fm_buf_put_grow(fm_buf *b, const void *p, size_t n);
+static inline void fm_buf_put(fm_buf *b, const void *p, size_t n) {
+  if (b->len + n < b->cap && !b->oom) {
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+    return;
+  }
+  fm_buf_put_grow(b, p, n);
+}
 void fm_buf_puts(fm_buf *b, const char *s);
 void fm_buf_putc(fm_buf *b, char c);
 /* Decimal integers, without printf: response headers write many of them. */

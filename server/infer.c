@@ -99,7 +99,8 @@ static void step(fm_job *j, fm_buf *out) {
   for (int i = 0; i < j->p.n; i++) {
     fm_choice *c = &j->choices[i];
     if (c->finished) continue;
-    if (!fm_turn_done(&c->turn)) {
+    bool at_end = c->at_end_known ? c->at_end : fm_turn_done(&c->turn);
+    if (!at_end) {
       int part;
       size_t n = fm_turn_next(&c->turn, &j->stops, tok, &part);
       if (j->limiter) fm_limiter_generated(j->limiter, 1);
@@ -113,8 +114,10 @@ static void step(fm_job *j, fm_buf *out) {
       else
         keep(j, c, part, tok, n);
       if (c->turn.parts[part].kind == FM_PART_TEXT && n > 0) c->content_tokens++;
+      at_end = c->at_end = fm_turn_done(&c->turn);
+      c->at_end_known = true;
     }
-    if (!fm_turn_done(&c->turn)) continue;
+    if (!at_end) continue;
     c->finished = true;
     c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
     j->completion_tokens += c->turn.produced;
@@ -216,6 +219,23 @@ static void stream_fill(fm_req *r, fm_buf *out, uint64_t now, uint64_t *next_due
   }
 }
 
+/* About what a non-streaming body takes: the text generated and ~420 bytes
+ * of JSON around it (logprobs grow it further), so the body is allocated
+ * once, not grown through 256, 512, 1024 ... Kept tight on purpose: a
+ * buffer of 1 KiB comes from glibc's per-thread cache, one of 2 KiB from its
+ * large bins, where every allocation first consolidates the fast bins
+ * (malloc_consolidate, ~1 400 instructions here). */
+static size_t answer_bytes(const fm_job *j) {
+  size_t n = 320;
+  for (int i = 0; i < j->p.n; i++) {
+    const fm_turn *t = &j->choices[i].turn;
+    n += 192;
+    for (int k = 0; k < t->n_parts; k++)
+      n += t->parts[k].text.len + t->parts[k].text.len / 8; /* and its escapes */
+  }
+  return n;
+}
+
 static void reply_full(fm_req *r) {
   fm_job *j = r->ctx;
   fm_server *s = r->srv;
@@ -248,6 +268,7 @@ static void reply_full(fm_req *r) {
   fm_req_header_secs(r, "fireworks-server-processing-time", j->done_us - j->arrived_us);
   fm_buf body;
   fm_buf_init(&body);
+  fm_buf_reserve(&body, answer_bytes(j));
   j->render->body(j, &body);
   fm_req_reply(r, 200, "application/json", &body);
   fm_buf_free(&body);
@@ -443,6 +464,20 @@ static void unmatched(fm_job *j, fm_match_facts *f) {
   j->render->error(j->req, 404, "NO_REPLY_RULE", NULL, msg);
 }
 
+/* Room for each part's text before it is produced: its planned bytes, or
+ * about 7 bytes a word token (words and their spaces), instead of growing
+ * it token by token. An estimate short of the text grows as before. */
+static void reserve_text(fm_job *j) {
+  for (int i = 0; i < j->p.n; i++) {
+    fm_turn *t = &j->choices[i].turn;
+    for (int k = 0; k < t->n_parts; k++) {
+      fm_part *pt = &t->parts[k];
+      size_t want = pt->fixed ? pt->bytes.len : (size_t)pt->tokens * 7;
+      if (want > 0 && want <= 65536) fm_buf_reserve(&pt->text, want);
+    }
+  }
+}
+
 /* The request holds a slot: send headers, then pace or compute the tokens. */
 /* now: the simulated time of the admission decision (the arrival, when it
  * was admitted at once), so the work done since does not count as queueing. */
@@ -474,6 +509,7 @@ static void admitted(fm_job *j, uint64_t now) {
     return;
   }
   /* Non-streaming: produce everything now, answer when the last token would be out. */
+  reserve_text(j);
   uint64_t due = j->first_token_us;
   bool first = true;
   while (j->choices_left > 0) {
@@ -551,7 +587,8 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
   j->choices = choices;
   j->choices_left = (uint32_t)j->p.n;
   j->created = (long long)time(NULL);
-  snprintf(j->id, sizeof(j->id), "%.39s", r->request_id);
+  size_t id_len = strnlen(r->request_id, sizeof(j->id) - 1);
+  memcpy(j->id, r->request_id, id_len); /* j is zeroed: the id ends in a NUL */
   j->arrived_us = fm_server_now(s);
   fm_rng_seed(&j->timing_rng, fm_rng_next(&s->fleet.rng));
   r->ctx = j;

@@ -49,6 +49,7 @@ typedef struct fm_renderer {
 typedef struct fm_choice {
   fm_turn turn;
   bool finished;
+  bool at_end_known, at_end; /* fm_turn_done as of the last token (steps read it once each) */
   const char *finish_reason;
   int open_part;           /* the part whose tokens are going out, -1 before the first */
   uint32_t content_tokens; /* tokens of text parts so far: the logprobs index */

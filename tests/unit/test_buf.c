@@ -2,6 +2,8 @@
 #include "check.h"
 #include "buf.h"
 
+#include <limits.h>
+
 /* Renders one JSON string into a fresh buffer; returns the buffer for CHECK_STR. */
 static const char *json_str(fm_buf *b, const char *s) {
   fm_buf_init(b);
@@ -56,6 +58,78 @@ TEST(utf8_and_del_pass_through) {
   fm_buf b;
   CHECK_STR(json_str(&b, "caf\xc3\xa9 \x7f"), "\"caf\xc3\xa9 \x7f\"");
   fm_buf_free(&b);
+}
+
+/* The escaping the writer must match, one byte at a time. */
+static void escape_slowly(fm_buf *b, const unsigned char *s, size_t n) {
+  fm_buf_putc(b, '"');
+  for (size_t i = 0; i < n; i++) {
+    unsigned char c = s[i];
+    if (c == '"' || c == '\\')
+      fm_buf_printf(b, "\\%c", c);
+    else if (c == '\n')
+      fm_buf_puts(b, "\\n");
+    else if (c == '\r')
+      fm_buf_puts(b, "\\r");
+    else if (c == '\t')
+      fm_buf_puts(b, "\\t");
+    else if (c < 0x20)
+      fm_buf_printf(b, "\\u%04x", c);
+    else
+      fm_buf_putc(b, (char)c);
+  }
+  fm_buf_putc(b, '"');
+}
+
+/* Plain text is scanned 8 bytes at a time: any byte value, at any place in
+ * a word, in strings of every length around a word, is escaped as it must. */
+TEST(every_byte_at_every_offset_is_escaped_as_one_at_a_time) {
+  unsigned char s[19];
+  int bad = 0;
+  for (size_t len = 1; len <= sizeof(s) && !bad; len++) {
+    for (size_t at = 0; at < len && !bad; at++) {
+      for (int c = 0; c < 256 && !bad; c++) {
+        memset(s, 'a', sizeof(s));
+        s[at] = (unsigned char)c;
+        if (len > 9) s[len - 1] = 0xe9; /* a high byte beside it, in another word */
+        fm_buf got, want;
+        fm_buf_init(&got);
+        fm_buf_init(&want);
+        fm_buf_json_strn(&got, (const char *)s, len);
+        escape_slowly(&want, s, len);
+        bad = got.len != want.len || memcmp(got.data, want.data, got.len) != 0;
+        CHECK_STR(got.data, want.data);
+        fm_buf_free(&got);
+        fm_buf_free(&want);
+      }
+    }
+  }
+}
+
+/* Integers are written without printf, two digits a step; they must read as printf's %lld. */
+TEST(integers_are_written_as_printf_writes_them) {
+  static const long long fixed[] = {0,    9,    10,    99,        100,        101,
+                                    -1,   -9,   -10,   -100,      1000000000, 999999999,
+                                    1024, 4096, 65535, LLONG_MAX, LLONG_MIN,  LLONG_MIN + 1};
+  char want[32];
+  for (size_t i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_put_i64(&b, fixed[i]);
+    snprintf(want, sizeof(want), "%lld", fixed[i]);
+    CHECK_STR(b.data, want);
+    fm_buf_free(&b);
+  }
+  int bad = 0;
+  for (long long v = -20000; v <= 20000 && !bad; v += 7) {
+    fm_buf b;
+    fm_buf_init(&b);
+    fm_buf_put_i64(&b, v * 7919);
+    snprintf(want, sizeof(want), "%lld", v * 7919);
+    bad = strcmp(b.data, want) != 0;
+    CHECK_STR(b.data, want);
+    fm_buf_free(&b);
+  }
 }
 
 TEST(null_string_is_json_null) {
