@@ -39,29 +39,14 @@ command -v curl >/dev/null || die "curl not found"
 TMP=$(mktemp -d /tmp/fleetmock-embeddings.XXXXXX)
 FM_PID=
 cleanup() {
-  if [[ -n $FM_PID ]]; then
-    kill -TERM "$FM_PID" 2>/dev/null || true
-    for _ in $(seq 50); do kill -0 "$FM_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -KILL "$FM_PID" 2>/dev/null || true
-  fi
+  bench_stop "$FM_PID"
   rm -rf "$TMP"
 }
 trap cleanup EXIT
 trap 'exit 2' INT TERM
 
 bench_pin
-cat >"$TMP/fleetmock.json" <<'EOF'
-{"pool_defaults": {"slots": 100000},
- "accounts": {"limits": {"requests_per_min": {"start": 1e9, "ceiling": 1e9},
-   "prompt_tps": {"start": 1e9, "ceiling": 1e9}, "uncached_prompt_tps": {"start": 1e9, "ceiling": 1e9},
-   "generated_tps": {"start": 1e9, "ceiling": 1e9}}}}
-EOF
-"${SRV_PIN[@]}" "$BIN" --timing instant --port 0 --port-file "$TMP/fm.port" \
-  --log-level error --config "$TMP/fleetmock.json" 2>"$TMP/fm.log" &
-FM_PID=$!
-for _ in $(seq 100); do [[ -s $TMP/fm.port ]] && break; kill -0 $FM_PID 2>/dev/null || break; sleep 0.1; done
-[[ -s $TMP/fm.port ]] || { cat "$TMP/fm.log" >&2; die "fleetmock did not write its port file"; }
-BASE="http://127.0.0.1:$(head -n1 "$TMP/fm.port")"
+bench_fleetmock "$BIN" "$TMP" || die "fleetmock did not start"
 
 TEXT='How do I retry a request after a 503 error?' # 44 bytes, 11 tokens
 INPUTS16=$(python3 -c "import json; print(json.dumps(['$TEXT'] * 16))")

@@ -60,3 +60,35 @@ bench_pin() {
     GEN_PIN=(taskset -c 0-$((ncpu - 2)))
   fi
 }
+
+# bench_stop PID: stops a process this script started, by its PID: TERM,
+# up to 5 s, then KILL.
+bench_stop() {
+  [[ -n ${1:-} ]] || return 0
+  kill -TERM "$1" 2>/dev/null || true
+  for _ in $(seq 50); do kill -0 "$1" 2>/dev/null || break; sleep 0.1; done
+  kill -KILL "$1" 2>/dev/null || true
+}
+
+# bench_fleetmock BIN DIR [SERVER_JSON]: starts BIN on a free loopback port
+# (--timing instant, pinned with SRV_PIN) with every account and fleet limit
+# lifted, so a bench measures answers, not 429s and 503s; SERVER_JSON, when
+# given, is the config's "server" object. Sets FM_PID and BASE
+# (http://127.0.0.1:PORT); returns 1 with the server's log on stderr when it
+# does not start. Call bench_pin first.
+bench_fleetmock() {
+  local bin=$1 dir=$2 server=${3:-}
+  cat >"$dir/fleetmock.json" <<EOF2
+{${server:+\"server\": $server,}
+ "pool_defaults": {"slots": 100000},
+ "accounts": {"limits": {"requests_per_min": {"start": 1e9, "ceiling": 1e9},
+   "prompt_tps": {"start": 1e9, "ceiling": 1e9}, "uncached_prompt_tps": {"start": 1e9, "ceiling": 1e9},
+   "generated_tps": {"start": 1e9, "ceiling": 1e9}}}}
+EOF2
+  "${SRV_PIN[@]}" "$bin" --timing instant --port 0 --port-file "$dir/fm.port" \
+    --log-level error --config "$dir/fleetmock.json" 2>"$dir/fm.log" &
+  FM_PID=$!
+  for _ in $(seq 100); do [[ -s $dir/fm.port ]] && break; kill -0 "$FM_PID" 2>/dev/null || break; sleep 0.1; done
+  [[ -s $dir/fm.port ]] || { cat "$dir/fm.log" >&2; return 1; }
+  BASE="http://127.0.0.1:$(head -n1 "$dir/fm.port")"
+}
