@@ -267,35 +267,38 @@ static void stream_token(fm_job *j, fm_buf *out, int choice, int part, const cha
   event_end(out);
 }
 
+/* A text's two closing events: `done` with the whole text, then
+ * `part_event` with it as a part of type part_type; index names the part's
+ * place (content_index, summary_index). An answer's output_text also
+ * carries its (empty) logprobs and annotations. */
+static void text_done(fm_job *j, fm_buf *out, int part, const char *done, const char *part_event,
+                      const char *index, const char *part_type) {
+  bool answer = !strcmp(part_type, "output_text");
+  const fm_part *p = &j->choices[0].turn.parts[part];
+  event(j, out, done);
+  item_ref(j, part, out);
+  fm_buf_printf(out, ",\"%s\":0,\"text\":", index);
+  fm_buf_json_strn(out, text_of(p), p->text.len);
+  if (answer) fm_buf_puts(out, ",\"logprobs\":[]");
+  event_end(out);
+  event(j, out, part_event);
+  item_ref(j, part, out);
+  fm_buf_printf(out, ",\"%s\":0,\"part\":{\"type\":\"%s\",\"text\":", index, part_type);
+  fm_buf_json_strn(out, text_of(p), p->text.len);
+  fm_buf_puts(out, answer ? ",\"annotations\":[],\"logprobs\":[]}" : "}");
+  event_end(out);
+}
+
 static void stream_part_end(fm_job *j, fm_buf *out, int choice, int part) {
   (void)choice;
   const fm_part *p = &j->choices[0].turn.parts[part];
   switch (p->kind) {
   case FM_PART_REASONING:
-    if (j->p.resp->summary) {
-      event(j, out, "response.reasoning_summary_text.done");
-      item_ref(j, part, out);
-      fm_buf_puts(out, ",\"summary_index\":0,\"text\":");
-      fm_buf_json_strn(out, text_of(p), p->text.len);
-      event_end(out);
-      event(j, out, "response.reasoning_summary_part.done");
-      item_ref(j, part, out);
-      fm_buf_puts(out, ",\"summary_index\":0,\"part\":{\"type\":\"summary_text\",\"text\":");
-      fm_buf_json_strn(out, text_of(p), p->text.len);
-      fm_buf_putc(out, '}');
-      event_end(out);
-    }
-    event(j, out, "response.reasoning_text.done");
-    item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"text\":");
-    fm_buf_json_strn(out, text_of(p), p->text.len);
-    event_end(out);
-    event(j, out, "response.content_part.done");
-    item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"part\":{\"type\":\"reasoning_text\",\"text\":");
-    fm_buf_json_strn(out, text_of(p), p->text.len);
-    fm_buf_putc(out, '}');
-    event_end(out);
+    if (j->p.resp->summary)
+      text_done(j, out, part, "response.reasoning_summary_text.done",
+                "response.reasoning_summary_part.done", "summary_index", "summary_text");
+    text_done(j, out, part, "response.reasoning_text.done", "response.content_part.done",
+              "content_index", "reasoning_text");
     break;
   case FM_PART_TOOL_CALL:
     event(j, out, "response.function_call_arguments.done");
@@ -307,18 +310,8 @@ static void stream_part_end(fm_job *j, fm_buf *out, int choice, int part) {
     event_end(out);
     break;
   default:
-    event(j, out, "response.output_text.done");
-    item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"text\":");
-    fm_buf_json_strn(out, text_of(p), p->text.len);
-    fm_buf_puts(out, ",\"logprobs\":[]");
-    event_end(out);
-    event(j, out, "response.content_part.done");
-    item_ref(j, part, out);
-    fm_buf_puts(out, ",\"content_index\":0,\"part\":{\"type\":\"output_text\",\"text\":");
-    fm_buf_json_strn(out, text_of(p), p->text.len);
-    fm_buf_puts(out, ",\"annotations\":[],\"logprobs\":[]}");
-    event_end(out);
+    text_done(j, out, part, "response.output_text.done", "response.content_part.done",
+              "content_index", "output_text");
   }
   event(j, out, "response.output_item.done");
   fm_buf_printf(out, ",\"output_index\":%d,\"item\":", output_index(j, part));
