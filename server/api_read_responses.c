@@ -732,7 +732,8 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
     fm_buf_putc(&w.conv, '\0');
     rq->items = w.conv.oom ? NULL : fm_buf_steal(&w.conv, NULL);
     /* what reply rules and faults see: the body, with the conversation as messages */
-    cJSON_DeleteItemFromObjectCaseSensitive(root, "messages");
+    while (cJSON_GetObjectItemCaseSensitive(root, "messages")) /* a body may repeat a key */
+      cJSON_DeleteItemFromObjectCaseSensitive(root, "messages");
     if (cJSON_AddItemToObject(root, "messages", w.msgs)) w.msgs = NULL;
     if (!w.msgs) { /* the parsed body is handed over, not printed again */
       rq->match_root = root;
