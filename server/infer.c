@@ -128,6 +128,36 @@ static void step(fm_job *j, fm_buf *out) {
   }
 }
 
+/* What step(j, NULL) until every choice is finished does, a part at a time
+ * (fm_turn_run), for a request with no stop sequences and no logprobs: the
+ * same text, counts and finish reasons. Returns the steps that would have
+ * taken (the most tokens of any choice, at least 1): one token gap each
+ * after the first. */
+static uint32_t produce_all(fm_job *j) {
+  uint32_t steps = 1, tokens = 0;
+  for (int i = 0; i < j->p.n; i++) {
+    fm_choice *c = &j->choices[i];
+    if (c->finished) continue;
+    uint32_t before = c->turn.produced;
+    while (!fm_turn_done(&c->turn)) {
+      int part;
+      uint32_t nonempty;
+      if (fm_turn_run(&c->turn, &part, &nonempty) == 0) break;
+      if (c->turn.parts[part].kind == FM_PART_TEXT) c->content_tokens += nonempty;
+    }
+    uint32_t made = c->turn.produced - before;
+    tokens += made;
+    if (made > steps) steps = made;
+    c->at_end = c->at_end_known = true;
+    c->finished = true;
+    c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
+    j->completion_tokens += c->turn.produced;
+    j->choices_left--;
+  }
+  if (j->limiter) fm_limiter_generated(j->limiter, tokens);
+  return steps;
+}
+
 static void end_generation(fm_job *j, uint64_t now) {
   j->done_us = now;
   fm_fleet_release(&j->srv->fleet, &j->ticket); /* the slot is free the moment generation ends */
@@ -511,11 +541,16 @@ static void admitted(fm_job *j, uint64_t now) {
   /* Non-streaming: produce everything now, answer when the last token would be out. */
   reserve_text(j);
   uint64_t due = j->first_token_us;
-  bool first = true;
-  while (j->choices_left > 0) {
-    if (!first) due += token_gap(j);
-    first = false;
-    step(j, NULL);
+  if (!j->p.turn.logprobs && !j->p.turn.completion_logprobs && j->stops.n == 0) {
+    for (uint32_t k = produce_all(j); k > 1; k--)
+      due += token_gap(j);
+  } else {
+    bool first = true;
+    while (j->choices_left > 0) {
+      if (!first) due += token_gap(j);
+      first = false;
+      step(j, NULL);
+    }
   }
   if (due <= now)
     reply_full(r);

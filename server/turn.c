@@ -340,6 +340,13 @@ bool fm_turn_done(const fm_turn *t) {
   return true;
 }
 
+/* The byte length of a fixed part's next token. */
+static size_t fixed_len(const fm_part *p) {
+  if (!p->cuts) return p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
+  size_t n = p->cuts[p->produced];
+  return n > p->bytes.len - p->off ? p->bytes.len - p->off : n;
+}
+
 size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
   settle(t);
   *part = t->cur;
@@ -347,12 +354,7 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
   fm_part *p = &t->parts[t->cur];
   size_t n;
   if (p->fixed) {
-    if (p->cuts) {
-      n = p->cuts[p->produced];
-      if (n > p->bytes.len - p->off) n = p->bytes.len - p->off;
-    } else {
-      n = p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
-    }
+    n = fixed_len(p);
     if (n > 0) memcpy(out, p->bytes.data + p->off, n); /* an empty part has no data at all */
     p->off += n;
   } else {
@@ -368,6 +370,49 @@ size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part) {
   t->produced++;
   if (p->kind == FM_PART_REASONING) t->reasoning_produced++;
   return n;
+}
+
+uint32_t fm_turn_run(fm_turn *t, int *part, uint32_t *nonempty) {
+  settle(t);
+  *part = t->cur;
+  *nonempty = 0;
+  if (t->cur >= t->n_parts) return 0;
+  fm_part *p = &t->parts[t->cur];
+  uint32_t left = p->tokens - p->produced;
+  if (p->fixed) {
+    size_t from = p->off;
+    for (uint32_t k = 0; k < left; k++) {
+      size_t n = fixed_len(p);
+      *nonempty += n > 0;
+      p->off += n;
+      p->produced++;
+    }
+    fm_buf_put(&p->text, p->bytes.data + from, p->off - from);
+  } else {
+    /* fm_gen_next's words without its stop handling: each word (after a
+     * space but the part's first) copied straight into the text */
+    if (p->produced == 0)
+      fm_gen_start(&t->gen, fm_mix64(t->seed ^ (SALT_PART + (uint64_t)t->cur)), p->tokens);
+    fm_buf *b = &p->text;
+    for (uint32_t k = 0; k < left; k++) {
+      size_t wl;
+      const char *word = fm_gen_word_len(&t->gen.rng, &wl);
+      bool space = t->gen.produced++ > 0;
+      if (b->len + FM_TOKEN_MAX_BYTES + 1 > b->cap &&
+          !fm_buf_reserve(b, (size_t)(left - k) * 8 + FM_TOKEN_MAX_BYTES))
+        continue; /* out of memory: the draws still advance, nothing is kept */
+      char *w = b->data + b->len;
+      if (space) *w++ = ' ';
+      memcpy(w, word, wl);
+      b->len = (size_t)(w + wl - b->data);
+    }
+    if (b->data) b->data[b->len] = '\0';
+    p->produced += left;
+    *nonempty = left;
+  }
+  t->produced += left;
+  if (p->kind == FM_PART_REASONING) t->reasoning_produced += left;
+  return left;
 }
 
 const char *fm_turn_finish_reason(const fm_turn *t, fm_tool_wire wire) {

@@ -108,6 +108,13 @@ bool fm_turn_done(const fm_turn *t);
  * text parts see the stop sequences. Call only while !fm_turn_done. */
 size_t fm_turn_next(fm_turn *t, const fm_stops *stops, char *out, int *part);
 
+/* Produces the rest of the current part at once into its text (what
+ * fm_turn_next would give token by token and a non-streaming caller keeps),
+ * for a caller with no stop sequences to watch and no per-token record to
+ * keep (logprobs). Returns the tokens produced (0 when the turn is done); *part is the part's
+ * index, *nonempty how many of its tokens carried bytes. */
+uint32_t fm_turn_run(fm_turn *t, int *part, uint32_t *nonempty);
+
 /* OpenAI's finish_reason: "stop", "length", "tool_calls" or (functions) "function_call". */
 const char *fm_turn_finish_reason(const fm_turn *t, fm_tool_wire wire);
 

@@ -235,6 +235,89 @@ TEST(the_same_seed_plans_the_same_turn) {
   spec_free(&s);
 }
 
+/* Takes the whole turn a part at a time, as a non-streaming request with no
+ * stop sequences does; returns the tokens and the non-empty ones. */
+static uint32_t run_all(fm_turn *t, fm_buf *parts, uint32_t *nonempty) {
+  uint32_t tokens = 0;
+  *nonempty = 0;
+  for (int guard = 0; guard < 100 && !fm_turn_done(t); guard++) {
+    int part;
+    uint32_t ne;
+    tokens += fm_turn_run(t, &part, &ne);
+    *nonempty += ne;
+    fm_buf_put(&parts[part], t->parts[part].text.data, t->parts[part].text.len);
+  }
+  return tokens;
+}
+
+/* Plans the same turn twice (seed 11); takes one token by token and the
+ * other a part at a time; both must say the same bytes, counts and reason. */
+static void check_run_matches_next(const fm_turn_spec *s, uint32_t limit, bool max_tokens,
+                                   uint32_t spread) {
+  fm_model_agent a = agent();
+  fm_turn t1, t2;
+  CHECK(fm_turn_plan(&t1, s, &a, 11, 40, limit, max_tokens));
+  CHECK(fm_turn_plan(&t2, s, &a, 11, 40, limit, max_tokens));
+  if (spread) /* a reply's usage: the bytes spread over more tokens than pieces */
+    for (int i = 0; i < t1.n_parts; i++)
+      if (t1.parts[i].fixed) {
+        t1.parts[i].even = t2.parts[i].even = true;
+        t1.parts[i].tokens = t2.parts[i].tokens = t1.parts[i].tokens * spread;
+      }
+  fm_buf p1[8] = {0}, p2[8] = {0};
+  CHECK(t1.n_parts <= 8);
+  uint32_t nonempty1 = 0;
+  uint32_t n1 = 0;
+  for (int guard = 0; guard < 100000 && !fm_turn_done(&t1); guard++) {
+    char out[FM_GEN_OUT_MAX];
+    int part;
+    size_t n = fm_turn_next(&t1, NULL, out, &part);
+    fm_buf_put(&p1[part], out, n);
+    nonempty1 += n > 0;
+    n1++;
+  }
+  uint32_t nonempty2;
+  uint32_t n2 = run_all(&t2, p2, &nonempty2);
+  CHECK_EQ_INT((int)n1, (int)n2);
+  CHECK_EQ_INT((int)nonempty1, (int)nonempty2);
+  CHECK_EQ_INT((int)t1.produced, (int)t2.produced);
+  CHECK_EQ_INT((int)t1.reasoning_produced, (int)t2.reasoning_produced);
+  CHECK_STR(fm_turn_finish_reason(&t1, FM_WIRE_TOOLS), fm_turn_finish_reason(&t2, FM_WIRE_TOOLS));
+  for (int i = 0; i < 8; i++) {
+    CHECK_EQ_INT((int)p1[i].len, (int)p2[i].len);
+    CHECK(p1[i].len == 0 || !memcmp(p1[i].data, p2[i].data, p1[i].len));
+    fm_buf_free(&p1[i]);
+    fm_buf_free(&p2[i]);
+  }
+  fm_turn_free(&t1);
+  fm_turn_free(&t2);
+}
+
+TEST(a_part_at_a_time_says_what_token_by_token_says) {
+  fm_turn_spec s = {0};
+  check_run_matches_next(&s, 0, false, 0); /* words */
+  s.effort = FM_EFFORT_HIGH;
+  check_run_matches_next(&s, 0, false, 0); /* reasoning, then words */
+  check_run_matches_next(&s, 20, true, 0); /* cut inside the reasoning */
+  fm_turn_spec tools = spec_with_tools(3);
+  tools.tool_choice = FM_TOOLS_REQUIRED;
+  tools.effort = FM_EFFORT_LOW;
+  check_run_matches_next(&tools, 0, false, 0); /* reasoning, then parallel calls */
+  check_run_matches_next(&tools, 14, true, 0); /* cut inside a call */
+  check_run_matches_next(&tools, 0, false, 3); /* calls spread: empty tokens */
+  spec_free(&tools);
+  fm_turn_spec js = {0};
+  js.format = FM_FORMAT_JSON_SCHEMA;
+  cJSON *tree = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
+  fm_schema_err e;
+  js.schema = fm_schema_accept(tree, "response_format", &e);
+  cJSON_Delete(tree);
+  CHECK(js.schema != NULL);
+  check_run_matches_next(&js, 0, false, 0); /* a JSON answer across characters */
+  check_run_matches_next(&js, 0, false, 2);
+  fm_schema_release(js.schema);
+}
+
 TEST(logprobs_fall_with_rank_and_are_pure) {
   for (uint32_t i = 0; i < 50; i++) {
     double p0 = fm_turn_logprob(9, i, 0), p1 = fm_turn_logprob(9, i, 1),
