@@ -4,6 +4,7 @@
  * x-fleetmock-fault). Nothing here knows of a connection (api_read.h). */
 #include "api_read.h"
 
+#include "jsonmem.h"
 #include "jsonscan.h"
 #include "schema.h"
 
@@ -103,7 +104,7 @@ static bool prescan_ok(const fm_read_in *in, fm_api_err *e) {
   return false;
 }
 
-cJSON *fm_rd_parse(const fm_read_in *in, bool admin, fm_api_err *e) {
+static cJSON *parse(const fm_read_in *in, bool admin, bool scratch, fm_api_err *e) {
   char msg[256];
   if (in->len == 0) {
     bad_body(e, "request body is empty; send a JSON object");
@@ -111,7 +112,8 @@ cJSON *fm_rd_parse(const fm_read_in *in, bool admin, fm_api_err *e) {
   }
   if (!prescan_ok(in, e)) return NULL;
   const char *end = NULL;
-  cJSON *root = cJSON_ParseWithLengthOpts(in->body, in->len, &end, false);
+  cJSON *root = scratch ? fm_json_parse_scratch(in->body, in->len, &end)
+                        : cJSON_ParseWithLengthOpts(in->body, in->len, &end, false);
   if (!root) {
     const char *at = cJSON_GetErrorPtr();
     size_t off = at && at >= in->body ? (size_t)(at - in->body) : 0;
@@ -142,6 +144,14 @@ cJSON *fm_rd_parse(const fm_read_in *in, bool admin, fm_api_err *e) {
     return NULL;
   }
   return root;
+}
+
+cJSON *fm_rd_parse(const fm_read_in *in, bool admin, fm_api_err *e) {
+  return parse(in, admin, false, e);
+}
+
+cJSON *fm_rd_parse_scratch(const fm_read_in *in, fm_api_err *e) {
+  return parse(in, false, true, e);
 }
 
 /* ---- headers ------------------------------------------------------------------ */

@@ -98,6 +98,9 @@ void fm_api_err_set(fm_api_err *e, int status, const char *code, const char *par
  * NUL); NULL with *e set otherwise. admin picks the wording of the
  * "must be a JSON object" error. */
 struct cJSON *fm_rd_parse(const fm_read_in *in, bool admin, fm_api_err *e);
+/* The same for an inference route's reader that deletes the tree before it
+ * returns: its blocks come from the thread's scratch arena (jsonmem.h). */
+struct cJSON *fm_rd_parse_scratch(const fm_read_in *in, fm_api_err *e);
 
 /* Typed readers over one JSON object. The first bad field sets the error
  * (400 naming it) and failed; later calls then change nothing but still

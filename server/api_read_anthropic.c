@@ -277,7 +277,7 @@ static bool read_request(fm_reader *rd, fm_infer_params *p) {
 bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e) {
   memset(p, 0, sizeof(*p));
   fm_prefix_init(&p->prefix);
-  cJSON *root = fm_rd_parse(in, false, e);
+  cJSON *root = fm_rd_parse_scratch(in, e);
   if (!root) return false;
   fm_reader rd = {.in = in, .obj = root, .err = e};
   bool ok = read_request(&rd, p);

@@ -431,7 +431,7 @@ static bool read_prompt(fm_reader *rd, fm_infer_params *p) {
 
 static bool read_request(const fm_read_in *in, fm_infer_params *p, fm_api_err *e, bool chat) {
   memset(p, 0, sizeof(*p));
-  cJSON *root = fm_rd_parse(in, false, e);
+  cJSON *root = fm_rd_parse_scratch(in, e);
   if (!root) return false;
   fm_reader rd = {.in = in, .obj = root, .err = e};
   fm_prefix_init(&p->prefix);

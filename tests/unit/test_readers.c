@@ -3,6 +3,7 @@
  * an error record out. No server, no socket. */
 #include "api_read.h"
 #include "check.h"
+#include "jsonmem.h"
 
 #include <strings.h>
 
@@ -232,4 +233,44 @@ TEST(responses_reader_refusals_name_the_field) {
   REQUIRE(fm_read_responses(&in, one_stored, NULL, &p, &e));
   CHECK_STR_CONTAINS(p.resp->items, "It is sunny.");
   fm_infer_params_free(&p);
+}
+
+/* The inference readers parse into the scratch arena (jsonmem.h) and free
+ * the whole tree before they return, read or refused: the next request's
+ * parse finds the arena idle and draws on it again. */
+TEST(the_inference_readers_leave_the_scratch_arena_idle) {
+  const char *bodies[] = {
+      "{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+      "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":"
+      "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\"}}}}}],"
+      "\"response_format\":{\"type\":\"json_object\"},\"stop\":[\"x\"]}",
+      "{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":7}]}",     /* refused */
+      "{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]", /* cut */
+  };
+  for (size_t i = 0; i < sizeof(bodies) / sizeof(bodies[0]); i++) {
+    fm_read_in in = input(bodies[i], NULL);
+    fm_infer_params p;
+    fm_api_err e = {0};
+    unsigned long long drawn = fm_jsonmem_drawn();
+    if (fm_read_chat(&in, &p, &e)) fm_infer_params_free(&p);
+    CHECK(fm_jsonmem_drawn() > drawn + 5); /* the tree came from the arena */
+    CHECK(fm_jsonmem_idle());
+  }
+  fm_read_in in = input("{\"model\":\"" KIMI "\",\"prompt\":\"Hi\"}", NULL);
+  fm_infer_params p;
+  fm_api_err e = {0};
+  REQUIRE(fm_read_completions(&in, &p, &e));
+  fm_infer_params_free(&p);
+  CHECK(fm_jsonmem_idle());
+  in = input("{\"model\":\"" KIMI "\",\"max_tokens\":50,\"system\":\"Be brief.\",\"tools\":[{"
+             "\"name\":\"f\",\"input_schema\":{\"type\":\"object\"}}],\"messages\":[{\"role\":"
+             "\"user\",\"content\":[{\"type\":\"text\",\"text\":\"Hi\"}]}]}",
+             NULL);
+  REQUIRE(fm_read_messages(&in, &p, &e));
+  fm_infer_params_free(&p);
+  CHECK(fm_jsonmem_idle());
+  in = input("{\"model\":\"nomic-ai/nomic-embed-text-v1.5\",\"input\":[\"a\",\"b\"]}", NULL);
+  REQUIRE(fm_read_embeddings(&in, &p, &e));
+  fm_infer_params_free(&p);
+  CHECK(fm_jsonmem_idle());
 }
