@@ -4,9 +4,10 @@
 #include <math.h>
 #include <string.h>
 
-/* Each word with its length, so generation needs no strlen. */
+/* Each word with its length, so generation needs no strlen, in a block of
+ * FM_TOKEN_MAX_BYTES zero-padded bytes, so a copy may take all of them. */
 typedef struct word {
-  const char *s;
+  char s[FM_TOKEN_MAX_BYTES];
   unsigned char len;
 } word;
 #define W(text)                                                                                    \

@@ -58,7 +58,9 @@ uint64_t fm_gen_seed(uint64_t seed, uint64_t prompt_digest, uint32_t choice);
 /* One plain lowercase word from the same list the text is drawn from (ASCII,
  * at most FM_TOKEN_MAX_BYTES - 1 bytes); the JSON Schema generator's strings use it. */
 const char *fm_gen_word(fm_rng *rng);
-/* The same draw as fm_gen_word, with the word's length (no strlen). */
+/* The same draw as fm_gen_word, with the word's length (no strlen). The
+ * word is the start of FM_TOKEN_MAX_BYTES readable bytes (zeros after it),
+ * so a caller may copy that many and keep *len. */
 const char *fm_gen_word_len(fm_rng *rng, size_t *len);
 
 /* A draw from the pool's length distribution: exponential with the given mean,

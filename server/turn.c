@@ -398,12 +398,13 @@ uint32_t fm_turn_run(fm_turn *t, int *part, uint32_t *nonempty) {
       size_t wl;
       const char *word = fm_gen_word_len(&t->gen.rng, &wl);
       bool space = t->gen.produced++ > 0;
-      if (b->len + FM_TOKEN_MAX_BYTES + 1 > b->cap &&
-          !fm_buf_reserve(b, (size_t)(left - k) * 8 + FM_TOKEN_MAX_BYTES))
+      /* room for the space, a whole padded word (copied as one block) and the NUL */
+      if (b->len + FM_TOKEN_MAX_BYTES + 2 > b->cap &&
+          !fm_buf_reserve(b, (size_t)(left - k) * 8 + FM_TOKEN_MAX_BYTES + 1))
         continue; /* out of memory: the draws still advance, nothing is kept */
       char *w = b->data + b->len;
       if (space) *w++ = ' ';
-      memcpy(w, word, wl);
+      memcpy(w, word, FM_TOKEN_MAX_BYTES);
       b->len = (size_t)(w + wl - b->data);
     }
     if (b->data) b->data[b->len] = '\0';
