@@ -11,6 +11,14 @@
 # binary.
 #
 #   bench/cpu_per_request.sh OLD_BINARY NEW_BINARY   # e.g. a main build and this branch's
+#   bench/cpu_per_request.sh build/fleetmock build/mhdyard
+#
+# A binary named mhdyard (bench/mhdyard.c) answers with the head and body the
+# first fleetmock binary given sent to the same request (captured once, at
+# the start), as in throughput.sh; the medians are then also printed as a
+# ratio, mhdyard's CPU per request over each binary's: throughput.sh's ratio
+# in the unit that holds on a busy machine (a server that is the bottleneck
+# serves 1 / its CPU time per request).
 #
 # Environment: DURATION (s, 10), ROUNDS (5), CONNS (64), TOKENS (max_tokens, 64).
 # Everything it starts listens on 127.0.0.1, is stopped by PID, and lives in a
@@ -49,13 +57,23 @@ L
 HZ=$(getconf CLK_TCK)
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
-run_one() { # run_one BINARY: prints "us_per_request requests"
+is_yard() { [[ $(basename "$1") == mhdyard ]]; }
+
+start() { # start BINARY: runs it in the background on a free port (PID)
   rm -f "$TMP/port"
-  "$1" --timing instant --port 0 --port-file "$TMP/port" --log-level error \
-    --config "$TMP/config.json" 2>"$TMP/log" &
+  if is_yard "$1"; then
+    "$1" --headers "$TMP/head" --body "$TMP/body" --port 0 --port-file "$TMP/port" 2>"$TMP/log" &
+  else
+    "$1" --timing instant --port 0 --port-file "$TMP/port" --log-level error \
+      --config "$TMP/config.json" 2>"$TMP/log" &
+  fi
   PID=$!
   for _ in $(seq 100); do [ -s "$TMP/port" ] && break; sleep 0.1; done
   [ -s "$TMP/port" ] || die "$1 did not start: $(cat "$TMP/log")"
+}
+
+run_one() { # run_one BINARY: prints "us_per_request requests"
+  start "$1"
   local url="http://127.0.0.1:$(head -n1 "$TMP/port")/inference/v1/chat/completions" t0 t1 out n bad
   wrk -t1 -c"$CONNS" -d2s -s "$TMP/post.lua" "$url" >/dev/null
   t0=$(cpu_ticks "$PID")
@@ -72,6 +90,22 @@ run_one() { # run_one BINARY: prints "us_per_request requests"
 
 median() { sort -g | awk '{a[NR] = $1} END {print (NR % 2 ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2)}'; }
 
+for b in "$@"; do # mhdyard's answer: what the first fleetmock sends
+  is_yard "$b" && continue
+  start "$b"
+  curl -sS -D "$TMP/head" -o "$TMP/body" -X POST -H 'Authorization: Bearer bench' \
+    -H 'Content-Type: application/json' --data-binary "$BODY" \
+    "http://127.0.0.1:$(head -n1 "$TMP/port")/inference/v1/chat/completions" ||
+    die "$b did not answer the request"
+  kill -TERM "$PID"
+  wait "$PID" 2>/dev/null || true
+  PID=
+  break
+done
+for b in "$@"; do
+  is_yard "$b" && [ ! -s "$TMP/body" ] && die "mhdyard needs a fleetmock binary before it to copy"
+done
+
 for r in $(seq "$ROUNDS"); do
   for b in "$@"; do
     run_one "$b" >"$TMP/run" # not in a subshell: PID stays visible to cleanup
@@ -80,7 +114,16 @@ for r in $(seq "$ROUNDS"); do
     echo "$us" >>"$TMP/$(echo "$b" | md5sum | cut -c1-8)"
   done
 done
+yard=
 for b in "$@"; do
-  printf 'median %-40s %6.2f us CPU per request (%d rounds)\n' "$b" \
-    "$(median <"$TMP/$(echo "$b" | md5sum | cut -c1-8)")" "$ROUNDS"
+  m=$(median <"$TMP/$(echo "$b" | md5sum | cut -c1-8)")
+  printf 'median %-40s %6.2f us CPU per request (%d rounds)\n' "$b" "$m" "$ROUNDS"
+  is_yard "$b" && yard=$m
 done
+if [ -n "$yard" ]; then
+  for b in "$@"; do
+    is_yard "$b" && continue
+    m=$(median <"$TMP/$(echo "$b" | md5sum | cut -c1-8)")
+    awk -v y="$yard" -v m="$m" -v b="$b" 'BEGIN {printf "ratio mhdyard/%s = %.3f (CPU per request; bar 0.9)\n", b, y / m}'
+  done
+fi
