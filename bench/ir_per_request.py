@@ -12,7 +12,8 @@ N2 - N1 for the cost of one request, start-up and shutdown cancelled out:
 SETUP=FILE first sends the JSON list of bodies in FILE to /v1/responses, each
 continuing the one before (previous_response_id), and replaces PREV in
 BODYFILE with the last response's id: the cost of continuing a stored
-conversation. KEEP=FILE keeps the callgrind output for callgrind_annotate.
+conversation. CONFIG_EXTRA=FILE adds the JSON object in FILE to the config
+(its top-level keys: reply rules, say). KEEP=FILE keeps the callgrind output for callgrind_annotate.
 Deterministic (instructions, not time), so it holds on a busy machine; kernel
 time is not counted. Standard library only; needs valgrind.
 """
@@ -23,7 +24,10 @@ d = tempfile.mkdtemp()
 pf = os.path.join(d, "port")
 out = os.path.join(d, "cg.out")
 cfg = os.path.join(d, "c.json")
-open(cfg, "w").write(json.dumps({"accounts": {"limits": {k: {"start": 1e9, "ceiling": 1e9} for k in ["requests_per_min", "prompt_tps", "uncached_prompt_tps", "generated_tps"]}}}))
+config = {"accounts": {"limits": {k: {"start": 1e9, "ceiling": 1e9} for k in ["requests_per_min", "prompt_tps", "uncached_prompt_tps", "generated_tps"]}}}
+if os.environ.get("CONFIG_EXTRA"):  # more of the config: e.g. {"replies": [...]}
+    config.update(json.load(open(os.environ["CONFIG_EXTRA"])))
+open(cfg, "w").write(json.dumps(config))
 p = subprocess.Popen(["valgrind", "--tool=callgrind", "--callgrind-out-file=" + out, bin_, "--timing", "instant", "--port", "0", "--port-file", pf, "--log-level", "error", "--config", cfg], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 for _ in range(300):
     if os.path.exists(pf) and open(pf).read().strip(): break

@@ -37,9 +37,9 @@ void fm_infer_params_free(fm_infer_params *p) {
     free(p->resp->echo);
     free(p->resp->items);
     free(p->resp->previous_id);
-    cJSON_Delete(p->resp->match_root);
     free(p->resp);
   }
+  cJSON_Delete(p->body_tree);
   free(p->embed.text);
   free(p->embed.end);
   memset(p, 0, sizeof(*p));

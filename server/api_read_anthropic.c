@@ -281,7 +281,7 @@ bool fm_read_messages(const fm_read_in *in, fm_infer_params *p, fm_api_err *e) {
   if (!root) return false;
   fm_reader rd = {.in = in, .obj = root, .err = e};
   bool ok = read_request(&rd, p);
-  cJSON_Delete(root);
+  p->body_tree = root; /* what the job matches; freed with p */
   if (!ok) {
     fm_infer_params_free(p);
     return false;

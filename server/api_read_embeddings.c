@@ -316,7 +316,7 @@ bool fm_read_embeddings(const fm_read_in *in, fm_infer_params *p, fm_api_err *e)
   fm_reader rd = {.in = in, .obj = root, .err = e};
   fm_prefix_init(&p->prefix); /* embeddings never use the prompt cache: no blocks */
   bool ok = read_fields(&rd, p);
-  cJSON_Delete(root);
+  p->body_tree = root; /* what the job matches; freed with p */
   if (ok) fm_rd_fault_header(&rd, p);
   if (!ok || rd.failed) {
     fm_infer_params_free(p);

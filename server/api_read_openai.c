@@ -440,7 +440,7 @@ static bool read_request(const fm_read_in *in, fm_infer_params *p, fm_api_err *e
             (chat ? read_tools(&rd, p, &tool_bytes) && read_format(&rd, p) &&
                         read_reasoning(&rd, p) && read_messages(&rd, p, tool_bytes)
                   : read_prompt(&rd, p));
-  cJSON_Delete(root);
+  p->body_tree = root; /* what the job matches; freed with p */
   if (!ok) {
     fm_infer_params_free(p);
     return false;

@@ -736,10 +736,10 @@ bool fm_read_responses(const fm_read_in *in, fm_resp_lookup_fn lookup, void *ctx
       cJSON_DeleteItemFromObjectCaseSensitive(root, "messages");
     if (cJSON_AddItemToObject(root, "messages", w.msgs)) w.msgs = NULL;
     if (!w.msgs) { /* the parsed body is handed over, not printed again */
-      rq->match_root = root;
+      p->body_tree = root;
       root = NULL;
     }
-    if (!rq->echo || !rq->items || !rq->match_root) {
+    if (!rq->echo || !rq->items || !p->body_tree) {
       fm_rd_fail(&rd, 500, "INTERNAL", NULL, "out of memory; retry later");
       ok = false;
     }

@@ -158,6 +158,15 @@ static uint32_t produce_all(fm_job *j) {
   return steps;
 }
 
+/* Reply rules and faults have seen the request: the facts and the parsed
+ * body are not needed while the job runs (the body tree is the reader's
+ * scratch tree, whose arena the next request wants). */
+static void matched(fm_job *j, fm_match_facts *f) {
+  fm_match_facts_free(f);
+  cJSON_Delete(j->p.body_tree);
+  j->p.body_tree = NULL;
+}
+
 static void end_generation(fm_job *j, uint64_t now) {
   j->done_us = now;
   fm_fleet_release(&j->srv->fleet, &j->ticket); /* the slot is free the moment generation ends */
@@ -644,18 +653,18 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
                           .test_id = j->p.test_id,
                           .body = r->body.data,
                           .body_len = r->body.len};
-  if (j->p.resp) facts.given = j->p.resp->match_root; /* Responses: the conversation as messages */
+  facts.given = j->p.body_tree; /* parsed once, by the reader */
   /* A fault answering with a status comes first: the rule a retry should
    * meet again (a sequence's step) is not used up by a failed attempt. */
   if (apply_fault(j, &facts)) {
-    fm_match_facts_free(&facts);
+    matched(j, &facts);
     return;
   }
   const fm_reply *reply =
       s->replies.head ? fm_replies_pick(&s->replies, &facts, &j->reply_id) : NULL;
   if (!reply && s->cfg.unmatched_error) {
     unmatched(j, &facts);
-    fm_match_facts_free(&facts);
+    matched(j, &facts);
     return;
   }
   if (reply) {
@@ -696,18 +705,14 @@ void fm_infer_start(fm_req *r, fm_infer_params *p, const fm_renderer *render) {
                          : fm_turn_plan(&choices[i].turn, &j->p.turn, &mc->agent, seed, target,
                                         limit, j->p.max_tokens > 0);
     if (!planned) {
-      fm_match_facts_free(&facts);
+      matched(j, &facts);
       render->error(r, 500, "INTERNAL", NULL, "out of memory; retry later");
       return;
     }
     total += fm_turn_planned(&choices[i].turn);
   }
 
-  fm_match_facts_free(&facts);
-  if (j->p.resp) { /* matched: the parsed body is not needed while the job runs */
-    cJSON_Delete(j->p.resp->match_root);
-    j->p.resp->match_root = NULL;
-  }
+  matched(j, &facts);
   if (too_long(j, total)) return;
 
   /* Prompt cache: the replica this request lands on, and what it already holds. */

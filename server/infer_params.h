@@ -83,9 +83,6 @@ typedef struct fm_resp_req {
   char *echo;        /* the request fields the response object repeats: JSON members, no braces */
   char *items;       /* the conversation up to this turn: a JSON array of input items */
   char *previous_id; /* previous_response_id, or NULL */
-  struct cJSON *match_root; /* what reply rules and faults match: the parsed body plus
-                               "messages", the whole conversation as chat messages (match.h
-                               reads those); freed once the job has matched */
 } fm_resp_req;
 /* An embeddings request (api_read_embeddings.c): the inputs to embed and
  * how. n is 0 for every other route. infer.c plans no turn for it (the job
@@ -132,8 +129,13 @@ typedef struct fm_infer_params {
   fm_header_fault fault_kind; /* x-fleetmock-fault, read by the API layer */
   fm_fault_action header_fault;
   char *test_id; /* x-fleetmock-test-id: scopes reply rules, faults and the journal; NULL: none */
-  fm_resp_req *resp; /* the Responses API's own fields; NULL on the other routes */
+  fm_resp_req *resp;   /* the Responses API's own fields; NULL on the other routes */
   fm_embed_spec embed; /* the embeddings route; n 0 otherwise */
+  /* The parsed body, what reply rules and faults match (match.h), so it is
+   * parsed once: on Responses with "messages", the whole conversation as
+   * chat messages. A reader's scratch tree (jsonmem.h): the job deletes it
+   * once it has matched, fm_infer_params_free when the request ends sooner. */
+  struct cJSON *body_tree;
 } fm_infer_params;
 
 #define FM_TEST_ID_MAX 128 /* bytes of an x-fleetmock-test-id */

@@ -26,11 +26,11 @@ static bool read_responses(const fm_read_in *in, fm_infer_params *p, fm_api_err 
   bool ok = fm_read_responses(in, fake_store, NULL, p, e);
   if (ok) {
     /* what the renderer and the store rely on: present, and JSON where it is JSON */
-    fz_require(p->resp && p->resp->echo && p->resp->items && p->resp->match_root);
+    fz_require(p->resp && p->resp->echo && p->resp->items && p->body_tree);
     fz_require(p->n == 1);
     cJSON *items = cJSON_Parse(p->resp->items);
     fz_require(cJSON_IsArray(items) &&
-               cJSON_IsArray(cJSON_GetObjectItem(p->resp->match_root, "messages")));
+               cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(p->body_tree, "messages")));
     cJSON_Delete(items);
   } else {
     fz_require(p->resp == NULL);
