@@ -20,7 +20,8 @@
 # in the unit that holds on a busy machine (a server that is the bottleneck
 # serves 1 / its CPU time per request).
 #
-# Environment: DURATION (s, 10), ROUNDS (5), CONNS (64), TOKENS (max_tokens, 64).
+# Environment: DURATION (s, 10), ROUNDS (5), CONNS (64), TOKENS (max_tokens, 64),
+# BODY (the request body; default the plain 159-byte chat request).
 # Everything it starts listens on 127.0.0.1, is stopped by PID, and lives in a
 # temp dir removed at exit. Exit status: 0, or 2 when it could not run.
 set -euo pipefail
@@ -47,7 +48,7 @@ cat >"$TMP/config.json" <<'J'
    "prompt_tps": {"start": 1e9, "ceiling": 1e9}, "uncached_prompt_tps": {"start": 1e9, "ceiling": 1e9},
    "generated_tps": {"start": 1e9, "ceiling": 1e9}}}}
 J
-BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'
+BODY=${BODY:-'{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'}
 cat >"$TMP/post.lua" <<L
 wrk.method = "POST"
 wrk.body = '$BODY'

@@ -25,8 +25,10 @@
 #
 # The medians of each side are compared. Any non-2xx answer from fleetmock
 # fails the run. Further fleetmock loads in every round (below): a tool call,
-# plain text padded to the tool request's bytes, 100 reply rules, and the
-# plain load with FEEDS dashboards watching.
+# plain text padded to the tool request's bytes, a json_schema answer (the
+# same bytes), 100 reply rules, and the plain load with FEEDS dashboards
+# watching. The request journal is on in all of them (the default config's
+# 1 000 entries).
 #
 # Builds nothing: uses build/fleetmock and build/mhdyard, or $FLEETMOCK_BIN and
 # $MHDYARD_BIN. Everything it starts runs on 127.0.0.1, is stopped by PID, and
@@ -185,6 +187,17 @@ code=$(curl -sS -o "$TMP/long.body" -w '%{http_code}' -X POST "$FM_URL" \
   -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$LONG_BODY") ||
   die "fleetmock did not answer the padded request"
 [[ $code == 200 ]] || die "fleetmock answered the padded request $code: $(head -c 300 "$TMP/long.body")"
+# A JSON answer under the same schema (response_format json_schema): a
+# structured-output call, its prompt padded to the same request bytes too.
+SCHEMA_BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"seed":7,"response_format":{"type":"json_schema","json_schema":{"name":"note","schema":{"type":"object","properties":{"text":{"type":"string","minLength":'$ARG_BYTES',"maxLength":'$ARG_BYTES'}},"required":["text"],"additionalProperties":false}}}}'
+SPAD_BYTES=$((${#TOOL_BODY} - ${#SCHEMA_BODY}))
+((SPAD_BYTES >= 0)) || die "the json_schema request is longer than the tool request"
+SCHEMA_BODY=${SCHEMA_BODY/benchmark./benchmark.${PAD:0:$SPAD_BYTES}}
+code=$(curl -sS -o "$TMP/schema.body" -w '%{http_code}' -X POST "$FM_URL" \
+  -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' --data-binary "$SCHEMA_BODY") ||
+  die "fleetmock did not answer the json_schema request"
+[[ $code == 200 ]] && grep -q '"finish_reason":"stop"' "$TMP/schema.body" ||
+  die "fleetmock answered the json_schema request $code: $(head -c 300 "$TMP/schema.body")"
 # A wrk script that POSTs the body given.
 post_lua() { # post_lua FILE BODY
   printf '%s\n' 'wrk.method = "POST"' "wrk.body = '$2'" 'wrk.headers["Content-Type"] = "application/json"' \
@@ -192,6 +205,7 @@ post_lua() { # post_lua FILE BODY
 }
 post_lua "$TMP/long.lua" "$LONG_BODY"
 post_lua "$TMP/tool.lua" "$TOOL_BODY"
+post_lua "$TMP/schema.lua" "$SCHEMA_BODY"
 
 post_lua "$TMP/post.lua" "$REQ_BODY"
 
@@ -322,12 +336,15 @@ for r in $(seq "$ROUNDS"); do
   if ((STATIC)); then run_wrk "nginx static" "$TMP/ngx.$r" "$NGX_URL"; fi
   run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
   run_wrk fleetmock "$TMP/long.$r" -s "$TMP/long.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/schema.$r" -s "$TMP/schema.lua" "$FM_URL"
   run_wrk fleetmock "$TMP/rules.$r" -s "$TMP/post.lua" "$RULES_URL"
   start_feeds
   run_wrk fleetmock "$TMP/feed.$r" -s "$TMP/post.lua" "$FM_URL"
   stop_feeds
   bad=$(non2xx "$TMP/tool.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
+  bad=$(non2xx "$TMP/schema.$r")
+  [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx json_schema responses in round $r"
   bad=$(non2xx "$TMP/long.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx padded plain-text responses in round $r"
   bad=$(non2xx "$TMP/fm.$r")
@@ -346,6 +363,8 @@ for r in $(seq "$ROUNDS"); do
   printf '         fleetmock tool call %7.0f req/s (p50 %s p99 %s)  plain, same bytes %7.0f req/s (p50 %s p99 %s)\n' \
     "$(rps "$TMP/tool.$r")" "$(pct "$TMP/tool.$r" 50)" "$(pct "$TMP/tool.$r" 99)" \
     "$(rps "$TMP/long.$r")" "$(pct "$TMP/long.$r" 50)" "$(pct "$TMP/long.$r" 99)"
+  printf '         fleetmock json_schema answer %7.0f req/s (p50 %s p99 %s)\n' \
+    "$(rps "$TMP/schema.$r")" "$(pct "$TMP/schema.$r" 50)" "$(pct "$TMP/schema.$r" 99)"
   printf '         fleetmock with %d reply rules %7.0f req/s (p50 %s p99 %s)\n' "$RULES" \
     "$(rps "$TMP/rules.$r")" "$(pct "$TMP/rules.$r" 50)" "$(pct "$TMP/rules.$r" 99)"
   printf '         fleetmock with %d dashboards watching %7.0f req/s (p50 %s p99 %s)\n' "$FEEDS" \
@@ -380,6 +399,8 @@ FEED_VERDICT=$(awk -v r="$FEED_RATIO" -v bar="${DASH_BAR:-0.95}" 'BEGIN {print (
 TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_SHORT_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 LONG_RATIO=$(awk -v a="$LONG_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+SCHEMA_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/schema.$r"; done | median)
+SCHEMA_RATIO=$(awk -v a="$SCHEMA_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_VERDICT=$(awk -v r="$TOOL_RATIO" -v bar="${TOOL_BAR:-0.9}" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 VERDICT=$(awk -v r="$RATIO" -v bar="$BAR" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
 [[ -z $FAIL_NOTE ]] || VERDICT=FAIL
@@ -404,6 +425,7 @@ printf 'ratio tool call/plain text, same request bytes = %s (bar %s): %s\n' "$TO
 printf 'ratio tool call/plain text, short request     = %s (the %d-byte request against %d bytes; a plain request of\n' \
   "$TOOL_SHORT_RATIO" "${#TOOL_BODY}" "${#REQ_BODY}"
 printf '                                                 the same bytes does %s of the short one)\n' "$LONG_RATIO"
+printf 'ratio json_schema answer/plain text, same request bytes = %s\n' "$SCHEMA_RATIO"
 printf 'ratio with %d reply rules that do not match/without = %s\n' "$RULES" "$RULES_RATIO"
 printf 'ratio with %d dashboards watching (GET /admin/events)/without = %s (bar %s): %s\n' "$FEEDS" \
   "$FEED_RATIO" "${DASH_BAR:-0.95}" "$FEED_VERDICT"
@@ -413,5 +435,5 @@ if [[ -n $FAIL_NOTE ]]; then
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS mhdyard_rps=$MHD_RPS nginx_return_rps=$RET_RPS nginx_static_rps=$NGX_RPS ratio=$RATIO return_ratio=$RET_RATIO static_ratio=$STATIC_RATIO body_bytes=$BODY_BYTES head_bytes=$FM_HEAD_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO feed_rps=$FEED_RPS feed_ratio=$FEED_RATIO feed_verdict=$FEED_VERDICT tool_verdict=$TOOL_VERDICT verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS mhdyard_rps=$MHD_RPS nginx_return_rps=$RET_RPS nginx_static_rps=$NGX_RPS ratio=$RATIO return_ratio=$RET_RATIO static_ratio=$STATIC_RATIO body_bytes=$BODY_BYTES head_bytes=$FM_HEAD_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO feed_rps=$FEED_RPS feed_ratio=$FEED_RATIO feed_verdict=$FEED_VERDICT tool_verdict=$TOOL_VERDICT schema_rps=$SCHEMA_RPS schema_ratio=$SCHEMA_RATIO verdict=$VERDICT"
 [[ $VERDICT == PASS ]]
