@@ -58,10 +58,6 @@ void fm_buf_puts(fm_buf *b, const char *s) {
   fm_buf_put(b, s, strlen(s));
 }
 
-void fm_buf_putc(fm_buf *b, char c) {
-  fm_buf_put(b, &c, 1);
-}
-
 void fm_buf_put_i64(fm_buf *b, long long v) {
   /* Two digits a step from a table: a response's headers hold a dozen
    * ten-digit numbers (the lifted rate limits). */

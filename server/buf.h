@@ -42,7 +42,14 @@ static inline void fm_buf_put(fm_buf *b, const void *p, size_t n) {
   fm_buf_put_grow(b, p, n);
 }
 void fm_buf_puts(fm_buf *b, const char *s);
-void fm_buf_putc(fm_buf *b, char c);
+static inline void fm_buf_putc(fm_buf *b, char c) {
+  if (b->len + 1 < b->cap && !b->oom) {
+    b->data[b->len++] = c;
+    b->data[b->len] = '\0';
+    return;
+  }
+  fm_buf_put_grow(b, &c, 1);
+}
 /* Decimal integers, without printf: response headers write many of them. */
 void fm_buf_put_i64(fm_buf *b, long long v);
 /* thousandths / 1000 with exactly three decimals ("1.005", "0.040"). */

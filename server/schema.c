@@ -1750,9 +1750,11 @@ static void gen_words(fm_rng *r, long lo, long hi, fm_buf *b) {
   for (int i = 0; i < n || (long)(b->len - start) < lo; i++) {
     size_t wl;
     const char *w = fm_gen_word_len(r, &wl);
-    if (!fm_buf_reserve(b, wl + 1)) return;
+    /* room for the space and the word's whole padded block, copied as one */
+    if (b->len + FM_TOKEN_MAX_BYTES + 2 > b->cap && !fm_buf_reserve(b, FM_TOKEN_MAX_BYTES + 1))
+      return;
     if (i) b->data[b->len++] = ' ';
-    memcpy(b->data + b->len, w, wl);
+    memcpy(b->data + b->len, w, FM_TOKEN_MAX_BYTES);
     b->len += wl;
   }
   if (hi > 0 && (long)(b->len - start) > hi) b->len = start + (size_t)hi;
