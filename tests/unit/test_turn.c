@@ -42,17 +42,24 @@ static void spec_free(fm_turn_spec *s) {
   free(s->tools);
 }
 
-/* Takes the whole turn; returns the bytes of each part (caller frees). */
-static uint32_t drain(fm_turn *t, fm_buf *parts) {
-  uint32_t tokens = 0;
+/* Takes the whole turn token by token into the bytes of each part (caller
+ * frees); returns the tokens, and in *nonempty (when given) those with bytes. */
+static uint32_t drain_counting(fm_turn *t, fm_buf *parts, uint32_t *nonempty) {
+  uint32_t tokens = 0, full = 0;
   for (int guard = 0; guard < 100000 && !fm_turn_done(t); guard++) {
     char out[FM_GEN_OUT_MAX];
     int part;
     size_t n = fm_turn_next(t, NULL, out, &part);
     fm_buf_put(&parts[part], out, n);
+    full += n > 0;
     tokens++;
   }
+  if (nonempty) *nonempty = full;
   return tokens;
+}
+
+static uint32_t drain(fm_turn *t, fm_buf *parts) {
+  return drain_counting(t, parts, NULL);
 }
 
 TEST(no_tools_is_one_text_part_of_the_drawn_length) {
@@ -139,13 +146,19 @@ TEST(parallel_calls_are_distinct_and_bounded) {
   spec_free(&s);
 }
 
-TEST(planned_bytes_are_cut_in_four_byte_pieces_at_character_ends) {
+/* A spec answering in JSON: a constant string with two- and three-byte characters. */
+static fm_turn_spec spec_unicode_json(void) {
   fm_turn_spec s = {0};
   s.format = FM_FORMAT_JSON_SCHEMA;
   cJSON *tree = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
   fm_schema_err e;
   s.schema = fm_schema_accept(tree, "response_format", &e);
   cJSON_Delete(tree);
+  return s;
+}
+
+TEST(planned_bytes_are_cut_in_four_byte_pieces_at_character_ends) {
+  fm_turn_spec s = spec_unicode_json();
   CHECK(s.schema != NULL);
   fm_model_agent a = agent();
   fm_turn t;
@@ -266,16 +279,8 @@ static void check_run_matches_next(const fm_turn_spec *s, uint32_t limit, bool m
       }
   fm_buf p1[8] = {0}, p2[8] = {0};
   CHECK(t1.n_parts <= 8);
-  uint32_t nonempty1 = 0;
-  uint32_t n1 = 0;
-  for (int guard = 0; guard < 100000 && !fm_turn_done(&t1); guard++) {
-    char out[FM_GEN_OUT_MAX];
-    int part;
-    size_t n = fm_turn_next(&t1, NULL, out, &part);
-    fm_buf_put(&p1[part], out, n);
-    nonempty1 += n > 0;
-    n1++;
-  }
+  uint32_t nonempty1;
+  uint32_t n1 = drain_counting(&t1, p1, &nonempty1);
   uint32_t nonempty2;
   uint32_t n2 = run_all(&t2, p2, &nonempty2);
   CHECK_EQ_INT((int)n1, (int)n2);
@@ -306,12 +311,7 @@ TEST(a_part_at_a_time_says_what_token_by_token_says) {
   check_run_matches_next(&tools, 14, true, 0); /* cut inside a call */
   check_run_matches_next(&tools, 0, false, 3); /* calls spread: empty tokens */
   spec_free(&tools);
-  fm_turn_spec js = {0};
-  js.format = FM_FORMAT_JSON_SCHEMA;
-  cJSON *tree = cJSON_Parse("{\"const\":\"h\\u00e9llo w\\u00f6rld \\u2603\"}");
-  fm_schema_err e;
-  js.schema = fm_schema_accept(tree, "response_format", &e);
-  cJSON_Delete(tree);
+  fm_turn_spec js = spec_unicode_json();
   CHECK(js.schema != NULL);
   check_run_matches_next(&js, 0, false, 0); /* a JSON answer across characters */
   check_run_matches_next(&js, 0, false, 2);
