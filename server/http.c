@@ -556,49 +556,45 @@ bool fm_req_peer_is_loopback(fm_req *r) {
 
 /* ---- the access handler ------------------------------------------------- */
 
-static enum MHD_Result add_head_bytes(void *cls, enum MHD_ValueKind kind, const char *key,
-                                      const char *value) {
+/* What one pass over the request's headers finds: their bytes as MHD holds
+ * them in the pool, and the Content-Length values. */
+typedef struct head_scan {
+  size_t bytes;
+  const char *first_length;
+  int lengths;
+  bool lengths_differ;
+} head_scan;
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   const char *value) {
   (void)kind;
-  *(size_t *)cls += strlen(key) + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+  head_scan *h = cls;
+  size_t kl = strlen(key);
+  h->bytes += kl + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
+  if (kl != sizeof(MHD_HTTP_HEADER_CONTENT_LENGTH) - 1 || !value ||
+      strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
+    return MHD_YES;
+  if (h->lengths++ == 0)
+    h->first_length = value;
+  else if (strcmp(h->first_length, value) != 0)
+    h->lengths_differ = true;
   return MHD_YES;
 }
 
-/* Bytes of the request line and headers, as MHD holds them in the pool. */
-static size_t request_head_bytes(struct MHD_Connection *conn, const char *url, const char *method) {
-  size_t n = strlen(method) + strlen(url) + 12; /* " HTTP/1.1\r\n" */
-  MHD_get_connection_values(conn, MHD_HEADER_KIND, add_head_bytes, &n);
-  return n;
-}
-
-typedef struct length_headers {
-  const char *first;
-  int n;
-  bool differ;
-} length_headers;
-
-static enum MHD_Result add_length(void *cls, enum MHD_ValueKind kind, const char *key,
-                                  const char *value) {
-  (void)kind;
-  length_headers *l = cls;
-  if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0 || !value) return MHD_YES;
-  if (l->n++ == 0)
-    l->first = value;
-  else if (strcmp(l->first, value) != 0)
-    l->differ = true;
-  return MHD_YES;
-}
-
-/* What the head says of the body, judged before any of it is read: a
- * declared length over the limit is answered 413 at once rather than after
- * the client has sent it all, and two different lengths (a request
- * smuggling shape) are refused. Either answer closes the connection, since
- * the body is never read. Returns true when the request is answered now. */
-static bool body_refused_early(fm_req *r, size_t limit) {
-  length_headers l = {0};
-  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, add_length, &l);
-  if (l.differ)
+/* Reads the head once: its size (the request line and headers) into
+ * r->head_bytes, and what it says of the body, judged before any of it is
+ * read: a declared length over the limit is answered 413 at once rather
+ * than after the client has sent it all, and two different lengths (a
+ * request smuggling shape) are refused. Either answer closes the
+ * connection, since the body is never read. Returns true when the request
+ * is answered now. */
+static bool read_head(fm_req *r, const char *url, const char *method, size_t limit) {
+  head_scan h = {.bytes = strlen(method) + strlen(url) + 12}; /* " HTTP/1.1\r\n" */
+  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &h);
+  r->head_bytes = h.bytes;
+  if (h.lengths_differ)
     r->length_conflict = true;
-  else if (l.first && strtoull(l.first, NULL, 10) > limit)
+  else if (h.first_length && strtoull(h.first_length, NULL, 10) > limit)
     r->too_large = true;
   return r->length_conflict || r->too_large;
 }
@@ -662,7 +658,6 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     r->conn = conn;
     r->method = method;
     r->url = url;
-    r->head_bytes = request_head_bytes(conn, url, method);
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
     r->tcp = ci ? ci->socket_context : NULL;
@@ -676,7 +671,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     unlock(s);
     request_id(r->request_id, fm_mix64(s->opt.seed ^ id), id);
     *con_cls = r;
-    if (!body_refused_early(r, s->cfg.max_body_bytes)) return MHD_YES;
+    if (!read_head(r, url, method, s->cfg.max_body_bytes)) return MHD_YES;
     fm_req_header_str(r, "Connection", "close");
     lock(s);
     dispatch(r);
