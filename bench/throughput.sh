@@ -301,12 +301,22 @@ cmp -s "$BODY_FILE" "$TMP/nginx-return.body" || die "nginx's return does not sen
 WRK=(wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" --latency)
 # Runs wrk against one server and writes, next to its output, the CPU (% of
 # a core) that processes not started by this script used meanwhile.
-run_wrk() { # name out-file wrk-args...
-  local name=$1 out=$2
-  shift 2
+# With the server's PID (not "-"), it also writes to out-file.cpu the server's
+# CPU time (user + system) per request served, in µs: what the ratios below
+# also use, because it holds when other work takes the CPUs and req/s does not.
+HZ=$(getconf CLK_TCK)
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+run_wrk() { # name out-file server-pid|- wrk-args...
+  local name=$1 out=$2 pid=$3 t0=0
+  shift 3
   bench_snapshot >"$TMP/snap.0"
+  [[ $pid == - ]] || t0=$(cpu_ticks "$pid")
   timeout --foreground $((DURATION + 30)) "${WRK_PIN[@]}" "${WRK[@]}" "$@" >"$out" 2>&1 ||
     { cat "$out" >&2; die "wrk against $name failed"; }
+  if [[ $pid != - ]]; then
+    awk -v a="$t0" -v b="$(cpu_ticks "$pid")" -v hz="$HZ" '/ requests in / {n = $1}
+      END {printf "%.2f\n", (n > 0 ? (b - a) / hz / n * 1e6 : 0)}' "$out" >"$out.cpu"
+  fi
   bench_snapshot >"$TMP/snap.1"
   bench_foreign_pct "$TMP/snap.0" "$TMP/snap.1" "$DURATION" >"$out.other"
 }
@@ -330,16 +340,16 @@ fi
 bench_quiet_check "$TMP"
 FAIL_NOTE=
 for r in $(seq "$ROUNDS"); do
-  run_wrk fleetmock "$TMP/fm.$r" -s "$TMP/post.lua" "$FM_URL"
-  run_wrk mhdyard "$TMP/mhd.$r" -s "$TMP/post.lua" "$MHD_URL"
-  run_wrk "nginx return" "$TMP/ret.$r" -s "$TMP/post.lua" "$NGX_URL"
-  if ((STATIC)); then run_wrk "nginx static" "$TMP/ngx.$r" "$NGX_URL"; fi
-  run_wrk fleetmock "$TMP/tool.$r" -s "$TMP/tool.lua" "$FM_URL"
-  run_wrk fleetmock "$TMP/long.$r" -s "$TMP/long.lua" "$FM_URL"
-  run_wrk fleetmock "$TMP/schema.$r" -s "$TMP/schema.lua" "$FM_URL"
-  run_wrk fleetmock "$TMP/rules.$r" -s "$TMP/post.lua" "$RULES_URL"
+  run_wrk fleetmock "$TMP/fm.$r" "$FM_PID" -s "$TMP/post.lua" "$FM_URL"
+  run_wrk mhdyard "$TMP/mhd.$r" "$MHD_PID" -s "$TMP/post.lua" "$MHD_URL"
+  run_wrk "nginx return" "$TMP/ret.$r" - -s "$TMP/post.lua" "$NGX_URL"
+  if ((STATIC)); then run_wrk "nginx static" "$TMP/ngx.$r" - "$NGX_URL"; fi
+  run_wrk fleetmock "$TMP/tool.$r" "$FM_PID" -s "$TMP/tool.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/long.$r" "$FM_PID" -s "$TMP/long.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/schema.$r" "$FM_PID" -s "$TMP/schema.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/rules.$r" "$RULES_PID" -s "$TMP/post.lua" "$RULES_URL"
   start_feeds
-  run_wrk fleetmock "$TMP/feed.$r" -s "$TMP/post.lua" "$FM_URL"
+  run_wrk fleetmock "$TMP/feed.$r" "$FM_PID" -s "$TMP/post.lua" "$FM_URL"
   stop_feeds
   bad=$(non2xx "$TMP/tool.$r")
   [[ -z $bad ]] || FAIL_NOTE="fleetmock answered $bad non-2xx tool-call responses in round $r"
@@ -399,6 +409,11 @@ FEED_VERDICT=$(awk -v r="$FEED_RATIO" -v bar="${DASH_BAR:-0.95}" 'BEGIN {print (
 TOOL_RATIO=$(awk -v a="$TOOL_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_SHORT_RATIO=$(awk -v a="$TOOL_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 LONG_RATIO=$(awk -v a="$LONG_RPS" -v b="$FM_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
+cpu() { for r in $(seq "$ROUNDS"); do cat "$TMP/$1.$r.cpu"; done | median; } # cpu LOAD: median µs a request
+CPU_FM=$(cpu fm) CPU_MHD=$(cpu mhd) CPU_TOOL=$(cpu tool) CPU_LONG=$(cpu long) CPU_SCHEMA=$(cpu schema)
+CPU_RATIO=$(ratio "$CPU_MHD" "$CPU_FM")
+CPU_TOOL_RATIO=$(ratio "$CPU_LONG" "$CPU_TOOL")
+CPU_SCHEMA_RATIO=$(ratio "$CPU_LONG" "$CPU_SCHEMA")
 SCHEMA_RPS=$(for r in $(seq "$ROUNDS"); do rps "$TMP/schema.$r"; done | median)
 SCHEMA_RATIO=$(awk -v a="$SCHEMA_RPS" -v b="$LONG_RPS" 'BEGIN {printf "%.3f", (b > 0 ? a / b : 0)}')
 TOOL_VERDICT=$(awk -v r="$TOOL_RATIO" -v bar="${TOOL_BAR:-0.9}" 'BEGIN {print (r >= bar ? "PASS" : "FAIL")}')
@@ -429,11 +444,16 @@ printf 'ratio json_schema answer/plain text, same request bytes = %s\n' "$SCHEMA
 printf 'ratio with %d reply rules that do not match/without = %s\n' "$RULES" "$RULES_RATIO"
 printf 'ratio with %d dashboards watching (GET /admin/events)/without = %s (bar %s): %s\n' "$FEEDS" \
   "$FEED_RATIO" "${DASH_BAR:-0.95}" "$FEED_VERDICT"
+printf 'server CPU a request (median): fleetmock %s µs, mhdyard %s µs; tool call %s, plain same bytes %s, json_schema %s µs\n' \
+  "$CPU_FM" "$CPU_MHD" "$CPU_TOOL" "$CPU_LONG" "$CPU_SCHEMA"
+printf 'ratio by CPU a request: mhdyard/fleetmock = %s, plain same bytes/tool call = %s, plain same bytes/json_schema = %s\n' \
+  "$CPU_RATIO" "$CPU_TOOL_RATIO" "$CPU_SCHEMA_RATIO"
+echo "   (req/s ratios above are the bars; these hold when other work shares the CPUs, as req/s does not)"
 if [[ -n $FAIL_NOTE ]]; then
   echo "throughput: FAIL: $FAIL_NOTE; a request now gets:"
   curl -sS -i -X POST "$FM_URL" -H 'Authorization: Bearer bench' -H 'Content-Type: application/json' \
     --data-binary "$REQ_BODY" | head -c 600
   echo
 fi
-echo "RESULT throughput fleetmock_rps=$FM_RPS mhdyard_rps=$MHD_RPS nginx_return_rps=$RET_RPS nginx_static_rps=$NGX_RPS ratio=$RATIO return_ratio=$RET_RATIO static_ratio=$STATIC_RATIO body_bytes=$BODY_BYTES head_bytes=$FM_HEAD_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO feed_rps=$FEED_RPS feed_ratio=$FEED_RATIO feed_verdict=$FEED_VERDICT tool_verdict=$TOOL_VERDICT schema_rps=$SCHEMA_RPS schema_ratio=$SCHEMA_RATIO verdict=$VERDICT"
+echo "RESULT throughput fleetmock_rps=$FM_RPS mhdyard_rps=$MHD_RPS nginx_return_rps=$RET_RPS nginx_static_rps=$NGX_RPS ratio=$RATIO return_ratio=$RET_RATIO static_ratio=$STATIC_RATIO body_bytes=$BODY_BYTES head_bytes=$FM_HEAD_BYTES tool_rps=$TOOL_RPS long_rps=$LONG_RPS tool_ratio=$TOOL_RATIO tool_short_ratio=$TOOL_SHORT_RATIO long_ratio=$LONG_RATIO rules_rps=$RULES_RPS rules_ratio=$RULES_RATIO feed_rps=$FEED_RPS feed_ratio=$FEED_RATIO feed_verdict=$FEED_VERDICT tool_verdict=$TOOL_VERDICT schema_rps=$SCHEMA_RPS schema_ratio=$SCHEMA_RATIO cpu_fm_us=$CPU_FM cpu_mhd_us=$CPU_MHD cpu_ratio=$CPU_RATIO cpu_tool_ratio=$CPU_TOOL_RATIO cpu_schema_ratio=$CPU_SCHEMA_RATIO verdict=$VERDICT"
 [[ $VERDICT == PASS ]]
