@@ -11,7 +11,9 @@
 #       one request per key (the table fills), then A_REQUESTS (300 000) more
 #       over the same K keys in turn over CONNS (64) connections: req/s and
 #       the server's CPU (utime + stime from /proc/PID/stat) of that second
-#       run, VmRSS and VmHWM after it. The request is throughput.sh's
+#       run, VmRSS and VmHWM after it; and the same two for the filling run,
+#       whose every request creates its account (fill_req_s, fill_cpu_us_per_req;
+#       too few requests to time below 10 000 keys). The request is throughput.sh's
 #       (max_tokens 64). -> accounts.csv, accounts_req_s.png, accounts_rss.png
 #   (b) CPU per token: STREAMS_B (500 1000 2000) concurrent streams, TOKENS_B
 #       (500) tokens each at RATE (50) tok/s, from a fresh fleetmock with
@@ -142,10 +144,15 @@ if [[ $PARTS == *a* ]]; then
       bench_fleetmock "$BIN" "$TMP" "{\"max_accounts\": $MAX_ACCOUNTS}" || die "fleetmock did not start"
       port=${BASE##*:}
       idle=$(kib "$FM_PID" VmRSS)
-      # Fill the table: one request per key (index 0..K-1, the keys the run reuses).
+      # Fill the table: one request per key (index 0..K-1, the keys the run reuses);
+      # each of these requests creates its account, so its cost is printed too.
+      f0=$(ticks "$FM_PID")
       "${GEN_PIN[@]}" "$KEYLOAD" --port "$port" --keys "$k" --requests "$k" --conns "$CONNS" \
         --timeout-s "$TIMEOUT_S" --body "$BODY" >"$TMP/fill.out" 2>&1 ||
         { cat "$TMP/fill.out"; die "keyload could not fill $k accounts"; }
+      f1=$(ticks "$FM_PID")
+      fill_rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' "$TMP/fill.out" | head -n1)
+      fill_us=$(awk -v t=$((f1 - f0)) -v hz="$HZ" -v n="$k" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
       run_begin
       c0=$(ticks "$FM_PID")
       set +e
@@ -167,14 +174,15 @@ if [[ $PARTS == *a* ]]; then
         cat "$TMP/a.out"
         STATUS=1
       fi
-      printf '  round %d  %6d accounts (%d held)  %6s req/s  %6s µs CPU/request  RSS %6.1f MiB (idle %.1f, peak %.1f)  other %s%%\n' \
+      printf '  round %d  %6d accounts (%d held)  %6s req/s  %6s µs CPU/request  RSS %6.1f MiB (idle %.1f, peak %.1f)  other %s%%;  filling: %s req/s, %s µs/request\n' \
         "$r" "$k" "$held" "$rps" "$us" "$(awk -v a="$rss" 'BEGIN {print a / 1024}')" \
-        "$(awk -v a="$idle" 'BEGIN {print a / 1024}')" "$(awk -v a="$hwm" 'BEGIN {print a / 1024}')" "$OTHER"
-      echo "$k $rps $us $rss $hwm $idle $OTHER $held" >>"$TMP/a.runs"
+        "$(awk -v a="$idle" 'BEGIN {print a / 1024}')" "$(awk -v a="$hwm" 'BEGIN {print a / 1024}')" "$OTHER" \
+        "$fill_rps" "$fill_us"
+      echo "$k $rps $us $rss $hwm $idle $OTHER $held $fill_rps $fill_us" >>"$TMP/a.runs"
     done
   done
   CSV=$OUT_DIR/accounts.csv
-  echo "accounts,req_s,req_s_range,cpu_us_per_req,rss_mib,hwm_mib,idle_rss_mib,bytes_per_account,other_pct_max,held" >"$CSV"
+  echo "accounts,req_s,req_s_range,cpu_us_per_req,rss_mib,hwm_mib,idle_rss_mib,bytes_per_account,other_pct_max,held,fill_req_s,fill_cpu_us_per_req" >"$CSV"
   rss1=
   for k in $ACCOUNTS; do
     col() { awk -v k="$k" -v c="$1" '$1 == k {print $c}' "$TMP/a.runs"; }
@@ -182,9 +190,11 @@ if [[ $PARTS == *a* ]]; then
     [[ -n $rss1 ]] || rss1=$rss # the first count (1) is the base: what the request path costs with one account
     awk -v k="$k" -v rps="$(col 2 | median)" -v range="$(col 2 | span)" -v us="$(col 3 | median)" -v rss="$rss" \
       -v hwm="$(col 5 | median)" -v idle="$(col 6 | median)" -v base="$rss1" -v first="$(echo "$ACCOUNTS" | awk '{print $1}')" \
-      -v other="$(col 7 | sort -n | tail -n1)" -v held="$(col 8 | median)" 'BEGIN {
+      -v other="$(col 7 | sort -n | tail -n1)" -v held="$(col 8 | median)" -v frps="$(col 9 | median)" \
+      -v fus="$(col 10 | median)" 'BEGIN {
         per = (k > first) ? sprintf("%.0f", (rss - base) * 1024 / (k - first)) : ""
-        printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d\n", k, rps, range, us, rss / 1024, hwm / 1024, idle / 1024, per, other, held }' >>"$CSV"
+        printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d,%.0f,%.2f\n", k, rps, range, us, rss / 1024, hwm / 1024,
+          idle / 1024, per, other, held, frps, fus }' >>"$CSV"
   done
   echo "(a) medians of $REPEATS ($CSV):"
   column -s, -t "$CSV" | sed 's/^/  /'
