@@ -193,8 +193,9 @@ if [[ $PARTS == *a* ]]; then
       -v other="$(col 7 | sort -n | tail -n1)" -v held="$(col 8 | median)" -v frps="$(col 9 | median)" \
       -v fus="$(col 10 | median)" 'BEGIN {
         per = (k > first) ? sprintf("%.0f", (rss - base) * 1024 / (k - first)) : ""
-        printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d,%.0f,%.2f\n", k, rps, range, us, rss / 1024, hwm / 1024,
-          idle / 1024, per, other, held, frps, fus }' >>"$CSV"
+        fill = (k >= 10000) ? sprintf("%.0f,%.2f", frps, fus) : "," # fewer keys: too short to time
+        printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d,%s\n", k, rps, range, us, rss / 1024, hwm / 1024,
+          idle / 1024, per, other, held, fill }' >>"$CSV"
   done
   echo "(a) medians of $REPEATS ($CSV):"
   column -s, -t "$CSV" | sed 's/^/  /'
