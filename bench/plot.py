@@ -6,12 +6,13 @@ library only (bench/scaling.sh draws docs/perf/*.png with it).
         --title "req/s against accounts" -o docs/perf/accounts_req_s.png
 
 Every --y column is a series: a line through its rows in file order, with a
-marker at each. A cell that is empty or not a number is left out of its
-series, so one CSV can hold series measured at different x. The y axis starts
-at 0 unless --ymin says otherwise, so a chart does not flatter a small change.
+marker at each; --hline Y=TEXT adds a dashed line across (a bar to meet). A
+cell that is empty or not a number is left out of its series, so one CSV can
+hold series measured at different x. The y axis starts at 0 unless --ymin
+says otherwise, so a chart does not flatter a small change.
 
 How it draws: an RGB canvas in a bytearray; lines are 2-pixel Bresenham
-strokes, text is a built-in 5×9 bitmap font (ASCII and µ) scaled 2×, the y
+strokes, text is a built-in 5×9 bitmap font (ASCII, µ, §) scaled 2×, the y
 label turned a quarter. The PNG is one IDAT, every row with filter 0, through
 zlib. Known limits: no anti-aliasing, ticks only at 1-2-5 steps (decades with
 --logx), one y axis for every series.
@@ -27,7 +28,7 @@ import zlib
 # bits (two hex digits a row, the top row first, bit 4 the leftmost pixel),
 # rows left out at the end are blank. Rows 0-6 hold capitals, row 6 is the
 # baseline, rows 7-8 the descenders of g, j, p, q, y and µ.
-FONT_CHARS = "".join(chr(c) for c in range(32, 127)) + "µ"
+FONT_CHARS = "".join(chr(c) for c in range(32, 127)) + "µ§"
 FONT_HEX = """
     0 04040404040004 0a0a 0a0a1f0a1f0a0a 040f140e051e04 18190204081303
     0c12140815120d 0404 02040808080402 08040202020408 0004150e1504 0004041f0404
@@ -45,6 +46,7 @@ FONT_HEX = """
     00001619111111 00000e1111110e 00001e1111111e1010 00000f1111110f0101 00001619101010 00000f100e011e
     08081c08080906 0000111111130d 00001111110a04 0000111115150a 0000110a040a11 0000111111110f010e
     00001f0204081f 02040408040402 04040404040404 08040402040408 0000081502 00001111111b151010
+    0e100e110e010e
 """
 FONT = dict(zip(FONT_CHARS, (bytes.fromhex(h if h != "0" else "") for h in FONT_HEX.split())))
 GLYPH_W, GLYPH_H = 5, 9  # a character advances GLYPH_W + 1 columns
@@ -172,10 +174,11 @@ def read_series(path, xcol, ycols):
     return out
 
 
-def draw(series, labels, logx, title, xlabel, ylabel, ymin, ymax, width, height):
-    """Renders the chart; returns the Canvas."""
+def draw(series, labels, logx, title, xlabel, ylabel, ymin, ymax, width, height, hlines=()):
+    """Renders the chart, with a dashed line across it at each (y, text) of
+    hlines (a bar to meet); returns the Canvas."""
     xs = [x for _, pts in series for x, _ in pts]
-    ys = [y for _, pts in series for _, y in pts]
+    ys = [y for _, pts in series for _, y in pts] + [y for y, _ in hlines]
     if not xs:
         sys.exit("plot: no rows with numbers to draw")
     if logx and min(xs) <= 0:
@@ -210,6 +213,11 @@ def draw(series, labels, logx, title, xlabel, ylabel, ymin, ymax, width, height)
     cv.text(x0 + (x1 - x0 - text_width(xlabel)) // 2, height - 30, xlabel)
     cv.text(10, y0 - (y0 - y1 - text_width(ylabel)) // 2, ylabel, up=True)
 
+    for y, _ in hlines:
+        py = round(fy(y))
+        for px in range(x0 + 2, x1, 14):
+            cv.rect(px, py, min(px + 7, x1), py + 1, FRAME)
+
     drawn = []  # pixels on the lines, every few along each segment, for legend()
     for i, (_, pts) in enumerate(series):
         color = PALETTE[i % len(PALETTE)]
@@ -221,6 +229,14 @@ def draw(series, labels, logx, title, xlabel, ylabel, ymin, ymax, width, height)
         for px, py in pix:
             cv.rect(round(px) - 4, round(py) - 4, round(px) + 4, round(py) + 4, color)
         drawn += pix
+
+    for y, text in hlines:  # each label above or below its line, at either end, where it hides least
+        py, tw = round(fy(y)), text_width(text)
+        spots = [(x, y) for x in (x1 - 8 - tw, x0 + 10) for y in (py - 24, py + 8)]
+        tx, ty = min(spots, key=lambda p: sum(p[0] - 4 <= dx <= p[0] + tw + 4 and p[1] - 4 <= dy <= p[1] + 22
+                                              for dx, dy in drawn))
+        cv.rect(tx - 3, ty - 3, tx + tw + 3, ty + 2 * GLYPH_H, WHITE)
+        cv.text(tx, ty, text, MUTED)
 
     if len(series) > 1 or labels:
         legend(cv, drawn, labels or [name for name, _ in series], (x0, y1, x1, y0))
@@ -259,6 +275,8 @@ def main(argv=None):
     ap.add_argument("--ymin", type=float, default=0.0, help="bottom of the y axis (default 0)")
     ap.add_argument("--ymax", type=float)
     ap.add_argument("--auto-ymin", action="store_true", help="start the y axis near the data, not at 0")
+    ap.add_argument("--hline", action="append", default=[], metavar="Y=TEXT",
+                    help="a dashed line across at Y, labelled TEXT (a bar to meet)")
     ap.add_argument("--width", type=int, default=800)
     ap.add_argument("--height", type=int, default=480)
     ap.add_argument("-o", "--output", required=True, help="the PNG to write")
@@ -268,9 +286,15 @@ def main(argv=None):
         ap.error("give one --label per y column (%d), or none" % len(ycols))
     if a.width < 200 or a.height < 150:
         ap.error("the picture is at least 200 × 150")
+    hlines = []
+    for h in a.hline:
+        y, _, text = h.partition("=")
+        if number(y) is None:
+            ap.error("--hline takes Y=TEXT, Y a number: %r" % h)
+        hlines.append((number(y), text))
     series = read_series(a.csv, a.x, ycols)
     cv = draw(series, a.label, a.logx, a.title, a.xlabel or a.x, a.ylabel or ", ".join(ycols),
-              None if a.auto_ymin else a.ymin, a.ymax, a.width, a.height)
+              None if a.auto_ymin else a.ymin, a.ymax, a.width, a.height, hlines)
     with open(a.output, "wb") as f:
         f.write(cv.png())
 

@@ -59,8 +59,8 @@ class PlotDraws(unittest.TestCase):
         return r, out
 
     def test_two_series_on_a_log_axis_are_drawn_in_their_colours_with_a_legend(self):
-        r, out = self.run_plot("--x", "accounts", "--y", "req_s,rss", "--logx", "--title", "t µs",
-                               "--width", "400", "--height", "300")
+        r, out = self.run_plot("--x", "accounts", "--y", "req_s,rss", "--logx", "--title", "t µs §",
+                               "--hline", "95=bar", "--width", "400", "--height", "300")
         self.assertEqual(r.returncode, 0, r.stderr)
         w, h, rows = read_png(out)
         self.assertEqual((w, h), (400, 300))
@@ -68,6 +68,11 @@ class PlotDraws(unittest.TestCase):
         self.assertGreater(count(rows, plot.PALETTE[1]), 100)  # two markers (one row has no rss), a line
         self.assertGreater(count(rows, plot.BLACK), 300)  # title, axis labels, legend names
         self.assertGreater(count(rows, plot.WHITE), w * h // 2)
+
+    def test_a_bar_that_is_not_a_number_is_refused(self):
+        r, _ = self.run_plot("--x", "accounts", "--y", "req_s", "--hline", "lots=bar")
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--hline takes Y=TEXT", r.stderr)
 
     def test_a_missing_column_is_named_and_nothing_is_written(self):
         r, out = self.run_plot("--x", "accounts", "--y", "nope")

@@ -14,7 +14,8 @@
 #       run, VmRSS and VmHWM after it; and the same two for the filling run,
 #       whose every request creates its account (fill_req_s, fill_cpu_us_per_req;
 #       too few requests to time below 10 000 keys). The request is throughput.sh's
-#       (max_tokens 64). -> accounts.csv, accounts_req_s.png, accounts_rss.png
+#       (max_tokens 64). -> accounts.csv, accounts_req_s.png,
+#       accounts_cpu.png, accounts_rss.png
 #   (b) CPU per token: STREAMS_B (500 1000 2000) concurrent streams, TOKENS_B
 #       (500) tokens each at RATE (50) tok/s, from a fresh fleetmock with
 #       streams.sh's pinned cadence; the server's CPU over the streamload run
@@ -201,6 +202,8 @@ if [[ $PARTS == *a* ]]; then
   column -s, -t "$CSV" | sed 's/^/  /'
   plot "$CSV" "$OUT_DIR/accounts_req_s.png" --x accounts --y req_s --logx --xlabel "accounts held (log scale)" \
     --ylabel "requests / s" --title "Non-streaming req/s against accounts held (median of $REPEATS)"
+  plot "$CSV" "$OUT_DIR/accounts_cpu.png" --x accounts --y cpu_us_per_req --logx --xlabel "accounts held (log scale)" \
+    --ylabel "server CPU per request, µs" --title "Server CPU per request against accounts held (median of $REPEATS)"
   plot "$CSV" "$OUT_DIR/accounts_rss.png" --x accounts --y rss_mib --y idle_rss_mib --label "VmRSS after the run" \
     --label "VmRSS at start" --logx --xlabel "accounts held (log scale)" --ylabel "server RSS, MiB" \
     --title "Server memory against accounts held"
@@ -338,9 +341,9 @@ if [[ $PARTS == *c* ]]; then
   fi
   echo "(c) $STREAMS_CSV:"
   column -s, -t "$STREAMS_CSV" | sed 's/^/  /'
-  plot "$STREAMS_CSV" "$OUT_DIR/streams_rss.png" --x streams --y rss_mib --y hwm_mib \
-    --label "VmRSS, all streams open" --label "VmHWM (peak)" --xlabel "streams held open at once" \
-    --ylabel "server RSS, MiB" --title "Server memory against held streams"
+  plot "$STREAMS_CSV" "$OUT_DIR/streams_rss.png" --x streams --y rss_mib --label "VmRSS, all streams open" \
+    --hline "256=SPEC §8 bar: 256 MiB" --xlabel "streams held open at once" --ylabel "server RSS, MiB" \
+    --title "Server memory against held streams"
 fi
 if [[ -s $TMP/fleetmock.log ]] && grep -qiE 'error|fatal|abort' "$TMP/fleetmock.log"; then
   echo "scaling: fleetmock log (warn and above):"
