@@ -38,6 +38,10 @@
 #       (for a way to spread connections over loopback source addresses),
 #       and lift the port bound. -> streams_rss.csv, streams_rss.png
 #
+# DRAW_ONLY=1 measures nothing: it prints the CSVs in OUT_DIR and draws them
+# again (after a change to plot.py; give the REPEATS they were measured with,
+# which the chart titles name).
+#
 # Every point is measured REPEATS (3) times, in rounds (every count once, then
 # again), and the table holds the median, with the spread. Other processes'
 # CPU during each run is measured as lib.sh does (OTHER_MAX, % of a core) and
@@ -51,7 +55,7 @@
 # Environment: PARTS (abc), OUT_DIR (docs/perf), PLOT (1: draw the PNGs),
 # REPEATS (3), ACCOUNTS, MAX_ACCOUNTS, A_REQUESTS, CONNS, TOKENS (64),
 # STREAMS_B, TOKENS_B, RATE, PACER (1: measure pacer too), PACER_THREADS,
-# HELD, RATE_C, TOKENS_C (1500), HOLD_S, REPEATS_C (1), C_RUN (0|1),
+# HELD, RATE_C, TOKENS_C (1500), HOLD_S, REPEATS_C (1), C_RUN (0|1), DRAW_ONLY (0|1),
 # STREAMS_CSV, STREAMLOAD_ARGS, TIMEOUT_S, OTHER_MAX (10), PIN (1|0).
 # Exit status: 0 every sweep ran, 1 a run failed (errors, streams not all
 # served), 2 could not run.
@@ -84,6 +88,7 @@ TOKENS_C=${TOKENS_C:-1500}
 HOLD_S=${HOLD_S:-3}
 REPEATS_C=${REPEATS_C:-1}
 C_RUN=${C_RUN:-0}
+DRAW_ONLY=${DRAW_ONLY:-0}
 STREAMS_CSV=${STREAMS_CSV:-$OUT_DIR/streams_rss.csv}
 STREAMLOAD_ARGS=${STREAMLOAD_ARGS:-}
 TIMEOUT_S=${TIMEOUT_S:-300}
@@ -136,69 +141,72 @@ echo "scaling: $("$BIN" --version 2>/dev/null | head -n1), $(nproc) CPUs, $(date
 
 # ---- (a) accounts ------------------------------------------------------------
 if [[ $PARTS == *a* ]]; then
-  echo "== (a) accounts $ACCOUNTS: $A_REQUESTS requests over the K keys after one each (max_accounts $MAX_ACCOUNTS), $REPEATS rounds"
-  BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'
-  : >"$TMP/a.runs"
-  for r in $(seq "$REPEATS"); do
-    for k in $ACCOUNTS; do
-      rm -f "$TMP/fm.port" # bench_fleetmock waits for it to appear
-      bench_fleetmock "$BIN" "$TMP" "{\"max_accounts\": $MAX_ACCOUNTS}" || die "fleetmock did not start"
-      port=${BASE##*:}
-      idle=$(kib "$FM_PID" VmRSS)
-      # Fill the table: one request per key (index 0..K-1, the keys the run reuses);
-      # each of these requests creates its account, so its cost is printed too.
-      f0=$(ticks "$FM_PID")
-      "${GEN_PIN[@]}" "$KEYLOAD" --port "$port" --keys "$k" --requests "$k" --conns "$CONNS" \
-        --timeout-s "$TIMEOUT_S" --body "$BODY" >"$TMP/fill.out" 2>&1 ||
-        { cat "$TMP/fill.out"; die "keyload could not fill $k accounts"; }
-      f1=$(ticks "$FM_PID")
-      fill_rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' "$TMP/fill.out" | head -n1)
-      fill_us=$(awk -v t=$((f1 - f0)) -v hz="$HZ" -v n="$k" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
-      run_begin
-      c0=$(ticks "$FM_PID")
-      set +e
-      "${GEN_PIN[@]}" "$KEYLOAD" --port "$port" --keys "$k" --requests "$A_REQUESTS" --conns "$CONNS" \
-        --timeout-s "$TIMEOUT_S" --body "$BODY" >"$TMP/a.out" 2>&1
-      rc=$?
-      set -e
-      c1=$(ticks "$FM_PID")
-      run_end
-      rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' "$TMP/a.out" | head -n1)
-      ok=$(sed -n 's/.* 200=\([0-9]*\).*/\1/p' "$TMP/a.out" | head -n1)
-      held=$(curl -sS "$BASE/metrics" | awk '$1 == "fleetmock_accounts" {printf "%.0f", $2}')
-      rss=$(kib "$FM_PID" VmRSS) hwm=$(kib "$FM_PID" VmHWM)
-      us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="${ok:-0}" 'BEGIN {printf "%.2f", n ? t * 1e6 / hz / n : 0}')
-      bench_stop "$FM_PID"
-      FM_PID=
-      if ((rc != 0)) || [[ ${ok:-0} != "$A_REQUESTS" ]]; then
-        echo "scaling: FAIL: $k accounts: keyload exit $rc, ${ok:-0} of $A_REQUESTS answered 200"
-        cat "$TMP/a.out"
-        STATUS=1
-      fi
-      printf '  round %d  %6d accounts (%d held)  %6s req/s  %6s µs CPU/request  RSS %6.1f MiB (idle %.1f, peak %.1f)  other %s%%;  filling: %s req/s, %s µs/request\n' \
-        "$r" "$k" "$held" "$rps" "$us" "$(awk -v a="$rss" 'BEGIN {print a / 1024}')" \
-        "$(awk -v a="$idle" 'BEGIN {print a / 1024}')" "$(awk -v a="$hwm" 'BEGIN {print a / 1024}')" "$OTHER" \
-        "$fill_rps" "$fill_us"
-      echo "$k $rps $us $rss $hwm $idle $OTHER $held $fill_rps $fill_us" >>"$TMP/a.runs"
-    done
-  done
   CSV=$OUT_DIR/accounts.csv
-  echo "accounts,req_s,req_s_range,cpu_us_per_req,rss_mib,hwm_mib,idle_rss_mib,bytes_per_account,other_pct_max,held,fill_req_s,fill_cpu_us_per_req" >"$CSV"
-  rss1=
-  for k in $ACCOUNTS; do
-    col() { awk -v k="$k" -v c="$1" '$1 == k {print $c}' "$TMP/a.runs"; }
-    rss=$(col 4 | median)
-    [[ -n $rss1 ]] || rss1=$rss # the first count (1) is the base: what the request path costs with one account
-    awk -v k="$k" -v rps="$(col 2 | median)" -v range="$(col 2 | span)" -v us="$(col 3 | median)" -v rss="$rss" \
-      -v hwm="$(col 5 | median)" -v idle="$(col 6 | median)" -v base="$rss1" -v first="$(echo "$ACCOUNTS" | awk '{print $1}')" \
-      -v other="$(col 7 | sort -n | tail -n1)" -v held="$(col 8 | median)" -v frps="$(col 9 | median)" \
-      -v fus="$(col 10 | median)" 'BEGIN {
-        per = (k > first) ? sprintf("%.0f", (rss - base) * 1024 / (k - first)) : ""
-        fill = (k >= 10000) ? sprintf("%.0f,%.2f", frps, fus) : "," # fewer keys: too short to time
-        printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d,%s\n", k, rps, range, us, rss / 1024, hwm / 1024,
-          idle / 1024, per, other, held, fill }' >>"$CSV"
-  done
-  echo "(a) medians of $REPEATS ($CSV):"
+  if [[ $DRAW_ONLY != 1 ]]; then
+    echo "== (a) accounts $ACCOUNTS: $A_REQUESTS requests over the K keys after one each (max_accounts $MAX_ACCOUNTS), $REPEATS rounds"
+    BODY='{"model":"accounts/fireworks/models/kimi-k2p6","messages":[{"role":"user","content":"Say hello to the benchmark."}],"max_tokens":'$TOKENS',"ignore_eos":true,"seed":7}'
+    : >"$TMP/a.runs"
+    for r in $(seq "$REPEATS"); do
+      for k in $ACCOUNTS; do
+        rm -f "$TMP/fm.port" # bench_fleetmock waits for it to appear
+        bench_fleetmock "$BIN" "$TMP" "{\"max_accounts\": $MAX_ACCOUNTS}" || die "fleetmock did not start"
+        port=${BASE##*:}
+        idle=$(kib "$FM_PID" VmRSS)
+        # Fill the table: one request per key (index 0..K-1, the keys the run reuses);
+        # each of these requests creates its account, so its cost is printed too.
+        f0=$(ticks "$FM_PID")
+        "${GEN_PIN[@]}" "$KEYLOAD" --port "$port" --keys "$k" --requests "$k" --conns "$CONNS" \
+          --timeout-s "$TIMEOUT_S" --body "$BODY" >"$TMP/fill.out" 2>&1 ||
+          { cat "$TMP/fill.out"; die "keyload could not fill $k accounts"; }
+        f1=$(ticks "$FM_PID")
+        fill_rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' "$TMP/fill.out" | head -n1)
+        fill_us=$(awk -v t=$((f1 - f0)) -v hz="$HZ" -v n="$k" 'BEGIN {printf "%.2f", t * 1e6 / hz / n}')
+        run_begin
+        c0=$(ticks "$FM_PID")
+        set +e
+        "${GEN_PIN[@]}" "$KEYLOAD" --port "$port" --keys "$k" --requests "$A_REQUESTS" --conns "$CONNS" \
+          --timeout-s "$TIMEOUT_S" --body "$BODY" >"$TMP/a.out" 2>&1
+        rc=$?
+        set -e
+        c1=$(ticks "$FM_PID")
+        run_end
+        rps=$(sed -n 's/.* rps=\([0-9]*\).*/\1/p' "$TMP/a.out" | head -n1)
+        ok=$(sed -n 's/.* 200=\([0-9]*\).*/\1/p' "$TMP/a.out" | head -n1)
+        held=$(curl -sS "$BASE/metrics" | awk '$1 == "fleetmock_accounts" {printf "%.0f", $2}')
+        rss=$(kib "$FM_PID" VmRSS) hwm=$(kib "$FM_PID" VmHWM)
+        us=$(awk -v t=$((c1 - c0)) -v hz="$HZ" -v n="${ok:-0}" 'BEGIN {printf "%.2f", n ? t * 1e6 / hz / n : 0}')
+        bench_stop "$FM_PID"
+        FM_PID=
+        if ((rc != 0)) || [[ ${ok:-0} != "$A_REQUESTS" ]]; then
+          echo "scaling: FAIL: $k accounts: keyload exit $rc, ${ok:-0} of $A_REQUESTS answered 200"
+          cat "$TMP/a.out"
+          STATUS=1
+        fi
+        printf '  round %d  %6d accounts (%d held)  %6s req/s  %6s µs CPU/request  RSS %6.1f MiB (idle %.1f, peak %.1f)  other %s%%;  filling: %s req/s, %s µs/request\n' \
+          "$r" "$k" "$held" "$rps" "$us" "$(awk -v a="$rss" 'BEGIN {print a / 1024}')" \
+          "$(awk -v a="$idle" 'BEGIN {print a / 1024}')" "$(awk -v a="$hwm" 'BEGIN {print a / 1024}')" "$OTHER" \
+          "$fill_rps" "$fill_us"
+        echo "$k $rps $us $rss $hwm $idle $OTHER $held $fill_rps $fill_us" >>"$TMP/a.runs"
+      done
+    done
+    echo "accounts,req_s,req_s_range,cpu_us_per_req,rss_mib,hwm_mib,idle_rss_mib,bytes_per_account,other_pct_max,held,fill_req_s,fill_cpu_us_per_req" >"$CSV"
+    rss1=
+    for k in $ACCOUNTS; do
+      col() { awk -v k="$k" -v c="$1" '$1 == k {print $c}' "$TMP/a.runs"; }
+      rss=$(col 4 | median)
+      [[ -n $rss1 ]] || rss1=$rss # the first count (1) is the base: what the request path costs with one account
+      awk -v k="$k" -v rps="$(col 2 | median)" -v range="$(col 2 | span)" -v us="$(col 3 | median)" -v rss="$rss" \
+        -v hwm="$(col 5 | median)" -v idle="$(col 6 | median)" -v base="$rss1" -v first="$(echo "$ACCOUNTS" | awk '{print $1}')" \
+        -v other="$(col 7 | sort -n | tail -n1)" -v held="$(col 8 | median)" -v frps="$(col 9 | median)" \
+        -v fus="$(col 10 | median)" 'BEGIN {
+          per = (k > first) ? sprintf("%.0f", (rss - base) * 1024 / (k - first)) : ""
+          fill = (k >= 10000) ? sprintf("%.0f,%.2f", frps, fus) : "," # fewer keys: too short to time
+          printf "%d,%.0f,%s,%.2f,%.1f,%.1f,%.1f,%s,%d,%d,%s\n", k, rps, range, us, rss / 1024, hwm / 1024,
+            idle / 1024, per, other, held, fill }' >>"$CSV"
+    done
+  fi
+  [[ -s $CSV ]] || die "no $CSV to draw"
+  echo "(a) medians of $REPEATS rounds ($CSV):"
   column -s, -t "$CSV" | sed 's/^/  /'
   plot "$CSV" "$OUT_DIR/accounts_req_s.png" --x accounts --y req_s --logx --xlabel "accounts held (log scale)" \
     --ylabel "requests / s" --title "Non-streaming req/s against accounts held (median of $REPEATS)"
@@ -244,49 +252,52 @@ stream_run() { # pid out-name streamload-args...
 
 # ---- (b) CPU per token ---------------------------------------------------------
 if [[ $PARTS == *b* ]]; then
-  echo "== (b) server CPU per token: $STREAMS_B streams x $TOKENS_B tokens at $RATE tok/s, $REPEATS rounds"
-  : >"$TMP/b.runs"
-  for r in $(seq "$REPEATS"); do
-    for n in $STREAMS_B; do
-      start_stream_server "$RATE"
-      stream_run "$FM_PID" "b-fm" --streams "$n" --tokens "$TOKENS_B" --rate "$RATE"
-      bench_stop "$FM_PID"
-      FM_PID=
-      fm_tok=$(jnum tokens "$LINE") fm_cpu=$(jnum cpu_server_s "$LINE") fm_done=$(jnum completed "$LINE")
-      fm_other=$OTHER
-      ((fm_done == n)) || { echo "scaling: FAIL: fleetmock completed $fm_done of $n streams"; STATUS=1; }
-      pc_tok=0 pc_cpu=0 pc_other=0
-      if [[ $PACER == 1 ]]; then
-        rm -f "$TMP/pport"
-        "${SRV_PIN[@]}" "$PACER_BIN" --port-file "$TMP/pport" --tokens "$TOKENS_B" --rate "$RATE" --ttft-ms 100 \
-          --threads "$PACER_THREADS" &
-        PC_PID=$!
-        for _ in $(seq 50); do [[ -s $TMP/pport ]] && break; sleep 0.1; done
-        [[ -s $TMP/pport ]] || die "pacer did not start"
-        PORT=$(head -n1 "$TMP/pport")
-        stream_run "$PC_PID" "b-pc" --streams "$n" --tokens "$TOKENS_B" --rate "$RATE"
-        bench_stop "$PC_PID"
-        PC_PID=
-        pc_tok=$(jnum tokens "$LINE") pc_cpu=$(jnum cpu_server_s "$LINE") pc_other=$OTHER
-      fi
-      read -r fm_us pc_us < <(awk -v a="$fm_cpu" -v b="$fm_tok" -v c="$pc_cpu" -v d="$pc_tok" \
-        'BEGIN {printf "%.3f %.3f\n", b ? a * 1e6 / b : 0, d ? c * 1e6 / d : 0}')
-      printf '  round %d  %5d streams  fleetmock %7s tokens %6.2f s CPU %6s µs/token  pacer %6s µs/token  other %s%%, %s%%\n' \
-        "$r" "$n" "$fm_tok" "$fm_cpu" "$fm_us" "$pc_us" "$fm_other" "$pc_other"
-      echo "$n $fm_us $fm_tok $fm_cpu $pc_us $fm_other $pc_other" >>"$TMP/b.runs"
-    done
-  done
   CSV=$OUT_DIR/cpu_per_token.csv
-  echo "streams,us_per_token,us_per_token_range,tokens,server_cpu_s,pacer_us_per_token,ratio,other_pct_max" >"$CSV"
-  for n in $STREAMS_B; do
-    col() { awk -v k="$n" -v c="$1" '$1 == k {print $c}' "$TMP/b.runs"; }
-    fm=$(col 2 | median) pc=$(col 5 | median)
-    awk -v n="$n" -v fm="$fm" -v range="$(col 2 | span)" -v tok="$(col 3 | median)" -v cpu="$(col 4 | median)" \
-      -v pc="$pc" -v other="$( (col 6; col 7) | sort -n | tail -n1)" -v pacer="$PACER" 'BEGIN {
-        printf "%d,%.3f,%s,%d,%.2f,%s,%s,%d\n", n, fm, range, tok, cpu, (pacer == 1 ? sprintf("%.3f", pc) : ""),
-          (pacer == 1 && pc > 0 ? sprintf("%.2f", fm / pc) : ""), other }' >>"$CSV"
-  done
-  echo "(b) medians of $REPEATS ($CSV):"
+  if [[ $DRAW_ONLY != 1 ]]; then
+    echo "== (b) server CPU per token: $STREAMS_B streams x $TOKENS_B tokens at $RATE tok/s, $REPEATS rounds"
+    : >"$TMP/b.runs"
+    for r in $(seq "$REPEATS"); do
+      for n in $STREAMS_B; do
+        start_stream_server "$RATE"
+        stream_run "$FM_PID" "b-fm" --streams "$n" --tokens "$TOKENS_B" --rate "$RATE"
+        bench_stop "$FM_PID"
+        FM_PID=
+        fm_tok=$(jnum tokens "$LINE") fm_cpu=$(jnum cpu_server_s "$LINE") fm_done=$(jnum completed "$LINE")
+        fm_other=$OTHER
+        ((fm_done == n)) || { echo "scaling: FAIL: fleetmock completed $fm_done of $n streams"; STATUS=1; }
+        pc_tok=0 pc_cpu=0 pc_other=0
+        if [[ $PACER == 1 ]]; then
+          rm -f "$TMP/pport"
+          "${SRV_PIN[@]}" "$PACER_BIN" --port-file "$TMP/pport" --tokens "$TOKENS_B" --rate "$RATE" --ttft-ms 100 \
+            --threads "$PACER_THREADS" &
+          PC_PID=$!
+          for _ in $(seq 50); do [[ -s $TMP/pport ]] && break; sleep 0.1; done
+          [[ -s $TMP/pport ]] || die "pacer did not start"
+          PORT=$(head -n1 "$TMP/pport")
+          stream_run "$PC_PID" "b-pc" --streams "$n" --tokens "$TOKENS_B" --rate "$RATE"
+          bench_stop "$PC_PID"
+          PC_PID=
+          pc_tok=$(jnum tokens "$LINE") pc_cpu=$(jnum cpu_server_s "$LINE") pc_other=$OTHER
+        fi
+        read -r fm_us pc_us < <(awk -v a="$fm_cpu" -v b="$fm_tok" -v c="$pc_cpu" -v d="$pc_tok" \
+          'BEGIN {printf "%.3f %.3f\n", b ? a * 1e6 / b : 0, d ? c * 1e6 / d : 0}')
+        printf '  round %d  %5d streams  fleetmock %7s tokens %6.2f s CPU %6s µs/token  pacer %6s µs/token  other %s%%, %s%%\n' \
+          "$r" "$n" "$fm_tok" "$fm_cpu" "$fm_us" "$pc_us" "$fm_other" "$pc_other"
+        echo "$n $fm_us $fm_tok $fm_cpu $pc_us $fm_other $pc_other" >>"$TMP/b.runs"
+      done
+    done
+    echo "streams,us_per_token,us_per_token_range,tokens,server_cpu_s,pacer_us_per_token,ratio,other_pct_max" >"$CSV"
+    for n in $STREAMS_B; do
+      col() { awk -v k="$n" -v c="$1" '$1 == k {print $c}' "$TMP/b.runs"; }
+      fm=$(col 2 | median) pc=$(col 5 | median)
+      awk -v n="$n" -v fm="$fm" -v range="$(col 2 | span)" -v tok="$(col 3 | median)" -v cpu="$(col 4 | median)" \
+        -v pc="$pc" -v other="$( (col 6; col 7) | sort -n | tail -n1)" -v pacer="$PACER" 'BEGIN {
+          printf "%d,%.3f,%s,%d,%.2f,%s,%s,%d\n", n, fm, range, tok, cpu, (pacer == 1 ? sprintf("%.3f", pc) : ""),
+            (pacer == 1 && pc > 0 ? sprintf("%.2f", fm / pc) : ""), other }' >>"$CSV"
+    done
+  fi
+  [[ -s $CSV ]] || die "no $CSV to draw"
+  echo "(b) medians of $REPEATS rounds ($CSV):"
   column -s, -t "$CSV" | sed 's/^/  /'
   ys=(--y us_per_token --label "fleetmock (1 loop)")
   [[ $PACER == 1 ]] && ys+=(--y pacer_us_per_token --label "pacer, $PACER_THREADS loop (yardstick)")
@@ -296,7 +307,8 @@ fi
 
 # ---- (c) held streams ----------------------------------------------------------
 if [[ $PARTS == *c* ]]; then
-  if [[ -s $STREAMS_CSV && $C_RUN != 1 ]]; then
+  if [[ $DRAW_ONLY == 1 || (-s $STREAMS_CSV && $C_RUN != 1) ]]; then
+    [[ -s $STREAMS_CSV ]] || die "no $STREAMS_CSV to draw"
     echo "== (c) held streams: read from $STREAMS_CSV (C_RUN=1 measures again)"
   else
     fds=$(ulimit -n)
