@@ -12,10 +12,10 @@
 #       over the same K keys in turn over CONNS (64) connections: req/s and
 #       the server's CPU (utime + stime from /proc/PID/stat) of that second
 #       run, VmRSS and VmHWM after it; and the same two for the filling run,
-#       whose every request creates its account (fill_req_s, fill_cpu_us_per_req;
-#       too few requests to time below 10 000 keys). The request is throughput.sh's
-#       (max_tokens 64). -> accounts.csv, accounts_req_s.png,
-#       accounts_cpu.png, accounts_rss.png
+#       whose every request creates its account (fill_req_s and
+#       fill_cpu_us_per_req, blank below 10 000 keys: too few requests to
+#       time). The request is throughput.sh's (max_tokens 64).
+#       -> accounts.csv, accounts_req_s.png, accounts_cpu.png, accounts_rss.png
 #   (b) CPU per token: STREAMS_B (500 1000 2000) concurrent streams, TOKENS_B
 #       (500) tokens each at RATE (50) tok/s, from a fresh fleetmock with
 #       streams.sh's pinned cadence; the server's CPU over the streamload run
@@ -55,8 +55,9 @@
 # Environment: PARTS (abc), OUT_DIR (docs/perf), PLOT (1: draw the PNGs),
 # REPEATS (3), ACCOUNTS, MAX_ACCOUNTS, A_REQUESTS, CONNS, TOKENS (64),
 # STREAMS_B, TOKENS_B, RATE, PACER (1: measure pacer too), PACER_THREADS,
-# HELD, RATE_C, TOKENS_C (1500), HOLD_S, REPEATS_C (1), C_RUN (0|1), DRAW_ONLY (0|1),
-# STREAMS_CSV, STREAMLOAD_ARGS, TIMEOUT_S, OTHER_MAX (10), PIN (1|0).
+# HELD, RATE_C, TOKENS_C (1500), HOLD_S, REPEATS_C (1), C_RUN (0|1),
+# DRAW_ONLY (0|1), STREAMS_CSV, STREAMLOAD_ARGS, TIMEOUT_S, OTHER_MAX (10),
+# PIN (1|0).
 # Exit status: 0 every sweep ran, 1 a run failed (errors, streams not all
 # served), 2 could not run.
 set -euo pipefail
