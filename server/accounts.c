@@ -63,13 +63,16 @@ static const fm_key_cfg *listed(const fm_accounts_cfg *cfg, const char *key) {
 
 fm_limiter *fm_account_limiter(fm_account *acc, int model, size_t n_models, uint64_t now_us) {
   if (!acc->limiters) {
-    acc->limiters = calloc(n_models, sizeof(fm_limiter));
+    acc->limiters = calloc(n_models, sizeof(*acc->limiters));
     if (!acc->limiters) return NULL;
     acc->n_limiters = n_models;
-    for (size_t i = 0; i < n_models; i++)
-      fm_limiter_init(&acc->limiters[i], acc->limits, now_us);
   }
-  fm_limiter *l = &acc->limiters[model];
+  fm_limiter *l = acc->limiters[model];
+  if (!l) { /* most keys use one model or two: a limiter for each of them only */
+    l = acc->limiters[model] = calloc(1, sizeof(*l));
+    if (!l) return NULL;
+    fm_limiter_init(l, acc->limits, now_us);
+  }
   fm_limiter_advance(l, acc->limits, now_us);
   l->touched = true;
   return l;
@@ -85,7 +88,7 @@ void fm_accounts_reset(fm_accounts *a, uint64_t now_us) {
     acc->cache_lookups = acc->cache_hits = 0;
     /* Re-armed in place: requests in flight still point at them. */
     for (size_t m = 0; m < acc->n_limiters; m++)
-      fm_limiter_init(&acc->limiters[m], acc->limits, now_us);
+      if (acc->limiters[m]) fm_limiter_init(acc->limiters[m], acc->limits, now_us);
   }
   memset(&a->all, 0, sizeof(a->all));
   memset(&a->evicted, 0, sizeof(a->evicted));
@@ -94,6 +97,8 @@ void fm_accounts_reset(fm_accounts *a, uint64_t now_us) {
 
 static void account_free(fm_account *acc) {
   free(acc->key);
+  for (size_t m = 0; m < acc->n_limiters; m++)
+    free(acc->limiters[m]);
   free(acc->limiters);
   free(acc);
 }

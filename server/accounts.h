@@ -53,7 +53,7 @@ typedef struct fm_account {
   struct fm_account *lru_prev; /* on the idle list (unnamed, in_flight 0) only */
   struct fm_account *lru_next;
   const fm_limits_cfg *limits; /* the key's own limits or the defaults */
-  fm_limiter *limiters;        /* one per model, made on first use */
+  fm_limiter **limiters;       /* by model; each made when the key first uses that model */
   size_t n_limiters;
   double spent_usd;                    /* for the budget limit */
   uint64_t limited_by[FM_LIMIT_N + 1]; /* refusals by limit: 429s, and 402s for budget */

@@ -181,7 +181,7 @@ static cJSON *limits_json(fm_server *s, fm_account *a) {
   cJSON *models = cJSON_CreateObject();
   uint64_t now = fm_server_now(s);
   for (size_t m = 0; m < a->n_limiters; m++) {
-    if (!a->limiters[m].touched) continue;
+    if (!a->limiters[m] || !a->limiters[m]->touched) continue;
     fm_limiter *l = fm_account_limiter(a, (int)m, s->cfg.n_models, now);
     cJSON *o = cJSON_AddObjectToObject(models, s->cfg.models[m].id);
     for (int k = 0; k < FM_LIMIT_N; k++) {
