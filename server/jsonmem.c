@@ -2,8 +2,10 @@
 #include "jsonmem.h"
 
 #include <cjson/cJSON.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define FM_ASAN 1
@@ -68,12 +70,290 @@ __attribute__((constructor)) static void install_hooks(void) {
   cJSON_InitHooks(&hooks);
 }
 
+/* ---- the fast parser ------------------------------------------------------
+ * One pass over strict JSON (RFC 8259) into the same tree cJSON builds:
+ * the same node types, values, keys and links, its blocks from hook_malloc.
+ * It never judges a body: anything outside the subset it is sure of (an
+ * error, \u escapes, raw control bytes, cJSON's looser numbers and
+ * whitespace, a byte-order mark, a number of more than 63 characters,
+ * nesting past cJSON's 1 000) makes it give up, and cJSON parses the body
+ * instead, so what is accepted and every error message stay cJSON's. */
+
+#define FAST_DEPTH 1000 /* CJSON_NESTING_LIMIT */
+
+typedef struct fast {
+  const char *p, *end;
+  bool gave_up;
+} fast;
+
+static void fast_ws(fast *f) {
+  while (f->p < f->end && (*f->p == ' ' || *f->p == '\n' || *f->p == '\r' || *f->p == '\t'))
+    f->p++;
+}
+
+static cJSON *fast_node(fast *f, int type) {
+  cJSON *n = hook_malloc(sizeof(*n));
+  if (!n) {
+    f->gave_up = true;
+    return NULL;
+  }
+  memset(n, 0, sizeof(*n));
+  n->type = type;
+  return n;
+}
+
+/* At the opening quote: the decoded string in a block of its own. */
+static char *fast_string(fast *f) {
+  const char *q = ++f->p;
+  size_t n = 0;
+  while (q < f->end && *q != '"') {
+    unsigned char c = (unsigned char)*q;
+    if (c < 0x20) break; /* cJSON takes raw control bytes; leave them to it */
+    if (c == '\\') {
+      if (q + 1 >= f->end || !strchr("\"\\/bfnrt", q[1]) || !q[1])
+        break; /* \u and the rest: cJSON's */
+      q++;
+    }
+    q++;
+    n++;
+  }
+  if (q >= f->end || *q != '"') {
+    f->gave_up = true;
+    return NULL;
+  }
+  char *out = hook_malloc(n + 1);
+  if (!out) {
+    f->gave_up = true;
+    return NULL;
+  }
+  char *w = out;
+  for (const char *r = f->p; r < q; r++) {
+    if (*r != '\\') {
+      *w++ = *r;
+      continue;
+    }
+    switch (*++r) {
+    case 'b':
+      *w++ = '\b';
+      break;
+    case 'f':
+      *w++ = '\f';
+      break;
+    case 'n':
+      *w++ = '\n';
+      break;
+    case 'r':
+      *w++ = '\r';
+      break;
+    case 't':
+      *w++ = '\t';
+      break;
+    default:
+      *w++ = *r; /* " \ / */
+    }
+  }
+  *w = '\0';
+  f->p = q + 1;
+  return out;
+}
+
+static bool digit(fast *f, const char *q) {
+  return q < f->end && *q >= '0' && *q <= '9';
+}
+
+/* A strict JSON number, its value as cJSON's strtod gives it. */
+static void fast_number(fast *f, cJSON *n) {
+  const char *s = f->p, *q = s;
+  bool neg = q < f->end && *q == '-';
+  q += neg;
+  if (!digit(f, q)) {
+    f->gave_up = true;
+    return;
+  }
+  uint64_t whole = 0;
+  int digits = 0;
+  if (*q == '0') {
+    q++;
+  } else {
+    for (; digit(f, q); q++, digits++)
+      whole = whole * 10 + (uint64_t)(*q - '0');
+  }
+  bool integer = true;
+  if (q < f->end && *q == '.') {
+    integer = false;
+    if (!digit(f, ++q)) {
+      f->gave_up = true;
+      return;
+    }
+    while (digit(f, q))
+      q++;
+  }
+  if (q < f->end && (*q == 'e' || *q == 'E')) {
+    integer = false;
+    q++;
+    if (q < f->end && (*q == '+' || *q == '-')) q++;
+    if (!digit(f, q)) {
+      f->gave_up = true;
+      return;
+    }
+    while (digit(f, q))
+      q++;
+  }
+  size_t len = (size_t)(q - s);
+  if (len > 63) { /* cJSON reads at most 63 characters of a number */
+    f->gave_up = true;
+    return;
+  }
+  double v;
+  if (integer && digits <= 15) {
+    v = (double)whole; /* exact below 2^53, as strtod rounds it */
+    if (neg) v = -v;
+  } else {
+    char buf[64];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    v = strtod(buf, NULL);
+  }
+  n->valuedouble = v;
+  if (v >= INT_MAX)
+    n->valueint = INT_MAX;
+  else if (v <= (double)INT_MIN)
+    n->valueint = INT_MIN;
+  else
+    n->valueint = (int)v;
+  f->p = q;
+}
+
+static bool fast_word(fast *f, const char *w, size_t n) {
+  if ((size_t)(f->end - f->p) < n || memcmp(f->p, w, n) != 0) return false;
+  f->p += n;
+  return true;
+}
+
+static cJSON *fast_value(fast *f, int depth);
+
+/* At [ or {: the children, linked as cJSON links them (the first one's prev
+ * is the last). */
+static cJSON *fast_container(fast *f, int depth, bool object) {
+  cJSON *c = fast_node(f, object ? cJSON_Object : cJSON_Array);
+  if (!c) return NULL;
+  if (depth >= FAST_DEPTH) {
+    f->gave_up = true;
+    return c;
+  }
+  f->p++;
+  fast_ws(f);
+  if (f->p < f->end && *f->p == (object ? '}' : ']')) {
+    f->p++;
+    return c;
+  }
+  cJSON *last = NULL;
+  for (;;) {
+    char *key = NULL;
+    if (object) {
+      if (f->p >= f->end || *f->p != '"' || !(key = fast_string(f))) {
+        f->gave_up = true;
+        return c;
+      }
+      fast_ws(f);
+      if (f->p >= f->end || *f->p != ':') {
+        hook_free(key);
+        f->gave_up = true;
+        return c;
+      }
+      f->p++;
+      fast_ws(f);
+    }
+    cJSON *v = fast_value(f, depth + 1);
+    if (!v) {
+      hook_free(key);
+      f->gave_up = true;
+      return c;
+    }
+    v->string = key;
+    if (last) {
+      last->next = v;
+      v->prev = last;
+    } else {
+      c->child = v;
+    }
+    last = v;
+    c->child->prev = last;
+    if (f->gave_up) return c;
+    fast_ws(f);
+    if (f->p < f->end && *f->p == ',') {
+      f->p++;
+      fast_ws(f);
+      continue;
+    }
+    if (f->p < f->end && *f->p == (object ? '}' : ']')) {
+      f->p++;
+      return c;
+    }
+    f->gave_up = true;
+    return c;
+  }
+}
+
+static cJSON *fast_value(fast *f, int depth) {
+  if (f->p >= f->end) {
+    f->gave_up = true;
+    return NULL;
+  }
+  cJSON *n = NULL;
+  switch (*f->p) {
+  case '{':
+  case '[':
+    return fast_container(f, depth, *f->p == '{');
+  case '"': {
+    char *s = fast_string(f);
+    if (!s) return NULL;
+    if (!(n = fast_node(f, cJSON_String))) {
+      hook_free(s);
+      return NULL;
+    }
+    n->valuestring = s;
+    return n;
+  }
+  case 't':
+    if (!fast_word(f, "true", 4)) break;
+    if ((n = fast_node(f, cJSON_True))) n->valueint = 1;
+    return n;
+  case 'f':
+    if (!fast_word(f, "false", 5)) break;
+    return fast_node(f, cJSON_False);
+  case 'n':
+    if (!fast_word(f, "null", 4)) break;
+    return fast_node(f, cJSON_NULL);
+  default:
+    if ((n = fast_node(f, cJSON_Number))) fast_number(f, n);
+    return n;
+  }
+  f->gave_up = true;
+  return NULL;
+}
+
+cJSON *fm_json_parse_fast(const char *text, size_t len, const char **end) {
+  fast f = {.p = text, .end = text + len};
+  fast_ws(&f);
+  cJSON *root = fast_value(&f, 0);
+  /* A lone scalar is cJSON's: its looser numbers and words would read on
+   * where this stops (every reader refuses it anyway). */
+  if (f.gave_up || !root || !(root->type & (cJSON_Object | cJSON_Array))) {
+    cJSON_Delete(root);
+    return NULL;
+  }
+  if (end) *end = f.p;
+  return root;
+}
+
 cJSON *fm_json_parse_scratch(const char *text, size_t len, const char **end) {
   if (tl.live == 0) {
     if (tl.used == 0) POISON(tl.mem, FM_JSONMEM_ARENA);
     tl.drawing = true;
   }
-  cJSON *root = cJSON_ParseWithLengthOpts(text, len, end, false);
+  cJSON *root = fm_json_parse_fast(text, len, end);
+  if (!root) root = cJSON_ParseWithLengthOpts(text, len, end, false);
   tl.drawing = false;
   return root;
 }

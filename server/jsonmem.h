@@ -34,6 +34,12 @@ struct cJSON;
  * arena while it is idle. *end: where parsing stopped (as cJSON's). */
 struct cJSON *fm_json_parse_scratch(const char *text, size_t len, const char **end);
 
+/* The parser behind it, alone (tests): strict JSON without \u escapes or raw
+ * control bytes, into the tree cJSON would build; NULL whenever it is not
+ * sure (then cJSON parses it). Its blocks come from the arena only inside
+ * fm_json_parse_scratch. */
+struct cJSON *fm_json_parse_fast(const char *text, size_t len, const char **end);
+
 /* True when no block of this thread's arena is live (tests: a reader freed
  * its whole tree). */
 bool fm_jsonmem_idle(void);
