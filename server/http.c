@@ -457,51 +457,86 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
   log_request(r, status);
 }
 
+/* A held stream's memory. A stream that is waiting costs what the server
+ * keeps for it between tokens, and 10 000 of them must fit in 128 MiB
+ * (docs/performance.md, "Issue 17: held streams and cadence"). So:
+ *
+ * - The fill writes into one scratch buffer per worker, and what it made is
+ *   copied straight into the space libmicrohttpd lends the reader. Only when
+ *   that space is too small (a stream behind its schedule) does the rest go
+ *   to the request's own r->out, which is freed again once it has drained:
+ *   an allocation per backlog, none per token.
+ * - The response block of MHD_create_response_from_callback is not used for
+ *   a chunked body (libmicrohttpd 0.9.75 hands the reader its connection's
+ *   write buffer), only for an HTTP/1.0 client's unchunked one; it is kept
+ *   small. */
+#define FM_STREAM_BLOCK 256
+
+/* Copies up to max bytes of src[0, len) to buf; the rest becomes r->out. */
+static size_t stream_emit(fm_req *r, const char *src, size_t len, char *buf, size_t max) {
+  size_t n = len < max ? len : max;
+  memcpy(buf, src, n);
+  if (n < len) {
+    fm_buf_reset(&r->out);
+    fm_buf_put(&r->out, src + n, len - n);
+    r->out_pos = 0;
+  }
+  return n;
+}
+
 /* Streams whatever the handler's fill function has due; suspends when nothing is. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   fm_req *r = cls;
   fm_server *s = r->srv;
-  if (r->out_pos >= r->out.len) {
-    fm_buf_reset(&r->out);
-    r->out_pos = 0;
-    uint64_t next_due = 0;
-    bool done = false;
-    lock(s);
-    r->fill(r, &r->out, fm_server_now(s), &next_due, &done);
-    unlock(s);
-    if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
-    if (r->out.len == 0) {
-      if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
-      if (next_due == UINT64_MAX)
-        fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
-      else
-        req_suspend_for(r, delay_ms_until(r->w, next_due));
-      return 0;
+  if (r->out_pos < r->out.len) { /* a backlog from an earlier call */
+    size_t n = r->out.len - r->out_pos;
+    if (n > max) n = max;
+    memcpy(buf, r->out.data + r->out_pos, n);
+    r->out_pos += n;
+    if (r->out_pos >= r->out.len) {
+      fm_buf_free(&r->out);
+      r->out_pos = 0;
     }
-    if (done) r->fill = NULL; /* the next call after this data ends the stream */
+    return (ssize_t)n;
   }
-  size_t n = r->out.len - r->out_pos;
-  if (n > max) n = max;
-  memcpy(buf, r->out.data + r->out_pos, n);
-  r->out_pos += n;
-  return (ssize_t)n;
-}
-
-static ssize_t stream_reader_entry(void *cls, uint64_t pos, char *buf, size_t max) {
-  fm_req *r = cls;
-  if (!r->fill && r->out_pos >= r->out.len) return MHD_CONTENT_READER_END_OF_STREAM;
-  return stream_reader(cls, pos, buf, max);
+  if (!r->fill) return MHD_CONTENT_READER_END_OF_STREAM;
+  fm_buf *out = &r->w->scratch;
+  fm_buf_reset(out);
+  uint64_t next_due = 0;
+  bool done = false;
+  lock(s);
+  r->fill(r, out, fm_server_now(s), &next_due, &done);
+  unlock(s);
+  if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
+  if (out->oom) {
+    fm_buf_free(out); /* the next stream starts afresh */
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  size_t n = 0;
+  if (out->len) {
+    if (done) r->fill = NULL; /* the next call after this data ends the stream */
+    n = stream_emit(r, out->data, out->len, buf, max);
+  } else if (done) {
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  if (n) return (ssize_t)n;
+  if (next_due == UINT64_MAX)
+    fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
+  else
+    req_suspend_for(r, delay_ms_until(r->w, next_due));
+  return 0;
 }
 
 void fm_req_stream(fm_req *r) {
   if (r->responded) return;
   struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_entry, r, NULL);
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FM_STREAM_BLOCK, stream_reader, r, NULL);
   if (!resp) return;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   add_headers(r, resp);
+  fm_buf_free(&r->hdrs); /* MHD has its own copy; a stream may be held for minutes */
   MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
   MHD_destroy_response(resp);
   r->responded = true;
@@ -1088,6 +1123,7 @@ void fm_server_free(fm_server *s) {
     else if (w->listen_fd >= 0 && !w->stopped)
       close(w->listen_fd);
     w->mhd = NULL;
+    fm_buf_free(&w->scratch);
     if (i > 0) uv_loop_close(&w->own_loop);
   }
   fm_fleet_free(&s->fleet);

@@ -71,6 +71,7 @@ typedef struct fm_worker {
   uv_async_t inbox_async;
   uv_mutex_t inbox_lock;
   fm_req *inbox;     /* guarded by inbox_lock */
+  fm_buf scratch;    /* what a stream's fill makes, before it is copied to MHD (its thread only) */
   unsigned commands; /* FM_CMD_* bits, guarded by inbox_lock */
 } fm_worker;
 
@@ -146,7 +147,7 @@ struct fm_req {
   /* Streaming: fills out with whatever is due at now_us; sets *next_due_us when
    * more will come later and *done when the stream is over. */
   void (*fill)(fm_req *r, fm_buf *out, uint64_t now_us, uint64_t *next_due_us, bool *done);
-  fm_buf out;
+  fm_buf out; /* a stream's bytes that did not fit MHD's buffer (empty unless behind) */
   size_t out_pos;
   /* Called when the client hangs up during a long wait (before on_close). */
   void (*on_peer_gone)(fm_req *r);
