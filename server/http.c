@@ -43,6 +43,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -469,8 +470,22 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
  * - The response block of MHD_create_response_from_callback is not used for
  *   a chunked body (libmicrohttpd 0.9.75 hands the reader its connection's
  *   write buffer), only for an HTTP/1.0 client's unchunked one; it is kept
- *   small. */
+ *   small.
+ * - libmicrohttpd zeroes the unused half of the connection's pool when it
+ *   switches from reading to sending, which makes those pages resident, and
+ *   then lends them to the reader as write space. A stream writes a few
+ *   hundred bytes at a time at the start of that space, so at the first read
+ *   the whole pages past what was written are given back (MADV_DONTNEED):
+ *   they read as zeros if touched again, which is all the reader's contract
+ *   promises of space it has not filled. One madvise per stream; ~8 KiB. */
 #define FM_STREAM_BLOCK 256
+
+static void give_back_pages(char *from, char *to) {
+  static uintptr_t page;
+  if (!page) page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = ((uintptr_t)from + page - 1) & ~(page - 1), b = (uintptr_t)to & ~(page - 1);
+  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
 
 /* Copies up to max bytes of src[0, len) to buf; the rest becomes r->out. */
 static size_t stream_emit(fm_req *r, const char *src, size_t len, char *buf, size_t max) {
@@ -519,6 +534,10 @@ static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
     n = stream_emit(r, out->data, out->len, buf, max);
   } else if (done) {
     return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  if (!r->pages_given_back) {
+    r->pages_given_back = true;
+    give_back_pages(buf + n, buf + max);
   }
   if (n) return (ssize_t)n;
   if (next_due == UINT64_MAX)

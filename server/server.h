@@ -134,11 +134,12 @@ struct fm_req {
   int status;           /* the status answered */
   bool suspended;
   bool streaming;
-  bool timer_ready; /* timer has been uv_timer_init'ed */
-  bool peer_gone;   /* the client hung up while the request waited */
-  bool drop;        /* end the connection without an answer (a fault) */
-  int closing;      /* handles still closing; the request is freed at zero */
-  bool in_inbox;    /* queued to be woken by its worker (w->inbox_lock) */
+  bool timer_ready;      /* timer has been uv_timer_init'ed */
+  bool peer_gone;        /* the client hung up while the request waited */
+  bool drop;             /* end the connection without an answer (a fault) */
+  bool pages_given_back; /* the stream's unused write space went back to the kernel */
+  int closing;           /* handles still closing; the request is freed at zero */
+  bool in_inbox;         /* queued to be woken by its worker (w->inbox_lock) */
   fm_req *inbox_next;
   uv_timer_t timer;
   char request_id[40];
