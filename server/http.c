@@ -39,6 +39,7 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,6 +154,8 @@ static void inbox_remove(fm_req *r) {
   uv_mutex_unlock(&w->inbox_lock);
 }
 
+static void wheel_remove(fm_req *r);
+
 /* Under the core lock, on the request's own worker. */
 static void req_destroy(fm_req *r) {
   fm_server *s = r->srv;
@@ -174,6 +177,7 @@ static void req_destroy(fm_req *r) {
   fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
   if (r->tcp) r->tcp->req = NULL;
+  wheel_remove(r);
   if (!r->timer_ready) {
     free(r);
     return;
@@ -216,6 +220,7 @@ static void req_resume(fm_req *r) {
 /* Wakes a request of this thread's worker now, whatever it waited for. */
 static void wake_here(fm_req *r) {
   if (r->timer_ready) uv_timer_stop(&r->timer);
+  wheel_remove(r);
   req_resume(r);
 }
 
@@ -323,18 +328,57 @@ static void on_prepare(uv_prepare_t *h) {
   unlock(w->srv);
 }
 
+static void on_wheel(uv_timer_t *t);
+
 static void on_req_timer(uv_timer_t *t) {
   req_resume(t->data);
 }
 
+/* A short wait (a stream's next token) goes on the worker's wheel, behind
+ * one timer armed for the earliest tick (wheel.h); a longer one keeps the
+ * request's own uv timer. Half the wheel: a loop that runs late cannot then
+ * make a wait share its slot with the next lap's. */
+#define FM_WHEEL_MAX_MS (FM_WHEEL_SLOTS / 2)
+
+static void wheel_arm(fm_worker *w, uint64_t tick) {
+  w->wheel_armed = tick;
+  if (tick == UINT64_MAX) {
+    uv_timer_stop(&w->wheel_timer);
+    return;
+  }
+  uint64_t now = uv_now(w->loop);
+  uv_timer_start(&w->wheel_timer, on_wheel, tick > now ? tick - now : 0, 0);
+}
+
+static void wheel_due(fm_wheel_node *n, void *ctx) {
+  (void)ctx;
+  req_resume((fm_req *)((char *)n - offsetof(fm_req, wait)));
+}
+
+static void on_wheel(uv_timer_t *t) {
+  fm_worker *w = t->data;
+  fm_wheel_run(&w->wheel, uv_now(w->loop), wheel_due, NULL);
+  wheel_arm(w, fm_wheel_next(&w->wheel));
+}
+
+/* A request no longer waits: off the wheel (its timer may fire for nothing). */
+static void wheel_remove(fm_req *r) {
+  fm_wheel_remove(&r->w->wheel, &r->wait);
+}
+
 static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
+  MHD_suspend_connection(r->conn);
+  r->suspended = true;
+  fm_worker *w = r->w;
+  if (delay_ms < FM_WHEEL_MAX_MS && fm_wheel_add(&w->wheel, &r->wait, uv_now(w->loop), delay_ms)) {
+    if (r->wait.tick < w->wheel_armed) wheel_arm(w, r->wait.tick);
+    return;
+  }
   if (!r->timer_ready) {
     uv_timer_init(r->w->loop, &r->timer);
     r->timer.data = r;
     r->timer_ready = true;
   }
-  MHD_suspend_connection(r->conn);
-  r->suspended = true;
   uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
 }
 
@@ -884,6 +928,7 @@ static void worker_stop(fm_worker *w) {
   close_handle((uv_handle_t *)&w->mhd_timer);
   close_handle((uv_handle_t *)&w->prepare);
   close_handle((uv_handle_t *)&w->fleet_timer);
+  close_handle((uv_handle_t *)&w->wheel_timer);
   close_handle((uv_handle_t *)&w->inbox_async);
   struct MHD_Daemon *d = w->mhd;
   w->mhd = NULL;
@@ -1039,6 +1084,10 @@ static int worker_init(fm_worker *w, unsigned conn_limit) {
   uv_timer_init(w->loop, &w->fleet_timer);
   w->fleet_timer.data = w;
   w->fleet_deadline = UINT64_MAX;
+  fm_wheel_init(&w->wheel);
+  uv_timer_init(w->loop, &w->wheel_timer);
+  w->wheel_timer.data = w;
+  w->wheel_armed = UINT64_MAX;
   uv_prepare_init(w->loop, &w->prepare);
   w->prepare.data = w;
   uv_prepare_start(&w->prepare, on_prepare);

@@ -25,6 +25,7 @@
 #include "events.h"
 #include "respstore.h"
 #include "scenario.h"
+#include "wheel.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -62,6 +63,11 @@ typedef struct fm_worker {
   uv_timer_t mhd_timer;
   uv_prepare_t prepare;
   uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
+  /* Its requests' waits shorter than FM_WHEEL_SLOTS / 2 ms (a stream's next
+   * token), behind one timer armed for the earliest (wheel.h). */
+  fm_wheel wheel;
+  uv_timer_t wheel_timer;
+  uint64_t wheel_armed; /* the loop ms it fires at; UINT64_MAX when stopped */
   uint64_t fleet_deadline;
   bool resume_pending; /* a connection was resumed since MHD last ran */
   bool stopped;
@@ -141,7 +147,8 @@ struct fm_req {
   int closing;           /* handles still closing; the request is freed at zero */
   bool in_inbox;         /* queued to be woken by its worker (w->inbox_lock) */
   fm_req *inbox_next;
-  uv_timer_t timer;
+  uv_timer_t timer;   /* a wait too long for the wheel */
+  fm_wheel_node wait; /* a shorter wait, on w->wheel */
   char request_id[40];
   /* A continuation to run, inside the access handler, after a wait. */
   void (*resume_cb)(fm_req *r);
