@@ -133,8 +133,13 @@ jnum() { # key json-line: first number after "key": (nested keys as a.b)
 }
 # Around each streamload run: how much CPU processes this script did not
 # start took meanwhile (lib.sh); a disturbed run is flagged, not trusted.
+# Steal time (/proc/stat) is the CPU the hypervisor gave other machines
+# while this one wanted it: on a shared host it disturbs a run as much as a
+# local process does, and no process list shows it.
+steal_ticks() { awk 'NR == 1 {print $9; exit}' /proc/stat; }
 run_begin() {
   bench_snapshot >"$TMP/snap.0"
+  RUN_STEAL0=$(steal_ticks)
   RUN_T0=$(date +%s.%N)
 }
 run_end() {
@@ -142,8 +147,10 @@ run_end() {
   local secs pct
   secs=$(awk -v a="$RUN_T0" -v b="$(date +%s.%N)" 'BEGIN {printf "%.2f", b - a}')
   pct=$(bench_foreign_pct "$TMP/snap.0" "$TMP/snap.1" "$secs")
-  echo "other processes used ${pct}% of a core during this run"
-  ((pct <= ${OTHER_MAX:-10})) || echo "WARNING: the run was disturbed by other work; rerun on an idle machine"
+  steal=$(awk -v a="$RUN_STEAL0" -v b="$(steal_ticks)" -v s="$secs" \
+    -v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" 'BEGIN {printf "%d", (s > 0 ? (b - a) * 100 / (hz * s) : 0)}')
+  echo "other processes used ${pct}% of a core during this run; the hypervisor took ${steal}% (steal)"
+  ((pct + steal <= ${OTHER_MAX:-10})) || echo "WARNING: the run was disturbed by other work; rerun on an idle machine"
 }
 KEY_ARGS=()
 [[ $KEY_PER_STREAM == 1 ]] && KEY_ARGS=(--key-per-stream)
