@@ -38,8 +38,9 @@ typedef struct fm_req fm_req;
 typedef struct fm_conn fm_conn;
 
 /* libmicrohttpd's memory per connection: it holds the request head, the
- * response head and the stream block. 10 000 held streams cost ~210 MiB with
- * this (docs/performance.md). */
+ * response head and the stream's write space. A held stream gives back the
+ * pages of it that it does not fill (http.c); 10 000 of them cost ~121 MiB
+ * (docs/performance.md, "Issue 17: held streams and cadence"). */
 #define FM_CONN_POOL_BYTES 16384
 /* A request head (request line and headers) larger than this is answered
  * 431 by the router: the response head needs the rest of the pool. A head
