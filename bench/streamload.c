@@ -38,7 +38,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
 
@@ -125,6 +127,7 @@ typedef struct {
   bool hold;
   double hold_s;
   double timeout_s;
+  uint32_t source_addrs; /* spread connections over 127.0.0.1 .. 127.0.0.K; 0 = the kernel's pick */
   bool json;
   bool quiet;
 } sl_options;
@@ -646,6 +649,22 @@ static void sl_on_connect(uv_connect_t *req, int status) {
   b->opened++;
 }
 
+/* With --source-addrs K, stream i comes from 127.0.0.(1 + i % K). The
+ * kernel has ~28 000 ephemeral ports (ip_local_port_range) for each source
+ * address towards one server port, so one address cannot hold more streams
+ * than that. IP_BIND_ADDRESS_NO_PORT leaves the port to connect(), which
+ * picks it for the whole 4-tuple instead of reserving it at bind(). */
+static int sl_bind_source(sl_conn *c) {
+  uv_os_fd_t fd;
+  int rc = uv_fileno((uv_handle_t *)&c->tcp, &fd);
+  if (rc < 0) return rc;
+  int one = 1;
+  setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+  struct sockaddr_in src = {.sin_family = AF_INET};
+  src.sin_addr.s_addr = htonl((127u << 24) | (1 + c->index % c->bench->opt.source_addrs));
+  return uv_tcp_bind(&c->tcp, (const struct sockaddr *)&src, 0);
+}
+
 static void sl_start_conn(sl_bench *b, sl_conn *c) {
   c->bench = b;
   /* With --sample K, every (N/K)th stream is timed, so the sample spans the ramp. */
@@ -655,7 +674,8 @@ static void sl_start_conn(sl_bench *b, sl_conn *c) {
   if (c->timed) b->timed_streams++;
   c->tcp.data = c;
   c->connect_req.data = c;
-  int rc = uv_tcp_init(b->loop, &c->tcp);
+  int rc = b->opt.source_addrs ? uv_tcp_init_ex(b->loop, &c->tcp, AF_INET)
+                               : uv_tcp_init(b->loop, &c->tcp);
   if (rc < 0) { /* no handle to close: count it here */
     fprintf(stderr, "streamload: socket: %s\n", uv_strerror(rc));
     c->state = SL_FINISHED;
@@ -664,6 +684,13 @@ static void sl_start_conn(sl_bench *b, sl_conn *c) {
     return;
   }
   c->state = SL_CONNECTING;
+  rc = b->opt.source_addrs ? sl_bind_source(c) : 0;
+  if (rc < 0) {
+    if (b->outcome[SL_FAIL_CONNECT] == 0)
+      fprintf(stderr, "streamload: bind: %s\n", uv_strerror(rc));
+    sl_finish(c, SL_FAIL_CONNECT);
+    return;
+  }
   rc = uv_tcp_connect(&c->connect_req, &c->tcp, (const struct sockaddr *)&b->addr, sl_on_connect);
   if (rc < 0) {
     if (b->outcome[SL_FAIL_CONNECT] == 0)
@@ -886,6 +913,8 @@ static void sl_usage(FILE *f) {
       "  --hold               once all streams are mid-stream, sample RSS, hold --hold-s, close\n"
       "  --hold-s S           seconds to hold (2)\n"
       "  --timeout-s S        stop everything after S seconds (120)\n"
+      "  --source-addrs K     connect from 127.0.0.1 .. 127.0.0.K in turn (a loopback --host\n"
+      "                       only): past ~28 000 streams one source address runs out of ports\n"
       "  --json               also print one JSON line\n"
       "  --quiet              no progress lines on stderr\n"
       "exit status: 0 all streams completed (or held), 1 any failed, 2 usage\n",
@@ -909,6 +938,7 @@ static int sl_parse_args(int argc, char **argv, sl_options *o) {
                                            {"timeout-s", required_argument, 0, 'T'},
                                            {"sample", required_argument, 0, 'x'},
                                            {"drain-ms", required_argument, 0, 'd'},
+                                           {"source-addrs", required_argument, 0, 'A'},
                                            {"json", no_argument, 0, 'j'},
                                            {"quiet", no_argument, 0, 'q'},
                                            {"help", no_argument, 0, '?'},
@@ -976,6 +1006,9 @@ static int sl_parse_args(int argc, char **argv, sl_options *o) {
     case 'd':
       o->drain_ms = atof(optarg);
       break;
+    case 'A':
+      o->source_addrs = (uint32_t)strtoul(optarg, NULL, 10);
+      break;
     case 'j':
       o->json = true;
       break;
@@ -988,8 +1021,13 @@ static int sl_parse_args(int argc, char **argv, sl_options *o) {
   }
   if (optind != argc || o->port <= 0 || o->port > 65535 || o->streams == 0 || o->tokens == 0 ||
       o->rate <= 0 || o->connect_rate < 0 || o->drain_ms <= 0 || o->hold_s < 0 ||
-      o->timeout_s <= 0 || strlen(o->model) > 200 || strlen(o->api_key) > 100)
+      o->timeout_s <= 0 || strlen(o->model) > 200 || strlen(o->api_key) > 100 ||
+      o->source_addrs > 254)
     return -1;
+  if (o->source_addrs && strncmp(o->host, "127.", 4) != 0) {
+    fprintf(stderr, "streamload: --source-addrs needs an IPv4 loopback --host\n");
+    return -1;
+  }
   return 0;
 }
 

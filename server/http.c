@@ -39,10 +39,12 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -152,6 +154,8 @@ static void inbox_remove(fm_req *r) {
   uv_mutex_unlock(&w->inbox_lock);
 }
 
+static void wheel_remove(fm_req *r);
+
 /* Under the core lock, on the request's own worker. */
 static void req_destroy(fm_req *r) {
   fm_server *s = r->srv;
@@ -173,6 +177,7 @@ static void req_destroy(fm_req *r) {
   fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
   if (r->tcp) r->tcp->req = NULL;
+  wheel_remove(r);
   if (!r->timer_ready) {
     free(r);
     return;
@@ -215,6 +220,7 @@ static void req_resume(fm_req *r) {
 /* Wakes a request of this thread's worker now, whatever it waited for. */
 static void wake_here(fm_req *r) {
   if (r->timer_ready) uv_timer_stop(&r->timer);
+  wheel_remove(r);
   req_resume(r);
 }
 
@@ -322,18 +328,57 @@ static void on_prepare(uv_prepare_t *h) {
   unlock(w->srv);
 }
 
+static void on_wheel(uv_timer_t *t);
+
 static void on_req_timer(uv_timer_t *t) {
   req_resume(t->data);
 }
 
+/* A short wait (a stream's next token) goes on the worker's wheel, behind
+ * one timer armed for the earliest tick (wheel.h); a longer one keeps the
+ * request's own uv timer. Half the wheel: a loop that runs late cannot then
+ * make a wait share its slot with the next lap's. */
+#define FM_WHEEL_MAX_MS (FM_WHEEL_SLOTS / 2)
+
+static void wheel_arm(fm_worker *w, uint64_t tick) {
+  w->wheel_armed = tick;
+  if (tick == UINT64_MAX) {
+    uv_timer_stop(&w->wheel_timer);
+    return;
+  }
+  uint64_t now = uv_now(w->loop);
+  uv_timer_start(&w->wheel_timer, on_wheel, tick > now ? tick - now : 0, 0);
+}
+
+static void wheel_due(fm_wheel_node *n, void *ctx) {
+  (void)ctx;
+  req_resume((fm_req *)((char *)n - offsetof(fm_req, wait)));
+}
+
+static void on_wheel(uv_timer_t *t) {
+  fm_worker *w = t->data;
+  fm_wheel_run(&w->wheel, uv_now(w->loop), wheel_due, NULL);
+  wheel_arm(w, fm_wheel_next(&w->wheel));
+}
+
+/* A request no longer waits: off the wheel (its timer may fire for nothing). */
+static void wheel_remove(fm_req *r) {
+  fm_wheel_remove(&r->w->wheel, &r->wait);
+}
+
 static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
+  MHD_suspend_connection(r->conn);
+  r->suspended = true;
+  fm_worker *w = r->w;
+  if (delay_ms < FM_WHEEL_MAX_MS && fm_wheel_add(&w->wheel, &r->wait, uv_now(w->loop), delay_ms)) {
+    if (r->wait.tick < w->wheel_armed) wheel_arm(w, r->wait.tick);
+    return;
+  }
   if (!r->timer_ready) {
     uv_timer_init(r->w->loop, &r->timer);
     r->timer.data = r;
     r->timer_ready = true;
   }
-  MHD_suspend_connection(r->conn);
-  r->suspended = true;
   uv_timer_start(&r->timer, on_req_timer, delay_ms, 0);
 }
 
@@ -457,51 +502,104 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
   log_request(r, status);
 }
 
+/* A held stream's memory. A stream that is waiting costs what the server
+ * keeps for it between tokens, and 10 000 of them must fit in 128 MiB
+ * (docs/performance.md, "Issue 17: held streams and cadence"). So:
+ *
+ * - The fill writes into one scratch buffer per worker, and what it made is
+ *   copied straight into the space libmicrohttpd lends the reader. Only when
+ *   that space is too small (a stream behind its schedule) does the rest go
+ *   to the request's own r->out, which is freed again once it has drained:
+ *   an allocation per backlog, none per token.
+ * - The response block of MHD_create_response_from_callback is not used for
+ *   a chunked body (libmicrohttpd 0.9.75 hands the reader its connection's
+ *   write buffer), only for an HTTP/1.0 client's unchunked one; it is kept
+ *   small.
+ * - libmicrohttpd zeroes the unused half of the connection's pool when it
+ *   switches from reading to sending, which makes those pages resident, and
+ *   then lends them to the reader as write space. A stream writes a few
+ *   hundred bytes at a time at the start of that space, so at the first read
+ *   the whole pages past what was written are given back (MADV_DONTNEED):
+ *   they read as zeros if touched again, which is all the reader's contract
+ *   promises of space it has not filled. One madvise per stream; ~8 KiB. */
+#define FM_STREAM_BLOCK 256
+
+static void give_back_pages(char *from, char *to) {
+  static uintptr_t page;
+  if (!page) page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t a = ((uintptr_t)from + page - 1) & ~(page - 1), b = (uintptr_t)to & ~(page - 1);
+  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
+}
+
+/* Copies up to max bytes of src[0, len) to buf; the rest becomes r->out. */
+static size_t stream_emit(fm_req *r, const char *src, size_t len, char *buf, size_t max) {
+  size_t n = len < max ? len : max;
+  memcpy(buf, src, n);
+  if (n < len) {
+    fm_buf_reset(&r->out);
+    fm_buf_put(&r->out, src + n, len - n);
+    r->out_pos = 0;
+  }
+  return n;
+}
+
 /* Streams whatever the handler's fill function has due; suspends when nothing is. */
 static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
   (void)pos;
   fm_req *r = cls;
   fm_server *s = r->srv;
-  if (r->out_pos >= r->out.len) {
-    fm_buf_reset(&r->out);
-    r->out_pos = 0;
-    uint64_t next_due = 0;
-    bool done = false;
-    lock(s);
-    r->fill(r, &r->out, fm_server_now(s), &next_due, &done);
-    unlock(s);
-    if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
-    if (r->out.len == 0) {
-      if (done || r->out.oom) return MHD_CONTENT_READER_END_OF_STREAM;
-      if (next_due == UINT64_MAX)
-        fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
-      else
-        req_suspend_for(r, delay_ms_until(r->w, next_due));
-      return 0;
+  if (r->out_pos < r->out.len) { /* a backlog from an earlier call */
+    size_t n = r->out.len - r->out_pos;
+    if (n > max) n = max;
+    memcpy(buf, r->out.data + r->out_pos, n);
+    r->out_pos += n;
+    if (r->out_pos >= r->out.len) {
+      fm_buf_free(&r->out);
+      r->out_pos = 0;
     }
-    if (done) r->fill = NULL; /* the next call after this data ends the stream */
+    return (ssize_t)n;
   }
-  size_t n = r->out.len - r->out_pos;
-  if (n > max) n = max;
-  memcpy(buf, r->out.data + r->out_pos, n);
-  r->out_pos += n;
-  return (ssize_t)n;
-}
-
-static ssize_t stream_reader_entry(void *cls, uint64_t pos, char *buf, size_t max) {
-  fm_req *r = cls;
-  if (!r->fill && r->out_pos >= r->out.len) return MHD_CONTENT_READER_END_OF_STREAM;
-  return stream_reader(cls, pos, buf, max);
+  if (!r->fill) return MHD_CONTENT_READER_END_OF_STREAM;
+  fm_buf *out = &r->w->scratch;
+  fm_buf_reset(out);
+  uint64_t next_due = 0;
+  bool done = false;
+  lock(s);
+  r->fill(r, out, fm_server_now(s), &next_due, &done);
+  unlock(s);
+  if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
+  if (out->oom) {
+    fm_buf_free(out); /* the next stream starts afresh */
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  size_t n = 0;
+  if (out->len) {
+    if (done) r->fill = NULL; /* the next call after this data ends the stream */
+    n = stream_emit(r, out->data, out->len, buf, max);
+  } else if (done) {
+    return MHD_CONTENT_READER_END_OF_STREAM;
+  }
+  if (!r->pages_given_back) {
+    r->pages_given_back = true;
+    give_back_pages(buf + n, buf + max);
+  }
+  if (n) return (ssize_t)n;
+  if (next_due == UINT64_MAX)
+    fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
+  else
+    req_suspend_for(r, delay_ms_until(r->w, next_due));
+  return 0;
 }
 
 void fm_req_stream(fm_req *r) {
   if (r->responded) return;
   struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 1024, stream_reader_entry, r, NULL);
+      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FM_STREAM_BLOCK, stream_reader, r, NULL);
   if (!resp) return;
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
   MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
   add_headers(r, resp);
+  fm_buf_free(&r->hdrs); /* MHD has its own copy; a stream may be held for minutes */
   MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
   MHD_destroy_response(resp);
   r->responded = true;
@@ -825,6 +923,7 @@ static void worker_stop(fm_worker *w) {
   close_handle((uv_handle_t *)&w->mhd_timer);
   close_handle((uv_handle_t *)&w->prepare);
   close_handle((uv_handle_t *)&w->fleet_timer);
+  close_handle((uv_handle_t *)&w->wheel_timer);
   close_handle((uv_handle_t *)&w->inbox_async);
   struct MHD_Daemon *d = w->mhd;
   w->mhd = NULL;
@@ -980,6 +1079,10 @@ static int worker_init(fm_worker *w, unsigned conn_limit) {
   uv_timer_init(w->loop, &w->fleet_timer);
   w->fleet_timer.data = w;
   w->fleet_deadline = UINT64_MAX;
+  fm_wheel_init(&w->wheel);
+  uv_timer_init(w->loop, &w->wheel_timer);
+  w->wheel_timer.data = w;
+  w->wheel_armed = UINT64_MAX;
   uv_prepare_init(w->loop, &w->prepare);
   w->prepare.data = w;
   uv_prepare_start(&w->prepare, on_prepare);
@@ -1083,6 +1186,7 @@ void fm_server_free(fm_server *s) {
     else if (w->listen_fd >= 0 && !w->stopped)
       close(w->listen_fd);
     w->mhd = NULL;
+    fm_buf_free(&w->scratch);
     if (i > 0) uv_loop_close(&w->own_loop);
   }
   fm_fleet_free(&s->fleet);

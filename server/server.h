@@ -25,6 +25,7 @@
 #include "events.h"
 #include "respstore.h"
 #include "scenario.h"
+#include "wheel.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -37,8 +38,9 @@ typedef struct fm_req fm_req;
 typedef struct fm_conn fm_conn;
 
 /* libmicrohttpd's memory per connection: it holds the request head, the
- * response head and the stream block. 10 000 held streams cost ~210 MiB with
- * this (docs/performance.md). */
+ * response head and the stream's write space. A held stream gives back the
+ * pages of it that it does not fill (http.c); 10 000 of them cost ~121 MiB
+ * (docs/performance.md, "Issue 17: held streams and cadence"). */
 #define FM_CONN_POOL_BYTES 16384
 /* A request head (request line and headers) larger than this is answered
  * 431 by the router: the response head needs the rest of the pool. A head
@@ -62,6 +64,11 @@ typedef struct fm_worker {
   uv_timer_t mhd_timer;
   uv_prepare_t prepare;
   uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
+  /* Its requests' waits shorter than FM_WHEEL_SLOTS / 2 ms (a stream's next
+   * token), behind one timer armed for the earliest (wheel.h). */
+  fm_wheel wheel;
+  uv_timer_t wheel_timer;
+  uint64_t wheel_armed; /* the loop ms it fires at; UINT64_MAX when stopped */
   uint64_t fleet_deadline;
   bool resume_pending; /* a connection was resumed since MHD last ran */
   bool stopped;
@@ -71,6 +78,7 @@ typedef struct fm_worker {
   uv_async_t inbox_async;
   uv_mutex_t inbox_lock;
   fm_req *inbox;     /* guarded by inbox_lock */
+  fm_buf scratch;    /* what a stream's fill makes, before it is copied to MHD (its thread only) */
   unsigned commands; /* FM_CMD_* bits, guarded by inbox_lock */
 } fm_worker;
 
@@ -133,20 +141,22 @@ struct fm_req {
   int status;           /* the status answered */
   bool suspended;
   bool streaming;
-  bool timer_ready; /* timer has been uv_timer_init'ed */
-  bool peer_gone;   /* the client hung up while the request waited */
-  bool drop;        /* end the connection without an answer (a fault) */
-  int closing;      /* handles still closing; the request is freed at zero */
-  bool in_inbox;    /* queued to be woken by its worker (w->inbox_lock) */
+  bool timer_ready;      /* timer has been uv_timer_init'ed */
+  bool peer_gone;        /* the client hung up while the request waited */
+  bool drop;             /* end the connection without an answer (a fault) */
+  bool pages_given_back; /* the stream's unused write space went back to the kernel */
+  int closing;           /* handles still closing; the request is freed at zero */
+  bool in_inbox;         /* queued to be woken by its worker (w->inbox_lock) */
   fm_req *inbox_next;
-  uv_timer_t timer;
+  uv_timer_t timer;   /* a wait too long for the wheel */
+  fm_wheel_node wait; /* a shorter wait, on w->wheel */
   char request_id[40];
   /* A continuation to run, inside the access handler, after a wait. */
   void (*resume_cb)(fm_req *r);
   /* Streaming: fills out with whatever is due at now_us; sets *next_due_us when
    * more will come later and *done when the stream is over. */
   void (*fill)(fm_req *r, fm_buf *out, uint64_t now_us, uint64_t *next_due_us, bool *done);
-  fm_buf out;
+  fm_buf out; /* a stream's bytes that did not fit MHD's buffer (empty unless behind) */
   size_t out_pos;
   /* Called when the client hangs up during a long wait (before on_close). */
   void (*on_peer_gone)(fm_req *r);
