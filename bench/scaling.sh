@@ -355,7 +355,7 @@ if [[ $PARTS == *c* ]]; then
   echo "(c) $STREAMS_CSV:"
   column -s, -t "$STREAMS_CSV" | sed 's/^/  /'
   plot "$STREAMS_CSV" "$OUT_DIR/streams_rss.png" --x streams --y rss_mib --label "VmRSS, all streams open" \
-    --hline "256=SPEC §8 bar: 256 MiB" --xlabel "streams held open at once" --ylabel "server RSS, MiB" \
+    --hline "128=issue 17 bar at 10 000: 128 MiB" --xlabel "streams held open at once" --ylabel "server RSS, MiB" \
     --title "Server memory against held streams"
 fi
 if [[ -s $TMP/fleetmock.log ]] && grep -qiE 'error|fatal|abort' "$TMP/fleetmock.log"; then
