@@ -68,8 +68,8 @@ TEST(strict_json_reads_as_cjson_reads_it) {
       "{\"a\":1}",
       "[1,2,3]",
       "{\"\":\"\"}",
-      "{\"model\":\"accounts/fireworks/models/kimi-k2p6\",\"messages\":[{\"role\":\"user\","
-      "\"content\":\"Say hello.\"}],\"max_tokens\":64,\"ignore_eos\":true,\"seed\":7}",
+      ("{\"model\":\"accounts/fireworks/models/kimi-k2p6\",\"messages\":[{\"role\":\"user\","
+       "\"content\":\"Say hello.\"}],\"max_tokens\":64,\"ignore_eos\":true,\"seed\":7}"),
       "{\"a\":[true,false,null],\"b\":{\"c\":{\"d\":[]}}}",
       "[0,-0,1,-1,10,2147483647,2147483648,-2147483648,-2147483649,123456789012345]",
       "[1234567890123456,12345678901234567890,1e3,1E-3,-1.5e+10,0.1,0.7,3.14159,1e308,1e309]",
