@@ -525,8 +525,7 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
 #define FM_STREAM_BLOCK 256
 
 static void give_back_pages(char *from, char *to) {
-  static uintptr_t page;
-  if (!page) page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE); /* per call: workers share this */
   uintptr_t a = ((uintptr_t)from + page - 1) & ~(page - 1), b = (uintptr_t)to & ~(page - 1);
   if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
 }
