@@ -26,10 +26,8 @@ void fm_infer_params_free(fm_infer_params *p) {
   fm_prefix_free(&p->prefix);
   for (int i = 0; i < p->n_stop; i++)
     free(p->stop[i]);
-  for (int i = 0; i < p->turn.n_tools; i++) {
-    free(p->turn.tools[i].name);
-    fm_schema_release(p->turn.tools[i].schema);
-  }
+  for (int i = 0; i < p->turn.n_tools; i++)
+    fm_tooldef_release(p->turn.tools[i].def);
   free(p->turn.tools);
   fm_schema_release(p->turn.schema);
   free(p->turn.grammar);

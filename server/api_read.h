@@ -176,8 +176,20 @@ void fm_rd_path(char *out, size_t cap, const char *base, const char *key, int in
  * prompt's cache blocks and its length to *bytes. */
 void fm_rd_prompt_json(fm_infer_params *p, const struct cJSON *v, uint64_t *bytes);
 
-bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const struct cJSON *name,
-                    const struct cJSON *schema, const char *where, const char *schema_key);
+/* One tool a request offers, its definition def (an OpenAI function object,
+ * an Anthropic or Responses tool): its name and its schema (def's member
+ * schema_key; absent or null: any object) checked, the tool added to the
+ * turn, and def's compact JSON (without its "type" member when drop_type) in
+ * the prompt (fm_rd_prompt_json). `where` names def in errors. False after
+ * a 400 that names the field, or a 500 for memory. */
+#define FM_TOOLDEF_CACHE 256              /* tool definitions kept for reuse */
+#define FM_TOOLDEF_CACHE_BYTES (4u << 20) /* their memory, in all (one: a 16th of it) */
+bool fm_rd_tool(fm_reader *rd, fm_infer_params *p, const struct cJSON *def, const char *schema_key,
+                bool drop_type, const char *where, uint64_t *bytes);
+/* Drops a reference fm_rd_tool gave a tool (NULL is fine). */
+void fm_tooldef_release(fm_tooldef *d);
+/* Empties the definitions kept for reuse (tests; each is freed when its last request ends). */
+void fm_tooldef_cache_clear(void);
 /* The index of the offered tool with this name, or -1. */
 int fm_rd_find_tool(const fm_infer_params *p, const char *name);
 /* A JSON answer under this schema (response_format json_schema, output_config). */

@@ -44,10 +44,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
       fm_rd_bad(rd, sp, "is required: a JSON Schema object like {\"type\": \"object\"}");
       return false;
     }
-    if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(it, "name"), schema, where,
-                        "input_schema"))
-      return false;
-    fm_rd_prompt_json(p, it, bytes);
+    if (!fm_rd_tool(rd, p, it, "input_schema", false, where, bytes)) return false;
   }
   const cJSON *tc = fm_rd_field(rd, "tool_choice");
   if (!tc) return true;

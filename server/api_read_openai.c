@@ -123,10 +123,7 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
       fm_rd_bad(rd, sp, "must be true or false");
       return false;
     }
-    if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(fn, "name"),
-                        cJSON_GetObjectItemCaseSensitive(fn, "parameters"), where, "parameters"))
-      return false;
-    fm_rd_prompt_json(p, fn, bytes);
+    if (!fm_rd_tool(rd, p, fn, "parameters", false, where, bytes)) return false;
   }
 
   /* tool_choice (or the legacy function_call) */

@@ -429,18 +429,8 @@ static bool read_tools(fm_reader *rd, fm_infer_params *p, uint64_t *bytes) {
       fm_rd_bad(rd, sp, "must be true or false");
       return false;
     }
-    if (!fm_rd_add_tool(rd, p, cJSON_GetObjectItemCaseSensitive(it, "name"),
-                        cJSON_GetObjectItemCaseSensitive(it, "parameters"), where, "parameters"))
-      return false;
     /* on chat the prompt holds the function object: the tool without its type */
-    cJSON *fn = cJSON_Duplicate(it, true);
-    if (!fn) {
-      fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
-      return false;
-    }
-    cJSON_DeleteItemFromObjectCaseSensitive(fn, "type");
-    fm_rd_prompt_json(p, fn, bytes);
-    cJSON_Delete(fn);
+    if (!fm_rd_tool(rd, p, it, "parameters", true, where, bytes)) return false;
   }
   t->parallel = fm_rd_bool(rd, "parallel_tool_calls", true);
   t->tool_choice = FM_TOOLS_AUTO;

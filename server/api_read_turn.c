@@ -5,6 +5,8 @@
 #include "api_read.h"
 
 #include "jsonscan.h"
+#include "memo.h"
+#include "rng.h"
 #include "schema.h"
 
 #include <cjson/cJSON.h>
@@ -39,39 +41,66 @@ static bool valid_tool_name(const char *n) {
   return true;
 }
 
-bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const cJSON *schema,
-                    const char *where, const char *schema_key) {
-  fm_turn_spec *t = &p->turn;
+/* What a tool definition compiles to (memo.h): its name, its schema and the
+ * prompt text it adds, the same for every request that sends the same
+ * definition with the same schema key. */
+struct fm_tooldef {
+  fm_memo_entry m; /* first: the memo's view */
+  char *name;
+  fm_schema *schema; /* a reference; NULL: any object */
+  size_t json_len;
+  char json[]; /* the definition as the prompt shows it, compact */
+};
+
+static fm_memo_entry *tooldef_slots[FM_TOOLDEF_CACHE];
+static fm_memo tooldefs = FM_MEMO_INIT(tooldef_slots, FM_TOOLDEF_CACHE_BYTES);
+
+static void tooldef_free(fm_memo_entry *e) {
+  fm_tooldef *d = (fm_tooldef *)e;
+  free(d->name);
+  fm_schema_release(d->schema);
+  free(d);
+}
+
+void fm_tooldef_release(fm_tooldef *d) {
+  if (d) fm_memo_release(&d->m);
+}
+
+void fm_tooldef_cache_clear(void) {
+  fm_memo_clear(&tooldefs);
+}
+
+/* def's compact JSON, without its top-level "type" member when drop_type. */
+static void write_def(fm_buf *b, const cJSON *def, bool drop_type) {
+  if (!drop_type) {
+    fm_json_write(b, def);
+    return;
+  }
+  fm_buf_putc(b, '{');
+  bool first = true;
+  for (const cJSON *c = def->child; c; c = c->next) {
+    if (c->string && strcmp(c->string, "type") == 0) continue;
+    if (!first) fm_buf_putc(b, ',');
+    first = false;
+    fm_buf_json_str(b, c->string ? c->string : "");
+    fm_buf_putc(b, ':');
+    fm_json_write(b, c);
+  }
+  fm_buf_putc(b, '}');
+}
+
+/* Checks a definition no memo holds and compiles it; NULL after fm_rd_bad/fail. */
+static fm_tooldef *compile_def(fm_reader *rd, const cJSON *def, const char *schema_key,
+                               bool drop_type, const char *where, uint64_t digest) {
   char path[192];
+  const cJSON *name = cJSON_GetObjectItemCaseSensitive(def, "name");
   fm_rd_path(path, sizeof(path), where, "name", 0);
   if (!cJSON_IsString(name) || !valid_tool_name(name->valuestring)) {
     fm_rd_bad(rd, path, "must be a name of 1 to 64 letters, digits, '_', '-' or '.'");
-    return false;
+    return NULL;
   }
-  for (int i = 0; i < t->n_tools; i++)
-    if (strcmp(t->tools[i].name, name->valuestring) == 0) {
-      fm_rd_bad(rd, path, "\"%s\" is offered twice; give each tool its own name",
-                name->valuestring);
-      return false;
-    }
-  if (t->n_tools >= FM_TOOLS_MAX) {
-    fm_rd_bad(rd, where, "offers more than %d tools (fleetmock's bound); offer fewer",
-              FM_TOOLS_MAX);
-    return false;
-  }
-  /* Room for 4, then doubled when full (4, 8, 16, ...): most requests offer a few. */
-  int n = t->n_tools;
-  if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
-    size_t cap = n == 0 ? 4 : 2 * (size_t)n;
-    fm_tool *grown = realloc(t->tools, cap * sizeof(fm_tool));
-    if (!grown) {
-      fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
-      return false;
-    }
-    memset(grown + n, 0, (cap - (size_t)n) * sizeof(fm_tool));
-    t->tools = grown;
-  }
-  fm_tool *tool = &t->tools[t->n_tools];
+  const cJSON *schema = cJSON_GetObjectItemCaseSensitive(def, schema_key);
+  fm_schema *compiled = NULL;
   fm_rd_path(path, sizeof(path), where, schema_key, 0);
   if (schema && !cJSON_IsNull(schema)) {
     const cJSON *type =
@@ -80,13 +109,71 @@ bool fm_rd_add_tool(fm_reader *rd, fm_infer_params *p, const cJSON *name, const 
       char tp[200];
       snprintf(tp, sizeof(tp), "%s.type", path);
       fm_rd_bad(rd, tp, "must be \"object\": a tool's arguments are a JSON object");
+      return NULL;
+    }
+    if (!take_schema(rd, schema, path, &compiled)) return NULL;
+  }
+  char stack[2048];
+  fm_buf b;
+  fm_buf_init_with(&b, stack, sizeof(stack));
+  write_def(&b, def, drop_type);
+  fm_tooldef *d = b.oom ? NULL : malloc(sizeof(*d) + b.len);
+  if (d) d->name = strdup(name->valuestring);
+  if (!d || !d->name) {
+    free(d);
+    fm_buf_free(&b);
+    fm_schema_release(compiled);
+    fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
+    return NULL;
+  }
+  d->schema = compiled;
+  d->json_len = b.len;
+  memcpy(d->json, b.data, b.len);
+  fm_buf_free(&b);
+  fm_memo_entry_init(&d->m, digest, sizeof(*d) + d->json_len + strlen(d->name) + 1, tooldef_free);
+  fm_memo_keep(&tooldefs, &d->m);
+  return d;
+}
+
+bool fm_rd_tool(fm_reader *rd, fm_infer_params *p, const cJSON *def, const char *schema_key,
+                bool drop_type, const char *where, uint64_t *bytes) {
+  fm_turn_spec *t = &p->turn;
+  if (t->n_tools >= FM_TOOLS_MAX) {
+    fm_rd_bad(rd, where, "offers more than %d tools (fleetmock's bound); offer fewer",
+              FM_TOOLS_MAX);
+    return false;
+  }
+  /* the digest salted by what is read from def: the schema's key and the prompt's form */
+  uint64_t salt = fm_hash64(schema_key, strlen(schema_key), drop_type ? 0x7e1 : 0x7e0);
+  uint64_t digest = fm_json_digest(def, salt);
+  fm_tooldef *d = (fm_tooldef *)fm_memo_find(&tooldefs, digest);
+  if (!d) d = compile_def(rd, def, schema_key, drop_type, where, digest);
+  if (!d) return false;
+  for (int i = 0; i < t->n_tools; i++)
+    if (strcmp(t->tools[i].name, d->name) == 0) {
+      char path[192];
+      fm_rd_path(path, sizeof(path), where, "name", 0);
+      fm_rd_bad(rd, path, "\"%s\" is offered twice; give each tool its own name", d->name);
+      fm_tooldef_release(d);
       return false;
     }
-    if (!take_schema(rd, schema, path, &tool->schema)) return false;
+  /* Room for 4, then doubled when full (4, 8, 16, ...): most requests offer a few. */
+  int n = t->n_tools;
+  if (n == 0 || (n >= 4 && (n & (n - 1)) == 0)) {
+    size_t cap = n == 0 ? 4 : 2 * (size_t)n;
+    fm_tool *grown = realloc(t->tools, cap * sizeof(fm_tool));
+    if (!grown) {
+      fm_tooldef_release(d);
+      fm_rd_fail(rd, 500, "INTERNAL", NULL, "out of memory; retry later");
+      return false;
+    }
+    t->tools = grown;
   }
-  tool->name = strdup(name->valuestring);
+  t->tools[n] = (fm_tool){.name = d->name, .schema = d->schema, .def = d};
   t->n_tools++;
-  return tool->name != NULL;
+  fm_prefix_add(&p->prefix, d->json, d->json_len);
+  *bytes += d->json_len;
+  return true;
 }
 
 void fm_rd_prompt_json(fm_infer_params *p, const cJSON *v, uint64_t *bytes) {

@@ -46,11 +46,13 @@ typedef enum {
   FM_WIRE_FUNCTIONS, /* the legacy OpenAI functions / function_call */
 } fm_tool_wire;
 
-/* One tool the request offers. */
+/* One tool the request offers: what its definition compiles to (api_read.h,
+ * fm_rd_tool), shared by every request that sends the same definition. */
+typedef struct fm_tooldef fm_tooldef;
 typedef struct fm_tool {
-  char *name;
-  struct fm_schema
-      *schema; /* its parameters, compiled (a reference the job holds); NULL: any object */
+  const char *name;         /* the definition's */
+  struct fm_schema *schema; /* its parameters, compiled (the definition's); NULL: any object */
+  fm_tooldef *def;          /* a reference the job holds (fm_tooldef_release) */
 } fm_tool;
 
 #define FM_TOOLS_MAX 128       /* tools one request may offer */

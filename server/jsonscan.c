@@ -344,3 +344,34 @@ void fm_json_write(fm_buf *b, const cJSON *v) {
   else
     fm_buf_put(b, "null", 4);
 }
+
+static uint64_t digest_str(uint64_t h, const char *s) {
+  for (; s && *s; s++)
+    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+  return (h ^ 0xff) * 0x100000001b3ULL;
+}
+
+static uint64_t digest(const cJSON *n, uint64_t h, int depth) {
+  for (; n; n = n->next) {
+    h = (h ^ (uint64_t)(n->type & 0xff)) * 0x100000001b3ULL;
+    if (depth > 0) h = digest_str(h, n->string);
+    if (cJSON_IsString(n)) h = digest_str(h, n->valuestring);
+    if (cJSON_IsNumber(n)) {
+      uint64_t bits;
+      memcpy(&bits, &n->valuedouble, sizeof(bits));
+      h = (h ^ bits) * 0x100000001b3ULL;
+    }
+    if (n->child && depth < 4096)
+      h = digest(n->child, (h ^ '{') * 0x100000001b3ULL, depth + 1) ^ '}';
+    if (depth == 0) break; /* the root's siblings are not part of it */
+  }
+  return h;
+}
+
+uint64_t fm_json_digest(const cJSON *v, uint64_t salt) {
+  uint64_t h = digest(v, 0xcbf29ce484222325ULL ^ salt, 0);
+  h ^= h >> 33;
+  h *= 0xff51afd7ed558ccdULL;
+  h ^= h >> 33;
+  return h | 1;
+}

@@ -13,6 +13,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 typedef enum {
   FM_JSON_OK,
@@ -67,5 +68,11 @@ struct fm_buf;
 void fm_json_write(struct fm_buf *b, const struct cJSON *v);
 /* A number as fm_json_write writes it (null when not finite). */
 void fm_json_write_number(struct fm_buf *b, double v);
+/* A 64-bit digest of a JSON value (the key of a member is not part of it),
+ * never 0: its types, keys, strings and numbers in order, salted. Caches of
+ * what a value compiles to find it by this; two values with the same digest
+ * are taken to be the same (odds 2^-64 per pair). Nesting past 4096 is not
+ * looked at. */
+uint64_t fm_json_digest(const struct cJSON *v, uint64_t salt);
 
 #endif

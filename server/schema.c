@@ -31,13 +31,12 @@
 #include "schema.h"
 
 #include "jsonscan.h"
+#include "memo.h"
 #include "rng.h"
 #include "textgen.h"
 
 #include <cjson/cJSON.h>
 #include <math.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -750,9 +749,12 @@ static int key_bit(const char *k) {
 }
 
 static const cJSON *kw(const cJSON *node, const char *name) {
-  if (!cJSON_IsObject(node)) return NULL;
+  if (!node || (node->type & 0xff) != cJSON_Object) return NULL;
   if ((node->valueint & KEYS_FILTERED) && !(node->valueint & key_bit(name))) return NULL;
-  return cJSON_GetObjectItemCaseSensitive(node, name);
+  /* cJSON_GetObjectItemCaseSensitive's walk, the first byte compared before the rest */
+  for (const cJSON *c = node->child; c; c = c->next)
+    if (c->string && c->string[0] == name[0] && strcmp(c->string, name) == 0) return c;
+  return NULL;
 }
 
 /* Sets the key filter on every object node of a tree we own. */
@@ -914,13 +916,16 @@ static long num_kw(const cJSON *node, const char *name, long dflt) {
 
 #define NTAB_CAP 8192 /* the most slots: a power of two above 2 * FM_SCHEMA_MAX_NODES */
 
+struct plain;
+
 typedef struct ntab {
   const cJSON **key;
   int16_t *h;
   const cJSON **order; /* registration order, for the fixpoint */
   size_t n;
-  size_t cap; /* slots: a power of two above twice the subschemas it can hold */
-  size_t max; /* entries order[] holds */
+  size_t cap;        /* slots: a power of two above twice the subschemas it can hold */
+  size_t max;        /* entries order[] holds */
+  struct plain **pl; /* a compiled schema's: its plain subschemas, by slot (see plain_index) */
 } ntab;
 
 /* JSON nodes in the tree, counted up to `most`: a bound on its subschemas. */
@@ -944,10 +949,14 @@ static bool ntab_init(ntab *t, const cJSON *schema) {
   t->order = calloc(nodes, sizeof(*t->order));
   t->max = nodes;
   t->n = 0;
+  t->pl = NULL;
   return t->key && t->h && t->order;
 }
 
+static void plain_free(ntab *t);
+
 static void ntab_free(ntab *t) {
+  plain_free(t);
   free(t->key);
   free(t->h);
   free(t->order);
@@ -1930,7 +1939,7 @@ static bool gen_object(gctx *g, const conj *c, int depth, bool lean) {
       }
     }
     conj pc;
-    memset(&pc, 0, sizeof(pc));
+    pc.n = 0, pc.never = pc.risky = false;
     for (int k = 0; k < c->n; k++)
       if (!conj_add(g, &pc, prop_schema(c->p[k], names[i], NULL))) return false;
     if (!req && (lean || pc.never || conj_height(g, &pc) >= H_INF ||
@@ -2058,23 +2067,41 @@ static bool gen_typed(gctx *g, const conj *c, int depth, bool lean) {
   return false;
 }
 
-static bool gen_conj(gctx *g, const conj *base, int depth) {
+/* The bounds every value's generation checks first. */
+static bool gen_guard(gctx *g, int depth) {
   if (++g->steps > FM_SCHEMA_MAX_STEPS)
     return gfail(g, true, "generation took more than %d steps", FM_SCHEMA_MAX_STEPS);
   if (depth > FM_SCHEMA_MAX_DEPTH)
     return gfail(g, true, "the value nests deeper than %d", FM_SCHEMA_MAX_DEPTH);
   if (g->out->len > FM_SCHEMA_MAX_OUTPUT)
     return gfail(g, true, "the value is larger than %d bytes", FM_SCHEMA_MAX_OUTPUT);
+  return true;
+}
+
+static bool gen_lean(const gctx *g, int depth) {
+  return g->lean_forced || depth >= FM_SCHEMA_LEAN_DEPTH || g->out->len >= FM_SCHEMA_LEAN_BYTES;
+}
+
+static const struct plain *plain_of(const ntab *t, const cJSON *node);
+static bool gen_plain(gctx *g, const struct plain *pl, int depth);
+
+static bool gen_conj(gctx *g, const conj *base, int depth) {
+  if (!gen_guard(g, depth)) return false;
   if (base->never) return gfail(g, false, "the schema is false here: no value is allowed");
-  bool lean =
-      g->lean_forced || depth >= FM_SCHEMA_LEAN_DEPTH || g->out->len >= FM_SCHEMA_LEAN_BYTES;
+  const struct plain *pl = base->n == 1 && !base->risky ? plain_of(g->tab, base->p[0]) : NULL;
+  if (pl) return gen_plain(g, pl, depth);
+  bool lean = gen_lean(g, depth);
   bool chooses = base->n > 1 || base->risky;
   for (int i = 0; i < base->n && !chooses; i++)
     chooses = kw(base->p[i], "anyOf") || kw(base->p[i], "oneOf");
   size_t start = g->out->len;
   for (int attempt = 0; attempt < (chooses ? FM_SCHEMA_RETRIES : 1); attempt++) {
     g->out->len = start;
-    conj c = *base;
+    conj c; /* *base, but only the parts it holds */
+    c.n = base->n;
+    c.never = base->never;
+    c.risky = base->risky;
+    memcpy(c.p, base->p, (size_t)base->n * sizeof(c.p[0]));
     int vary = g->vary;
     if (attempt) g->vary = attempt;
     if (!conj_choose(g, &c, lean)) return false;
@@ -2095,6 +2122,171 @@ static bool gen_conj(gctx *g, const conj *base, int depth) {
   }
   g->out->len = start;
   return false;
+}
+
+/* ---- plain subschemas --------------------------------------------------------
+ *
+ * Most tool parameters are objects of strings, booleans and such objects,
+ * with nothing to choose, merge or validate. A compiled schema marks those
+ * subschemas (plain_index) with what generating them reads: the kind, the
+ * string bounds, the properties in order with their required flags. The
+ * generator writes them straight from that, drawing from the generator in
+ * exactly the order gen_conj would (gen_object, gen_typed, gen_string), so
+ * the value is the same byte for byte; unit.schema checks it across the
+ * corpus. */
+typedef struct pprop {
+  const char *name;
+  const cJSON *node;
+  bool req;
+} pprop;
+
+typedef struct plain {
+  int kind;    /* T_STR, T_BOOL or T_OBJ */
+  long lo, hi; /* T_STR: minLength, maxLength (-1: none) */
+  int n;       /* T_OBJ: its properties, in order */
+  pprop props[];
+} plain;
+
+/* A sentinel in ntab.pl: looked at, not plain. */
+static plain not_plain;
+
+static const plain *plain_of(const ntab *t, const cJSON *node) {
+  if (!t->pl || !node) return NULL;
+  size_t i = ntab_slot(t, node);
+  return t->key[i] && t->pl[i] != &not_plain ? t->pl[i] : NULL;
+}
+
+static void plain_free(ntab *t) {
+  if (!t->pl) return;
+  for (size_t i = 0; i < t->cap; i++)
+    if (t->pl[i] != &not_plain) free(t->pl[i]);
+  free(t->pl);
+  t->pl = NULL;
+}
+
+static bool only_keys(const cJSON *node, const char *const *allowed) {
+  for (const cJSON *k = node->child; k; k = k->next) {
+    bool ok = is_annotation(k->string);
+    for (int i = 0; allowed[i] && !ok; i++)
+      ok = strcmp(k->string, allowed[i]) == 0;
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static const plain *plain_mark(ntab *t, const cJSON *node, int depth);
+
+/* What node is when plain; NULL when it is not (registered nodes only). */
+static plain *plain_build(ntab *t, const cJSON *node, int depth) {
+  static const char *const str_keys[] = {"type", "minLength", "maxLength", NULL};
+  static const char *const bool_keys[] = {"type", NULL};
+  static const char *const obj_keys[] = {"type", "properties", "required", "additionalProperties",
+                                         NULL};
+  const cJSON *type = kw(node, "type");
+  if (!cJSON_IsString(type) || depth > FM_SCHEMA_MAX_DEPTH) return NULL;
+  int kind = type_bits(type->valuestring);
+  if (kind == T_BOOL && only_keys(node, bool_keys)) {
+    plain *pl = calloc(1, sizeof(*pl));
+    if (pl) pl->kind = T_BOOL;
+    return pl;
+  }
+  if (kind == T_STR && only_keys(node, str_keys)) {
+    const cJSON *lo = kw(node, "minLength"), *hi = kw(node, "maxLength");
+    if ((lo && !cJSON_IsNumber(lo)) || (hi && !cJSON_IsNumber(hi))) return NULL;
+    plain *pl = calloc(1, sizeof(*pl));
+    if (!pl) return NULL;
+    pl->kind = T_STR;
+    pl->lo = num_kw(node, "minLength", 0);
+    pl->hi = num_kw(node, "maxLength", -1);
+    return pl;
+  }
+  if (kind != T_OBJ || !only_keys(node, obj_keys)) return NULL;
+  const cJSON *props = kw(node, "properties"), *req = kw(node, "required");
+  const cJSON *extra = kw(node, "additionalProperties"), *x, *y;
+  if (!cJSON_IsObject(props) || (req && !cJSON_IsArray(req)) || (extra && !cJSON_IsBool(extra)))
+    return NULL;
+  int n = 0;
+  cJSON_ArrayForEach(x, props) {
+    for (y = props->child; y != x; y = y->next)
+      if (strcmp(y->string, x->string) == 0) return NULL; /* a key twice */
+    if (!plain_mark(t, x, depth + 1)) return NULL;
+    n++;
+  }
+  cJSON_ArrayForEach(x, req) {
+    if (!cJSON_IsString(x) || !cJSON_GetObjectItemCaseSensitive(props, x->valuestring))
+      return NULL; /* gen_object would add it with no schema of its own */
+  }
+  plain *pl = calloc(1, sizeof(*pl) + (size_t)n * sizeof(pprop));
+  if (!pl) return NULL;
+  pl->kind = T_OBJ;
+  pl->n = n;
+  int i = 0;
+  cJSON_ArrayForEach(x, props) {
+    pprop *p = &pl->props[i++];
+    p->name = x->string;
+    p->node = x;
+    cJSON_ArrayForEach(y, req) {
+      if (strcmp(y->valuestring, x->string) == 0) p->req = true;
+    }
+  }
+  return pl;
+}
+
+static const plain *plain_mark(ntab *t, const cJSON *node, int depth) {
+  if (!cJSON_IsObject(node)) return NULL;
+  size_t i = ntab_slot(t, node);
+  if (!t->key[i]) return NULL;
+  if (!t->pl[i]) {
+    plain *pl = plain_build(t, node, depth);
+    t->pl[i] = pl ? pl : &not_plain;
+  }
+  return t->pl[i] != &not_plain ? t->pl[i] : NULL;
+}
+
+/* Marks the plain subschemas of a compiled schema's table (none when out of memory). */
+static void plain_index(ntab *t) {
+  t->pl = calloc(t->cap, sizeof(*t->pl));
+  if (!t->pl) return;
+  for (size_t k = 0; k < t->n; k++)
+    plain_mark(t, t->order[k], 0);
+}
+
+/* A plain subschema's value: gen_conj's, without its machinery. */
+static bool gen_plain(gctx *g, const plain *pl, int depth) {
+  size_t start = g->out->len;
+  switch (pl->kind) {
+  case T_STR:
+    g->steps += 16;
+    fm_buf_putc(g->out, '"');
+    gen_words(&g->rng, pl->lo, pl->hi, g->out);
+    fm_buf_putc(g->out, '"');
+    return !g->out->oom;
+  case T_BOOL:
+    fm_buf_puts(g->out, fm_rng_chance(&g->rng, 0.5) ? "true" : "false");
+    break;
+  default: {
+    bool lean = gen_lean(g, depth);
+    int written = 0;
+    fm_buf_putc(g->out, '{');
+    for (int i = 0; i < pl->n; i++) {
+      const pprop *p = &pl->props[i];
+      if (!p->req && (lean || !fm_rng_chance(&g->rng, FM_SCHEMA_OPTIONAL_P))) continue;
+      if (written++) fm_buf_putc(g->out, ',');
+      fm_buf_json_str(g->out, p->name);
+      fm_buf_putc(g->out, ':');
+      size_t old = path_push(&g->vpath, p->name, 0);
+      bool ok = gen_guard(g, depth + 1) && gen_plain(g, plain_of(g->tab, p->node), depth + 1);
+      path_pop(&g->vpath, old);
+      if (!ok) {
+        g->out->len = start;
+        return false;
+      }
+    }
+    fm_buf_putc(g->out, '}');
+  }
+  }
+  if (g->out->oom) return gfail(g, true, "out of memory");
+  return true;
 }
 
 /* Walks the schema for the node table and heights (the check walk, without its rules). */
@@ -2500,58 +2692,16 @@ static bool schema_index(const cJSON *schema, const char *path, ntab *t, fm_sche
 
 /* ---- compiled schemas, shared ---------------------------------------------- */
 
-/* An agent sends the same tools on every step, and the check (trial
- * generations included) and the node table are pure functions of the schema,
- * so an accepted schema is compiled once: a copy of its tree with its node
- * table, immutable, shared by every request that sends the same schema and
- * freed by the last one to release it. The cache finds it by a 64-bit digest
- * of the tree: FM_SCHEMA_CACHE direct-mapped slots (a newer schema replaces
- * the one in its slot), at most FM_SCHEMA_CACHE_BYTES in all, under a mutex
- * so any thread may use it. Only acceptances are kept (a refusal must name the
- * request's own path). A digest collision (odds 2^-64 per pair) would give a
- * request another schema's compiled form. */
+/* An accepted schema is compiled once (memo.h): a copy of its tree with its
+ * node table, immutable, shared by every request that sends the same schema. */
 struct fm_schema {
-  uint64_t digest;
-  atomic_int refs; /* the cache's reference and the requests' */
+  fm_memo_entry m; /* first: the memo's view */
   cJSON *tree;
   ntab tab;
-  size_t bytes; /* what it holds, roughly: nodes, strings and the table */
 };
 
-static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-static fm_schema *cache[FM_SCHEMA_CACHE];
-static size_t cache_bytes;
-
-static uint64_t digest_str(uint64_t h, const char *s) {
-  for (; s && *s; s++)
-    h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-  return (h ^ 0xff) * 0x100000001b3ULL;
-}
-
-static uint64_t digest(const cJSON *n, uint64_t h, int depth) {
-  for (; n; n = n->next) {
-    h = (h ^ (uint64_t)(n->type & 0xff)) * 0x100000001b3ULL;
-    h = digest_str(h, n->string);
-    if (cJSON_IsString(n)) h = digest_str(h, n->valuestring);
-    if (cJSON_IsNumber(n)) {
-      uint64_t bits;
-      memcpy(&bits, &n->valuedouble, sizeof(bits));
-      h = (h ^ bits) * 0x100000001b3ULL;
-    }
-    if (n->child && depth < 4096)
-      h = digest(n->child, (h ^ '{') * 0x100000001b3ULL, depth + 1) ^ '}';
-    if (depth == 0) break; /* the root's siblings are not part of it */
-  }
-  return h;
-}
-
-static uint64_t schema_digest(const cJSON *schema) {
-  uint64_t h = digest(schema, 0xcbf29ce484222325ULL, 0);
-  h ^= h >> 33;
-  h *= 0xff51afd7ed558ccdULL;
-  h ^= h >> 33;
-  return h | 1;
-}
+static fm_memo_entry *schema_slots[FM_SCHEMA_CACHE];
+static fm_memo schemas = FM_MEMO_INIT(schema_slots, FM_SCHEMA_CACHE_BYTES);
 
 static size_t tree_bytes(const cJSON *n, int depth) {
   size_t b = 0;
@@ -2572,21 +2722,18 @@ static void schema_free(fm_schema *s) {
   free(s);
 }
 
+static void schema_entry_free(fm_memo_entry *e) {
+  schema_free((fm_schema *)e);
+}
+
 void fm_schema_release(fm_schema *s) {
-  if (s && atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) == 1) schema_free(s);
+  if (s) fm_memo_release(&s->m);
 }
 
 fm_schema *fm_schema_accept(const cJSON *schema, const char *path, fm_schema_err *e) {
   e->oom = false;
-  uint64_t d = schema_digest(schema);
-  size_t slot = d % FM_SCHEMA_CACHE;
-  pthread_mutex_lock(&cache_mu);
-  fm_schema *s = cache[slot];
-  if (s && s->digest == d)
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-  else
-    s = NULL;
-  pthread_mutex_unlock(&cache_mu);
+  uint64_t d = fm_json_digest(schema, 0);
+  fm_schema *s = (fm_schema *)fm_memo_find(&schemas, d);
   if (s) return s;
 
   s = calloc(1, sizeof(*s));
@@ -2604,23 +2751,13 @@ fm_schema *fm_schema_accept(const cJSON *schema, const char *path, fm_schema_err
     return NULL;
   }
   keys_filter(s->tree, 0);
-  s->digest = d;
-  s->bytes = sizeof(*s) + tree_bytes(s->tree, 0) +
-             s->tab.cap * (sizeof(*s->tab.key) + sizeof(*s->tab.h)) +
-             s->tab.max * sizeof(*s->tab.order);
-  atomic_init(&s->refs, 1);
-  fm_schema *old = NULL;
-  pthread_mutex_lock(&cache_mu);
-  size_t freed = cache[slot] ? cache[slot]->bytes : 0;
-  if (s->bytes <= FM_SCHEMA_CACHE_BYTES / 16 &&
-      cache_bytes - freed + s->bytes <= FM_SCHEMA_CACHE_BYTES) {
-    old = cache[slot];
-    cache[slot] = s;
-    cache_bytes = cache_bytes - freed + s->bytes;
-    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
-  }
-  pthread_mutex_unlock(&cache_mu);
-  fm_schema_release(old);
+  plain_index(&s->tab);
+  fm_memo_entry_init(&s->m, d,
+                     sizeof(*s) + tree_bytes(s->tree, 0) +
+                         s->tab.cap * (sizeof(*s->tab.key) + sizeof(*s->tab.h)) +
+                         s->tab.max * sizeof(*s->tab.order),
+                     schema_entry_free);
+  fm_memo_keep(&schemas, &s->m);
   return s;
 }
 
@@ -2628,19 +2765,19 @@ bool fm_schema_emit(const fm_schema *s, uint64_t seed, fm_buf *out, fm_schema_er
   return generate(s->tree, &s->tab, seed, false, out, e);
 }
 
+int fm_schema_plain_count(const fm_schema *s) {
+  int n = 0;
+  for (size_t i = 0; s->tab.pl && i < s->tab.cap; i++)
+    n += s->tab.pl[i] && s->tab.pl[i] != &not_plain;
+  return n;
+}
+
 const cJSON *fm_schema_tree(const fm_schema *s) {
   return s->tree;
 }
 
 void fm_schema_cache_clear(void) {
-  pthread_mutex_lock(&cache_mu);
-  fm_schema *all[FM_SCHEMA_CACHE];
-  memcpy(all, cache, sizeof(all));
-  memset(cache, 0, sizeof(cache));
-  cache_bytes = 0;
-  pthread_mutex_unlock(&cache_mu);
-  for (size_t i = 0; i < FM_SCHEMA_CACHE; i++)
-    fm_schema_release(all[i]);
+  fm_memo_clear(&schemas);
 }
 
 bool fm_schema_check(const cJSON *schema, const char *path, fm_schema_err *e) {

@@ -91,6 +91,10 @@ typedef struct fm_schema fm_schema;
  * reference: fm_schema_release it. */
 fm_schema *fm_schema_accept(const struct cJSON *schema, const char *path, fm_schema_err *e);
 void fm_schema_release(fm_schema *s); /* NULL is fine */
+/* How many of its subschemas the compiled form writes without the general
+ * machinery (plain: objects, strings and booleans with nothing to choose,
+ * merge or validate); the value is the same either way. For tests. */
+int fm_schema_plain_count(const fm_schema *s);
 /* fm_schema_generate for a compiled schema (no table to build). */
 bool fm_schema_emit(const fm_schema *s, uint64_t seed, fm_buf *out, fm_schema_err *e);
 const struct cJSON *fm_schema_tree(const fm_schema *s);

@@ -42,7 +42,25 @@ static size_t even_len(const fm_part *p) {
   return end > p->off ? end - p->off : 0;
 }
 
-static uint32_t count_pieces(const fm_buf *b) {
+/* Whether no byte is above 0x7f, eight at a time. */
+static bool all_ascii(const char *b, size_t len) {
+  uint64_t any = 0;
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, b + i, 8);
+    any |= w;
+  }
+  for (; i < len; i++)
+    any |= (unsigned char)b[i];
+  return !(any & 0x8080808080808080ULL);
+}
+
+/* A fixed part's tokens, its pieces; notes whether they are all whole 4-byte ones. */
+static uint32_t count_pieces(fm_part *p) {
+  const fm_buf *b = &p->bytes;
+  p->ascii = all_ascii(b->data, b->len);
+  if (p->ascii) return (uint32_t)((b->len + FM_PIECE_BYTES - 1) / FM_PIECE_BYTES);
   uint32_t n = 0;
   for (size_t off = 0; off < b->len; off += piece_len(b->data, b->len, off))
     n++;
@@ -117,7 +135,7 @@ static bool plan_answer(fm_turn *t, const fm_turn_spec *s, uint64_t seed, uint32
     if (!fm_grammar_generate(s->grammar, seed, &p->bytes)) fm_buf_puts(&p->bytes, "");
     break;
   }
-  p->tokens = count_pieces(&p->bytes);
+  p->tokens = count_pieces(p);
   return !p->bytes.oom;
 }
 
@@ -134,7 +152,7 @@ static bool plan_call(fm_turn *t, const fm_turn_spec *s, fm_rng *rng, int tool, 
     p->bytes.len = 0;
     fm_buf_puts(&p->bytes, "{}");
   }
-  p->tokens = count_pieces(&p->bytes);
+  p->tokens = count_pieces(p);
   return !p->bytes.oom;
 }
 
@@ -277,7 +295,7 @@ bool fm_turn_plan_reply(fm_turn *t, const fm_reply *r, fm_match_facts *f, const 
   for (int i = 0; i < t->n_parts; i++) {
     fm_part *p = &t->parts[i];
     oom = oom || p->bytes.oom || (p->tool < 0 && p->kind == FM_PART_TOOL_CALL && !p->name);
-    p->tokens = count_pieces(&p->bytes);
+    p->tokens = count_pieces(p);
     take_cuts(p, cuts[i]);
     bytes += p->bytes.len;
   }
@@ -342,6 +360,10 @@ bool fm_turn_done(const fm_turn *t) {
 
 /* The byte length of a fixed part's next token. */
 static size_t fixed_len(const fm_part *p) {
+  if (!p->cuts && !p->even && p->ascii) {
+    size_t left = p->bytes.len - p->off;
+    return left < FM_PIECE_BYTES ? left : FM_PIECE_BYTES;
+  }
   if (!p->cuts) return p->even ? even_len(p) : piece_len(p->bytes.data, p->bytes.len, p->off);
   size_t n = p->cuts[p->produced];
   return n > p->bytes.len - p->off ? p->bytes.len - p->off : n;
@@ -381,12 +403,19 @@ uint32_t fm_turn_run(fm_turn *t, int *part, uint32_t *nonempty) {
   uint32_t left = p->tokens - p->produced;
   if (p->fixed) {
     size_t from = p->off;
-    for (uint32_t k = 0; k < left; k++) {
-      size_t n = fixed_len(p);
-      *nonempty += n > 0;
-      p->off += n;
-      p->produced++;
-    }
+    if (!p->cuts && !p->even && p->ascii) {
+      /* whole 4-byte pieces, none empty: tokens never outnumber the pieces here */
+      size_t end = p->off + (size_t)left * FM_PIECE_BYTES;
+      p->off = end < p->bytes.len ? end : p->bytes.len;
+      p->produced += left;
+      *nonempty = left;
+    } else
+      for (uint32_t k = 0; k < left; k++) {
+        size_t n = fixed_len(p);
+        *nonempty += n > 0;
+        p->off += n;
+        p->produced++;
+      }
     fm_buf_put(&p->text, p->bytes.data + from, p->off - from);
   } else {
     /* fm_gen_next's words without its stop handling: each word (after a

@@ -51,6 +51,7 @@ typedef struct fm_part {
   size_t off;        /* fixed: bytes produced so far */
   bool even;         /* fixed: its bytes spread evenly over `tokens` (a reply's usage) */
   uint32_t *cuts;    /* fixed: the byte length of each token, as recorded (owned); NULL: 4 bytes */
+  bool ascii;        /* fixed: no byte above 0x7f, so each token (without cuts) is 4 bytes */
   int tool;          /* tool call: index into the spec's tools (-1: see name) */
   char *name;        /* tool call: the tool's name when it is not one offered (owned) */
   int call;          /* tool call: its number among the turn's calls */

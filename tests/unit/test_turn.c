@@ -36,7 +36,7 @@ static fm_turn_spec spec_with_tools(int n) {
 
 static void spec_free(fm_turn_spec *s) {
   for (int i = 0; i < s->n_tools; i++) {
-    free(s->tools[i].name);
+    free((char *)s->tools[i].name); /* the test owns its names */
     fm_schema_release(s->tools[i].schema);
   }
   free(s->tools);
