@@ -4,6 +4,7 @@
  * docs/api.md, "Tools, structured outputs and reasoning". */
 #include "api_read.h"
 
+#include "jsonmem.h"
 #include "jsonscan.h"
 #include "memo.h"
 #include "rng.h"
@@ -143,9 +144,15 @@ bool fm_rd_tool(fm_reader *rd, fm_infer_params *p, const cJSON *def, const char 
               FM_TOOLS_MAX);
     return false;
   }
-  /* the digest salted by what is read from def: the schema's key and the prompt's form */
-  uint64_t salt = fm_hash64(schema_key, strlen(schema_key), drop_type ? 0x7e1 : 0x7e0);
-  uint64_t digest = fm_json_digest(def, salt);
+  /* The key: def's source bytes when the fast parser kept them (no walk of
+   * the tree), else the digest of its tree; salted by what is read from def,
+   * the schema's key and the prompt's form. */
+  uint64_t salt = fm_hash_bytes(schema_key, strlen(schema_key), drop_type ? 0x7e1 : 0x7e0);
+  const char *src;
+  size_t src_len;
+  uint64_t digest = fm_json_source(def, rd->in->body, rd->in->len, &src, &src_len)
+                        ? fm_hash_bytes(src, src_len, salt) | 1
+                        : fm_json_digest(def, salt);
   fm_tooldef *d = (fm_tooldef *)fm_memo_find(&tooldefs, digest);
   if (!d) d = compile_def(rd, def, schema_key, drop_type, where, digest);
   if (!d) return false;

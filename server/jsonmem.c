@@ -82,7 +82,7 @@ __attribute__((constructor)) static void install_hooks(void) {
 #define FAST_DEPTH 1000 /* CJSON_NESTING_LIMIT */
 
 typedef struct fast {
-  const char *p, *end;
+  const char *text, *p, *end;
   bool gave_up;
 } fast;
 
@@ -234,7 +234,16 @@ static cJSON *fast_value(fast *f, int depth);
 
 /* At [ or {: the children, linked as cJSON links them (the first one's prev
  * is the last). */
+/* A container's source, kept in the two fields cJSON leaves unused on
+ * containers (fm_json_source reads them). */
+static void fast_span(fast *f, cJSON *c, const char *open) {
+  if (f->p - f->text > INT_MAX) return;
+  c->valueint = (int)(open - f->text);
+  c->valuedouble = (double)(f->p - open);
+}
+
 static cJSON *fast_container(fast *f, int depth, bool object) {
+  const char *open = f->p;
   cJSON *c = fast_node(f, object ? cJSON_Object : cJSON_Array);
   if (!c) return NULL;
   if (depth >= FAST_DEPTH) {
@@ -245,6 +254,7 @@ static cJSON *fast_container(fast *f, int depth, bool object) {
   fast_ws(f);
   if (f->p < f->end && *f->p == (object ? '}' : ']')) {
     f->p++;
+    fast_span(f, c, open);
     return c;
   }
   cJSON *last = NULL;
@@ -288,6 +298,7 @@ static cJSON *fast_container(fast *f, int depth, bool object) {
     }
     if (f->p < f->end && *f->p == (object ? '}' : ']')) {
       f->p++;
+      fast_span(f, c, open);
       return c;
     }
     f->gave_up = true;
@@ -334,7 +345,7 @@ static cJSON *fast_value(fast *f, int depth) {
 }
 
 cJSON *fm_json_parse_fast(const char *text, size_t len, const char **end) {
-  fast f = {.p = text, .end = text + len};
+  fast f = {.text = text, .p = text, .end = text + len};
   fast_ws(&f);
   cJSON *root = fast_value(&f, 0);
   /* A lone scalar is cJSON's: its looser numbers and words would read on
@@ -364,4 +375,17 @@ bool fm_jsonmem_idle(void) {
 
 unsigned long long fm_jsonmem_drawn(void) {
   return tl.drawn;
+}
+
+bool fm_json_source(const cJSON *v, const char *text, size_t len, const char **at, size_t *n) {
+  if (!v || !(v->type & (cJSON_Object | cJSON_Array)) || !(v->valuedouble > 0) || v->valueint < 0 ||
+      v->valuedouble > (double)len || (size_t)v->valueint > len - (size_t)v->valuedouble)
+    return false;
+  const char *a = text + v->valueint;
+  size_t k = (size_t)v->valuedouble;
+  char open = (v->type & cJSON_Object) ? '{' : '[', close = open == '{' ? '}' : ']';
+  if (k < 2 || a[0] != open || a[k - 1] != close) return false;
+  *at = a;
+  *n = k;
+  return true;
 }

@@ -40,6 +40,14 @@ struct cJSON *fm_json_parse_scratch(const char *text, size_t len, const char **e
  * fm_json_parse_scratch. */
 struct cJSON *fm_json_parse_fast(const char *text, size_t len, const char **end);
 
+/* The bytes of text (the len bytes it parsed) an object or array of a tree
+ * fm_json_parse_fast built came from: false for a scalar, for a tree cJSON
+ * parsed, or when the node does not point into text as a container would.
+ * A key for what the JSON compiles to that costs no walk of the tree (the
+ * tool-definition memo, api_read_turn.c). */
+bool fm_json_source(const struct cJSON *v, const char *text, size_t len, const char **at,
+                    size_t *n);
+
 /* True when no block of this thread's arena is live (tests: a reader freed
  * its whole tree). */
 bool fm_jsonmem_idle(void);

@@ -1,6 +1,8 @@
 /* rng.c — xoshiro256** with splitmix64 seeding, plus FNV-1a hashing. */
 #include "rng.h"
 
+#include <string.h>
+
 uint64_t fm_mix64(uint64_t x) {
   x += 0x9e3779b97f4a7c15ULL;
   x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
@@ -55,4 +57,20 @@ uint64_t fm_hash64(const void *data, size_t len, uint64_t h) {
     h *= 0x100000001b3ULL;
   }
   return h;
+}
+
+uint64_t fm_hash_bytes(const void *data, size_t len, uint64_t seed) {
+  const unsigned char *p = data;
+  uint64_t h = seed ^ (len * 0x9E3779B97F4A7C15ULL);
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, p + i, 8);
+    h = (h ^ w) * 0xbf58476d1ce4e5b9ULL;
+    h ^= h >> 31;
+  }
+  uint64_t tail = 0;
+  for (int k = 0; i < len; i++, k += 8)
+    tail |= (uint64_t)p[i] << k;
+  return fm_mix64(h ^ tail);
 }

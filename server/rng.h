@@ -27,5 +27,8 @@ bool fm_rng_chance(fm_rng *r, double p);
 /* Stable 64-bit hashes used to derive per-request seeds. */
 uint64_t fm_hash64(const void *data, size_t len, uint64_t h);
 uint64_t fm_mix64(uint64_t x);
+/* A 64-bit hash of bytes, eight at a time: for keys of caches (not for
+ * seeds, which fm_hash64 gives and which must not change). */
+uint64_t fm_hash_bytes(const void *data, size_t len, uint64_t seed);
 
 #endif

@@ -19,11 +19,13 @@ static int index_in(const cJSON *first, const cJSON *x) {
   return x ? -2 : -1;
 }
 
-/* The same tree, node for node, with the same prev links. */
+/* The same tree, node for node, with the same prev links (a's containers
+ * may carry their source span, fm_json_source, where cJSON's hold zeros). */
 static bool same(const cJSON *a, const cJSON *b) {
   for (; a && b; a = a->next, b = b->next) {
-    if (a->type != b->type || a->valueint != b->valueint) return false;
-    if (memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0) return false;
+    bool container = a->type & (cJSON_Object | cJSON_Array);
+    if (a->type != b->type || (!container && a->valueint != b->valueint)) return false;
+    if (!container && memcmp(&a->valuedouble, &b->valuedouble, sizeof(double)) != 0) return false;
     if (!a->valuestring != !b->valuestring) return false;
     if (a->valuestring && strcmp(a->valuestring, b->valuestring) != 0) return false;
     if (!a->string != !b->string) return false;
@@ -84,6 +86,33 @@ TEST(strict_json_reads_as_cjson_reads_it) {
     CHECK(agrees(bodies[i], strlen(bodies[i])));
   CHECK(fast_takes("{\"a\":[1,\"x\",true]}"));
   CHECK(fast_takes("[0.7,-2.5e3]"));
+}
+
+TEST(containers_know_the_bytes_they_came_from) {
+  const char *text = " {\"tools\": [ {\"name\":\"a\", \"p\":{}} ,[1, 2]], \"n\": 3 } ";
+  size_t len = strlen(text);
+  cJSON *root = fm_json_parse_fast(text, len, NULL);
+  REQUIRE(root);
+  const char *at;
+  size_t n;
+  CHECK(fm_json_source(root, text, len, &at, &n));
+  CHECK(at == text + 1 && n == len - 2);
+  const cJSON *tools = cJSON_GetObjectItemCaseSensitive(root, "tools");
+  CHECK(fm_json_source(tools, text, len, &at, &n));
+  CHECK(n == strlen("[ {\"name\":\"a\", \"p\":{}} ,[1, 2]]") && memcmp(at, "[ {", 3) == 0);
+  CHECK(fm_json_source(tools->child, text, len, &at, &n));
+  CHECK(n == strlen("{\"name\":\"a\", \"p\":{}}") && at[0] == '{' && at[n - 1] == '}');
+  CHECK(fm_json_source(cJSON_GetObjectItemCaseSensitive(tools->child, "p"), text, len, &at, &n));
+  CHECK(n == 2 && memcmp(at, "{}", 2) == 0);
+  CHECK(fm_json_source(tools->child->next, text, len, &at, &n));
+  CHECK(n == 6 && memcmp(at, "[1, 2]", 6) == 0);
+  /* a scalar, a tree cJSON parsed, another text: no span */
+  CHECK(!fm_json_source(cJSON_GetObjectItemCaseSensitive(root, "n"), text, len, &at, &n));
+  CHECK(!fm_json_source(tools, text, 10, &at, &n));
+  cJSON *c = cJSON_Parse(text);
+  CHECK(c && !fm_json_source(c, text, len, &at, &n));
+  cJSON_Delete(c);
+  cJSON_Delete(root);
 }
 
 TEST(it_gives_up_where_cjson_is_looser_or_the_body_is_wrong) {

@@ -274,3 +274,58 @@ TEST(the_inference_readers_leave_the_scratch_arena_idle) {
   fm_infer_params_free(&p);
   CHECK(fm_jsonmem_idle());
 }
+
+/* A chat request offering the tools in `tools` (a JSON array's text). */
+static bool read_tools(const char *tools, fm_infer_params *p, fm_api_err *e) {
+  char body[1024];
+  snprintf(body, sizeof(body),
+           "{\"model\":\"" KIMI "\",\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],"
+           "\"tools\":%s}",
+           tools);
+  fm_read_in in = input(body, NULL);
+  memset(e, 0, sizeof(*e));
+  return fm_read_chat(&in, p, e);
+}
+
+TEST(a_tool_definition_is_compiled_once_and_never_taken_for_another) {
+  fm_tooldef_cache_clear();
+  const char *a = "[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"parameters\":"
+                  "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+  const char *spaced = "[ { \"type\" : \"function\" , \"function\" : { \"name\" : \"get_weather\" "
+                       ", \"parameters\" : { \"type\" : \"object\" , \"properties\" : { \"city\" "
+                       ": { \"type\" : \"string\" } } } } } ]";
+  const char *b = "[{\"type\":\"function\",\"function\":{\"name\":\"get_time\",\"parameters\":"
+                  "{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\"}}}}}]";
+  fm_infer_params p1, p2, p3, p4;
+  fm_api_err e;
+  REQUIRE(read_tools(a, &p1, &e));
+  REQUIRE(read_tools(a, &p2, &e));
+  REQUIRE(read_tools(b, &p3, &e));
+  REQUIRE(read_tools(spaced, &p4, &e));
+  CHECK(p1.turn.tools[0].def == p2.turn.tools[0].def); /* the same bytes: kept */
+  CHECK(p1.turn.tools[0].def != p3.turn.tools[0].def);
+  CHECK_STR(p3.turn.tools[0].name, "get_time");
+  CHECK_STR(p4.turn.tools[0].name, "get_weather");
+  /* the prompt holds the compact definition whatever its spelling */
+  CHECK_EQ_U64(p1.prefix.bytes, p4.prefix.bytes);
+  CHECK_EQ_U64(p1.prompt_digest, p4.prompt_digest);
+  CHECK(p1.prompt_digest != p3.prompt_digest);
+  fm_infer_params_free(&p1);
+  fm_infer_params_free(&p2);
+  fm_infer_params_free(&p3);
+  fm_infer_params_free(&p4);
+  /* a refused definition is never kept: the same bytes are refused again, by their path */
+  const char *bad = "[{\"type\":\"function\",\"function\":{\"name\":\"bad name\"}}]";
+  for (int i = 0; i < 2; i++) {
+    CHECK(!read_tools(bad, &p1, &e));
+    CHECK_EQ_INT(e.status, 400);
+    CHECK_STR(e.param, "tools[0].function.name");
+  }
+  /* a name offered twice is refused even when the definition comes from the memo */
+  char twice[512];
+  snprintf(twice, sizeof(twice), "[%.*s,%.*s]", (int)strlen(a) - 2, a + 1, (int)strlen(a) - 2,
+           a + 1);
+  CHECK(!read_tools(twice, &p1, &e));
+  CHECK_STR(e.param, "tools[1].function.name");
+  fm_tooldef_cache_clear();
+}
