@@ -91,6 +91,14 @@ static void keep(fm_job *j, fm_choice *c, int part, const char *tok, size_t n) {
   }
 }
 
+/* A choice has produced its last token: its finish reason and its tokens counted. */
+static void finish_choice(fm_job *j, fm_choice *c) {
+  c->finished = true;
+  c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
+  j->completion_tokens += c->turn.produced;
+  j->choices_left--;
+}
+
 /* Advances every unfinished choice by one token; out == NULL keeps the text
  * in the choice (non-streaming), otherwise the renderer writes it. */
 static void step(fm_job *j, fm_buf *out) {
@@ -118,10 +126,7 @@ static void step(fm_job *j, fm_buf *out) {
       c->at_end_known = true;
     }
     if (!at_end) continue;
-    c->finished = true;
-    c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
-    j->completion_tokens += c->turn.produced;
-    j->choices_left--;
+    finish_choice(j, c);
     if (out && c->open_part >= 0 && rd->stream_part_end)
       rd->stream_part_end(j, out, i, c->open_part);
     if (out) rd->stream_choice_end(j, out, i, c->finish_reason);
@@ -149,10 +154,7 @@ static uint32_t produce_all(fm_job *j) {
     tokens += made;
     if (made > steps) steps = made;
     c->at_end = c->at_end_known = true;
-    c->finished = true;
-    c->finish_reason = fm_turn_finish_reason(&c->turn, j->p.turn.wire);
-    j->completion_tokens += c->turn.produced;
-    j->choices_left--;
+    finish_choice(j, c);
   }
   if (j->limiter) fm_limiter_generated(j->limiter, tokens);
   return steps;
@@ -551,8 +553,11 @@ static void admitted(fm_job *j, uint64_t now) {
   reserve_text(j);
   uint64_t due = j->first_token_us;
   if (!j->p.turn.logprobs && !j->p.turn.completion_logprobs && j->stops.n == 0) {
-    for (uint32_t k = produce_all(j); k > 1; k--)
-      due += token_gap(j);
+    uint32_t k = produce_all(j);
+    /* the pool's gaps are 0 under --timing instant (and draw nothing): no loop */
+    if (j->paced || !s->fleet.instant)
+      for (; k > 1; k--)
+        due += token_gap(j);
   } else {
     bool first = true;
     while (j->choices_left > 0) {
