@@ -103,15 +103,78 @@ static cJSON *fast_node(fast *f, int type) {
 }
 
 /* At the opening quote: the decoded string in a block of its own. */
+/* Four hex digits at q (within end), or -1. */
+static long hex4(const char *q, const char *end) {
+  if (end - q < 4) return -1;
+  long v = 0;
+  for (int i = 0; i < 4; i++) {
+    char c = q[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
+}
+
+/* At a backslash-u escape: the code point it (with a low surrogate's escape
+ * after a high one) stands for, and its length in *len; -1 for what cJSON
+ * refuses or reads differently (a lone surrogate, \u0000, a bad digit),
+ * which are left to it. */
+static long fast_escape(const char *q, const char *end, size_t *len) {
+  long hi = hex4(q + 2, end);
+  if (hi <= 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) return -1;
+  *len = 6;
+  if (hi < 0xD800 || hi > 0xDBFF) return hi;
+  if (end - q < 12 || q[6] != '\\' || q[7] != 'u') return -1;
+  long lo = hex4(q + 8, end);
+  if (lo < 0xDC00 || lo > 0xDFFF) return -1;
+  *len = 12;
+  return 0x10000 + (((hi & 0x3FF) << 10) | (lo & 0x3FF));
+}
+
+static size_t utf8_len(long cp) {
+  return cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+}
+
+static char *utf8_put(char *w, long cp) {
+  if (cp < 0x80) {
+    *w++ = (char)cp;
+  } else if (cp < 0x800) {
+    *w++ = (char)(0xC0 | (cp >> 6));
+    *w++ = (char)(0x80 | (cp & 0x3F));
+  } else if (cp < 0x10000) {
+    *w++ = (char)(0xE0 | (cp >> 12));
+    *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *w++ = (char)(0x80 | (cp & 0x3F));
+  } else {
+    *w++ = (char)(0xF0 | (cp >> 18));
+    *w++ = (char)(0x80 | ((cp >> 12) & 0x3F));
+    *w++ = (char)(0x80 | ((cp >> 6) & 0x3F));
+    *w++ = (char)(0x80 | (cp & 0x3F));
+  }
+  return w;
+}
+
 static char *fast_string(fast *f) {
   const char *q = ++f->p;
   size_t n = 0;
   while (q < f->end && *q != '"') {
     unsigned char c = (unsigned char)*q;
     if (c < 0x20) break; /* cJSON takes raw control bytes; leave them to it */
+    if (c == '\\' && q + 1 < f->end && q[1] == 'u') {
+      /* what Python's json.dumps writes for every non-ASCII character */
+      size_t len;
+      long cp = fast_escape(q, f->end, &len);
+      if (cp < 0) break;
+      q += len;
+      n += utf8_len(cp);
+      continue;
+    }
     if (c == '\\') {
-      if (q + 1 >= f->end || !strchr("\"\\/bfnrt", q[1]) || !q[1])
-        break; /* \u and the rest: cJSON's */
+      if (q + 1 >= f->end || !strchr("\"\\/bfnrt", q[1]) || !q[1]) break; /* the rest: cJSON's */
       q++;
     }
     q++;
@@ -148,6 +211,12 @@ static char *fast_string(fast *f) {
     case 't':
       *w++ = '\t';
       break;
+    case 'u': {
+      size_t len;
+      w = utf8_put(w, fast_escape(r - 1, q, &len));
+      r += len - 2;
+      break;
+    }
     default:
       *w++ = *r; /* " \ / */
     }

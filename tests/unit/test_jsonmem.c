@@ -86,6 +86,23 @@ TEST(strict_json_reads_as_cjson_reads_it) {
     CHECK(agrees(bodies[i], strlen(bodies[i])));
   CHECK(fast_takes("{\"a\":[1,\"x\",true]}"));
   CHECK(fast_takes("[0.7,-2.5e3]"));
+  /* \u escapes, as Python's json.dumps writes every non-ASCII character:
+   * one, two and three UTF-8 bytes, and a surrogate pair's four */
+  const char *escaped[] = {
+      "{\"a\":\"caf\\u00e9 \\u00E9\"}",
+      "{\"a\":\"\\u0041\\u007f\\u0080\\u07ff\\u0800\\uffff\"}",
+      "{\"a\":\"snow \\u2603, face \\ud83d\\ude00, last \\udbff\\udfff\"}",
+      "{\"k\\u00e9y\":[\"\\u4e2d\\u6587\"]}",
+  };
+  for (size_t i = 0; i < sizeof(escaped) / sizeof(escaped[0]); i++) {
+    CHECK(fast_takes(escaped[i]));
+    CHECK(agrees(escaped[i], strlen(escaped[i])));
+  }
+  cJSON *v = fm_json_parse_fast(escaped[2], strlen(escaped[2]), NULL);
+  REQUIRE(v);
+  CHECK_STR(v->child->valuestring,
+            "snow \xe2\x98\x83, face \xf0\x9f\x98\x80, last \xf4\x8f\xbf\xbf");
+  cJSON_Delete(v);
 }
 
 TEST(containers_know_the_bytes_they_came_from) {
@@ -117,8 +134,15 @@ TEST(containers_know_the_bytes_they_came_from) {
 
 TEST(it_gives_up_where_cjson_is_looser_or_the_body_is_wrong) {
   const char *not_taken[] = {
-      "\"\\u00e9\"",
-      "{\"a\":\"\\u00e9\"}",
+      "\"\\u00e9\"", /* a lone scalar */
+      "{\"a\":\"\\u0000\"}",
+      "{\"a\":\"\\ud83d\"}",
+      "{\"a\":\"\\ude00x\"}",
+      "{\"a\":\"\\ud83d\\u0041\"}",
+      "{\"a\":\"\\ud83dx\\ude00\"}",
+      "{\"a\":\"\\u00g9\"}",
+      "{\"a\":\"\\u00e\"}",
+      "{\"a\":\"\\ud83d\\ude0\"}",
       "{\"a\":\"x\ty\"}",
       "[01]",
       "[+1]",
@@ -173,13 +197,33 @@ static void put(char **w, const char *s) {
 }
 
 static void gen_string(fm_rng *r, char **w) {
-  static const char *const pieces[] = {
-      "a",   "model", " ",   "\\\"",     "\\\\",         "\\/", "\\n",     "\\t",
-      "\\b", "\\f",   "\\r", "\xc3\xa9", "\xe2\x98\x83", "x1",  "\\u0041", "\x7f"};
+  static const char *const pieces[] = {"a",
+                                       "model",
+                                       " ",
+                                       "\\\"",
+                                       "\\\\",
+                                       "\\/",
+                                       "\\n",
+                                       "\\t",
+                                       "\\b",
+                                       "\\f",
+                                       "\\r",
+                                       "\xc3\xa9",
+                                       "\xe2\x98\x83",
+                                       "x1",
+                                       "\\u0041",
+                                       "\\u00e9",
+                                       "\\u2603",
+                                       "\\ud83d\\ude00",
+                                       "\\uFFFD",
+                                       "\x7f",
+                                       "\\ud83d",
+                                       "\\u0000"};
   put(w, "\"");
   int n = (int)fm_rng_below(r, 6);
-  for (int i = 0; i < n; i++) /* \u0041 now and then: those go to cJSON */
-    put(w, pieces[fm_rng_below(r, fm_rng_chance(r, 0.05) ? 16 : 14)]);
+  /* \u escapes now and then (a lone surrogate and \u0000, rarer: those go to cJSON) */
+  for (int i = 0; i < n; i++)
+    put(w, pieces[fm_rng_below(r, fm_rng_chance(r, 0.1) ? (fm_rng_chance(r, 0.2) ? 22 : 20) : 14)]);
   put(w, "\"");
 }
 
@@ -260,7 +304,7 @@ TEST(seeded_documents_and_their_mutations_agree) {
     for (int m = 0; m < 8; m++) { /* a byte changed, dropped or doubled */
       memcpy(mut, doc, n);
       size_t at = fm_rng_below(&r, n), len = n;
-      static const char bytes[] = "{}[]\",:.-+eE0 \\ntu\x01\x80";
+      static const char bytes[] = "{}[]\",:.-+eE0 \\ntuDd\x01\x80";
       switch (fm_rng_below(&r, 3)) {
       case 0:
         mut[at] = bytes[fm_rng_below(&r, sizeof(bytes) - 1)];
