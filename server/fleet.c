@@ -106,7 +106,8 @@ static bool draw_admits(fm_fleet *f, const fm_pool *p, fm_tier tier) {
   return !fm_rng_chance(&f->rng, fm_pool_shed_probability(p, tier));
 }
 
-static void queue_push(fm_pool *p, fm_ticket *t) {
+static void queue_push(fm_fleet *f, fm_pool *p, fm_ticket *t) {
+  f->queued_total++;
   t->next = NULL;
   t->prev = p->queue_tail[t->tier];
   if (t->prev)
@@ -118,7 +119,8 @@ static void queue_push(fm_pool *p, fm_ticket *t) {
   t->state = FM_TICKET_QUEUED;
 }
 
-static void queue_remove(fm_pool *p, fm_ticket *t) {
+static void queue_remove(fm_fleet *f, fm_pool *p, fm_ticket *t) {
+  f->queued_total--;
   if (t->prev)
     t->prev->next = t->next;
   else
@@ -145,7 +147,7 @@ static void pump(fm_fleet *f, int pool) {
     while (t && fm_pool_running(p) < p->cfg.slots) {
       fm_ticket *next = t->next;
       if (draw_admits(f, p, (fm_tier)tier)) {
-        queue_remove(p, t);
+        queue_remove(f, p, t);
         run(p, t);
         t->decided(t, FM_ADMIT_OK);
       }
@@ -167,14 +169,14 @@ fm_admit fm_fleet_admit(fm_fleet *f, fm_ticket *t, int pool, fm_tier tier) {
   double timeout_ms = f->instant ? 0 : p->cfg.queue_timeout_ms[tier];
   if (timeout_ms <= 0) return FM_ADMIT_SHED;
   t->deadline_us = now + (uint64_t)llround(timeout_ms * 1000.0);
-  queue_push(p, t);
+  queue_push(f, p, t);
   return FM_ADMIT_QUEUED;
 }
 
 void fm_fleet_release(fm_fleet *f, fm_ticket *t) {
   fm_pool *p = &f->pools[t->pool];
   if (t->state == FM_TICKET_QUEUED) {
-    queue_remove(p, t);
+    queue_remove(f, p, t);
     return;
   }
   if (t->state != FM_TICKET_RUNNING) return;
@@ -229,7 +231,7 @@ void fm_fleet_expire(fm_fleet *f) {
       while (t) {
         fm_ticket *next = t->next;
         if (t->deadline_us <= now) {
-          queue_remove(p, t);
+          queue_remove(f, p, t);
           t->decided(t, FM_ADMIT_SHED);
         }
         t = next;
@@ -243,6 +245,7 @@ void fm_fleet_expire(fm_fleet *f) {
  * after the change; earlier ones keep the deadline they were given.) */
 uint64_t fm_fleet_next_deadline(const fm_fleet *f) {
   uint64_t best = UINT64_MAX;
+  if (f->queued_total == 0) return best; /* the loop asks every iteration; mostly none wait */
   for (size_t i = 0; i < f->n_pools; i++)
     for (int tier = 0; tier < FM_TIER_N; tier++) {
       const fm_ticket *t = f->pools[i].queue_head[tier];

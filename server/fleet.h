@@ -52,9 +52,10 @@ typedef struct fm_fleet {
   fm_pool *pools;
   size_t n_pools;
   const fm_clock *clock;
-  fm_rng rng;     /* admission draws and per-request timing seeds */
-  uint64_t draws; /* admission draws taken, to check that runs repeat */
-  bool instant;   /* --timing instant: every simulated delay is zero */
+  fm_rng rng;          /* admission draws and per-request timing seeds */
+  uint64_t draws;      /* admission draws taken, to check that runs repeat */
+  bool instant;        /* --timing instant: every simulated delay is zero */
+  size_t queued_total; /* tickets queued in all pools and tiers */
 } fm_fleet;
 
 /* Builds the fleet from a config (pools are copied). Returns 0 or -1 on OOM. */

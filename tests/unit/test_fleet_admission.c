@@ -135,6 +135,8 @@ TEST(four_slots_run_four_and_the_fifth_waits_then_runs_when_one_ends) {
   CHECK_EQ_INT(s.decided_ok, 1);
   CHECK_EQ_INT(wait.state, FM_TICKET_RUNNING);
   CHECK_EQ_INT(fm_pool_running(&s.fleet.pools[s.kimi]), 4);
+  CHECK_EQ_U64(s.fleet.queued_total, 0); /* admitted from the queue: nothing waits */
+  CHECK_EQ_U64(fm_fleet_next_deadline(&s.fleet), UINT64_MAX);
   for (int i = 1; i < 4; i++)
     fm_fleet_release(&s.fleet, &run[i]);
   fm_fleet_release(&s.fleet, &wait);
