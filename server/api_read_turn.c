@@ -71,25 +71,6 @@ void fm_tooldef_cache_clear(void) {
   fm_memo_clear(&tooldefs);
 }
 
-/* def's compact JSON, without its top-level "type" member when drop_type. */
-static void write_def(fm_buf *b, const cJSON *def, bool drop_type) {
-  if (!drop_type) {
-    fm_json_write(b, def);
-    return;
-  }
-  fm_buf_putc(b, '{');
-  bool first = true;
-  for (const cJSON *c = def->child; c; c = c->next) {
-    if (c->string && strcmp(c->string, "type") == 0) continue;
-    if (!first) fm_buf_putc(b, ',');
-    first = false;
-    fm_buf_json_str(b, c->string ? c->string : "");
-    fm_buf_putc(b, ':');
-    fm_json_write(b, c);
-  }
-  fm_buf_putc(b, '}');
-}
-
 /* Checks a definition no memo holds and compiles it; NULL after fm_rd_bad/fail. */
 static fm_tooldef *compile_def(fm_reader *rd, const cJSON *def, const char *schema_key,
                                bool drop_type, const char *where, uint64_t digest) {
@@ -117,7 +98,10 @@ static fm_tooldef *compile_def(fm_reader *rd, const cJSON *def, const char *sche
   char stack[2048];
   fm_buf b;
   fm_buf_init_with(&b, stack, sizeof(stack));
-  write_def(&b, def, drop_type);
+  if (drop_type)
+    fm_json_write_without(&b, def, "type");
+  else
+    fm_json_write(&b, def);
   fm_tooldef *d = b.oom ? NULL : malloc(sizeof(*d) + b.len);
   if (d) d->name = strdup(name->valuestring);
   if (!d || !d->name) {

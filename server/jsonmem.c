@@ -1,6 +1,8 @@
 /* jsonmem.c — cJSON's hooks and the scratch arena of each thread (jsonmem.h). */
 #include "jsonmem.h"
 
+#include "jsonscan.h"
+
 #include <cjson/cJSON.h>
 #include <limits.h>
 #include <stdint.h>
@@ -102,34 +104,17 @@ static cJSON *fast_node(fast *f, int type) {
   return n;
 }
 
-/* At the opening quote: the decoded string in a block of its own. */
-/* Four hex digits at q (within end), or -1. */
-static long hex4(const char *q, const char *end) {
-  if (end - q < 4) return -1;
-  long v = 0;
-  for (int i = 0; i < 4; i++) {
-    char c = q[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 /* At a backslash-u escape: the code point it (with a low surrogate's escape
  * after a high one) stands for, and its length in *len; -1 for what cJSON
  * refuses or reads differently (a lone surrogate, \u0000, a bad digit),
  * which are left to it. */
 static long fast_escape(const char *q, const char *end, size_t *len) {
-  long hi = hex4(q + 2, end);
+  long hi = end - q >= 6 ? fm_hex_digits(q + 2, 4) : -1;
   if (hi <= 0 || (hi >= 0xDC00 && hi <= 0xDFFF)) return -1;
   *len = 6;
   if (hi < 0xD800 || hi > 0xDBFF) return hi;
   if (end - q < 12 || q[6] != '\\' || q[7] != 'u') return -1;
-  long lo = hex4(q + 8, end);
+  long lo = fm_hex_digits(q + 8, 4);
   if (lo < 0xDC00 || lo > 0xDFFF) return -1;
   *len = 12;
   return 0x10000 + (((hi & 0x3FF) << 10) | (lo & 0x3FF));
@@ -158,6 +143,7 @@ static char *utf8_put(char *w, long cp) {
   return w;
 }
 
+/* At the opening quote: the decoded string in a block of its own. */
 static char *fast_string(fast *f) {
   const char *q = ++f->p;
   size_t n = 0;

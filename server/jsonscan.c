@@ -298,6 +298,25 @@ void fm_json_write_number(fm_buf *b, double v) {
   fm_buf_puts(b, s);
 }
 
+static void write_value(fm_buf *b, const cJSON *v, int depth);
+
+/* An array or object, an object's member named skip left out. */
+static void write_members(fm_buf *b, const cJSON *v, int depth, const char *skip) {
+  bool obj = (v->type & 0xff) == cJSON_Object, first = true;
+  fm_buf_putc(b, obj ? '{' : '[');
+  for (const cJSON *c = v->child; c; c = c->next) {
+    if (obj && skip && c->string && strcmp(c->string, skip) == 0) continue;
+    if (!first) fm_buf_putc(b, ',');
+    first = false;
+    if (obj) {
+      fm_buf_json_str(b, c->string ? c->string : "");
+      fm_buf_putc(b, ':');
+    }
+    write_value(b, c, depth + 1);
+  }
+  fm_buf_putc(b, obj ? '}' : ']');
+}
+
 static void write_value(fm_buf *b, const cJSON *v, int depth) {
   if (depth > 512) {
     fm_buf_put(b, "null", 4);
@@ -318,24 +337,20 @@ static void write_value(fm_buf *b, const cJSON *v, int depth) {
     fm_buf_json_str(b, v->valuestring);
     return;
   case cJSON_Array:
-  case cJSON_Object: {
-    bool obj = (v->type & 0xff) == cJSON_Object;
-    fm_buf_putc(b, obj ? '{' : '[');
-    for (const cJSON *c = v->child; c; c = c->next) {
-      if (c != v->child) fm_buf_putc(b, ',');
-      if (obj) {
-        fm_buf_json_str(b, c->string ? c->string : "");
-        fm_buf_putc(b, ':');
-      }
-      write_value(b, c, depth + 1);
-    }
-    fm_buf_putc(b, obj ? '}' : ']');
+  case cJSON_Object:
+    write_members(b, v, depth, NULL);
     return;
-  }
   default:
     fm_buf_put(b, "null", 4);
     return;
   }
+}
+
+void fm_json_write_without(fm_buf *b, const cJSON *obj, const char *skip) {
+  if ((obj->type & 0xff) == cJSON_Object)
+    write_members(b, obj, 0, skip);
+  else
+    write_value(b, obj, 0);
 }
 
 void fm_json_write(fm_buf *b, const cJSON *v) {
@@ -374,4 +389,18 @@ uint64_t fm_json_digest(const cJSON *v, uint64_t salt) {
   h *= 0xff51afd7ed558ccdULL;
   h ^= h >> 33;
   return h | 1;
+}
+
+int fm_hex_digits(const char *s, int digits) {
+  int v = 0;
+  for (int i = 0; i < digits; i++) {
+    char c = s[i];
+    int d = c >= '0' && c <= '9'   ? c - '0'
+            : c >= 'a' && c <= 'f' ? c - 'a' + 10
+            : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                   : -1;
+    if (d < 0) return -1;
+    v = v * 16 + d;
+  }
+  return v;
 }

@@ -66,8 +66,13 @@ struct fm_buf;
  * the same, strings escaped as fm_buf_json_strn does. Nesting past 512 is
  * written as null (request trees are bounded far below it). */
 void fm_json_write(struct fm_buf *b, const struct cJSON *v);
+/* fm_json_write of an object without its member named skip (any other value: as it is). */
+void fm_json_write_without(struct fm_buf *b, const struct cJSON *obj, const char *skip);
 /* A number as fm_json_write writes it (null when not finite). */
 void fm_json_write_number(struct fm_buf *b, double v);
+/* The value of `digits` hex digits at s (either case), or -1 when one is
+ * not a hex digit; s must hold that many bytes (a NUL stops it as a bad digit). */
+int fm_hex_digits(const char *s, int digits);
 /* A 64-bit digest of a JSON value (the key of a member is not part of it),
  * never 0: its types, keys, strings and numbers in order, salted. Caches of
  * what a value compiles to find it by this; two values with the same digest

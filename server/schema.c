@@ -182,20 +182,6 @@ static int re_new(re_prog *p, int kind) {
   return p->count++;
 }
 
-static int re_hex(const char *s, int digits) {
-  int v = 0;
-  for (int i = 0; i < digits; i++) {
-    char c = s[i];
-    int d = c >= '0' && c <= '9'   ? c - '0'
-            : c >= 'a' && c <= 'f' ? c - 'a' + 10
-            : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                   : -1;
-    if (d < 0) return -1;
-    v = v * 16 + d;
-  }
-  return v;
-}
-
 /* Adds the class escape \d \w \s (or a complement) to c; false if `e` is not one. */
 static bool re_class_escape(re_node *c, char e) {
   re_node t;
@@ -238,7 +224,7 @@ static int re_escape_char(re_prog *p, bool in_class) {
   case 'x':
   case 'u': {
     int digits = c == 'x' ? 2 : 4;
-    int v = p->pos + (size_t)digits <= p->len ? re_hex(p->src + p->pos, digits) : -1;
+    int v = p->pos + (size_t)digits <= p->len ? fm_hex_digits(p->src + p->pos, digits) : -1;
     if (v < 0) {
       p->err = "a \\x or \\u escape needs hex digits";
       return -1;
@@ -840,8 +826,8 @@ static const cJSON *ref_resolve(const cJSON *root, const char *ref) {
       if (c == '~' && (*s == '0' || *s == '1')) {
         c = *s == '0' ? '~' : '/';
         s++;
-      } else if (c == '%' && s[0] && s[1] && re_hex(s, 2) >= 0) {
-        c = (char)re_hex(s, 2);
+      } else if (c == '%' && s[0] && s[1] && fm_hex_digits(s, 2) >= 0) {
+        c = (char)fm_hex_digits(s, 2);
         s += 2;
       }
       if (n == sizeof(seg) - 1) return NULL;
@@ -1408,7 +1394,7 @@ static bool fmt_uuid(const char *s) {
   if (strlen(s) != 36) return false;
   for (int i = 0; i < 36; i++) {
     bool dash = i == 8 || i == 13 || i == 18 || i == 23;
-    if (dash ? s[i] != '-' : re_hex(s + i, 1) < 0) return false;
+    if (dash ? s[i] != '-' : fm_hex_digits(s + i, 1) < 0) return false;
   }
   return true;
 }
@@ -1432,7 +1418,7 @@ static bool fmt_ipv6(const char *s) {
   for (const char *p = s; *p; p++) {
     if (*p == ':')
       colons++;
-    else if (re_hex(p, 1) < 0 && *p != '.')
+    else if (fm_hex_digits(p, 1) < 0 && *p != '.')
       return false;
   }
   return colons >= 2 && colons <= 7;
@@ -2136,7 +2122,7 @@ static bool gen_conj(gctx *g, const conj *base, int depth) {
  * corpus. */
 typedef struct pprop {
   const char *name;
-  const cJSON *node;
+  const struct plain *pl; /* its subschema's record */
   bool req;
 } pprop;
 
@@ -2224,7 +2210,7 @@ static plain *plain_build(ntab *t, const cJSON *node, int depth) {
   cJSON_ArrayForEach(x, props) {
     pprop *p = &pl->props[i++];
     p->name = x->string;
-    p->node = x;
+    p->pl = plain_mark(t, x, depth + 1); /* marked above: a lookup now */
     cJSON_ArrayForEach(y, req) {
       if (strcmp(y->valuestring, x->string) == 0) p->req = true;
     }
@@ -2275,7 +2261,7 @@ static bool gen_plain(gctx *g, const plain *pl, int depth) {
       fm_buf_json_str(g->out, p->name);
       fm_buf_putc(g->out, ':');
       size_t old = path_push(&g->vpath, p->name, 0);
-      bool ok = gen_guard(g, depth + 1) && gen_plain(g, plain_of(g->tab, p->node), depth + 1);
+      bool ok = gen_guard(g, depth + 1) && gen_plain(g, p->pl, depth + 1);
       path_pop(&g->vpath, old);
       if (!ok) {
         g->out->len = start;

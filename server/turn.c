@@ -42,6 +42,12 @@ static size_t even_len(const fm_part *p) {
   return end > p->off ? end - p->off : 0;
 }
 
+/* Whether a fixed part's tokens are all FM_PIECE_BYTES long (the last one
+ * shorter): no recorded cut, no spread, nothing to keep whole. */
+static bool four_byte_pieces(const fm_part *p) {
+  return p->ascii && !p->cuts && !p->even;
+}
+
 /* Whether no byte is above 0x7f, eight at a time. */
 static bool all_ascii(const char *b, size_t len) {
   uint64_t any = 0;
@@ -360,7 +366,7 @@ bool fm_turn_done(const fm_turn *t) {
 
 /* The byte length of a fixed part's next token. */
 static size_t fixed_len(const fm_part *p) {
-  if (!p->cuts && !p->even && p->ascii) {
+  if (four_byte_pieces(p)) {
     size_t left = p->bytes.len - p->off;
     return left < FM_PIECE_BYTES ? left : FM_PIECE_BYTES;
   }
@@ -403,7 +409,7 @@ uint32_t fm_turn_run(fm_turn *t, int *part, uint32_t *nonempty) {
   uint32_t left = p->tokens - p->produced;
   if (p->fixed) {
     size_t from = p->off;
-    if (!p->cuts && !p->even && p->ascii) {
+    if (four_byte_pieces(p)) {
       /* whole 4-byte pieces, none empty: tokens never outnumber the pieces here */
       size_t end = p->off + (size_t)left * FM_PIECE_BYTES;
       p->off = end < p->bytes.len ? end : p->bytes.len;
