@@ -1,33 +1,42 @@
-/* http.c — libmicrohttpd inside libuv loops: the workers.
+/* http.c — HTTP/1.1 served straight from libuv loops: the workers.
  *
- * Each worker runs one MHD daemon in external-epoll mode on its own loop
- * (worker 0 on the main loop, the others on their own threads) and its own
- * SO_REUSEPORT listening socket. The daemon's epoll fd is level-watched by a
- * uv_poll, so MHD_run() is called whenever a socket it owns is ready or a
- * resumed connection has been signalled; a uv_timer covers MHD's own
- * timeouts. A request that waits is suspended with MHD_suspend_connection()
- * and resumed from its own uv_timer: timers fire in the loop's timer phase,
- * the resumes signal MHD's inter-thread channel, and the next poll phase runs
- * MHD once for all of them.
+ * Each worker owns a listening socket (SO_REUSEPORT when there are several)
+ * and every connection it accepts: the socket is a level-triggered uv_poll,
+ * read with one recv and written with one writev, so a request answered at
+ * once costs one epoll_wait, one recv and one writev (docs/performance.md).
+ * The head is parsed in place (http1.c) in the connection's input buffer,
+ * and the request's method, path and header lookups point into it while the
+ * request lives. The response head is written by hand in front of the body.
+ *
+ * Connection states: reading a head, reading a body, busy (a handler has
+ * the request: it waits, streams, or its answer is being written), and
+ * lingering (after an early refusal, the unread body is read and dropped
+ * until the client closes). A busy connection is watched only for the
+ * peer's hang-up (EPOLLRDHUP), so a pipelined next request waits in the
+ * kernel and a client that leaves is noticed whatever the request does.
  *
  * Threads. A request's handles and connection are touched only by its own
  * worker's thread. The simulation core is shared: every entry into handler
- * code (the access handler, completion, a stream's fill, a hang-up, the fleet
- * and scenario timers) holds s->core. When handler code on one worker wakes a
+ * code (dispatch, completion, a stream's fill, a hang-up, the fleet and
+ * scenario timers) holds s->core. When handler code on one worker wakes a
  * request of another (a queue place freed by a stream ending elsewhere), the
  * request goes to that worker's inbox and its uv_async; shutdown steps reach
  * the workers the same way. With one worker there is one thread, the lock is
  * never contended and every wake is direct.
  *
- * Request lifecycle: the access handler collects the body, then dispatches
- * to a route handler (api_*.c) once. A handler answers now (fm_req_reply),
- * streams (fm_req_stream), or waits (fm_req_wait_until / fm_req_park); after
- * a wait MHD calls the access handler again and the continuation runs there,
- * which is the only place MHD allows a response to be queued. When MHD
- * reports the request complete, on_close runs and the request is freed. */
+ * Request lifecycle: the head and body are read, then the route handler
+ * (api_*.c) runs once. A handler answers now (fm_req_reply), streams
+ * (fm_req_stream), or waits (fm_req_wait_until / fm_req_park); a wait ends
+ * on a timer or a wake, which puts the request on its worker's ready list,
+ * and the prepare handle runs its continuation (never from inside other
+ * handler code). When its answer is written, or the connection ends,
+ * on_close runs and the request is freed; a pipelined next request is then
+ * read from what is already buffered. */
+#define _GNU_SOURCE /* accept4 */
 #include "server.h"
 
 #include "drill.h"
+#include "http1.h"
 #include "log.h"
 #include "routes.h"
 
@@ -35,18 +44,19 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
-#include <microhttpd.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* ---- time --------------------------------------------------------------- */
@@ -66,8 +76,6 @@ static uint64_t delay_ms_until(fm_worker *w, uint64_t due_us) {
   return (uint64_t)ceil((real_due_ns - loop_now_ns) / 1e6);
 }
 
-/* ---- running MHD from the loop -------------------------------------------- */
-
 /* The worker whose loop runs on this thread. */
 static _Thread_local fm_worker *this_worker;
 
@@ -78,39 +86,129 @@ static void unlock(fm_server *s) {
   uv_mutex_unlock(&s->core);
 }
 
-static void mhd_run(fm_worker *w);
+/* ---- connections ---------------------------------------------------------- */
 
-static void on_mhd_timer(uv_timer_t *t) {
-  mhd_run(t->data);
-}
+typedef enum {
+  FM_CONN_HEAD,   /* reading a request head (or idle between requests) */
+  FM_CONN_BODY,   /* reading the body of c->req */
+  FM_CONN_BUSY,   /* a handler has c->req: it waits, streams, or is being written */
+  FM_CONN_LINGER, /* answered early and closing: what the client still sends is dropped */
+} fm_conn_state;
 
-static void on_mhd_poll(uv_poll_t *p, int status, int events) {
-  (void)status;
-  (void)events;
-  mhd_run(p->data);
-}
-
-/* Not under the core lock: MHD calls back into handlers, which take it. */
-static void mhd_run(fm_worker *w) {
-  if (!w->mhd) return;
-  MHD_run(w->mhd);
-  if (!w->mhd) return;
-  MHD_UNSIGNED_LONG_LONG to;
-  if (MHD_get_timeout(w->mhd, &to) == MHD_YES)
-    uv_timer_start(&w->mhd_timer, on_mhd_timer, to, 0);
-  else
-    uv_timer_stop(&w->mhd_timer);
-}
-
-/* ---- request bookkeeping ------------------------------------------------ */
-
-/* One TCP connection, watched for hang-ups from accept to close (below). */
+/* One TCP connection, from accept to close. */
 struct fm_conn {
   fm_worker *w;
   int fd;
-  fm_req *req; /* the request being served, if any */
-  uv_poll_t watch;
+  uv_poll_t poll;
+  int events; /* what poll watches now */
+  fm_conn_state state;
+  bool closing;
+  bool gone;          /* the peer hung up, or a write failed: nothing more is sent */
+  bool keep_alive;    /* after this request, the next may come */
+  bool head_only;     /* a HEAD request: the answer has no body */
+  bool chunked_out;   /* the stream being written is chunk-framed */
+  bool body_unread;   /* answered before its body was read: linger, then close */
+  bool driving;       /* inside conn_drive (which goes on with what follows) */
+  fm_req *req;        /* the request being served, if any */
+  fm_http_head head;  /* c->req's head, pointing into in */
+  fm_buf in;          /* bytes read: the head at in_pos, then whatever followed */
+  size_t in_pos;      /* where the current (or next) request starts */
+  size_t body_at;     /* where the unread body begins (FM_CONN_BODY) */
+  uint64_t body_left; /* Content-Length bytes still to come */
+  fm_chunked chunk;   /* the chunked body's decoder */
+  fm_buf out;         /* what the socket has not taken yet */
+  size_t out_pos;
+  uint64_t active_ms; /* the loop ms of the last activity (the idle timeout) */
+  uint64_t linger_until;
+  fm_conn *prev, *next;           /* w->conns */
+  fm_conn *idle_prev, *idle_next; /* w->idle_head.., while not busy */
+  bool on_idle;
+  struct sockaddr_storage peer;
 };
+
+/* Reads are this large at least: a request, its head and a small body, in one recv. */
+#define FM_READ_CHUNK 4096
+/* After an early refusal, the client's unsent body is read and dropped for
+ * at most this long before the connection is closed anyway. */
+#define FM_LINGER_MS 2000
+
+static void conn_drive(fm_conn *c);
+static void conn_close(fm_conn *c);
+static void request_done(fm_conn *c);
+static void stream_pump(fm_conn *c);
+static void on_conn_event(uv_poll_t *p, int status, int events);
+
+static void conn_watch(fm_conn *c) {
+  int ev = UV_DISCONNECT;
+  if (c->state != FM_CONN_BUSY) ev |= UV_READABLE;
+  if (c->out_pos < c->out.len) ev |= UV_WRITABLE;
+  if (ev == c->events || c->closing) return;
+  c->events = ev;
+  uv_poll_start(&c->poll, ev, on_conn_event);
+}
+
+/* ---- the idle timeout ------------------------------------------------------ */
+
+static void on_idle_timer(uv_timer_t *t);
+
+static void idle_arm(fm_worker *w) {
+  if (!w->idle_head) {
+    if (w->idle_armed != UINT64_MAX) uv_timer_stop(&w->idle_timer);
+    w->idle_armed = UINT64_MAX;
+    return;
+  }
+  uint64_t due = w->idle_head->active_ms + (uint64_t)w->srv->opt.idle_timeout_s * 1000;
+  if (due == w->idle_armed) return;
+  w->idle_armed = due;
+  uint64_t now = uv_now(w->loop);
+  uv_timer_start(&w->idle_timer, on_idle_timer, due > now ? due - now : 0, 0);
+}
+
+static void idle_remove(fm_conn *c) {
+  if (!c->on_idle) return;
+  fm_worker *w = c->w;
+  if (c->idle_prev)
+    c->idle_prev->idle_next = c->idle_next;
+  else
+    w->idle_head = c->idle_next;
+  if (c->idle_next)
+    c->idle_next->idle_prev = c->idle_prev;
+  else
+    w->idle_tail = c->idle_prev;
+  c->idle_prev = c->idle_next = NULL;
+  c->on_idle = false;
+}
+
+/* Activity now: to the back of the idle list. The timer is left armed for
+ * the old front; when it fires it re-arms for the new one. */
+static void idle_touch(fm_conn *c) {
+  fm_worker *w = c->w;
+  c->active_ms = uv_now(w->loop);
+  if (c->on_idle && !c->idle_next) return; /* already last */
+  idle_remove(c);
+  c->idle_prev = w->idle_tail;
+  if (w->idle_tail)
+    w->idle_tail->idle_next = c;
+  else
+    w->idle_head = c;
+  w->idle_tail = c;
+  c->on_idle = true;
+  if (w->idle_armed == UINT64_MAX) idle_arm(w);
+}
+
+static void on_idle_timer(uv_timer_t *t) {
+  fm_worker *w = t->data;
+  w->idle_armed = UINT64_MAX;
+  uint64_t now = uv_now(w->loop), timeout = (uint64_t)w->srv->opt.idle_timeout_s * 1000;
+  while (w->idle_head && w->idle_head->active_ms + timeout <= now) {
+    fm_conn *c = w->idle_head;
+    idle_remove(c);
+    conn_close(c); /* silent: not a hang-up */
+  }
+  idle_arm(w);
+}
+
+/* ---- request bookkeeping ------------------------------------------------ */
 
 /* The request is freed when the last of its handles has closed. */
 static void req_free(uv_handle_t *h) {
@@ -154,6 +252,21 @@ static void inbox_remove(fm_req *r) {
   uv_mutex_unlock(&w->inbox_lock);
 }
 
+static void ready_remove(fm_req *r) {
+  if (!r->ready) return;
+  fm_worker *w = r->w;
+  if (r->ready_prev)
+    r->ready_prev->ready_next = r->ready_next;
+  else
+    w->ready_head = r->ready_next;
+  if (r->ready_next)
+    r->ready_next->ready_prev = r->ready_prev;
+  else
+    w->ready_tail = r->ready_prev;
+  r->ready_prev = r->ready_next = NULL;
+  r->ready = false;
+}
+
 static void wheel_remove(fm_req *r);
 
 /* Under the core lock, on the request's own worker. */
@@ -173,8 +286,8 @@ static void req_destroy(fm_req *r) {
   if (r->next) r->next->prev = r->prev;
   w->n_live--;
   inbox_remove(r);
+  ready_remove(r);
   fm_buf_free(&r->body);
-  fm_buf_free(&r->out);
   fm_buf_free(&r->hdrs);
   if (r->tcp) r->tcp->req = NULL;
   wheel_remove(r);
@@ -186,112 +299,160 @@ static void req_destroy(fm_req *r) {
   uv_close((uv_handle_t *)&r->timer, req_free);
 }
 
-static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
-                         enum MHD_RequestTerminationCode toe) {
-  (void)c;
-  fm_worker *w = cls;
-  fm_server *s = w->srv;
-  fm_req *r = *con_cls;
-  if (!r) return;
-  *con_cls = NULL;
-  if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && fm_log_enabled(FM_LOG_DEBUG)) {
-    char code[16];
-    snprintf(code, sizeof(code), "%d", (int)toe);
-    fm_log(FM_LOG_DEBUG, "request ended early", "request_id", r->request_id, "reason", code, NULL);
-  }
+/* The request has ended (answered, or its connection gone): on_close runs. */
+static void req_end(fm_req *r) {
+  fm_server *s = r->srv;
   lock(s);
   req_destroy(r);
-  /* The last request of a drain: the main loop stops the workers (never
-   * from inside an MHD callback). */
+  /* The last request of a drain: the main loop stops the workers. */
   if (s->draining && fm_server_live(s) == 0 && !s->stopped) uv_async_send(&s->main_async);
   unlock(s);
 }
 
-/* In external-epoll mode a resumed connection is only processed by the next
- * MHD_run(); the prepare handle runs it once per loop iteration, after the
- * timers that resumed connections and before the loop blocks in poll. */
+/* Its wait is over: on the ready list, run by the prepare handle. */
 static void req_resume(fm_req *r) {
   if (!r->suspended) return;
   r->suspended = false;
-  MHD_resume_connection(r->conn);
-  r->w->resume_pending = true;
+  fm_worker *w = r->w;
+  r->ready = true;
+  r->ready_next = NULL;
+  r->ready_prev = w->ready_tail;
+  if (w->ready_tail)
+    w->ready_tail->ready_next = r;
+  else
+    w->ready_head = r;
+  w->ready_tail = r;
 }
 
-/* Wakes a request of this thread's worker now, whatever it waited for. */
+/* Wakes a request of this thread's worker, whatever it waited for. */
 static void wake_here(fm_req *r) {
   if (r->timer_ready) uv_timer_stop(&r->timer);
   wheel_remove(r);
   req_resume(r);
 }
 
-/* ---- connections: a hang-up is noticed in any state ----------------------- *
- *
- * libmicrohttpd watches its sockets edge-triggered and, after a short read,
- * waits for the next edge before it reads again. A client that sends part of
- * a request (or all of it) and closes at once delivers its data and its FIN
- * in one edge: MHD reads the data and never sees the FIN, so the socket sits
- * in CLOSE-WAIT until the connection timeout, and a partial request counts
- * as in progress (a drain would wait for it). A suspended connection is not
- * watched by MHD at all. So every connection's socket is also watched here,
- * from accept to close, for the peer's hang-up (EPOLLRDHUP, level-triggered
- * by libuv: it fires once the FIN has arrived, whatever was read). On a
- * hang-up the socket is shut down both ways, which gives MHD the edge it
- * waits for: its next read ends the connection. A request waiting on it is
- * woken first so its slot or queue place is freed at once. A half-close
- * (shutdown(SHUT_WR) after the request) counts as a hang-up: no client of an
- * HTTP/1.1 API half-closes and still reads (docs/api.md). */
+/* ---- writing ---------------------------------------------------------------- */
 
-static void conn_free(uv_handle_t *h) {
-  free(h->data);
-}
-
-static void on_peer_gone(uv_poll_t *p, int status, int events) {
-  (void)events;
-  fm_conn *c = p->data;
-  uv_poll_stop(p); /* level-triggered: once is enough */
-  if (status < 0 && status != UV_EBADF) return;
-  fm_req *r = c->req;
-  fm_server *s = c->w->srv;
-  lock(s);
-  s->metrics.peer_hangups++;
-  bool wake = r && r->suspended;
-  if (wake) {
-    r->peer_gone = true;
-    if (r->on_peer_gone) r->on_peer_gone(r);
+/* Writes what c->out holds, then the iov (not copied unless the socket does
+ * not take it all: the rest goes to c->out). Returns false when the
+ * connection is gone (a write failed); the caller then closes it. */
+static bool conn_write(fm_conn *c, const struct iovec *iov, int n) {
+  if (c->gone) return false;
+  struct iovec v[5];
+  int k = 0;
+  size_t total = 0;
+  if (c->out_pos < c->out.len) {
+    v[k].iov_base = c->out.data + c->out_pos;
+    v[k].iov_len = c->out.len - c->out_pos;
+    total += v[k++].iov_len;
   }
-  unlock(s);
-  if (wake) wake_here(r);
-  shutdown(c->fd, SHUT_RDWR);
-}
-
-static void on_connection(void *cls, struct MHD_Connection *mc, void **socket_context,
-                          enum MHD_ConnectionNotificationCode code) {
-  fm_worker *w = cls;
-  lock(w->srv);
-  w->srv->metrics.connections_open += code == MHD_CONNECTION_NOTIFY_STARTED ? 1 : -1;
-  unlock(w->srv);
-  if (code == MHD_CONNECTION_NOTIFY_STARTED) {
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(mc, MHD_CONNECTION_INFO_CONNECTION_FD);
-    fm_conn *c = calloc(1, sizeof(*c));
-    if (!c || !ci || uv_poll_init(w->loop, &c->watch, ci->connect_fd) != 0) {
-      free(c); /* unwatched: MHD still serves it and its idle timeout still applies */
-      *socket_context = NULL;
-      return;
+  for (int i = 0; i < n && k < 5; i++) {
+    if (!iov[i].iov_len) continue;
+    v[k] = iov[i];
+    total += v[k++].iov_len;
+  }
+  if (!total) return true;
+  ssize_t wrote;
+  do {
+    struct msghdr m = {.msg_iov = v, .msg_iovlen = (size_t)k};
+    wrote = sendmsg(c->fd, &m, MSG_NOSIGNAL);
+  } while (wrote < 0 && errno == EINTR);
+  if (wrote < 0) {
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      c->gone = true;
+      return false;
     }
-    c->w = w;
-    c->fd = ci->connect_fd;
-    c->watch.data = c;
-    uv_poll_start(&c->watch, UV_DISCONNECT, on_peer_gone);
-    *socket_context = c;
-    return;
+    wrote = 0;
   }
-  fm_conn *c = *socket_context; /* closed: MHD closes the fd after this returns */
-  *socket_context = NULL;
-  if (!c) return;
-  if (c->req) c->req->tcp = NULL;
-  uv_close((uv_handle_t *)&c->watch, conn_free);
+  size_t done = (size_t)wrote;
+  if (done == total) {
+    fm_buf_free(&c->out); /* a held stream keeps no buffer between its tokens */
+    c->out_pos = 0;
+    conn_watch(c);
+    return true;
+  }
+  /* What is left, in order, behind what c->out still held. */
+  fm_buf rest;
+  fm_buf_init(&rest);
+  for (int i = 0; i < k; i++) {
+    if (done >= v[i].iov_len) {
+      done -= v[i].iov_len;
+      continue;
+    }
+    fm_buf_put(&rest, (const char *)v[i].iov_base + done, v[i].iov_len - done);
+    done = 0;
+  }
+  fm_buf_free(&c->out);
+  c->out = rest;
+  c->out_pos = 0;
+  conn_watch(c);
+  return !c->out.oom;
 }
+
+static bool conn_flushed(const fm_conn *c) {
+  return c->out_pos >= c->out.len;
+}
+
+/* "Date: <IMF-fixdate>\r\n", written once a second per worker. */
+static const char *date_line(fm_worker *w) {
+  time_t now = time(NULL);
+  if ((long long)now != w->date_sec) {
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(w->date, sizeof(w->date), "Date: %a, %d %b %Y %H:%M:%S GMT\r\n", &tm);
+    w->date_sec = (long long)now;
+  }
+  return w->date;
+}
+
+static void put_field(fm_buf *b, const char *name, size_t nl, const char *value, size_t vl) {
+  if (!fm_buf_reserve(b, nl + vl + 4)) return;
+  char *p = b->data + b->len;
+  memcpy(p, name, nl);
+  p[nl] = ':';
+  p[nl + 1] = ' ';
+  memcpy(p + nl + 2, value, vl);
+  p[nl + 2 + vl] = '\r';
+  p[nl + 3 + vl] = '\n';
+  p[nl + 4 + vl] = '\0';
+  b->len += nl + vl + 4;
+}
+
+/* The status line, Date and the fields every answer starts with, into w->head. */
+static fm_buf *head_start(fm_req *r, int status, const char *content_type, const char *cache) {
+  fm_worker *w = r->w;
+  fm_buf *h = &w->head;
+  fm_buf_reset(h);
+  char line[64];
+  const char *reason = fm_http_reason(status);
+  int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", status, reason);
+  fm_buf_put(h, line, (size_t)n);
+  fm_buf_puts(h, date_line(w));
+  if (content_type) put_field(h, "Content-Type", 12, content_type, strlen(content_type));
+  if (cache) put_field(h, "Cache-Control", 13, cache, strlen(cache));
+  put_field(h, "x-request-id", 12, r->request_id, strlen(r->request_id));
+  fm_conn *c = r->tcp;
+  if (r->srv->draining) c->keep_alive = false;
+  if (r->says_connection) c->keep_alive = false; /* a handler's Connection: close */
+  if (!r->says_connection) {
+    if (!c->keep_alive)
+      fm_buf_puts(h, "Connection: close\r\n");
+    else if (c->head.minor == 0)
+      fm_buf_puts(h, "Connection: keep-alive\r\n");
+  }
+  if (!r->hdrs.len) return h; /* data is NULL then, and NULL + 0 is undefined */
+  for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p < end;) {
+    const char *name = p;
+    size_t nl = strlen(name);
+    const char *value = name + nl + 1;
+    size_t vl = strlen(value);
+    put_field(h, name, nl, value, vl);
+    p = value + vl + 1;
+  }
+  return h;
+}
+
+/* ---- the timers: the wheel, the fleet, a request's own ---------------------- */
 
 /* Every worker keeps a fleet timer on the earliest queue deadline; whichever
  * fires first expires what is due, the others find nothing left. */
@@ -312,20 +473,6 @@ static void arm_fleet_timer(fm_worker *w) {
     uv_timer_stop(&w->fleet_timer);
   else
     uv_timer_start(&w->fleet_timer, on_fleet_timer, delay_ms_until(w, due), 0);
-}
-
-static void on_prepare(uv_prepare_t *h) {
-  fm_worker *w = h->data;
-  if (w->stopped) return;
-  lock(w->srv);
-  arm_fleet_timer(w);
-  unlock(w->srv);
-  if (!w->resume_pending) return;
-  w->resume_pending = false;
-  mhd_run(w);
-  lock(w->srv);
-  arm_fleet_timer(w);
-  unlock(w->srv);
 }
 
 static void on_wheel(uv_timer_t *t);
@@ -367,7 +514,6 @@ static void wheel_remove(fm_req *r) {
 }
 
 static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
-  MHD_suspend_connection(r->conn);
   r->suspended = true;
   fm_worker *w = r->w;
   if (delay_ms < FM_WHEEL_MAX_MS && fm_wheel_add(&w->wheel, &r->wait, uv_now(w->loop), delay_ms)) {
@@ -385,33 +531,22 @@ static void req_suspend_for(fm_req *r, uint64_t delay_ms) {
 /* ---- what handlers call ------------------------------------------------- */
 
 const char *fm_req_header_in(fm_req *r, const char *name) {
-  return MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, name);
+  return fm_http_field_get(&r->tcp->head, name);
 }
 
 const char *fm_req_query(fm_req *r, const char *name) {
-  return MHD_lookup_connection_value(r->conn, MHD_GET_ARGUMENT_KIND, name);
-}
-
-typedef struct query_scan {
-  const char *const *known;
-  const char *unknown;
-} query_scan;
-
-static enum MHD_Result find_unknown_arg(void *cls, enum MHD_ValueKind kind, const char *key,
-                                        const char *value) {
-  (void)kind;
-  (void)value;
-  query_scan *q = cls;
-  for (const char *const *k = q->known; *k; k++)
-    if (!strcmp(*k, key)) return MHD_YES;
-  q->unknown = key;
-  return MHD_NO;
+  return fm_http_arg_get(&r->tcp->head, name);
 }
 
 const char *fm_req_query_unknown(fm_req *r, const char *const *known) {
-  query_scan q = {known, NULL};
-  MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, find_unknown_arg, &q);
-  return q.unknown;
+  const fm_http_head *h = &r->tcp->head;
+  for (size_t i = 0; i < h->n_args; i++) {
+    const char *const *k = known;
+    while (*k && strcmp(*k, h->arg[i].name) != 0)
+      k++;
+    if (!*k) return h->arg[i].name;
+  }
+  return NULL;
 }
 
 /* An answer carries about 20 headers, 600 to 900 bytes of them: room for
@@ -424,6 +559,7 @@ const char *fm_req_query_unknown(fm_req *r, const char *const *known) {
 /* Appends the name and its NUL. */
 static void header_name(fm_req *r, const char *name) {
   if (!r->hdrs.cap) fm_buf_reserve(&r->hdrs, FM_HDRS_START);
+  if ((name[0] | 0x20) == 'c' && strcasecmp(name, "Connection") == 0) r->says_connection = true;
   fm_buf_put(&r->hdrs, name, strlen(name) + 1);
 }
 
@@ -463,19 +599,6 @@ bool fm_req_has_header(fm_req *r, const char *name) {
   return false;
 }
 
-static void add_headers(fm_req *r, struct MHD_Response *resp) {
-  MHD_add_response_header(resp, "x-request-id", r->request_id);
-  if (r->srv->draining) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
-  if (!r->hdrs.len) return; /* data is NULL then, and NULL + 0 is undefined */
-  const char *p = r->hdrs.data, *end = r->hdrs.data + r->hdrs.len;
-  while (p < end) {
-    const char *name = p;
-    const char *value = name + strlen(name) + 1;
-    MHD_add_response_header(resp, name, value);
-    p = value + strlen(value) + 1;
-  }
-}
-
 static void log_request(fm_req *r, int status) {
   if (!fm_log_enabled(FM_LOG_DEBUG)) return;
   char st[8];
@@ -484,123 +607,39 @@ static void log_request(fm_req *r, int status) {
          r->request_id, NULL);
 }
 
+/* Writes the head (from w->head) and the body now; what the socket does not
+ * take waits in c->out. The request completes once it is all written (in
+ * conn_after, outside handler code). */
 void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body) {
   if (r->responded) return;
-  size_t len = 0;
-  char *data = fm_buf_steal(body, &len);
-  struct MHD_Response *resp = MHD_create_response_from_buffer_with_free_callback(len, data, free);
-  if (!resp) {
-    free(data);
-    return;
-  }
-  if (content_type) MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-  add_headers(r, resp);
-  MHD_queue_response(r->conn, (unsigned)status, resp);
-  MHD_destroy_response(resp);
+  fm_conn *c = r->tcp;
+  fm_buf *h = head_start(r, status, content_type, NULL);
+  char len[40];
+  int n = snprintf(len, sizeof(len), "Content-Length: %zu\r\n\r\n", body->len);
+  fm_buf_put(h, len, (size_t)n);
+  struct iovec iov[2] = {{h->data, h->len}, {body->data, c->head_only ? 0 : body->len}};
+  if (h->oom) c->gone = true; /* closed without an answer: better than half of one */
+  conn_write(c, iov, 2);
+  fm_buf_free(body);
   r->responded = true;
   r->status = status;
   log_request(r, status);
 }
 
-/* A held stream's memory. A stream that is waiting costs what the server
- * keeps for it between tokens, and 10 000 of them must fit in 128 MiB
- * (docs/performance.md, "Issue 17: held streams and cadence"). So:
- *
- * - The fill writes into one scratch buffer per worker, and what it made is
- *   copied straight into the space libmicrohttpd lends the reader. Only when
- *   that space is too small (a stream behind its schedule) does the rest go
- *   to the request's own r->out, which is freed again once it has drained:
- *   an allocation per backlog, none per token.
- * - The response block of MHD_create_response_from_callback is not used for
- *   a chunked body (libmicrohttpd 0.9.75 hands the reader its connection's
- *   write buffer), only for an HTTP/1.0 client's unchunked one; it is kept
- *   small.
- * - libmicrohttpd zeroes the unused half of the connection's pool when it
- *   switches from reading to sending, which makes those pages resident, and
- *   then lends them to the reader as write space. A stream writes a few
- *   hundred bytes at a time at the start of that space, so at the first read
- *   the whole pages past what was written are given back (MADV_DONTNEED):
- *   they read as zeros if touched again, which is all the reader's contract
- *   promises of space it has not filled. One madvise per stream; ~8 KiB. */
-#define FM_STREAM_BLOCK 256
-
-static void give_back_pages(char *from, char *to) {
-  uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE); /* per call: workers share this */
-  uintptr_t a = ((uintptr_t)from + page - 1) & ~(page - 1), b = (uintptr_t)to & ~(page - 1);
-  if (b > a) madvise((void *)a, b - a, MADV_DONTNEED);
-}
-
-/* Copies up to max bytes of src[0, len) to buf; the rest becomes r->out. */
-static size_t stream_emit(fm_req *r, const char *src, size_t len, char *buf, size_t max) {
-  size_t n = len < max ? len : max;
-  memcpy(buf, src, n);
-  if (n < len) {
-    fm_buf_reset(&r->out);
-    fm_buf_put(&r->out, src + n, len - n);
-    r->out_pos = 0;
-  }
-  return n;
-}
-
-/* Streams whatever the handler's fill function has due; suspends when nothing is. */
-static ssize_t stream_reader(void *cls, uint64_t pos, char *buf, size_t max) {
-  (void)pos;
-  fm_req *r = cls;
-  fm_server *s = r->srv;
-  if (r->out_pos < r->out.len) { /* a backlog from an earlier call */
-    size_t n = r->out.len - r->out_pos;
-    if (n > max) n = max;
-    memcpy(buf, r->out.data + r->out_pos, n);
-    r->out_pos += n;
-    if (r->out_pos >= r->out.len) {
-      fm_buf_free(&r->out);
-      r->out_pos = 0;
-    }
-    return (ssize_t)n;
-  }
-  if (!r->fill) return MHD_CONTENT_READER_END_OF_STREAM;
-  fm_buf *out = &r->w->scratch;
-  fm_buf_reset(out);
-  uint64_t next_due = 0;
-  bool done = false;
-  lock(s);
-  r->fill(r, out, fm_server_now(s), &next_due, &done);
-  unlock(s);
-  if (r->drop) return MHD_CONTENT_READER_END_WITH_ERROR; /* a disconnect fault */
-  if (out->oom) {
-    fm_buf_free(out); /* the next stream starts afresh */
-    return MHD_CONTENT_READER_END_OF_STREAM;
-  }
-  size_t n = 0;
-  if (out->len) {
-    if (done) r->fill = NULL; /* the next call after this data ends the stream */
-    n = stream_emit(r, out->data, out->len, buf, max);
-  } else if (done) {
-    return MHD_CONTENT_READER_END_OF_STREAM;
-  }
-  if (!r->pages_given_back) {
-    r->pages_given_back = true;
-    give_back_pages(buf + n, buf + max);
-  }
-  if (n) return (ssize_t)n;
-  if (next_due == UINT64_MAX)
-    fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
-  else
-    req_suspend_for(r, delay_ms_until(r->w, next_due));
-  return 0;
-}
-
 void fm_req_stream(fm_req *r) {
   if (r->responded) return;
-  struct MHD_Response *resp =
-      MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, FM_STREAM_BLOCK, stream_reader, r, NULL);
-  if (!resp) return;
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "text/event-stream");
-  MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
-  add_headers(r, resp);
-  fm_buf_free(&r->hdrs); /* MHD has its own copy; a stream may be held for minutes */
-  MHD_queue_response(r->conn, MHD_HTTP_OK, resp);
-  MHD_destroy_response(resp);
+  fm_conn *c = r->tcp;
+  c->chunked_out = c->head.minor >= 1;
+  if (!c->chunked_out) c->keep_alive = false; /* HTTP/1.0: the body ends with the connection */
+  fm_buf *h = head_start(r, 200, "text/event-stream", "no-cache");
+  if (c->chunked_out) fm_buf_puts(h, "Transfer-Encoding: chunked\r\n");
+  fm_buf_puts(h, "\r\n");
+  /* The head goes out with the first fill (stream_pump), in the same write. */
+  fm_buf_free(&c->out);
+  c->out = *h;
+  c->out_pos = 0;
+  fm_buf_init(h);
+  fm_buf_free(&r->hdrs); /* written; a stream may be held for minutes */
   r->responded = true;
   r->streaming = true;
   r->status = 200;
@@ -614,7 +653,6 @@ void fm_req_wait_until(fm_req *r, uint64_t due_us, void (*cb)(fm_req *r)) {
 
 void fm_req_park(fm_req *r, void (*cb)(fm_req *r)) {
   r->resume_cb = cb;
-  MHD_suspend_connection(r->conn);
   r->suspended = true;
 }
 
@@ -635,10 +673,7 @@ void fm_req_wake(fm_req *r) {
 }
 
 bool fm_req_peer_is_loopback(fm_req *r) {
-  const union MHD_ConnectionInfo *ci =
-      MHD_get_connection_info(r->conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-  if (!ci || !ci->client_addr) return false;
-  const struct sockaddr *sa = ci->client_addr;
+  const struct sockaddr *sa = (const struct sockaddr *)&r->tcp->peer;
   if (sa->sa_family == AF_INET) {
     const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
     return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
@@ -651,50 +686,92 @@ bool fm_req_peer_is_loopback(fm_req *r) {
   return false;
 }
 
-/* ---- the access handler ------------------------------------------------- */
+/* ---- streams ---------------------------------------------------------------- *
+ *
+ * A held stream costs what the server keeps for it between tokens, and
+ * 10 000 of them must fit in 128 MiB (docs/performance.md). The fill writes
+ * into one scratch buffer per worker, which is written to the socket at
+ * once with its chunk framing around it (one sendmsg a token, nothing
+ * copied); only what the socket does not take (a slow reader) is kept, in
+ * c->out, and freed once it has drained. */
 
-/* What one pass over the request's headers finds: their bytes as MHD holds
- * them in the pool, and the Content-Length values. */
-typedef struct head_scan {
-  size_t bytes;
-  const char *first_length;
-  int lengths;
-  bool lengths_differ;
-} head_scan;
-
-static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
-                                   const char *value) {
-  (void)kind;
-  head_scan *h = cls;
-  size_t kl = strlen(key);
-  h->bytes += kl + (value ? strlen(value) : 0) + 4; /* ": " and CRLF */
-  if (kl != sizeof(MHD_HTTP_HEADER_CONTENT_LENGTH) - 1 || !value ||
-      strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) != 0)
-    return MHD_YES;
-  if (h->lengths++ == 0)
-    h->first_length = value;
-  else if (strcmp(h->first_length, value) != 0)
-    h->lengths_differ = true;
-  return MHD_YES;
+static size_t chunk_size_line(char *out, size_t n) {
+  static const char hex[] = "0123456789abcdef";
+  char tmp[20];
+  size_t k = 0;
+  do {
+    tmp[k++] = hex[n & 15];
+    n >>= 4;
+  } while (n);
+  for (size_t i = 0; i < k; i++)
+    out[i] = tmp[k - 1 - i];
+  out[k] = '\r';
+  out[k + 1] = '\n';
+  return k + 2;
 }
 
-/* Reads the head once: its size (the request line and headers) into
- * r->head_bytes, and what it says of the body, judged before any of it is
- * read: a declared length over the limit is answered 413 at once rather
- * than after the client has sent it all, and two different lengths (a
- * request smuggling shape) are refused. Either answer closes the
- * connection, since the body is never read. Returns true when the request
- * is answered now. */
-static bool read_head(fm_req *r, const char *url, const char *method, size_t limit) {
-  head_scan h = {.bytes = strlen(method) + strlen(url) + 12}; /* " HTTP/1.1\r\n" */
-  MHD_get_connection_values(r->conn, MHD_HEADER_KIND, scan_header, &h);
-  r->head_bytes = h.bytes;
-  if (h.lengths_differ)
-    r->length_conflict = true;
-  else if (h.first_length && strtoull(h.first_length, NULL, 10) > limit)
-    r->too_large = true;
-  return r->length_conflict || r->too_large;
+/* The stream's last bytes are written: with them the request completes. */
+static void stream_end(fm_conn *c) {
+  fm_req *r = c->req;
+  r->fill = NULL;
+  r->streaming = false; /* now like any written answer: done once flushed */
+  if (c->chunked_out) {
+    struct iovec end = {(char *)"0\r\n\r\n", 5};
+    conn_write(c, &end, 1);
+  }
 }
+
+/* Writes whatever the handler's fill has due; waits when nothing is. */
+static void stream_pump(fm_conn *c) {
+  fm_req *r = c->req;
+  fm_server *s = r->srv;
+  fm_worker *w = c->w;
+  for (int round = 0; round < 64 && !c->gone; round++) {
+    if (!conn_flushed(c) && round > 0) return; /* the socket is full: on writable */
+    fm_buf *out = &w->scratch;
+    fm_buf_reset(out);
+    uint64_t next_due = 0;
+    bool done = false;
+    lock(s);
+    r->fill(r, out, fm_server_now(s), &next_due, &done);
+    unlock(s);
+    if (r->drop) { /* a disconnect fault: the connection ends mid-stream */
+      c->gone = true;
+      return;
+    }
+    if (out->oom) {
+      fm_buf_free(out); /* the next stream starts afresh */
+      done = true;
+    } else if (out->len) {
+      char size[24];
+      struct iovec iov[3] = {{size, 0}, {out->data, out->len}, {(char *)"\r\n", 2}};
+      if (c->chunked_out)
+        iov[0].iov_len = chunk_size_line(size, out->len);
+      else
+        iov[2].iov_len = 0;
+      if (!conn_write(c, iov, 3)) return;
+    } else if (!conn_flushed(c)) {
+      if (!conn_write(c, NULL, 0)) return; /* the head alone, when nothing was due yet */
+    }
+    if (done) {
+      stream_end(c);
+      return;
+    }
+    if (next_due == UINT64_MAX) {
+      fm_req_park(r, NULL); /* stalled: wait for the peer to leave */
+      return;
+    }
+    uint64_t delay = delay_ms_until(w, next_due);
+    if (delay > 0 || out->len == 0) {
+      if (!conn_flushed(c)) return; /* writable first; then the fill again */
+      req_suspend_for(r, delay);
+      return;
+    }
+  }
+  if (!c->gone && conn_flushed(c)) req_suspend_for(r, 0); /* behind: the rest next turn */
+}
+
+/* ---- the request's next step ---------------------------------------------- */
 
 /* The request's next step, under the core lock: a handler's continuation
  * after a wait, or the route on first dispatch. */
@@ -740,66 +817,488 @@ static void request_id(char out[40], uint64_t mix, uint64_t seq) {
   out[n] = '\0';
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version, const char *upload_data,
-                                  size_t *upload_data_size, void **con_cls) {
-  (void)version;
-  fm_worker *w = cls;
-  fm_server *s = w->srv;
-  fm_req *r = *con_cls;
-  if (!r) {
-    r = calloc(1, sizeof(*r));
-    if (!r) return MHD_NO;
-    r->srv = s;
-    r->w = w;
-    r->conn = conn;
-    r->method = method;
-    r->url = url;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
-    r->tcp = ci ? ci->socket_context : NULL;
-    if (r->tcp) r->tcp->req = r;
-    r->next = w->live;
-    if (w->live) w->live->prev = r;
-    w->live = r;
-    lock(s);
-    uint64_t id = ++s->request_seq;
-    w->n_live++;
-    unlock(s);
-    request_id(r->request_id, fm_mix64(s->opt.seed ^ id), id);
-    *con_cls = r;
-    if (!read_head(r, url, method, s->cfg.max_body_bytes)) return MHD_YES;
-    fm_req_header_str(r, "Connection", "close");
-    lock(s);
-    dispatch(r);
-    unlock(s);
-    return MHD_YES;
+/* After handler code ran for c->req: close, wait, write the stream, or end
+ * the request once its answer is all written. */
+static void conn_after(fm_conn *c) {
+  fm_req *r = c->req;
+  if (!r || c->closing) return;
+  if (r->drop || c->gone) {
+    conn_close(c);
+    return;
   }
-  if (*upload_data_size) {
-    size_t limit = s->cfg.max_body_bytes;
-    if (!r->too_large && r->body.len + *upload_data_size <= limit)
-      fm_buf_put(&r->body, upload_data, *upload_data_size);
-    else
-      r->too_large = true;
-    *upload_data_size = 0;
-    return MHD_YES;
+  if (r->suspended || r->ready) {
+    conn_watch(c); /* only a hang-up (and a backlog) from here */
+    return;
   }
-  if (r->responded) return MHD_YES;
-  lock(s);
-  dispatch(r);
-  bool drop = r->drop;
-  unlock(s);
-  return drop ? MHD_NO : MHD_YES;
+  if (r->streaming) {
+    stream_pump(c);
+    if (r->drop || c->gone) {
+      conn_close(c);
+      return;
+    }
+    if (r->streaming) {
+      conn_watch(c);
+      return;
+    }
+  }
+  if (conn_flushed(c))
+    request_done(c);
+  else
+    conn_watch(c); /* the rest on writable */
 }
 
-static void on_mhd_log(void *cls, const char *fmt, va_list ap) {
-  (void)cls;
-  char msg[512];
-  vsnprintf(msg, sizeof(msg), fmt, ap);
-  size_t n = strlen(msg);
-  while (n && (msg[n - 1] == '\n' || msg[n - 1] == '.'))
-    msg[--n] = '\0';
-  fm_log(FM_LOG_DEBUG, "libmicrohttpd", "detail", msg, NULL);
+/* Runs the route, or a continuation after a wait. */
+static void run_request(fm_conn *c) {
+  fm_req *r = c->req;
+  c->state = FM_CONN_BUSY;
+  idle_remove(c);
+  lock(r->srv);
+  dispatch(r);
+  unlock(r->srv);
+  conn_after(c);
+}
+
+/* The request's answer is written: it ends, and the connection waits for
+ * the next one (or closes). */
+static void request_done(fm_conn *c) {
+  req_end(c->req);
+  if (!c->keep_alive) {
+    if (!c->body_unread) {
+      conn_close(c);
+      return;
+    }
+    /* Refused before its body was read: closing now, with that body unread,
+     * would reset the connection and could lose the answer at the client.
+     * Stop sending, drop what comes, close at its end (or FM_LINGER_MS). */
+    shutdown(c->fd, SHUT_WR);
+    c->state = FM_CONN_LINGER;
+    c->linger_until = uv_now(c->w->loop) + FM_LINGER_MS;
+    c->in.len = c->in_pos = 0;
+    idle_touch(c);
+    conn_watch(c);
+    return;
+  }
+  size_t rest = c->in.len - c->in_pos;
+  if (rest && c->in_pos) memmove(c->in.data, c->in.data + c->in_pos, rest);
+  c->in.len = rest;
+  c->in_pos = 0;
+  if (c->in.data) c->in.data[rest] = '\0';
+  c->state = FM_CONN_HEAD;
+  idle_touch(c);
+  conn_watch(c);
+}
+
+/* A request head is in (used > 0), or was refused (used 0: status and why). */
+static void request_begin(fm_conn *c, size_t used, int status, const char *why) {
+  fm_worker *w = c->w;
+  fm_server *s = w->srv;
+  fm_req *r = calloc(1, sizeof(*r));
+  if (!r) {
+    conn_close(c);
+    return;
+  }
+  r->srv = s;
+  r->w = w;
+  r->tcp = c;
+  c->req = r;
+  r->next = w->live;
+  if (w->live) w->live->prev = r;
+  w->live = r;
+  lock(s);
+  uint64_t id = ++s->request_seq;
+  w->n_live++;
+  unlock(s);
+  request_id(r->request_id, fm_mix64(s->opt.seed ^ id), id);
+  c->head_only = false;
+  c->body_unread = false;
+  if (!used) { /* refused: the router answers with the reason, and the connection closes */
+    c->head.n_fields = c->head.n_args = 0;
+    r->method = "-";
+    r->url = "-";
+    if (status == 431 && c->head.head_bytes > FM_MAX_HEAD_BYTES) {
+      r->head_bytes = c->head.head_bytes;
+    } else {
+      r->head_status = status;
+      r->head_why = why;
+    }
+    c->keep_alive = false;
+    c->body_unread = true;
+    c->in_pos = c->in.len;
+    run_request(c);
+    return;
+  }
+  const fm_http_head *h = &c->head;
+  r->method = h->method;
+  r->url = h->path;
+  r->head_bytes = h->head_bytes;
+  c->keep_alive = h->keep_alive;
+  c->head_only = strcmp(h->method, "HEAD") == 0;
+  c->body_at = c->in_pos + used;
+  c->body_left = h->has_length ? h->content_length : 0;
+  memset(&c->chunk, 0, sizeof(c->chunk));
+  /* What the head says of the body is judged before any of it is read: a
+   * declared length over the limit is a 413 at once, two lengths (a
+   * request smuggling shape) a 400; either closes the connection. */
+  if (h->length_conflict)
+    r->length_conflict = true;
+  else if (h->has_length && h->content_length > s->cfg.max_body_bytes)
+    r->too_large = true;
+  if (r->length_conflict || r->too_large) {
+    c->keep_alive = false;
+    c->body_unread = true;
+    c->in_pos = c->in.len;
+    run_request(c);
+    return;
+  }
+  if (!h->chunked && !c->body_left) {
+    c->in_pos = c->body_at;
+    run_request(c);
+    return;
+  }
+  size_t have = c->in.len - c->body_at;
+  if (h->expect_continue && h->minor >= 1 && (h->chunked || have < c->body_left)) {
+    static char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+    struct iovec v = {cont, sizeof(cont) - 1};
+    conn_write(c, &v, 1);
+  }
+  if (c->body_left) fm_buf_reserve(&r->body, c->body_left < 65536 ? (size_t)c->body_left : 65536);
+  c->state = FM_CONN_BODY;
+}
+
+/* Takes what has arrived of the body; true when the request went on (the
+ * body is complete, or refused). */
+static bool body_take(fm_conn *c) {
+  fm_req *r = c->req;
+  char *p = c->in.data + c->body_at;
+  size_t avail = c->in.len - c->body_at;
+  if (c->head.chunked) {
+    size_t used = 0;
+    const char *why = NULL;
+    fm_chunked_result res = fm_chunked_feed(&c->chunk, p, avail, &r->body,
+                                            r->srv->cfg.max_body_bytes, &r->too_large, &used, &why);
+    c->body_at += used;
+    if (res == FM_CHUNKED_MORE) {
+      c->in.len = c->body_at; /* consumed: the space is read into again */
+      return false;
+    }
+    if (res == FM_CHUNKED_BAD) {
+      r->head_status = 400;
+      r->head_why = why;
+      c->keep_alive = false;
+      c->body_unread = true;
+      c->body_at = c->in.len;
+    }
+  } else {
+    size_t n = avail < c->body_left ? avail : (size_t)c->body_left;
+    fm_buf_put(&r->body, p, n);
+    c->body_left -= n;
+    c->body_at += n;
+    if (c->body_left) {
+      c->in.len = c->body_at;
+      return false;
+    }
+  }
+  c->in_pos = c->body_at;
+  run_request(c);
+  return true;
+}
+
+/* Parses and serves what c->in holds, request after request (pipelining). */
+static void conn_drive(fm_conn *c) {
+  if (c->driving) return; /* the outer call goes on with it */
+  c->driving = true;
+  while (!c->closing) {
+    if (c->state == FM_CONN_HEAD) {
+      size_t avail = c->in.len - c->in_pos;
+      if (!avail) break;
+      size_t used = 0;
+      int status = 0;
+      const char *why = NULL;
+      fm_http_result res = fm_http_parse_head(c->in.data + c->in_pos, avail, FM_MAX_HEAD_BYTES,
+                                              &c->head, &used, &status, &why);
+      if (res == FM_HTTP_PARTIAL) break;
+      request_begin(c, res == FM_HTTP_DONE ? used : 0, status, why);
+    } else if (c->state == FM_CONN_BODY) {
+      if (!body_take(c)) break;
+    } else {
+      break; /* busy, or lingering */
+    }
+  }
+  c->driving = false;
+}
+
+/* ---- reading, hang-ups, closing ---------------------------------------------- */
+
+static void count_hangup(fm_conn *c) {
+  fm_server *s = c->w->srv;
+  lock(s);
+  s->metrics.peer_hangups++;
+  unlock(s);
+}
+
+/* Room for want more bytes in c->in. The head of a request being read
+ * points into it, so when it moves those pointers move with it. */
+static bool in_reserve(fm_conn *c, size_t want) {
+  if (c->in.len + want + 1 <= c->in.cap) return true;
+  if (c->state != FM_CONN_BODY) return fm_buf_reserve(&c->in, want);
+  fm_http_head *h = &c->head;
+  fm_req *r = c->req;
+  const char **ptr[2 + 2 * (FM_HTTP_MAX_FIELDS + FM_HTTP_MAX_ARGS)];
+  size_t n = 0;
+  ptr[n++] = &h->method;
+  ptr[n++] = &h->path;
+  for (size_t i = 0; i < h->n_fields; i++) {
+    ptr[n++] = &h->field[i].name;
+    ptr[n++] = &h->field[i].value;
+  }
+  for (size_t i = 0; i < h->n_args; i++) {
+    ptr[n++] = &h->arg[i].name;
+    if (h->arg[i].value) ptr[n++] = &h->arg[i].value;
+  }
+  size_t off[sizeof(ptr) / sizeof(ptr[0])];
+  const char *base = c->in.data;
+  for (size_t i = 0; i < n; i++)
+    off[i] = (size_t)(*ptr[i] - base);
+  if (!fm_buf_reserve(&c->in, want)) return false;
+  for (size_t i = 0; i < n; i++)
+    *ptr[i] = c->in.data + off[i];
+  r->method = h->method;
+  r->url = h->path;
+  return true;
+}
+
+/* A body of known length is read straight into the request's buffer, never
+ * past its end: what follows is the next request. The buffer grows as the
+ * body arrives (a declared length reserves nothing a client did not send). */
+static void body_read(fm_conn *c) {
+  fm_req *r = c->req;
+  fm_buf *b = &r->body;
+  size_t want = c->body_left < 65536 ? (size_t)c->body_left : 65536;
+  if (!fm_buf_reserve(b, want)) {
+    conn_close(c);
+    return;
+  }
+  ssize_t n;
+  do {
+    n = recv(c->fd, b->data + b->len, want, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
+  if (n <= 0) { /* the peer closed half-way through its body */
+    count_hangup(c);
+    conn_close(c);
+    return;
+  }
+  b->len += (size_t)n;
+  b->data[b->len] = '\0';
+  c->body_left -= (uint64_t)n;
+  idle_touch(c);
+  if (c->body_left) return;
+  c->in_pos = c->in.len; /* nothing of the next request was read */
+  run_request(c);
+}
+
+static void conn_read(fm_conn *c) {
+  if (c->state == FM_CONN_BODY && !c->head.chunked && c->body_at == c->in.len) {
+    body_read(c);
+    if (!c->closing && c->state == FM_CONN_HEAD && c->in.len) conn_drive(c);
+    return;
+  }
+  if (!in_reserve(c, FM_READ_CHUNK)) {
+    conn_close(c);
+    return;
+  }
+  ssize_t n;
+  do {
+    n = recv(c->fd, c->in.data + c->in.len, c->in.cap - c->in.len - 1, 0);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+    if (c->state != FM_CONN_LINGER) count_hangup(c); /* reset by the peer */
+    conn_close(c);
+    return;
+  }
+  if (n == 0) { /* the peer closed (or half-closed: counted the same) */
+    if (c->state != FM_CONN_LINGER) count_hangup(c);
+    conn_close(c);
+    return;
+  }
+  if (c->state == FM_CONN_LINGER) { /* dropped */
+    if (uv_now(c->w->loop) >= c->linger_until) conn_close(c);
+    return;
+  }
+  c->in.len += (size_t)n;
+  c->in.data[c->in.len] = '\0';
+  idle_touch(c);
+  conn_drive(c);
+}
+
+/* The peer hung up while a handler has its request. A request that waits is
+ * told (its slot or queue place is freed at once) and woken, so its
+ * continuation sees peer_gone; then the connection closes. */
+static void conn_hangup(fm_conn *c) {
+  fm_req *r = c->req;
+  fm_server *s = c->w->srv;
+  bool waiting = r && r->suspended;
+  lock(s);
+  s->metrics.peer_hangups++;
+  if (waiting) {
+    r->peer_gone = true;
+    if (r->on_peer_gone) r->on_peer_gone(r);
+  }
+  unlock(s);
+  c->gone = true;
+  if (waiting && !r->streaming) {
+    uv_poll_stop(&c->poll); /* level-triggered: once is enough */
+    c->events = 0;
+    wake_here(r);
+    return;
+  }
+  conn_close(c);
+}
+
+static void conn_free(uv_handle_t *h) {
+  free(h->data);
+}
+
+static void listen_start(fm_worker *w);
+
+static void conn_close(fm_conn *c) {
+  if (c->closing) return;
+  c->closing = true;
+  fm_worker *w = c->w;
+  if (c->req) req_end(c->req);
+  idle_remove(c);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    w->conns = c->next;
+  if (c->next) c->next->prev = c->prev;
+  w->n_conns--;
+  lock(w->srv);
+  w->srv->metrics.connections_open--;
+  unlock(w->srv);
+  uv_close((uv_handle_t *)&c->poll, conn_free); /* stops watching the fd now */
+  close(c->fd);
+  fm_buf_free(&c->in);
+  fm_buf_free(&c->out);
+  if (!w->listening && w->n_conns < w->conn_limit) listen_start(w);
+}
+
+static void on_conn_event(uv_poll_t *p, int status, int events) {
+  fm_conn *c = p->data;
+  if (c->closing) return;
+  if (status < 0) {
+    c->gone = true;
+    conn_close(c);
+    return;
+  }
+  if (events & UV_WRITABLE) {
+    if (!conn_write(c, NULL, 0)) {
+      conn_close(c);
+      return;
+    }
+    if (conn_flushed(c) && c->req && !c->req->suspended && !c->req->ready) {
+      conn_after(c);
+      if (c->closing) return;
+      if (c->state == FM_CONN_HEAD && c->in.len) conn_drive(c);
+    }
+  }
+  if (c->closing) return;
+  if (c->state != FM_CONN_BUSY && (events & (UV_READABLE | UV_DISCONNECT)))
+    conn_read(c);
+  else if (c->state == FM_CONN_BUSY && (events & UV_DISCONNECT))
+    conn_hangup(c);
+}
+
+/* Requests whose wait is over, in the order they became ready. */
+static void run_ready(fm_worker *w) {
+  while (w->ready_head) {
+    fm_req *r = w->ready_head;
+    ready_remove(r);
+    fm_conn *c = r->tcp;
+    if (r->streaming)
+      conn_after(c);
+    else
+      run_request(c);
+    if (!c->closing && c->state == FM_CONN_HEAD && c->in.len) conn_drive(c);
+  }
+}
+
+static void on_prepare(uv_prepare_t *h) {
+  fm_worker *w = h->data;
+  if (w->stopped) return;
+  run_ready(w);
+  lock(w->srv);
+  arm_fleet_timer(w);
+  unlock(w->srv);
+}
+
+/* ---- accepting ------------------------------------------------------------------ */
+
+static void conn_open(fm_worker *w, int fd, const struct sockaddr_storage *peer) {
+  fm_conn *c = calloc(1, sizeof(*c));
+  if (!c || uv_poll_init(w->loop, &c->poll, fd) != 0) {
+    free(c);
+    close(fd);
+    return;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* a token is one small write */
+  c->w = w;
+  c->fd = fd;
+  c->peer = *peer;
+  c->poll.data = c;
+  c->next = w->conns;
+  if (w->conns) w->conns->prev = c;
+  w->conns = c;
+  w->n_conns++;
+  lock(w->srv);
+  w->srv->metrics.connections_open++;
+  unlock(w->srv);
+  idle_touch(c);
+  conn_watch(c);
+}
+
+static void on_listen(uv_poll_t *p, int status, int events);
+
+static void on_accept_timer(uv_timer_t *t) {
+  listen_start(t->data);
+}
+
+static void listen_start(fm_worker *w) {
+  if (w->listening || w->listen_fd < 0 || w->stopped) return;
+  w->listening = true;
+  uv_poll_start(&w->listen_poll, UV_READABLE, on_listen);
+}
+
+static void listen_stop(fm_worker *w) {
+  if (!w->listening) return;
+  w->listening = false;
+  uv_poll_stop(&w->listen_poll);
+}
+
+static void on_listen(uv_poll_t *p, int status, int events) {
+  (void)events;
+  fm_worker *w = p->data;
+  if (status < 0) return;
+  for (int i = 0; i < 64 && w->n_conns < w->conn_limit; i++) {
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    int fd = accept4(w->listen_fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+    if (fd >= 0) {
+      conn_open(w, fd, &ss);
+      continue;
+    }
+    if (errno == EINTR || errno == ECONNABORTED) continue;
+    if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+      /* Out of descriptors: the backlog waits; try again in a moment. */
+      fm_log(FM_LOG_WARN, "cannot accept a connection", "detail", strerror(errno), NULL);
+      listen_stop(w);
+      uv_timer_start(&w->accept_timer, on_accept_timer, 100, 0);
+    }
+    break;
+  }
+  if (w->n_conns >= w->conn_limit) listen_stop(w);
 }
 
 /* ---- listening, signals, shutdown ---------------------------------------- */
@@ -894,7 +1393,7 @@ static void close_handle(uv_handle_t *h) {
 enum {
   FM_CMD_DRAIN = 1,     /* stop accepting */
   FM_CMD_FORCE_END = 2, /* wake every request so it ends now */
-  FM_CMD_STOP = 4,      /* stop MHD and close the worker's handles */
+  FM_CMD_STOP = 4,      /* close every connection and the worker's handles */
 };
 
 static void post_command(fm_worker *w, unsigned cmd) {
@@ -909,24 +1408,29 @@ static void post_all(fm_server *s, unsigned cmd) {
     post_command(&s->workers[i], cmd);
 }
 
-/* The worker's part of stopping: MHD may not be stopped with suspended
- * connections, so they are woken first; MHD_stop_daemon then completes
- * every request still open. */
+/* No more connections: the listening socket is closed. */
+static void listen_close(fm_worker *w) {
+  if (w->listen_fd < 0) return;
+  listen_stop(w);
+  close_handle((uv_handle_t *)&w->listen_poll); /* stops watching the fd now */
+  close(w->listen_fd);
+  w->listen_fd = -1;
+}
+
+/* The worker's part of stopping: every connection still open is closed,
+ * which ends its request (on_close runs), and the loop's handles close. */
 static void worker_stop(fm_worker *w) {
   if (w->stopped) return;
   w->stopped = true;
-  for (fm_req *r = w->live; r; r = r->next)
-    req_resume(r);
-  uv_poll_stop(&w->mhd_poll);
-  close_handle((uv_handle_t *)&w->mhd_poll);
-  close_handle((uv_handle_t *)&w->mhd_timer);
+  listen_close(w);
+  while (w->conns)
+    conn_close(w->conns);
+  close_handle((uv_handle_t *)&w->accept_timer);
+  close_handle((uv_handle_t *)&w->idle_timer);
   close_handle((uv_handle_t *)&w->prepare);
   close_handle((uv_handle_t *)&w->fleet_timer);
   close_handle((uv_handle_t *)&w->wheel_timer);
   close_handle((uv_handle_t *)&w->inbox_async);
-  struct MHD_Daemon *d = w->mhd;
-  w->mhd = NULL;
-  if (d) MHD_stop_daemon(d);
 }
 
 /* Wakes queued requests other threads handed over, and runs commands. */
@@ -944,11 +1448,7 @@ static void on_inbox(uv_async_t *a) {
     next = r->inbox_next;
     wake_here(r);
   }
-  if ((cmd & FM_CMD_DRAIN) && w->mhd && w->listen_fd >= 0) {
-    int fd = MHD_quiesce_daemon(w->mhd);
-    if (fd >= 0) close(fd);
-    w->listen_fd = -1;
-  }
+  if (cmd & FM_CMD_DRAIN) listen_close(w);
   if (cmd & FM_CMD_FORCE_END) {
     for (fm_req *r = w->live; r; r = r->next)
       wake_here(r);
@@ -1052,29 +1552,24 @@ static void raise_fd_limit(void) {
 static void worker_main(void *arg) {
   fm_worker *w = arg;
   this_worker = w;
-  mhd_run(w);
   uv_run(w->loop, UV_RUN_DEFAULT);
 }
 
-/* The worker's daemon and handles, on its loop (not yet running). */
+/* The worker's handles, on its loop (not yet running). */
 static int worker_init(fm_worker *w, unsigned conn_limit) {
   if (uv_mutex_init(&w->inbox_lock) != 0) return -1;
-  w->mhd = MHD_start_daemon(
-      MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG, 0, NULL, NULL, on_request, w,
-      MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, w, MHD_OPTION_LISTEN_SOCKET, w->listen_fd,
-      MHD_OPTION_NOTIFY_COMPLETED, on_completed, w, MHD_OPTION_CONNECTION_LIMIT, conn_limit,
-      MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)FM_CONN_POOL_BYTES, MHD_OPTION_NOTIFY_CONNECTION,
-      on_connection, w, MHD_OPTION_CONNECTION_TIMEOUT, w->srv->opt.idle_timeout_s, MHD_OPTION_END);
-  if (!w->mhd) {
-    fm_log(FM_LOG_ERROR, "libmicrohttpd failed to start", NULL);
+  w->conn_limit = conn_limit;
+  if (uv_poll_init(w->loop, &w->listen_poll, w->listen_fd) != 0) {
+    fm_log(FM_LOG_ERROR, "cannot watch the listening socket", NULL);
     return -1;
   }
-  const union MHD_DaemonInfo *di = MHD_get_daemon_info(w->mhd, MHD_DAEMON_INFO_EPOLL_FD);
-  uv_poll_init(w->loop, &w->mhd_poll, di->epoll_fd);
-  w->mhd_poll.data = w;
-  uv_poll_start(&w->mhd_poll, UV_READABLE, on_mhd_poll);
-  uv_timer_init(w->loop, &w->mhd_timer);
-  w->mhd_timer.data = w;
+  w->listen_poll.data = w;
+  listen_start(w);
+  uv_timer_init(w->loop, &w->accept_timer);
+  w->accept_timer.data = w;
+  uv_timer_init(w->loop, &w->idle_timer);
+  w->idle_timer.data = w;
+  w->idle_armed = UINT64_MAX;
   uv_timer_init(w->loop, &w->fleet_timer);
   w->fleet_timer.data = w;
   w->fleet_deadline = UINT64_MAX;
@@ -1087,6 +1582,7 @@ static int worker_init(fm_worker *w, unsigned conn_limit) {
   uv_prepare_start(&w->prepare, on_prepare);
   uv_async_init(w->loop, &w->inbox_async, on_inbox);
   w->inbox_async.data = w;
+  w->date_sec = -1;
   return 0;
 }
 
@@ -1127,6 +1623,8 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
   }
   raise_fd_limit();
   if (open_listeners(s) != 0) return -1;
+  /* Connections: what the descriptor limit leaves, less a margin for the
+   * config, the journal's files and libuv's own, shared by the workers. */
   struct rlimit rl;
   unsigned limit = 60000;
   if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < limit + 64)
@@ -1166,7 +1664,6 @@ int fm_server_start(fm_server *s, uv_loop_t *loop) {
     w->thread_started = true;
   }
   if (write_port_file(s) != 0) return -1;
-  mhd_run(&s->workers[0]);
   return 0;
 }
 
@@ -1180,12 +1677,10 @@ void fm_server_free(fm_server *s) {
   }
   for (int i = 0; s->workers && i < s->n_workers; i++) {
     fm_worker *w = &s->workers[i];
-    if (w->mhd)
-      MHD_stop_daemon(w->mhd); /* closes the listening socket unless quiesced */
-    else if (w->listen_fd >= 0 && !w->stopped)
-      close(w->listen_fd);
-    w->mhd = NULL;
+    if (w->listen_fd >= 0 && !w->stopped) close(w->listen_fd);
+    w->listen_fd = -1;
     fm_buf_free(&w->scratch);
+    fm_buf_free(&w->head);
     if (i > 0) uv_loop_close(&w->own_loop);
   }
   fm_fleet_free(&s->fleet);

@@ -21,7 +21,7 @@ static void method_not_allowed(fm_req *r, const char *allow) {
 
 /* Returns true when the method is the allowed one; otherwise answers 405.
  * HEAD is allowed wherever GET is (RFC 9110 §9.3.2): the same answer, and
- * libmicrohttpd leaves the body out. */
+ * http.c leaves the body out. */
 static bool want(fm_req *r, const char *method) {
   bool get = strcmp(method, "GET") == 0;
   if (strcmp(r->method, method) == 0 || (get && strcmp(r->method, "HEAD") == 0)) return true;
@@ -86,7 +86,19 @@ void fm_route(fm_req *r) {
   const char *rest;
   size_t n = strlen(r->url);
   if (n >= 9 && strcmp(r->url + n - 9, "/messages") == 0) r->kind = FM_ROUTE_ANTHROPIC;
-  if (r->head_bytes > FM_MAX_HEAD_BYTES) {
+  if (r->head_status) { /* the HTTP layer refused the head or the chunked body */
+    static const struct {
+      int status;
+      const char *code;
+    } codes[] = {{400, "INVALID_ARGUMENT"},
+                 {431, "REQUEST_HEADER_FIELDS_TOO_LARGE"},
+                 {501, "NOT_IMPLEMENTED"},
+                 {505, "HTTP_VERSION_NOT_SUPPORTED"}};
+    const char *code = "INVALID_ARGUMENT";
+    for (size_t i = 0; i < sizeof(codes) / sizeof(codes[0]); i++)
+      if (codes[i].status == r->head_status) code = codes[i].code;
+    fm_api_error_msg(r, r->head_status, code, NULL, r->head_why);
+  } else if (r->head_bytes > FM_MAX_HEAD_BYTES) {
     fm_req_header_str(r, "Connection", "close");
     fm_api_error(r, 431, "REQUEST_HEADER_FIELDS_TOO_LARGE", NULL,
                  "request headers are %zu bytes, more than the %d this server accepts; send "

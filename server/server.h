@@ -1,14 +1,15 @@
 /* server.h — the running server: options, config, fleet, and the HTTP glue.
  *
- * Each worker is one libuv loop with libmicrohttpd inside it in external-epoll
- * mode: its epoll fd is watched by a uv_poll, a uv_timer covers its timeouts,
- * and a request that has to wait (for admission, for its first token, for its
- * next token) is suspended and resumed from a uv timer. With --workers 1 (the
- * default) the one worker runs on the main loop and the server is one thread.
- * The simulation core (config, fleet, accounts, faults, metrics, journal, scenario)
- * is shared by the workers behind one mutex, which every entry into a handler
- * holds. Handlers in the api_* files receive an fm_req and answer through the
- * fm_req_* calls below; they never touch libmicrohttpd or libuv directly. */
+ * Each worker is one libuv loop that serves HTTP/1.1 itself (http.c, with
+ * the parser in http1.c): every connection's socket is a uv_poll, a request
+ * that has to wait (for admission, for its first token, for its next token)
+ * is suspended and resumed from a uv timer or the worker's timing wheel.
+ * With --workers 1 (the default) the one worker runs on the main loop and
+ * the server is one thread. The simulation core (config, fleet, accounts,
+ * faults, metrics, journal, scenario) is shared by the workers behind one
+ * mutex, which every entry into a handler holds. Handlers in the api_* files
+ * receive an fm_req and answer through the fm_req_* calls below; they never
+ * touch sockets or libuv directly. */
 #ifndef FM_SERVER_H
 #define FM_SERVER_H
 
@@ -31,37 +32,39 @@
 #include <stdint.h>
 #include <uv.h>
 
-struct MHD_Daemon;
-struct MHD_Connection;
-
 typedef struct fm_req fm_req;
 typedef struct fm_conn fm_conn;
 
-/* libmicrohttpd's memory per connection: it holds the request head, the
- * response head and the stream's write space. A held stream gives back the
- * pages of it that it does not fill (http.c); 10 000 of them cost ~121 MiB
- * (docs/performance.md, "Issue 17: held streams and cadence"). */
-#define FM_CONN_POOL_BYTES 16384
 /* A request head (request line and headers) larger than this is answered
- * 431 by the router: the response head needs the rest of the pool. A head
- * that does not fit the pool at all gets libmicrohttpd's own 431. */
+ * 431 and the connection closed (docs/api.md, "HTTP"). */
 #define FM_MAX_HEAD_BYTES 12288
 
-/* One event loop with its own libmicrohttpd daemon and listening socket
- * (SO_REUSEPORT spreads connections over the workers). Worker 0 runs on the
- * main loop, beside the signals and the scenario timer; the others each run
- * on their own thread. A request belongs to the worker that accepted it: its
- * libuv handles and its MHD connection are touched only from that thread. */
+/* One event loop with its own listening socket (SO_REUSEPORT spreads
+ * connections over the workers). Worker 0 runs on the main loop, beside the
+ * signals and the scenario timer; the others each run on their own thread.
+ * A request belongs to the worker that accepted it: its libuv handles and
+ * its connection are touched only from that thread. */
 typedef struct fm_worker {
   struct fm_server *srv;
   uv_loop_t *loop;
   uv_loop_t own_loop; /* workers 1..N-1 */
   uv_thread_t thread;
   bool thread_started;
-  struct MHD_Daemon *mhd;
   int listen_fd;
-  uv_poll_t mhd_poll;
-  uv_timer_t mhd_timer;
+  uv_poll_t listen_poll;
+  bool listening;          /* listen_poll is started */
+  uv_timer_t accept_timer; /* accepting again after the process ran out of descriptors */
+  unsigned conn_limit;     /* connections this worker holds at most */
+  unsigned n_conns;
+  fm_conn *conns; /* every open connection */
+  /* Connections with no request in progress, oldest activity first: the
+   * idle timeout closes from the front (O(1) a request). */
+  fm_conn *idle_head, *idle_tail;
+  uv_timer_t idle_timer;
+  uint64_t idle_armed; /* the loop ms it fires at; UINT64_MAX when stopped */
+  /* Requests whose wait is over, run from the prepare handle: a wake may come
+   * from inside handler code, which must not run again under itself. */
+  fm_req *ready_head, *ready_tail;
   uv_prepare_t prepare;
   uv_timer_t fleet_timer; /* fires at the earliest queue deadline */
   /* Its requests' waits shorter than FM_WHEEL_SLOTS / 2 ms (a stream's next
@@ -70,16 +73,18 @@ typedef struct fm_worker {
   uv_timer_t wheel_timer;
   uint64_t wheel_armed; /* the loop ms it fires at; UINT64_MAX when stopped */
   uint64_t fleet_deadline;
-  bool resume_pending; /* a connection was resumed since MHD last ran */
   bool stopped;
   fm_req *live;  /* this worker's requests not yet completed (its thread only) */
   size_t n_live; /* how many; under the core lock (fm_server_live sums them) */
   /* Other threads hand this worker requests to wake and commands here. */
   uv_async_t inbox_async;
   uv_mutex_t inbox_lock;
-  fm_req *inbox;     /* guarded by inbox_lock */
-  fm_buf scratch;    /* what a stream's fill makes, before it is copied to MHD (its thread only) */
-  unsigned commands; /* FM_CMD_* bits, guarded by inbox_lock */
+  fm_req *inbox;      /* guarded by inbox_lock */
+  fm_buf scratch;     /* what a stream's fill makes, before it is written (its thread only) */
+  fm_buf head;        /* a response head being written (its thread only) */
+  long long date_sec; /* the second date[] was written for */
+  char date[40];      /* "Date: Fri, 04 Dec 2026 03:38:02 GMT\r\n" */
+  unsigned commands;  /* FM_CMD_* bits, guarded by inbox_lock */
 } fm_worker;
 
 typedef struct fm_server {
@@ -127,7 +132,6 @@ typedef enum { FM_ROUTE_OPENAI, FM_ROUTE_ANTHROPIC, FM_ROUTE_ADMIN, FM_ROUTE_OTH
 struct fm_req {
   fm_server *srv;
   fm_worker *w; /* the worker (thread) that owns the connection */
-  struct MHD_Connection *conn;
   fm_conn *tcp; /* the connection it arrived on (outlives the request) */
   fm_req *prev, *next;
   const char *method;
@@ -137,17 +141,21 @@ struct fm_req {
   bool too_large;       /* the body (or its declared Content-Length) is over the limit */
   bool length_conflict; /* two Content-Length headers with different values */
   size_t head_bytes;    /* request line and headers */
+  int head_status;      /* the head was refused (400, 501, 505): the router answers it */
+  const char *head_why; /* and says why */
   bool responded;       /* a response has been queued */
   int status;           /* the status answered */
   bool suspended;
   bool streaming;
-  bool timer_ready;      /* timer has been uv_timer_init'ed */
-  bool peer_gone;        /* the client hung up while the request waited */
-  bool drop;             /* end the connection without an answer (a fault) */
-  bool pages_given_back; /* the stream's unused write space went back to the kernel */
-  int closing;           /* handles still closing; the request is freed at zero */
-  bool in_inbox;         /* queued to be woken by its worker (w->inbox_lock) */
+  bool timer_ready;     /* timer has been uv_timer_init'ed */
+  bool peer_gone;       /* the client hung up while the request waited */
+  bool drop;            /* end the connection without an answer (a fault) */
+  bool says_connection; /* a handler set the Connection header */
+  int closing;          /* handles still closing; the request is freed at zero */
+  bool in_inbox;        /* queued to be woken by its worker (w->inbox_lock) */
   fm_req *inbox_next;
+  bool ready; /* on w->ready: its wait is over */
+  fm_req *ready_prev, *ready_next;
   uv_timer_t timer;   /* a wait too long for the wheel */
   fm_wheel_node wait; /* a shorter wait, on w->wheel */
   char request_id[40];
@@ -156,8 +164,6 @@ struct fm_req {
   /* Streaming: fills out with whatever is due at now_us; sets *next_due_us when
    * more will come later and *done when the stream is over. */
   void (*fill)(fm_req *r, fm_buf *out, uint64_t now_us, uint64_t *next_due_us, bool *done);
-  fm_buf out; /* a stream's bytes that did not fit MHD's buffer (empty unless behind) */
-  size_t out_pos;
   /* Called when the client hangs up during a long wait (before on_close). */
   void (*on_peer_gone)(fm_req *r);
   /* Called exactly once when the request ends for any reason. */
