@@ -368,7 +368,7 @@ static bool conn_write(fm_conn *c, const struct iovec *iov, int n) {
   if (done == total) {
     fm_buf_free(&c->out); /* a held stream keeps no buffer between its tokens */
     c->out_pos = 0;
-    conn_watch(c);
+    if (c->events & UV_WRITABLE) conn_watch(c); /* else unchanged: no epoll_ctl */
     return true;
   }
   /* What is left, in order, behind what c->out still held. */

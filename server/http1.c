@@ -108,7 +108,7 @@ static bool parse_request_line(char *line, fm_http_head *h, head_error *e) {
     REFUSE(400, "malformed request line: the version must be HTTP/1.1 or HTTP/1.0");
   if (version[5] != '1')
     REFUSE(505, "HTTP version not supported: this server speaks HTTP/1.1 (and 1.0) only");
-  h->minor = version[7] - '0';
+  h->minor = version[7] > '1' ? 1 : version[7] - '0'; /* 1.2 and later are read as 1.1 */
   for (const char *p = target; *p; p++)
     if ((unsigned char)*p <= ' ' || *p == 0x7f)
       REFUSE(400,
@@ -230,9 +230,11 @@ fm_http_result fm_http_parse_head(char *buf, size_t len, size_t max_bytes, fm_ht
   while (skip < len && (buf[skip] == '\r' || buf[skip] == '\n'))
     skip++;
   size_t rel = head_end(buf + skip, len - skip);
-  if ((rel ? rel : len - skip) > max_bytes + 2) { /* + the blank line's CRLF */
+  /* Without its end, a head of len - skip bytes is at least one byte less
+   * long than that (the last could be the blank line's CR). */
+  if (!rel && len - skip > max_bytes + 1) {
     memset(h, 0, offsetof(fm_http_head, field));
-    h->head_bytes = rel ? rel : len - skip;
+    h->head_bytes = len - skip;
     *status = 431;
     *why = "request head too large";
     return FM_HTTP_BAD;
@@ -251,6 +253,11 @@ fm_http_result fm_http_parse_head(char *buf, size_t len, size_t max_bytes, fm_ht
   if (blank - 1 > p && blank[-1] == '\r' && blank[-2] == '\n') blank--;
   *blank = '\0'; /* every strchr below stays inside the head */
   h->head_bytes = (size_t)(blank - p);
+  if (h->head_bytes > max_bytes) {
+    *status = 431;
+    *why = "request head too large";
+    return FM_HTTP_BAD;
+  }
   head_error e = {0};
   char *next = cut_line(p);
   if (!parse_request_line(p, h, &e)) goto bad;
