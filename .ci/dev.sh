@@ -83,7 +83,7 @@ build() { # build DIR [cmake args...]
 }
 
 # ---- fuzzing (docs/fuzzing.md) ----------------------------------------------
-fuzzers=(chat completions messages responses embeddings admin config scenario fault_header)
+fuzzers=(chat completions messages responses embeddings admin config scenario fault_header http1)
 fuzz_dir="$root/build-fuzz"
 fuzz_out="$fuzz_dir/fuzz"
 

@@ -29,7 +29,7 @@ static void percent_decode(char *s) {
   for (const char *p = s; *p; p++) {
     int hi, lo;
     if (*p == '%' && (hi = hex_value((unsigned char)p[1])) >= 0 &&
-        (lo = hex_value((unsigned char)p[2])) >= 0) {
+        (lo = hex_value((unsigned char)p[2])) >= 0 && (hi | lo)) { /* %00 stays: it would cut the string */
       *out++ = (char)(hi * 16 + lo);
       p += 2;
     } else {
@@ -216,7 +216,7 @@ static bool parse_field(char *line, fm_http_head *h, bool *has_te, head_error *e
   char *end = v + strlen(v);
   while (end > v && (end[-1] == ' ' || end[-1] == '\t'))
     *--end = '\0';
-  if (h->n_fields == FM_HTTP_MAX_FIELDS) REFUSE(431, "too many header fields (at most 100)");
+  if (h->n_fields == FM_HTTP_MAX_FIELDS) REFUSE(431, "too many header fields: send at most 100");
   h->field[h->n_fields].name = line;
   h->field[h->n_fields].value = v;
   h->n_fields++;
@@ -236,7 +236,7 @@ fm_http_result fm_http_parse_head(char *buf, size_t len, size_t max_bytes, fm_ht
     memset(h, 0, offsetof(fm_http_head, field));
     h->head_bytes = len - skip;
     *status = 431;
-    *why = "request head too large";
+    *why = "request head too large: keep the request line and headers under 12288 bytes";
     return FM_HTTP_BAD;
   }
   if (!rel) return FM_HTTP_PARTIAL;
@@ -255,7 +255,7 @@ fm_http_result fm_http_parse_head(char *buf, size_t len, size_t max_bytes, fm_ht
   h->head_bytes = (size_t)(blank - p);
   if (h->head_bytes > max_bytes) {
     *status = 431;
-    *why = "request head too large";
+    *why = "request head too large: keep the request line and headers under 12288 bytes";
     return FM_HTTP_BAD;
   }
   head_error e = {0};

@@ -12,8 +12,10 @@
  *   spaces and tabs; at most FM_HTTP_MAX_FIELDS of them;
  * - Content-Length (digits only; repeated with one value is one length,
  *   with two values it is a conflict the router answers 400), or
- *   Transfer-Encoding ending in `chunked` (nothing else is decoded), never
- *   both;
+ *   Transfer-Encoding exactly `chunked` (any other coding, or a list, is a
+ *   501), never both;
+ * - in the path and the query, %XX decoded, except %00 (kept as written:
+ *   a NUL would cut the string); `+` is not a space.
  * - Connection `close` / `keep-alive`, Expect `100-continue`.
  * A Host header is not required (a choice: a mock is driven by hand). */
 #ifndef FM_HTTP1_H
@@ -75,7 +77,9 @@ const char *fm_http_field_get(const fm_http_head *h, const char *name);
 /* The first query argument of that name (case-sensitive); NULL when absent or without a value. */
 const char *fm_http_arg_get(const fm_http_head *h, const char *name);
 
-/* A chunked request body, decoded as it arrives. */
+/* A chunked request body, decoded as it arrives. Starts zeroed; bare LF
+ * is accepted where CRLF is due, and chunk extensions and trailer fields
+ * are read and dropped. */
 typedef struct fm_chunked {
   int state;
   uint64_t left; /* of the chunk being read */
@@ -88,11 +92,12 @@ typedef enum {
   FM_CHUNKED_BAD = -1, /* malformed: *why says where */
 } fm_chunked_result;
 
-/* Feeds in[0, len): the data is appended to out until out would pass limit
- * bytes; after that it is counted but dropped and *too_large is set (the
- * router answers 413 once the body has been read). *used is what was
- * consumed (all of it unless END, where bytes past the body are the next
- * request's). */
+/* Feeds in[0, len): the data is appended to out until a piece of it would
+ * take out past limit bytes; from there on it is dropped and *too_large is
+ * set (the caller clears it once, before the first call; the router
+ * answers 413 once the body has been read). *used is what was consumed (all
+ * of it unless END, where bytes past the body are the next request's;
+ * undefined on BAD, which ends the connection). */
 fm_chunked_result fm_chunked_feed(fm_chunked *c, const char *in, size_t len, fm_buf *out,
                                   size_t limit, bool *too_large, size_t *used, const char **why);
 
