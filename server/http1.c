@@ -29,7 +29,8 @@ static void percent_decode(char *s) {
   for (const char *p = s; *p; p++) {
     int hi, lo;
     if (*p == '%' && (hi = hex_value((unsigned char)p[1])) >= 0 &&
-        (lo = hex_value((unsigned char)p[2])) >= 0 && (hi | lo)) { /* %00 stays: it would cut the string */
+        (lo = hex_value((unsigned char)p[2])) >= 0 &&
+        (hi | lo)) { /* %00 stays: it would cut the string */
       *out++ = (char)(hi * 16 + lo);
       p += 2;
     } else {
