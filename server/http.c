@@ -1103,7 +1103,9 @@ static void conn_read(fm_conn *c) {
     if (!c->closing && c->state == FM_CONN_HEAD && c->in.len) conn_drive(c);
     return;
   }
-  if (!in_reserve(c, FM_READ_CHUNK)) {
+  /* Read into what is free; grow only when under 1 KiB is (a 4 KiB buffer
+   * first, then 8 and 16 KiB for a long head). */
+  if (c->in.cap - c->in.len < 1024 + 1 && !in_reserve(c, FM_READ_CHUNK - 1)) {
     conn_close(c);
     return;
   }
