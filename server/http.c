@@ -423,10 +423,14 @@ static fm_buf *head_start(fm_req *r, int status, const char *content_type, const
   fm_worker *w = r->w;
   fm_buf *h = &w->head;
   fm_buf_reset(h);
-  char line[64];
-  const char *reason = fm_http_reason(status);
-  int n = snprintf(line, sizeof(line), "HTTP/1.1 %03d %s\r\n", status, reason);
-  fm_buf_put(h, line, (size_t)n);
+  char line[16] = "HTTP/1.1 000 ";
+  if (status < 100 || status > 999) status = 500;
+  line[9] = (char)('0' + status / 100);
+  line[10] = (char)('0' + status / 10 % 10);
+  line[11] = (char)('0' + status % 10);
+  fm_buf_put(h, line, 13);
+  fm_buf_puts(h, fm_http_reason(status));
+  fm_buf_put(h, "\r\n", 2);
   fm_buf_puts(h, date_line(w));
   if (content_type) put_field(h, "Content-Type", 12, content_type, strlen(content_type));
   if (cache) put_field(h, "Cache-Control", 13, cache, strlen(cache));
@@ -614,9 +618,9 @@ void fm_req_reply(fm_req *r, int status, const char *content_type, fm_buf *body)
   if (r->responded) return;
   fm_conn *c = r->tcp;
   fm_buf *h = head_start(r, status, content_type, NULL);
-  char len[40];
-  int n = snprintf(len, sizeof(len), "Content-Length: %zu\r\n\r\n", body->len);
-  fm_buf_put(h, len, (size_t)n);
+  fm_buf_put(h, "Content-Length: ", 16);
+  fm_buf_put_i64(h, (long long)body->len);
+  fm_buf_put(h, "\r\n\r\n", 4);
   struct iovec iov[2] = {{h->data, h->len}, {body->data, c->head_only ? 0 : body->len}};
   if (h->oom) c->gone = true; /* closed without an answer: better than half of one */
   conn_write(c, iov, 2);

@@ -283,8 +283,10 @@ bad:
 }
 
 const char *fm_http_field_get(const fm_http_head *h, const char *name) {
+  int first = name[0] | 0x20; /* most fields differ in their first letter: no call for them */
   for (size_t i = 0; i < h->n_fields; i++)
-    if (strcasecmp(h->field[i].name, name) == 0) return h->field[i].value;
+    if ((h->field[i].name[0] | 0x20) == first && strcasecmp(h->field[i].name, name) == 0)
+      return h->field[i].value;
   return NULL;
 }
 

@@ -146,7 +146,22 @@ static char *utf8_put(char *w, long cp) {
 /* At the opening quote: the decoded string in a block of its own. */
 static char *fast_string(fast *f) {
   const char *q = ++f->p;
-  size_t n = 0;
+  /* Most strings hold no escape and no control byte: one scan, one copy. */
+  while (q < f->end && *q != '"' && *q != '\\' && (unsigned char)*q >= 0x20)
+    q++;
+  if (q < f->end && *q == '"') {
+    size_t len = (size_t)(q - f->p);
+    char *out = hook_malloc(len + 1);
+    if (!out) {
+      f->gave_up = true;
+      return NULL;
+    }
+    memcpy(out, f->p, len);
+    out[len] = '\0';
+    f->p = q + 1;
+    return out;
+  }
+  size_t n = (size_t)(q - f->p);
   while (q < f->end && *q != '"') {
     unsigned char c = (unsigned char)*q;
     if (c < 0x20) break; /* cJSON takes raw control bytes; leave them to it */

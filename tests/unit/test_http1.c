@@ -139,6 +139,15 @@ TEST(the_path_is_percent_decoded_in_either_case_of_hex) {
   parsed_free(&p);
 }
 
+TEST(a_percent_00_in_the_path_or_query_is_kept_as_written) {
+  parsed p;
+  parse(&p, "GET /admin%00/x?q=a%00b HTTP/1.1\r\n\r\n");
+  REQUIRE(p.res == FM_HTTP_DONE);
+  CHECK_STR(p.h.path, "/admin%00/x");
+  CHECK_STR(fm_http_arg_get(&p.h, "q"), "a%00b");
+  parsed_free(&p);
+}
+
 TEST(an_absolute_form_target_keeps_its_path_and_query) {
   parsed p;
   parse(&p, "GET http://localhost:8080/admin/requests?limit=2 HTTP/1.1\r\nHost: x\r\n\r\n");
