@@ -639,10 +639,14 @@ void fm_req_stream(fm_req *r) {
   if (c->chunked_out) fm_buf_puts(h, "Transfer-Encoding: chunked\r\n");
   fm_buf_puts(h, "\r\n");
   /* The head goes out with the first fill (stream_pump), in the same write. */
-  fm_buf_free(&c->out);
-  c->out = *h;
-  c->out_pos = 0;
-  fm_buf_init(h);
+  if (conn_flushed(c)) {
+    fm_buf_free(&c->out);
+    c->out = *h; /* taken over, not copied */
+    c->out_pos = 0;
+    fm_buf_init(h);
+  } else {
+    fm_buf_put(&c->out, h->data, h->len); /* behind what is still unwritten (a 100 Continue) */
+  }
   fm_buf_free(&r->hdrs); /* written; a stream may be held for minutes */
   r->responded = true;
   r->streaming = true;
