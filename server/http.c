@@ -444,15 +444,7 @@ static fm_buf *head_start(fm_req *r, int status, const char *content_type, const
     else if (c->head.minor == 0)
       fm_buf_puts(h, "Connection: keep-alive\r\n");
   }
-  if (!r->hdrs.len) return h; /* data is NULL then, and NULL + 0 is undefined */
-  for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p < end;) {
-    const char *name = p;
-    size_t nl = strlen(name);
-    const char *value = name + nl + 1;
-    size_t vl = strlen(value);
-    put_field(h, name, nl, value, vl);
-    p = value + vl + 1;
-  }
+  if (r->hdrs.len) fm_buf_put(h, r->hdrs.data, r->hdrs.len);
   return h;
 }
 
@@ -560,45 +552,60 @@ const char *fm_req_query_unknown(fm_req *r, const char *const *known) {
  * consolidates the fast bins (malloc_consolidate). */
 #define FM_HDRS_START (1024 - 1)
 
-/* Appends the name and its NUL. */
+/* r->hdrs holds the fields as they go on the wire, "Name: value\r\n" each,
+ * so the response head takes them in one copy. */
 static void header_name(fm_req *r, const char *name) {
   if (!r->hdrs.cap) fm_buf_reserve(&r->hdrs, FM_HDRS_START);
   if ((name[0] | 0x20) == 'c' && strcasecmp(name, "Connection") == 0) r->says_connection = true;
-  fm_buf_put(&r->hdrs, name, strlen(name) + 1);
+  fm_buf_puts(&r->hdrs, name);
+  fm_buf_put(&r->hdrs, ": ", 2);
+}
+
+/* A value with a CR or LF would end the field early and start another (a
+ * header injected into the answer): each becomes a space. */
+static void header_value_end(fm_req *r, size_t from) {
+  for (char *p = r->hdrs.data + from, *end = r->hdrs.data + r->hdrs.len; p < end; p++)
+    if (*p == '\r' || *p == '\n') *p = ' ';
+  fm_buf_put(&r->hdrs, "\r\n", 2);
 }
 
 void fm_req_header(fm_req *r, const char *name, const char *fmt, ...) {
   header_name(r, name);
+  size_t from = r->hdrs.len;
   va_list ap;
   va_start(ap, fmt);
   fm_buf_vprintf(&r->hdrs, fmt, ap);
   va_end(ap);
-  fm_buf_putc(&r->hdrs, '\0');
+  header_value_end(r, from);
 }
 
 void fm_req_header_str(fm_req *r, const char *name, const char *value) {
   header_name(r, name);
-  fm_buf_put(&r->hdrs, value, strlen(value) + 1);
+  size_t from = r->hdrs.len;
+  fm_buf_puts(&r->hdrs, value);
+  header_value_end(r, from);
 }
 
 void fm_req_header_int(fm_req *r, const char *name, long long value) {
   header_name(r, name);
   fm_buf_put_i64(&r->hdrs, value);
-  fm_buf_putc(&r->hdrs, '\0');
+  fm_buf_put(&r->hdrs, "\r\n", 2);
 }
 
 void fm_req_header_secs(fm_req *r, const char *name, uint64_t us) {
   header_name(r, name);
   fm_buf_put_milli(&r->hdrs, (us + 500) / 1000);
-  fm_buf_putc(&r->hdrs, '\0');
+  fm_buf_put(&r->hdrs, "\r\n", 2);
 }
 
 bool fm_req_has_header(fm_req *r, const char *name) {
   if (!r->hdrs.len) return false; /* data is NULL then, and NULL + 0 is undefined */
+  size_t n = strlen(name);
   for (const char *p = r->hdrs.data, *end = p + r->hdrs.len; p < end;) {
-    if (strcasecmp(p, name) == 0) return true;
-    p += strlen(p) + 1;
-    p += strlen(p) + 1;
+    const char *eol = memchr(p, '\n', (size_t)(end - p));
+    if (!eol) break;
+    if ((size_t)(eol - p) > n && p[n] == ':' && strncasecmp(p, name, n) == 0) return true;
+    p = eol + 1;
   }
   return false;
 }
