@@ -1,8 +1,8 @@
 /* fuzz_fault_header.c — libFuzzer harness for the x-fleetmock-fault header
  * parser (fm_fault_parse_header, faults.c). The input is the header value;
- * libmicrohttpd hands it over NUL-terminated, so it is cut at the first NUL.
- * An accepted value must be an injectable status or a stream fault within
- * FM_FAULT_AFTER_MAX tokens. */
+ * the HTTP layer hands it over NUL-terminated (a NUL in a head is a 400),
+ * so it is cut at the first NUL. An accepted value must be an injectable
+ * status or a stream fault within FM_FAULT_AFTER_MAX tokens. */
 #include "fuzz_input.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
