@@ -12,11 +12,11 @@
  * this library: create a response over the body (not copied), add every
  * captured header with MHD_add_response_header, queue it, destroy it. The
  * headers libmicrohttpd writes itself (Date, Content-Length, Connection) are
- * skipped. The connection pool is fleetmock's (--pool-bytes 16384,
- * FM_CONN_POOL_BYTES in server/server.h), because libmicrohttpd clears the
- * pool on every request and its size is part of the cost. So the req/s it
- * makes is the limit of the dependency for these bytes on the wire: what
- * fleetmock would do if its own work cost nothing.
+ * skipped. The connection pool is the 16 KiB fleetmock used while it ran on
+ * libmicrohttpd (--pool-bytes 16384), because the library clears the pool
+ * on every request and its size is part of the cost. So the req/s it makes
+ * is what the library does for these bytes on the wire; fleetmock, which
+ * now speaks HTTP itself (server/http.c), is measured against it.
  *
  * It binds 127.0.0.1 only, writes its port to --port-file, and stops on
  * SIGTERM or SIGINT. Exit status 0, 2 on bad usage or a file it cannot read.

@@ -6,11 +6,12 @@
 # real non-streaming chat completion from it (status line, headers and body),
 # and runs the same wrk POST, alternating, ROUNDS times, against:
 #
-#  (b) mhdyard (bench/mhdyard.c): bare libmicrohttpd, one epoll thread, the
-#      same connection pool, answering with fleetmock's captured headers and
-#      body. What fleetmock's HTTP library does for these bytes on the wire when
-#      nothing else runs: the ratio to it is what fleetmock's own work costs,
-#      and it is THE BAR (BAR 0.9, issue 17's done-when 1).
+#  (b) mhdyard (bench/mhdyard.c): bare libmicrohttpd, one epoll thread, a
+#      16 KiB connection pool, answering with fleetmock's captured headers and
+#      body. What a mature C HTTP library does for these bytes on the wire when
+#      nothing else runs (fleetmock's own library until it got its own HTTP
+#      layer, server/http.c): the ratio to it is THE BAR (BAR 0.9, issue 17's
+#      done-when 1).
 #  (a) nginx `return 200 '<the same body>'` (default_type application/json) for
 #      the same POST: the cheapest answer of a tuned C server; nginx writes its
 #      own 5 headers instead of fleetmock's 21, so this ratio also holds the
